@@ -1,0 +1,101 @@
+"""Every LiveKit access token the server mints, in one place, with the least grants each needs.
+
+Rooms, identities and lifetimes are chosen here from the Call, never taken from a request.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from livekit import api
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AbstractBaseUser
+
+    from callcenter.models import Call
+
+# A caller needs minutes to connect; the session outlives the token once joined.
+CALLER_TOKEN_TTL = timedelta(minutes=10)
+LISTEN_IN_TOKEN_TTL = timedelta(minutes=5)
+
+
+def livekit_credentials() -> tuple[str, str]:
+    """The API key and secret, or a readable error naming what is missing."""
+    missing = [
+        name
+        for name in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
+        if not getattr(settings, name)
+    ]
+    if missing:
+        raise ImproperlyConfigured(f"LiveKit is not configured: set {', '.join(missing)}.")
+    return settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET
+
+
+def agent_dispatch_metadata(call: Call) -> str:
+    """What the agent job receives: the call it serves."""
+    return json.dumps({"call_id": str(call.pk)})
+
+
+def caller_token(call: Call) -> tuple[str, str]:
+    """A token for the customer of ``call``: that room only, audio and data, agent dispatched.
+
+    Returns ``(identity, jwt)``. The token's room configuration dispatches the named agent with
+    the call id as metadata, so the agent joins only rooms the server created calls for.
+    """
+    key, secret = livekit_credentials()
+    identity = f"caller-{secrets.token_hex(6)}"
+    grants = api.VideoGrants(
+        room_join=True,
+        room=call.room_name,
+        can_publish=True,
+        can_publish_sources=["microphone"],
+        can_subscribe=True,
+        can_publish_data=True,
+        can_update_own_metadata=False,
+        hidden=False,
+    )
+    room_config = api.RoomConfiguration(
+        agents=[
+            api.RoomAgentDispatch(
+                agent_name=settings.LIVEKIT_AGENT_NAME,
+                metadata=agent_dispatch_metadata(call),
+            )
+        ]
+    )
+    token = (
+        api.AccessToken(key, secret)
+        .with_identity(identity)
+        .with_name("Caller")
+        .with_grants(grants)
+        .with_room_config(room_config)
+        .with_ttl(CALLER_TOKEN_TTL)
+    )
+    return identity, token.to_jwt()
+
+
+def listen_in_token(call: Call, user: AbstractBaseUser) -> tuple[str, str]:
+    """A token for a supervisor to listen to ``call``: hidden, subscribe only, short-lived."""
+    key, secret = livekit_credentials()
+    identity = f"supervisor-{user.pk}-{secrets.token_hex(4)}"
+    grants = api.VideoGrants(
+        room_join=True,
+        room=call.room_name,
+        can_publish=False,
+        can_publish_data=False,
+        can_subscribe=True,
+        can_update_own_metadata=False,
+        hidden=True,
+    )
+    token = (
+        api.AccessToken(key, secret)
+        .with_identity(identity)
+        .with_name(f"Supervisor {user.get_username()}")
+        .with_grants(grants)
+        .with_ttl(LISTEN_IN_TOKEN_TTL)
+    )
+    return identity, token.to_jwt()

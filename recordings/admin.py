@@ -1,0 +1,12 @@
+from django.contrib import admin
+
+from recordings.models import Recording
+
+
+@admin.register(Recording)
+class RecordingAdmin(admin.ModelAdmin):
+    list_display = ["call", "source", "status", "format", "duration_seconds", "created_at"]
+    list_filter = ["status", "source", "created_at"]
+    search_fields = ["call__room_name", "egress_id", "call__id"]
+    raw_id_fields = ["call"]
+    readonly_fields = ["created_at", "updated_at", "egress_id", "size_bytes", "duration_seconds"]

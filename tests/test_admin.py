@@ -1,0 +1,78 @@
+"""Staff edit vehicles in the admin and read calls there, with the VIN module's messages."""
+
+import pytest
+
+from callcenter.models import Call, CallEvent, TranscriptSegment
+from recordings.models import Recording
+from vehicles.models import Vehicle
+
+ACCORD_VIN = "1HGCM82633A004352"
+
+
+@pytest.mark.django_db
+def test_adding_a_vehicle_normalises_the_typed_vin(admin_client_logged_in):
+    response = admin_client_logged_in.post(
+        "/admin/vehicles/vehicle/add/",
+        {"vin": "1hgcm8-2633a-004352", "make": "Honda", "model": "Accord", "year": "2003"},
+    )
+    assert response.status_code == 302
+    assert Vehicle.objects.get().vin == ACCORD_VIN
+
+
+@pytest.mark.django_db
+def test_a_bad_vin_is_refused_with_a_readable_reason_and_nothing_is_saved(
+    admin_client_logged_in,
+):
+    response = admin_client_logged_in.post(
+        "/admin/vehicles/vehicle/add/",
+        {"vin": "1HGCM82633AOO4352", "make": "Honda", "model": "Accord", "year": "2003"},
+    )
+    assert response.status_code == 200
+    assert "never contains the letter O" in response.content.decode()
+    assert not Vehicle.objects.exists()
+
+
+@pytest.mark.django_db
+def test_vehicles_are_searchable_by_vin_make_and_model(admin_client_logged_in):
+    Vehicle.objects.create(vin=ACCORD_VIN, make="Honda", model="Accord", year=2003)
+    for term, found in (("004352", True), ("honda", True), ("accord", True), ("tesla", False)):
+        response = admin_client_logged_in.get("/admin/vehicles/vehicle/", {"q": term})
+        assert response.status_code == 200
+        assert (ACCORD_VIN in response.content.decode()) is found, term
+
+
+@pytest.mark.django_db
+def test_a_call_shows_its_transcript_and_events_read_only(admin_client_logged_in):
+    call = Call.objects.create(caller="web:test")
+    TranscriptSegment.objects.create(call=call, sequence=1, speaker="customer", text="My VIN is")
+    CallEvent.objects.create(
+        call=call, sequence=2, type=CallEvent.Type.HANDOFF_REQUESTED, payload={"reason": "x"}
+    )
+    response = admin_client_logged_in.get(f"/admin/callcenter/call/{call.pk}/change/")
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "My VIN is" in body
+    assert "Handoff requested" in body
+    # History is shown as text, not as form fields that could be edited.
+    assert 'name="segments-0-text"' not in body
+    assert admin_client_logged_in.get("/admin/callcenter/call/add/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_every_model_has_an_admin_changelist(admin_client_logged_in):
+    call = Call.objects.create()
+    Recording.objects.create(call=call, source=Recording.Source.EGRESS)
+    for url in (
+        "/admin/vehicles/vehicle/",
+        "/admin/callcenter/call/",
+        "/admin/recordings/recording/",
+    ):
+        assert admin_client_logged_in.get(url).status_code == 200, url
+
+
+@pytest.mark.django_db
+def test_the_admin_is_closed_to_non_staff(client, customer_user):
+    client.force_login(customer_user)
+    response = client.get("/admin/vehicles/vehicle/")
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]

@@ -1,0 +1,83 @@
+"""Settings come from the environment; production settings pass Django's deploy checks."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PRODUCTION_ENV = {
+    "SECRET_KEY": "x7Jq2v9Lr4Tz8Wn1Kp6Yb3Hc5Md0Fs2Ga7Ue9Xi4Oj1Ql8Rk3Vt6Pw5Zy0Nb2Ce",
+    "ALLOWED_HOSTS": "calls.example.com",
+    "HTTPS_ONLY": "true",
+    "TRUST_X_FORWARDED_PROTO": "true",
+    "DATABASE_URL": "postgres://callcenter@db.internal:5432/callcenter",
+    "REDIS_URL": "redis://redis.internal:6379/0",
+    "S3_BUCKET": "recordings",
+    "S3_ENDPOINT_URL": "https://minio.internal:9000",
+}
+
+
+def manage(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_production_settings_pass_check_deploy():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_production_settings_use_postgres_redis_and_s3():
+    code = (
+        "from django.conf import settings as s;"
+        "print(s.DATABASES['default']['ENGINE']);"
+        "print(s.CHANNEL_LAYERS['default']['BACKEND']);"
+        "print(s.STORAGES['default']['BACKEND']);"
+        "print(s.DEBUG)"
+    )
+    result = manage("shell", "--no-imports", "-c", code, env=PRODUCTION_ENV)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "django.db.backends.postgresql",
+        "channels_redis.core.RedisChannelLayer",
+        "storages.backends.s3.S3Storage",
+        "False",
+    ]
+
+
+def test_embedded_defaults_without_any_environment():
+    code = (
+        "from django.conf import settings as s;"
+        "print(s.DATABASES['default']['ENGINE']);"
+        "print(s.CHANNEL_LAYERS['default']['BACKEND']);"
+        "print(s.STORAGES['default']['BACKEND'])"
+    )
+    result = manage("shell", "--no-imports", "-c", code, env={"SECRET_KEY": "local"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [
+        "django.db.backends.sqlite3",
+        "channels.layers.InMemoryChannelLayer",
+        "django.core.files.storage.FileSystemStorage",
+    ]
+
+
+def test_a_missing_secret_key_is_refused_with_one_readable_line():
+    result = manage("check", env={})
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_a_bad_recording_mode_is_refused():
+    result = manage("check", env={"SECRET_KEY": "local", "RECORDING_MODE": "tape"})
+    assert result.returncode != 0
+    assert "RECORDING_MODE must be one of" in result.stderr
