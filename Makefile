@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install install-dev secret
+.PHONY: run test lint install install-dev frontend chromium
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -24,13 +24,27 @@ $(VENV)/.installed-dev: requirements.txt requirements-dev.txt
 install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
+# The scripts that need npm packages, bundled into static/build/ (no Node at run time).
+FRONTEND_SOURCES := $(wildcard frontend/src/*.js) frontend/build.mjs frontend/package-lock.json
+static/build/.built: $(FRONTEND_SOURCES)
+	cd frontend && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
+	touch $@
+
+frontend: static/build/.built
+
+# Browser tests drive Debian's Chromium; install it once if the machine lacks it.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+chromium:
+	@command -v chromium >/dev/null || \
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null)
+
 # A per-checkout secret for the local run; production sets SECRET_KEY itself.
 var/secret_key:
 	mkdir -p var
 	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 	chmod 600 $@
 
-run: install var/secret_key
+run: install frontend var/secret_key
 	export SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}"; \
 	$(PY) manage.py migrate --no-input && \
 	$(PY) manage.py collectstatic --no-input --verbosity 0 && \
@@ -38,7 +52,7 @@ run: install var/secret_key
 	echo "Serving on http://$(HOST):$(PORT)/ (admin at /admin/)" && \
 	exec $(VENV)/bin/daphne -b $(HOST) -p $(PORT) callcenter.asgi:application
 
-test: install-dev
+test: install-dev frontend chromium
 	$(PY) -m pytest
 
 lint: install-dev

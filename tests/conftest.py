@@ -46,3 +46,39 @@ def plain_static_files(settings):
         **settings.STORAGES,
         "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
     }
+
+
+CHROMIUM = "/usr/bin/chromium"
+# A fake microphone that grants itself, so call pages can be driven headless.
+CHROMIUM_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's Chromium driven by Playwright (``make test`` installs it)."""
+    import os
+
+    from playwright.sync_api import sync_playwright
+
+    from tests.services import IN_CI
+
+    if not os.path.exists(CHROMIUM):
+        message = f"browser tests need {CHROMIUM} (apt-get install chromium; make test does it)"
+        if IN_CI:
+            pytest.fail(message)
+        pytest.skip(message)
+    # Playwright's sync API keeps an event loop running in this thread; Django would then
+    # refuse the test's own ORM calls, which are safe here because the loop is Playwright's.
+    os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context()
+    page = context.new_page()
+    yield page
+    context.close()
