@@ -14,7 +14,7 @@ PORT ?= 8000
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements.txt
-	touch $@
+	mkdir -p static/build && touch $@
 
 $(VENV)/.installed-dev: requirements.txt requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -28,7 +28,7 @@ install-dev: $(VENV)/.installed-dev
 FRONTEND_SOURCES := $(wildcard frontend/src/*.js) frontend/build.mjs frontend/package-lock.json
 static/build/.built: $(FRONTEND_SOURCES)
 	cd frontend && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
-	touch $@
+	mkdir -p static/build && touch $@
 
 frontend: static/build/.built
 
