@@ -66,6 +66,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "channels",
     "rest_framework",
+    "drf_spectacular",
     "callcenter",
     "vehicles",
     "monitoring",
@@ -186,7 +187,32 @@ REST_FRAMEWORK = {
     ],
     # Secure by default: every endpoint is staff-only unless it says otherwise.
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # One hop: the proxy in front of daphne appends the client address to X-Forwarded-For.
+    "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
+
+# How many calls one client address may start: "<count>/<second|minute|hour|day>".
+CALL_START_RATE = env_str("CALL_START_RATE", "10/hour")
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Call center API",
+    "DESCRIPTION": "Start calls, listen in, and read the call history.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+}
+
+# Throttling counts must be shared by every web process: Redis when there is one.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env_str("CACHE_REDIS_URL", REDIS_URL),
+            "KEY_PREFIX": env_str("CHANNEL_LAYER_PREFIX", "callcenter"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env_str("TIME_ZONE", "UTC")

@@ -1,13 +1,18 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
 
-from callcenter import views
+from callcenter import api, views
 
 admin.site.site_header = "Call center"
 admin.site.site_title = "Call center admin"
 
+router = SimpleRouter()
+router.register("calls", api.CallViewSet, basename="call")
+
 urlpatterns = [
     path("", views.call_page, name="call"),
     path("healthz", views.healthz, name="healthz"),
+    path("api/", include(router.urls)),
     path("admin/", admin.site.urls),
 ]

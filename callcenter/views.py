@@ -1,13 +1,16 @@
+from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 
 @require_GET
+@ensure_csrf_cookie
 def call_page(request: HttpRequest) -> HttpResponse:
     """The customer's page: press Call and talk to the agent."""
-    return render(request, "call.html")
+    return render(request, "call.html", {"voice_configured": bool(settings.LIVEKIT_URL)})
 
 
 @require_GET

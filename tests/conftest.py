@@ -82,3 +82,20 @@ def page(browser):
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture(scope="session")
+def frontend_bundles():
+    """The esbuild bundles the pages load, built from the current sources."""
+    import subprocess
+    from pathlib import Path
+
+    frontend = Path(__file__).resolve().parent.parent / "frontend"
+    subprocess.run(["node", "build.mjs"], cwd=frontend, check=True, capture_output=True)
+    return frontend.parent / "static" / "build"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests run last: Playwright's sync API keeps an event loop running in the main
+    thread from the first browser test on, which async tests cannot share."""
+    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)

@@ -1,0 +1,264 @@
+// The customer's call page: start a call, talk to the agent, see its captions, type to it.
+import {
+  ConnectionState,
+  ParticipantKind,
+  Room,
+  RoomEvent,
+  Track,
+} from "livekit-client";
+import {
+  AGENT_ACTIVITY,
+  STATES,
+  classifyStartResponse,
+  describeFailure,
+} from "./lib/call_state.js";
+
+const CONNECT_TIMEOUT_MS = 15000;
+const $ = (id) => document.getElementById(id);
+
+const ui = {
+  page: $("call-app"),
+  callButton: $("call-button"),
+  typeOnlyButton: $("type-only-button"),
+  retryButton: $("retry-button"),
+  hangupButton: $("hangup-button"),
+  muteButton: $("mute-button"),
+  status: $("call-status"),
+  activity: $("agent-activity"),
+  error: $("call-error"),
+  errorText: $("call-error-text"),
+  level: $("mic-level"),
+  captions: $("captions"),
+  chatForm: $("chat-form"),
+  chatInput: $("chat-input"),
+  audio: $("remote-audio"),
+};
+
+let room = null;
+let meter = null;
+let withMicrophone = true;
+let hungUp = false;
+
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+function setState(name, failureText = "") {
+  const state = STATES[name];
+  ui.page.dataset.state = name;
+  ui.status.textContent = failureText || state.status;
+  ui.callButton.hidden = state.inCall || state.busy;
+  ui.callButton.textContent = name === "ended" ? "Call again" : "Call";
+  ui.callButton.disabled = state.busy;
+  ui.hangupButton.hidden = !(state.inCall || state.busy) || name === "microphone";
+  ui.muteButton.hidden = !state.inCall || !withMicrophone;
+  ui.chatForm.hidden = !state.inCall;
+  ui.error.hidden = name !== "failed";
+  ui.errorText.textContent = failureText;
+  if (!state.inCall) ui.activity.textContent = "";
+}
+
+function fail(kind, detail) {
+  const text = describeFailure(kind, detail);
+  setState("failed", text);
+  ui.typeOnlyButton.hidden = !kind.startsWith("microphone");
+  ui.retryButton.focus();
+}
+
+function addCaption(key, who, text, { final = true } = {}) {
+  let line = key ? ui.captions.querySelector(`[data-key="${CSS.escape(key)}"]`) : null;
+  if (!line) {
+    line = document.createElement("p");
+    line.className = `caption caption-${who === "You" ? "you" : "agent"}`;
+    if (key) line.dataset.key = key;
+    const speaker = document.createElement("span");
+    speaker.className = "caption-speaker";
+    speaker.textContent = `${who}: `;
+    line.append(speaker, document.createElement("span"));
+    ui.captions.append(line);
+  }
+  line.lastChild.textContent = text;
+  line.classList.toggle("caption-partial", !final);
+  ui.captions.scrollTop = ui.captions.scrollHeight;
+}
+
+async function askForMicrophone() {
+  try {
+    const stream = await navigator.mediaDevices.getUserMedia({ audio: true });
+    stream.getTracks().forEach((track) => track.stop());
+    return null;
+  } catch (error) {
+    if (error && error.name === "NotFoundError") return "microphone-missing";
+    return "microphone-denied";
+  }
+}
+
+async function requestCall() {
+  let response;
+  try {
+    response = await fetch("/api/calls/", {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: "{}",
+    });
+  } catch {
+    return { failure: "start-failed" };
+  }
+  const body = await response.json().catch(() => ({}));
+  const failure = classifyStartResponse(response.status);
+  return failure ? { failure, detail: body.detail } : { call: body };
+}
+
+function startLevelMeter(track) {
+  stopLevelMeter();
+  const context = new AudioContext();
+  const analyser = context.createAnalyser();
+  analyser.fftSize = 512;
+  context.createMediaStreamSource(new MediaStream([track])).connect(analyser);
+  const samples = new Uint8Array(analyser.fftSize);
+  const tick = () => {
+    analyser.getByteTimeDomainData(samples);
+    let peak = 0;
+    for (const value of samples) peak = Math.max(peak, Math.abs(value - 128));
+    ui.level.value = Math.min(1, peak / 64);
+    meter.frame = requestAnimationFrame(tick);
+  };
+  meter = { context, frame: requestAnimationFrame(tick) };
+}
+
+function stopLevelMeter() {
+  if (!meter) return;
+  cancelAnimationFrame(meter.frame);
+  meter.context.close();
+  meter = null;
+  ui.level.value = 0;
+}
+
+function agentJoined(participant) {
+  if (participant.kind !== ParticipantKind.AGENT) return;
+  setState("inCall");
+  showAgentActivity(participant);
+}
+
+function showAgentActivity(participant) {
+  const state = participant.attributes["lk.agent.state"];
+  ui.activity.textContent = AGENT_ACTIVITY[state] || "";
+}
+
+function wireRoom(current) {
+  current
+    .on(RoomEvent.ParticipantConnected, agentJoined)
+    .on(RoomEvent.ParticipantAttributesChanged, (_changed, participant) => {
+      if (participant.kind === ParticipantKind.AGENT) showAgentActivity(participant);
+    })
+    .on(RoomEvent.ParticipantDisconnected, (participant) => {
+      if (participant.kind === ParticipantKind.AGENT) current.disconnect();
+    })
+    .on(RoomEvent.TrackSubscribed, (track) => {
+      if (track.kind === Track.Kind.Audio) ui.audio.append(track.attach());
+    })
+    .on(RoomEvent.TrackUnsubscribed, (track) => track.detach().forEach((el) => el.remove()))
+    .on(RoomEvent.LocalTrackPublished, (publication) => {
+      if (publication.source === Track.Source.Microphone) {
+        startLevelMeter(publication.track.mediaStreamTrack);
+      }
+    })
+    .on(RoomEvent.ConnectionStateChanged, (state) => {
+      if (state === ConnectionState.Reconnecting) setState("reconnecting");
+      if (state === ConnectionState.Connected && ui.page.dataset.state === "reconnecting") {
+        const agentHere = [...current.remoteParticipants.values()].some(
+          (p) => p.kind === ParticipantKind.AGENT,
+        );
+        setState(agentHere ? "inCall" : "waiting");
+      }
+    })
+    .on(RoomEvent.Disconnected, () => {
+      stopLevelMeter();
+      ui.audio.replaceChildren();
+      if (room === current) room = null;
+      if (ui.page.dataset.state !== "failed") setState("ended");
+      ui.callButton.focus();
+    });
+
+  current.registerTextStreamHandler("lk.transcription", async (reader, participant) => {
+    const mine = participant.identity === current.localParticipant.identity;
+    const key = reader.info.attributes?.["lk.segment_id"] || reader.info.id;
+    let text = "";
+    for await (const chunk of reader) {
+      text += chunk;
+      addCaption(key, mine ? "You" : "Assistant", text, { final: false });
+    }
+    addCaption(key, mine ? "You" : "Assistant", text);
+  });
+}
+
+async function connect(call) {
+  const current = new Room({ adaptiveStream: true, dynacast: true });
+  room = current;
+  wireRoom(current);
+  setState("connecting");
+  const timeout = new Promise((_, reject) =>
+    setTimeout(() => reject(new Error("timeout")), CONNECT_TIMEOUT_MS),
+  );
+  await Promise.race([current.connect(call.server_url, call.token), timeout]);
+  await current.startAudio();
+  setState("waiting");
+  current.remoteParticipants.forEach(agentJoined);
+  if (withMicrophone) await current.localParticipant.setMicrophoneEnabled(true);
+}
+
+async function startCall() {
+  hungUp = false;
+  ui.captions.replaceChildren();
+  if (withMicrophone) {
+    setState("microphone");
+    const problem = await askForMicrophone();
+    if (problem) return fail(problem);
+  }
+  setState("starting");
+  const { call, failure, detail } = await requestCall();
+  if (failure) return fail(failure, detail);
+  try {
+    await connect(call);
+  } catch {
+    const current = room;
+    room = null;
+    if (current) await current.disconnect().catch(() => {});
+    if (!hungUp) fail("unreachable");
+  }
+}
+
+ui.callButton.addEventListener("click", () => {
+  withMicrophone = true;
+  startCall();
+});
+ui.retryButton.addEventListener("click", () => startCall());
+ui.typeOnlyButton.addEventListener("click", () => {
+  withMicrophone = false;
+  startCall();
+});
+ui.hangupButton.addEventListener("click", async () => {
+  hungUp = true;
+  if (room) await room.disconnect();
+  else setState("ended");
+});
+ui.muteButton.addEventListener("click", async () => {
+  if (!room) return;
+  const muted = ui.muteButton.getAttribute("aria-pressed") === "true";
+  await room.localParticipant.setMicrophoneEnabled(muted);
+  ui.muteButton.setAttribute("aria-pressed", String(!muted));
+  ui.muteButton.textContent = muted ? "Mute" : "Unmute";
+});
+ui.chatForm.addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const text = ui.chatInput.value.trim();
+  if (!text || !room) return;
+  ui.chatInput.value = "";
+  await room.localParticipant.sendText(text, { topic: "lk.chat" });
+  addCaption(null, "You", `${text} (typed)`);
+});
+
+setState("idle");
+ui.callButton.disabled = false;

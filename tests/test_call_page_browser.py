@@ -1,0 +1,75 @@
+"""The call page in Chromium: what a caller sees when things go wrong, and keyboard use."""
+
+import socket
+
+import pytest
+from django.core.cache import cache
+from playwright.sync_api import expect
+
+from callcenter.models import Call
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def voice_settings(settings, frontend_bundles):
+    settings.LIVEKIT_URL = f"ws://127.0.0.1:{closed_port()}"
+    settings.LIVEKIT_API_KEY = "APIbrowser"
+    settings.LIVEKIT_API_SECRET = "browser-test-secret-0123456789-0123456789"
+    cache.clear()
+    return settings
+
+
+def test_unreachable_voice_server_is_explained_with_a_retry(page, live_server, voice_settings):
+    page.goto(live_server.url + "/")
+    call_button = page.get_by_role("button", name="Call", exact=True)
+    expect(call_button).to_be_enabled()
+    call_button.click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("could not reach the voice server", timeout=20000)
+    retry = page.get_by_role("button", name="Try again")
+    expect(retry).to_be_focused()
+    # The call was started on the server before the voice server was tried.
+    assert Call.objects.count() == 1
+
+
+def test_a_throttled_caller_reads_why(page, live_server, voice_settings):
+    voice_settings.CALL_START_RATE = "0/minute"
+    page.goto(live_server.url + "/")
+    page.get_by_role("button", name="Call", exact=True).click()
+    expect(page.get_by_role("alert")).to_contain_text("Too many calls")
+    assert not Call.objects.exists()
+
+
+def test_call_button_works_from_the_keyboard_and_captions_are_a_live_region(
+    page, live_server, voice_settings
+):
+    voice_settings.CALL_START_RATE = "0/minute"
+    page.goto(live_server.url + "/")
+    expect(page.get_by_role("button", name="Call", exact=True)).to_be_enabled()
+    focused = []
+    for _ in range(10):
+        page.keyboard.press("Tab")
+        focused.append(page.evaluate("document.activeElement.id"))
+        if focused[-1] == "call-button":
+            break
+    assert focused[-1] == "call-button", focused
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("alert")).to_be_visible()
+    captions = page.locator("#captions")
+    assert captions.get_attribute("role") == "log"
+    assert captions.get_attribute("aria-live") == "polite"
+    assert page.get_by_role("status").get_attribute("aria-live") == "polite"
+
+
+def test_without_voice_settings_the_page_says_calls_are_unavailable(page, live_server, settings):
+    settings.LIVEKIT_URL = ""
+    page.goto(live_server.url + "/")
+    expect(page.get_by_role("status")).to_contain_text("not available")
+    expect(page.get_by_role("button", name="Call", exact=True)).to_be_disabled()

@@ -1,0 +1,128 @@
+"""POST /api/calls/ starts a call with a token that may do only what a caller needs."""
+
+import json
+from datetime import timedelta
+
+import pytest
+from django.core.cache import cache
+from livekit.api import TokenVerifier
+from rest_framework.test import APIClient
+
+from callcenter.models import Call
+
+LIVEKIT = {
+    "LIVEKIT_URL": "wss://voice.example.com",
+    "LIVEKIT_API_KEY": "APItestkey",
+    "LIVEKIT_API_SECRET": "test-secret-that-is-long-enough-for-hs256-0123456789",
+}
+
+
+@pytest.fixture
+def livekit(settings):
+    for name, value in LIVEKIT.items():
+        setattr(settings, name, value)
+    cache.clear()
+    yield settings
+    cache.clear()
+
+
+def start_call(client=None, **body):
+    client = client or APIClient()
+    return client.post("/api/calls/", body, format="json")
+
+
+@pytest.mark.django_db
+def test_call_start_returns_a_token_for_the_new_calls_room_only(livekit):
+    response = start_call()
+    assert response.status_code == 201, response.content
+    answer = response.json()
+    call = Call.objects.get(pk=answer["call_id"])
+    assert answer["room"] == call.room_name
+    assert answer["server_url"] == LIVEKIT["LIVEKIT_URL"]
+    assert call.status == Call.Status.WAITING
+    assert call.channel == Call.Channel.WEB
+
+    claims = TokenVerifier(LIVEKIT["LIVEKIT_API_KEY"], LIVEKIT["LIVEKIT_API_SECRET"]).verify(
+        answer["token"]
+    )
+    video = claims.video
+    assert video.room == call.room_name
+    assert video.room_join is True
+    assert video.can_publish is True
+    assert video.can_publish_sources == ["microphone"]
+    assert video.can_subscribe is True
+    assert video.can_publish_data is True
+    assert not video.hidden
+    assert not video.room_admin
+    assert not video.room_create
+    assert not video.room_record
+    assert claims.identity == call.caller
+
+
+@pytest.mark.django_db
+def test_caller_token_lives_minutes_and_dispatches_the_agent_with_the_call_id(livekit):
+    import jwt
+
+    answer = start_call().json()
+    raw = jwt.decode(answer["token"], options={"verify_signature": False})
+    assert timedelta(seconds=raw["exp"] - raw["nbf"]) <= timedelta(minutes=15)
+    claims = TokenVerifier(LIVEKIT["LIVEKIT_API_KEY"], LIVEKIT["LIVEKIT_API_SECRET"]).verify(
+        answer["token"]
+    )
+    (dispatch,) = claims.room_config.agents
+    assert dispatch.agent_name == livekit.LIVEKIT_AGENT_NAME
+    assert json.loads(dispatch.metadata) == {"call_id": answer["call_id"]}
+
+
+@pytest.mark.django_db
+def test_a_client_chosen_room_or_identity_is_refused_and_no_call_is_made(livekit):
+    for field in ("room", "identity", "ttl"):
+        response = start_call(**{field: "mine"})
+        assert response.status_code == 400
+        assert "server chooses" in response.json()[field][0]
+    assert not Call.objects.exists()
+
+
+@pytest.mark.django_db
+def test_every_call_gets_its_own_room(livekit):
+    rooms = {start_call().json()["room"] for _ in range(3)}
+    assert len(rooms) == 3
+
+
+@pytest.mark.django_db
+def test_too_many_calls_from_one_client_get_a_readable_429(livekit):
+    livekit.CALL_START_RATE = "2/minute"
+    assert [start_call().status_code for _ in range(2)] == [201, 201]
+    response = start_call()
+    assert response.status_code == 429
+    assert "Too many calls" in response.json()["detail"]
+    assert "Retry-After" in response
+    # Another client is not held back by the first one's burst.
+    assert start_call(APIClient(REMOTE_ADDR="10.0.0.2")).status_code == 201
+    assert Call.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_without_livekit_settings_the_answer_is_503_in_words(settings):
+    settings.LIVEKIT_URL = ""
+    cache.clear()
+    response = start_call()
+    assert response.status_code == 503
+    assert "not available" in response.json()["detail"]
+    assert not Call.objects.exists()
+
+
+@pytest.mark.django_db
+def test_call_start_needs_the_csrf_token_the_page_sets(livekit):
+    client = APIClient(enforce_csrf_checks=True)
+    refused = client.post("/api/calls/", {}, format="json")
+    assert refused.status_code == 403
+    page = client.get("/")
+    token = page.cookies["csrftoken"].value
+    accepted = client.post("/api/calls/", {}, format="json", HTTP_X_CSRFTOKEN=token)
+    assert accepted.status_code == 201
+
+
+@pytest.mark.django_db
+def test_listing_calls_is_not_for_callers(livekit):
+    assert APIClient().get("/api/calls/").status_code in (403, 405)
