@@ -99,3 +99,14 @@ def pytest_collection_modifyitems(config, items):
     """Browser tests run last: Playwright's sync API keeps an event loop running in the main
     thread from the first browser test on, which async tests cannot share."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.fixture(autouse=True)
+def close_connections_of_the_async_orm_thread():
+    """Async tests reach the database from asgiref's one sync thread; close what they opened
+    there, or the test database cannot be dropped at the end of the run."""
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()

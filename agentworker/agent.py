@@ -1,0 +1,152 @@
+"""The service-desk agent: what it is told, and the tools it uses on the vehicle records."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError
+from livekit.agents import Agent, RunContext, function_tool
+
+from agentworker.writer import CallWriter
+from callcenter.models import Call, CallEvent
+from vehicles.models import Vehicle
+from vehicles.vin import InvalidVIN, decode_vin, normalize_vin
+
+INSTRUCTIONS = """\
+You are the voice assistant of a car dealership's service desk, speaking with a customer on
+the phone. Be warm, brief and clear: one or two short sentences at a time, no lists, no
+markdown, no emojis. Your output is spoken aloud.
+
+How a call goes:
+1. Greet the caller and ask for their vehicle's 17-character VIN.
+2. Read the VIN back in small groups (for example "1 H G, C M 8, 2 6 3 3, A 0 0 4 3 5 2")
+   and look it up with lookup_vehicle. Pass the VIN exactly as the caller said it; the tool
+   understands spoken forms. If the tool says the VIN is not valid, tell the caller why in
+   plain words and ask them to read it again. Never guess missing characters.
+3. If the vehicle is on file, confirm it with the caller ("a 2003 Honda Accord?").
+   If it is not, ask for the make, model and model year, then register it with
+   create_vehicle. The VIN itself may already tell you the maker and year: use that to
+   confirm, not to skip asking.
+4. Answer the caller's questions about their vehicle and the service desk. Use
+   get_vehicle_details when you need the record again. If you do not know something, say so.
+5. If the caller asks for a person, is upset, or needs something you cannot do (bookings,
+   prices, warranty claims), call request_human with a short reason and tell the caller a
+   colleague will take over.
+"""
+
+
+def _vehicle_sentence(vehicle: Vehicle) -> str:
+    return f"{vehicle.year} {vehicle.make} {vehicle.model}, VIN {vehicle.vin}"
+
+
+class ServiceDeskAgent(Agent):
+    """Answers one call. Tools read and write the vehicle records through the ORM."""
+
+    def __init__(self, call_id: UUID | str, writer: CallWriter, *, instructions: str = "") -> None:
+        super().__init__(instructions=instructions or INSTRUCTIONS)
+        self.call_id = UUID(str(call_id))
+        self.writer = writer
+        self.vehicle_id: int | None = None
+
+    def _remember_vehicle(self, vehicle: Vehicle) -> None:
+        self.vehicle_id = vehicle.pk
+
+        def set_vehicle(call: Call) -> None:
+            call.vehicle_id = vehicle.pk
+            call.save(update_fields=["vehicle"])
+
+        self.writer.call_change(set_vehicle, f"vehicle {vehicle.vin}")
+
+    @function_tool
+    async def lookup_vehicle(self, context: RunContext, vin: str) -> str:
+        """Look up a vehicle by its VIN.
+
+        Args:
+            vin: The 17-character VIN exactly as the caller gave it, spoken forms included
+                ("one H G, m as in mike, oh oh four..."); the tool normalises it.
+        """
+        try:
+            canonical = normalize_vin(vin)
+        except InvalidVIN as error:
+            return f"The VIN is not valid: {error} Ask the caller to read it again."
+        vehicle = await Vehicle.objects.filter(vin=canonical).afirst()
+        if vehicle is not None:
+            self._remember_vehicle(vehicle)
+            return f"Found on file: {_vehicle_sentence(vehicle)}. Confirm it with the caller."
+        decoded = decode_vin(canonical)
+        return (
+            f"No vehicle with VIN {canonical} is on file. The VIN itself says: "
+            f"{decoded.describe()}. Ask the caller for the make, model and model year, "
+            "then register it with create_vehicle."
+        )
+
+    @function_tool
+    async def create_vehicle(
+        self, context: RunContext, vin: str, make: str, model: str, year: int
+    ) -> str:
+        """Register a vehicle that is not on file yet.
+
+        Args:
+            vin: The vehicle's VIN as the caller gave it.
+            make: The maker, e.g. "Honda".
+            model: The model name, e.g. "Accord".
+            year: The model year, e.g. 2003.
+        """
+        vehicle = Vehicle(
+            vin=vin,
+            make=make.strip(),
+            model=model.strip(),
+            year=year,
+            created_by_call_id=self.call_id,
+        )
+        try:
+            await sync_to_async(vehicle.full_clean)()
+            await vehicle.asave()
+        except ValidationError as error:
+            existing = await Vehicle.objects.filter(vin=vehicle.vin).afirst()
+            if existing is not None and "vin" in error.message_dict:
+                self._remember_vehicle(existing)
+                return f"That vehicle is already on file: {_vehicle_sentence(existing)}."
+            problems = " ".join(
+                f"{name}: {' '.join(messages)}" for name, messages in error.message_dict.items()
+            )
+            return f"The vehicle was not registered. {problems} Ask the caller to correct it."
+        except IntegrityError:
+            existing = await Vehicle.objects.aget(vin=vehicle.vin)
+            self._remember_vehicle(existing)
+            return f"That vehicle is already on file: {_vehicle_sentence(existing)}."
+        self._remember_vehicle(vehicle)
+        return f"Registered: {_vehicle_sentence(vehicle)}."
+
+    @function_tool
+    async def get_vehicle_details(self, context: RunContext) -> str:
+        """The vehicle this call is about, with what its VIN says, if one was found or made."""
+        if self.vehicle_id is None:
+            return "No vehicle has been identified on this call yet. Ask for the VIN."
+        vehicle = await Vehicle.objects.aget(pk=self.vehicle_id)
+        decoded = vehicle.decoded
+        return (
+            f"{_vehicle_sentence(vehicle)}. Built in {decoded.country or decoded.region}; "
+            f"plant code {decoded.plant_code}, serial number {decoded.serial_number}."
+        )
+
+    @function_tool
+    async def request_human(self, context: RunContext, reason: str) -> str:
+        """Ask for a human colleague to take over the call.
+
+        Args:
+            reason: Why, in a few words (e.g. "warranty claim", "caller asked for a person").
+        """
+        self.writer.event(CallEvent.Type.HANDOFF_REQUESTED, {"reason": reason})
+
+        def flag(call: Call) -> None:
+            call.needs_human = True
+            call.save(update_fields=["needs_human"])
+
+        self.writer.call_change(flag, "needs human")
+        return (
+            "A colleague has been alerted and will join. Tell the caller, and keep helping "
+            "until they do."
+        )

@@ -1,0 +1,305 @@
+"""One call's agent session: the models it uses, and how its events become the call's record.
+
+``entrypoint`` is what LiveKit runs for each dispatched job. ``CallRecorder`` listens to the
+``AgentSession`` events and hands every committed message, tool call, metric and state change
+to the call's ``CallWriter``; it is used the same way in production and in the text-mode tests.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import statistics
+from datetime import UTC, datetime
+from typing import Any
+from uuid import UUID
+
+from django.conf import settings
+from django.utils import timezone
+from livekit.agents import AgentSession, JobContext, JobProcess, inference, llm
+from livekit.agents.voice import events as session_events
+from livekit.plugins import openai
+
+from agentworker.agent import ServiceDeskAgent
+from agentworker.summary import summarize_call
+from agentworker.writer import CallWriter
+from callcenter.models import Call, CallEvent, TranscriptSegment
+
+logger = logging.getLogger(__name__)
+
+# Per-turn latency samples kept on the call (seconds from the session, stored as ms).
+# Keys in Call.metrics:
+#   eou_delay_ms, transcription_delay_ms   user turns: end of speech -> end of turn / transcript
+#   llm_ttft_ms, tts_ttfb_ms               agent turns: LLM first token, TTS first audio byte
+#   turns                                  committed messages (user + agent)
+#   llm_prompt_tokens, llm_completion_tokens, tts_characters, stt_audio_seconds   usage totals
+#   <key>_p50 / <key>_p95                  percentiles, written when the call ends
+LATENCY_KEYS = {
+    "end_of_turn_delay": "eou_delay_ms",
+    "transcription_delay": "transcription_delay_ms",
+    "llm_node_ttft": "llm_ttft_ms",
+    "tts_node_ttfb": "tts_ttfb_ms",
+}
+MAX_SAMPLES = 500
+
+
+# --- Models ------------------------------------------------------------------------------------
+
+
+def build_llm() -> llm.LLM:
+    """The OpenAI (or OpenAI-compatible) LLM named in settings."""
+    return openai.LLM(
+        model=settings.LLM_MODEL,
+        base_url=settings.OPENAI_BASE_URL or None,
+        api_key=settings.OPENAI_API_KEY or None,
+    )
+
+
+def azure_configured() -> bool:
+    return bool(settings.AZURE_SPEECH_KEY and settings.AZURE_SPEECH_REGION)
+
+
+def build_stt():
+    """Azure speech-to-text when configured (auto-detecting CALL_LANGUAGES), else OpenAI's."""
+    if azure_configured():
+        from livekit.plugins import azure
+
+        languages = settings.CALL_LANGUAGES
+        return azure.STT(
+            speech_key=settings.AZURE_SPEECH_KEY,
+            speech_region=settings.AZURE_SPEECH_REGION,
+            language=languages if len(languages) > 1 else languages[0],
+        )
+    return openai.STT(
+        base_url=settings.OPENAI_BASE_URL or None, api_key=settings.OPENAI_API_KEY or None
+    )
+
+
+def build_tts():
+    """Azure text-to-speech with the voice of the first call language, else OpenAI's."""
+    if azure_configured():
+        from livekit.plugins import azure
+
+        language = settings.CALL_LANGUAGES[0]
+        return azure.TTS(
+            speech_key=settings.AZURE_SPEECH_KEY,
+            speech_region=settings.AZURE_SPEECH_REGION,
+            language=language,
+            voice=settings.AZURE_VOICES.get(language, "en-US-JennyNeural"),
+        )
+    return openai.TTS(
+        base_url=settings.OPENAI_BASE_URL or None, api_key=settings.OPENAI_API_KEY or None
+    )
+
+
+def prewarm(proc: JobProcess) -> None:
+    """Load once per worker process what is slow to load: the VAD shipped in livekit-agents."""
+    proc.userdata["vad"] = inference.VAD()
+
+
+# --- Session events -> the call's record --------------------------------------------------------
+
+
+def _at(timestamp: float | None) -> datetime | None:
+    return datetime.fromtimestamp(timestamp, tz=UTC) if timestamp else None
+
+
+class CallRecorder:
+    """Turns one AgentSession's events into segments, events, metrics and call state."""
+
+    def __init__(self, call_id: UUID | str, writer: CallWriter) -> None:
+        self.call_id = UUID(str(call_id))
+        self.writer = writer
+        self.samples: dict[str, list[float]] = {key: [] for key in LATENCY_KEYS.values()}
+        self.usage: dict[str, float] = {}
+        self.turns = 0
+
+    def attach(self, session: AgentSession) -> None:
+        session.on("conversation_item_added", self.on_conversation_item)
+        session.on("function_tools_executed", self.on_tools_executed)
+        session.on("session_usage_updated", self.on_usage)
+        session.on("error", self.on_error)
+
+    def on_conversation_item(self, event: session_events.ConversationItemAddedEvent) -> None:
+        item = event.item
+        if not isinstance(item, llm.ChatMessage) or item.role not in ("user", "assistant"):
+            return
+        text = item.text_content or ""
+        if not text.strip():
+            return
+        speaker = (
+            TranscriptSegment.Speaker.CUSTOMER
+            if item.role == "user"
+            else TranscriptSegment.Speaker.AGENT
+        )
+        metrics = item.metrics or {}
+        self.writer.segment(
+            speaker,
+            text,
+            started_at=_at(metrics.get("started_speaking_at")) or _at(item.created_at),
+            ended_at=_at(metrics.get("stopped_speaking_at")),
+            language=str(item.extra.get("language", "") or "")[:16],
+            interrupted=item.interrupted,
+        )
+        self.turns += 1
+        for source, key in LATENCY_KEYS.items():
+            value = metrics.get(source)
+            if isinstance(value, int | float) and len(self.samples[key]) < MAX_SAMPLES:
+                self.samples[key].append(round(value * 1000, 1))
+
+    def on_tools_executed(self, event: session_events.FunctionToolsExecutedEvent) -> None:
+        for call, output in event.zipped():
+            try:
+                arguments = json.loads(call.arguments or "{}")
+            except json.JSONDecodeError:
+                arguments = {"raw": call.arguments}
+            self.writer.event(
+                CallEvent.Type.TOOL_CALL,
+                {
+                    "name": call.name,
+                    "arguments": arguments,
+                    "output": output.output if output else None,
+                    "is_error": bool(output and output.is_error),
+                },
+            )
+
+    def on_usage(self, event: session_events.SessionUsageUpdatedEvent) -> None:
+        totals: dict[str, float] = {}
+        for usage in event.usage.model_usage:
+            kind = getattr(usage, "type", "")
+            if kind == "llm_usage":
+                totals["llm_prompt_tokens"] = (
+                    totals.get("llm_prompt_tokens", 0) + usage.input_tokens
+                )
+                totals["llm_completion_tokens"] = (
+                    totals.get("llm_completion_tokens", 0) + usage.output_tokens
+                )
+            elif kind == "tts_usage":
+                totals["tts_characters"] = totals.get("tts_characters", 0) + usage.characters_count
+            elif kind == "stt_usage":
+                seconds = getattr(usage, "audio_duration", 0) or 0
+                totals["stt_audio_seconds"] = totals.get("stt_audio_seconds", 0) + seconds
+        self.usage = totals
+
+    def on_error(self, event: session_events.ErrorEvent) -> None:
+        error = event.error
+        self.writer.event(
+            CallEvent.Type.ERROR,
+            {
+                "source": type(event.source).__name__,
+                "message": str(getattr(error, "error", error))[:500],
+                "recoverable": bool(getattr(error, "recoverable", False)),
+            },
+        )
+
+    def metrics(self) -> dict[str, Any]:
+        """The metrics stored on the call: samples, their percentiles, usage totals."""
+        result: dict[str, Any] = {"turns": self.turns, **self.usage}
+        for key, values in self.samples.items():
+            result[key] = values
+            if values:
+                result[f"{key}_p50"] = round(statistics.median(values), 1)
+                result[f"{key}_p95"] = round(_percentile(values, 95), 1)
+        return result
+
+    def participant_event(self, joined: bool, identity: str, kind: str) -> None:
+        self.writer.event(
+            CallEvent.Type.PARTICIPANT_JOINED if joined else CallEvent.Type.PARTICIPANT_LEFT,
+            {"identity": identity, "kind": kind},
+        )
+
+    def answered(self) -> None:
+        now = timezone.now()
+
+        def mark(call: Call) -> None:
+            call.mark_active(now)
+
+        self.writer.call_change(mark, "answered")
+
+    def ended(self, *, failed_reason: str = "") -> None:
+        now = timezone.now()
+        metrics = self.metrics()
+
+        def end(call: Call) -> None:
+            Call.objects.filter(pk=call.pk).update(metrics=metrics)
+            call.mark_ended(now, failed_reason=failed_reason)
+
+        self.writer.call_change(end, "ended")
+
+
+def _percentile(values: list[float], percent: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(percent / 100 * (len(ordered) - 1))))
+    return ordered[index]
+
+
+# --- The job ------------------------------------------------------------------------------------
+
+
+def call_id_from_metadata(metadata: str) -> UUID | None:
+    """The call id the token's agent dispatch carries, or None when absent or malformed."""
+    try:
+        return UUID(str(json.loads(metadata or "{}").get("call_id")))
+    except (ValueError, TypeError, AttributeError):
+        return None
+
+
+async def open_call(metadata: str, room_name: str, job_id: str) -> Call:
+    """The Call this job serves: the dispatched one, else the room's, else a new one."""
+    call_id = call_id_from_metadata(metadata)
+    call = await Call.objects.filter(pk=call_id).afirst() if call_id else None
+    if call is None:
+        call = await Call.objects.filter(room_name=room_name).afirst()
+    if call is None:
+        call = await Call.objects.acreate(
+            room_name=room_name, channel=Call.Channel.PHONE, caller="unknown"
+        )
+    call.worker_job_id = job_id
+    await call.asave(update_fields=["worker_job_id"])
+    return call
+
+
+def build_session(vad=None) -> AgentSession:
+    """The voice session: Azure (or OpenAI) speech, the LLM, the bundled VAD and turn detector."""
+    return AgentSession(
+        stt=build_stt(),
+        llm=build_llm(),
+        tts=build_tts(),
+        vad=vad or inference.VAD(),
+        turn_handling={
+            "turn_detection": inference.TurnDetector(version="v1-mini"),
+            "interruption": {"enabled": True},
+        },
+    )
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    """Serve one call: open its record, run the session, keep the record true to the end."""
+    await ctx.connect()
+    call = await open_call(ctx.job.metadata, ctx.room.name, ctx.job.id)
+    writer = await CallWriter.open(call.pk)
+    recorder = CallRecorder(call.pk, writer)
+    session = build_session(ctx.proc.userdata.get("vad"))
+    recorder.attach(session)
+
+    ctx.room.on(
+        "participant_connected",
+        lambda p: recorder.participant_event(True, p.identity, str(p.kind)),
+    )
+    ctx.room.on(
+        "participant_disconnected",
+        lambda p: recorder.participant_event(False, p.identity, str(p.kind)),
+    )
+
+    async def finish(reason: str) -> None:
+        recorder.ended()
+        await writer.flush()
+        await summarize_call(call.pk, session.llm)
+        await writer.close()
+        logger.info("call %s finished: %s", call.pk, reason)
+
+    ctx.add_shutdown_callback(finish)
+    agent = ServiceDeskAgent(call.pk, writer)
+    await session.start(agent=agent, room=ctx.room)
+    recorder.answered()
+    await session.generate_reply(instructions="Greet the caller and ask for their vehicle's VIN.")

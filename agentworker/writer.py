@@ -1,0 +1,211 @@
+"""The ordered, retrying writer that turns a live call into rows and monitor messages.
+
+The agent's event handlers must never wait on the database: they hand each write to the call's
+``CallWriter``, which numbers it at once (segments and events share the call's sequence space)
+and returns. One task per call drains the queue in order, writes through the ORM in a worker
+thread, retries with backoff for as long as the database is away, and publishes each row to the
+live monitor only after it is committed. Writes are idempotent on (call, sequence), so a retry
+after a commit whose answer was lost writes nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from asgiref.sync import sync_to_async
+from django.db import DatabaseError, InterfaceError, close_old_connections, connection, transaction
+
+from callcenter.models import Call, CallEvent, TranscriptSegment
+from monitoring import events
+
+logger = logging.getLogger(__name__)
+
+# Seconds between attempts while the database is away; the last repeats until it is back.
+RETRY_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+
+
+@dataclass
+class _Write:
+    """One queued write: a function run in the ORM thread returning the message to publish."""
+
+    apply: Callable[[], dict[str, Any] | None]
+    description: str
+    queued_at: float = field(default_factory=time.monotonic)
+
+
+class CallWriter:
+    """Persists and publishes everything one live call produces, in order, losing nothing."""
+
+    def __init__(
+        self,
+        call_id: UUID | str,
+        *,
+        last_sequence: int = 0,
+        retry_delays: tuple[float, ...] = RETRY_DELAYS,
+        publish: Callable[[dict[str, Any]], Awaitable[None]] | None = events.publish,
+    ) -> None:
+        self.call_id = UUID(str(call_id))
+        self._sequence = last_sequence
+        self._retry_delays = retry_delays
+        self._publish = publish
+        self._queue: asyncio.Queue[_Write | None] = asyncio.Queue()
+        self._task: asyncio.Task | None = None
+        self.attempts_failed = 0
+        self.written = 0
+
+    @classmethod
+    async def open(cls, call_id: UUID | str, **options) -> CallWriter:
+        """A writer that continues the call's sequence where an earlier job left it."""
+        call = await Call.objects.aget(pk=call_id)
+        last = await sync_to_async(call.last_sequence)()
+        writer = cls(call_id, last_sequence=last, **options)
+        writer.start()
+        return writer
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._drain(), name=f"call-writer-{self.call_id}")
+
+    def next_sequence(self) -> int:
+        self._sequence += 1
+        return self._sequence
+
+    # --- What the agent hands over (never blocks) -------------------------------------------
+
+    def segment(
+        self,
+        speaker: str,
+        text: str,
+        *,
+        started_at: datetime | None = None,
+        ended_at: datetime | None = None,
+        language: str = "",
+        interrupted: bool = False,
+    ) -> int:
+        """Queue one transcript segment; returns its sequence number."""
+        sequence = self.next_sequence()
+        call_id = self.call_id
+
+        def apply() -> dict[str, Any]:
+            segment, _ = TranscriptSegment.objects.get_or_create(
+                call_id=call_id,
+                sequence=sequence,
+                defaults={
+                    "speaker": speaker,
+                    "text": text,
+                    "started_at": started_at,
+                    "ended_at": ended_at,
+                    "language": language,
+                    "interrupted": interrupted,
+                },
+            )
+            return events.segment_message(segment)
+
+        self._put(_Write(apply, f"segment {sequence}"))
+        return sequence
+
+    def event(self, type: str, payload: dict[str, Any] | None = None) -> int:
+        """Queue one call event (tool call, handoff request, participant change, error)."""
+        sequence = self.next_sequence()
+        call_id = self.call_id
+        payload = payload or {}
+
+        def apply() -> dict[str, Any]:
+            event, _ = CallEvent.objects.get_or_create(
+                call_id=call_id, sequence=sequence, defaults={"type": type, "payload": payload}
+            )
+            return events.event_message(event)
+
+        self._put(_Write(apply, f"event {sequence} {type}"))
+        return sequence
+
+    def call_change(self, change: Callable[[Call], None], description: str) -> None:
+        """Queue a change to the Call row itself (status, vehicle, metrics...), then publish it.
+
+        ``change`` runs in the ORM thread on a fresh, locked copy of the call and must be safe to
+        run again (a retry after a lost commit runs it twice).
+        """
+        call_id = self.call_id
+
+        def apply() -> dict[str, Any]:
+            with transaction.atomic():
+                call = Call.objects.select_for_update().get(pk=call_id)
+                change(call)
+            call = Call.objects.select_related("vehicle").get(pk=call_id)
+            return events.call_message(call)
+
+        self._put(_Write(apply, description))
+
+    async def flush(self) -> None:
+        """Wait until everything queued so far is written and published."""
+        await self._queue.join()
+
+    async def close(self) -> None:
+        """Write what is queued, then stop."""
+        if self._task is None:
+            return
+        self._queue.put_nowait(None)
+        await self._task
+        self._task = None
+
+    # --- The drain --------------------------------------------------------------------------
+
+    def _put(self, write: _Write) -> None:
+        if self._task is None:
+            self.start()
+        self._queue.put_nowait(write)
+
+    async def _drain(self) -> None:
+        while True:
+            write = await self._queue.get()
+            try:
+                if write is None:
+                    return
+                message = await self._write_until_stored(write)
+                self.written += 1
+                if message is not None and self._publish is not None:
+                    await self._publish_quietly(message)
+            finally:
+                self._queue.task_done()
+
+    async def _write_until_stored(self, write: _Write) -> dict[str, Any] | None:
+        attempt = 0
+        while True:
+            try:
+                return await sync_to_async(_run_in_orm_thread)(write.apply)
+            except (DatabaseError, InterfaceError) as exc:
+                self.attempts_failed += 1
+                delay = self._retry_delays[min(attempt, len(self._retry_delays) - 1)]
+                attempt += 1
+                logger.warning(
+                    "call %s: writing %s failed (%s); retrying in %.2fs",
+                    self.call_id,
+                    write.description,
+                    exc,
+                    delay,
+                )
+                await asyncio.sleep(delay)
+
+    async def _publish_quietly(self, message: dict[str, Any]) -> None:
+        # The row is stored; a monitor that misses the live message catches up on resume.
+        try:
+            await self._publish(message)
+        except Exception:
+            logger.warning("call %s: publishing to the monitor failed", self.call_id, exc_info=1)
+
+
+def _run_in_orm_thread(apply: Callable[[], dict[str, Any] | None]) -> dict[str, Any] | None:
+    close_old_connections()
+    try:
+        return apply()
+    except (DatabaseError, InterfaceError):
+        # A broken connection must not be reused by the next attempt.
+        connection.close()
+        raise

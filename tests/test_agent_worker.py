@@ -1,0 +1,289 @@
+"""The agent in text mode against a scripted OpenAI-compatible server, on the real ORM.
+
+Each test drives a real ``AgentSession`` with livekit-plugins-openai pointed at
+``ScriptedLLMServer``; the tools hit the database, and the ``CallRecorder`` writes and publishes
+through the real ``CallWriter``.
+"""
+
+import asyncio
+import json
+import subprocess
+import sys
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+from channels.layers import get_channel_layer
+from livekit.agents import AgentSession
+from livekit.plugins import openai
+
+from agentworker.agent import ServiceDeskAgent
+from agentworker.session import CallRecorder, call_id_from_metadata
+from agentworker.summary import summarize_call
+from agentworker.writer import CallWriter
+from callcenter.models import Call, CallEvent, TranscriptSegment
+from monitoring.events import CALLS_GROUP, call_group
+from tests.support.scripted_llm import Reply, ScriptedLLMServer, ToolCall
+from vehicles.models import Vehicle
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ACCORD = "1HGCM82633A004352"
+SPOKEN_ACCORD = "one H G C, m as in mike, eight two six three three A, oh oh four three five two"
+
+
+@asynccontextmanager
+async def agent_call(script):
+    """A call with its writer, recorder, agent and text-mode session on the scripted LLM."""
+    call = await Call.objects.acreate()
+    async with ScriptedLLMServer(script) as server:
+        writer = await CallWriter.open(call.pk)
+        recorder = CallRecorder(call.pk, writer)
+        model = openai.LLM(model="scripted", base_url=server.base_url, api_key="test")
+        async with AgentSession(llm=model) as session:
+            recorder.attach(session)
+            agent = ServiceDeskAgent(call.pk, writer)
+            await session.start(agent)
+            yield session, call, server, writer, recorder
+        await writer.close()
+
+
+def tool_outputs(request_body):
+    return [m["content"] for m in request_body["messages"] if m["role"] == "tool"]
+
+
+async def test_the_agent_looks_up_a_known_vehicle_from_a_spoken_vin():
+    vehicle = await Vehicle.objects.acreate(vin=ACCORD, make="Honda", model="Accord", year=2003)
+    script = [
+        Reply(tool_calls=[ToolCall("lookup_vehicle", {"vin": SPOKEN_ACCORD})]),
+        Reply(text="I found your 2003 Honda Accord. How can I help?"),
+    ]
+    async with agent_call(script) as (session, call, server, writer, _):
+        result = await session.run(user_input=f"My VIN is {SPOKEN_ACCORD}")
+        result.expect.next_event().is_function_call(name="lookup_vehicle")
+        result.expect.next_event().is_function_call_output()
+        result.expect.next_event().is_message(role="assistant")
+        await writer.flush()
+        assert "Found on file: 2003 Honda Accord" in tool_outputs(server.requests[1])[0]
+
+    call = await Call.objects.select_related("vehicle").aget(pk=call.pk)
+    assert call.vehicle == vehicle
+    rows = [
+        (s.sequence, s.speaker, s.text)
+        async for s in TranscriptSegment.objects.filter(call=call).order_by("sequence")
+    ]
+    events = [(e.sequence, e.type) async for e in CallEvent.objects.filter(call=call)]
+    assert rows[0][1:] == ("customer", f"My VIN is {SPOKEN_ACCORD}")
+    assert rows[-1][1:] == ("agent", "I found your 2003 Honda Accord. How can I help?")
+    # Segments and events share one gap-free sequence.
+    assert sorted([r[0] for r in rows] + [e[0] for e in events]) == [1, 2, 3]
+    assert events[0][1] == CallEvent.Type.TOOL_CALL
+
+
+async def test_an_unknown_vehicle_is_registered_for_the_call():
+    script = [
+        Reply(
+            tool_calls=[
+                ToolCall(
+                    "create_vehicle",
+                    {"vin": ACCORD.lower(), "make": "Honda", "model": "Accord", "year": 2003},
+                )
+            ]
+        ),
+        Reply(text="Your Accord is registered."),
+    ]
+    async with agent_call(script) as (session, call, server, writer, _):
+        await session.run(user_input="It's a 2003 Honda Accord.")
+        await writer.flush()
+        assert tool_outputs(server.requests[1]) == [f"Registered: 2003 Honda Accord, VIN {ACCORD}."]
+    vehicle = await Vehicle.objects.aget(vin=ACCORD)
+    assert vehicle.created_by_call_id == call.pk
+    assert (await Call.objects.aget(pk=call.pk)).vehicle_id == vehicle.pk
+
+
+async def test_an_invalid_spoken_vin_goes_back_to_the_model_as_a_readable_message():
+    script = [
+        Reply(tool_calls=[ToolCall("lookup_vehicle", {"vin": "1HGCM82633AOO4352"})]),
+        Reply(text="A VIN never has the letter O. Could you read it again?"),
+    ]
+    async with agent_call(script) as (session, _call, server, writer, _):
+        result = await session.run(user_input="1HGCM82633AOO4352")
+        result.expect.next_event().is_function_call(name="lookup_vehicle")
+        output = result.expect.next_event().is_function_call_output().event().item
+        assert not output.is_error
+        await writer.flush()
+    (answer,) = tool_outputs(server.requests[1])
+    assert "never contains the letter O" in answer
+    assert "read it again" in answer
+    assert not await Vehicle.objects.aexists()
+
+
+async def test_a_bad_year_is_refused_to_the_model_and_nothing_is_stored():
+    script = [
+        Reply(
+            tool_calls=[
+                ToolCall(
+                    "create_vehicle", {"vin": ACCORD, "make": "Honda", "model": "X", "year": 3000}
+                )
+            ]
+        ),
+        Reply(text="That year does not look right."),
+    ]
+    async with agent_call(script) as (session, _call, server, writer, _):
+        await session.run(user_input="year three thousand")
+        await writer.flush()
+    (answer,) = tool_outputs(server.requests[1])
+    assert "was not registered" in answer
+    assert "year" in answer
+    assert not await Vehicle.objects.aexists()
+
+
+async def test_request_human_flags_the_call_and_records_the_handoff():
+    script = [
+        Reply(tool_calls=[ToolCall("request_human", {"reason": "warranty claim"})]),
+        Reply(text="A colleague will take over."),
+    ]
+    async with agent_call(script) as (session, call, _server, writer, _):
+        await session.run(user_input="I want to talk to a person about my warranty.")
+        await writer.flush()
+    call = await Call.objects.aget(pk=call.pk)
+    assert call.needs_human
+    handoff = await CallEvent.objects.aget(call=call, type=CallEvent.Type.HANDOFF_REQUESTED)
+    assert handoff.payload == {"reason": "warranty claim"}
+
+
+async def test_every_write_is_published_to_the_call_and_calls_groups():
+    layer = get_channel_layer()
+    script = [Reply(text="Hello, could you read me your VIN?")]
+    call = await Call.objects.acreate()
+    watcher, everyone = await layer.new_channel(), await layer.new_channel()
+    await layer.group_add(call_group(call.pk), watcher)
+    await layer.group_add(CALLS_GROUP, everyone)
+    try:
+        async with ScriptedLLMServer(script) as server:
+            writer = await CallWriter.open(call.pk)
+            recorder = CallRecorder(call.pk, writer)
+            model = openai.LLM(model="scripted", base_url=server.base_url, api_key="test")
+            async with AgentSession(llm=model) as session:
+                recorder.attach(session)
+                await session.start(ServiceDeskAgent(call.pk, writer))
+                await session.run(user_input="Hi")
+            await writer.close()
+        for channel in (watcher, everyone):
+            first = await asyncio.wait_for(layer.receive(channel), 5)
+            second = await asyncio.wait_for(layer.receive(channel), 5)
+            messages = [first["message"], second["message"]]
+            assert [(m["kind"], m["sequence"], m["speaker"]) for m in messages] == [
+                ("segment", 1, "customer"),
+                ("segment", 2, "agent"),
+            ]
+            assert messages[1]["text"] == "Hello, could you read me your VIN?"
+            assert messages[1]["call_id"] == str(call.pk)
+    finally:
+        await layer.group_discard(call_group(call.pk), watcher)
+        await layer.group_discard(CALLS_GROUP, everyone)
+
+
+async def test_a_restarted_job_continues_the_calls_sequence():
+    call = await Call.objects.acreate()
+    await TranscriptSegment.objects.acreate(call=call, sequence=1, speaker="agent", text="Hi")
+    await CallEvent.objects.acreate(call=call, sequence=2, type=CallEvent.Type.TOOL_CALL)
+    writer = await CallWriter.open(call.pk, publish=None)
+    assert writer.segment("customer", "Hello again") == 3
+    await writer.close()
+    assert await TranscriptSegment.objects.filter(call=call, sequence=3).aexists()
+
+
+async def test_the_call_end_stores_metrics_status_and_a_summary():
+    summary = {
+        "summary": "The caller registered a 2003 Honda Accord.",
+        "outcome": "vehicle_registered",
+    }
+    script = [Reply(text="Hello!"), Reply(text=json.dumps(summary))]
+    async with agent_call(script) as (session, call, _server, writer, recorder):
+        recorder.answered()
+        await session.run(user_input="Hi there")
+        recorder.ended()
+        await writer.flush()
+        assert await summarize_call(call.pk, session.llm)
+    call = await Call.objects.aget(pk=call.pk)
+    assert call.status == Call.Status.ENDED
+    assert call.answered_at and call.ended_at
+    assert call.metrics["turns"] == 2
+    assert call.metrics["llm_ttft_ms"] and call.metrics["llm_ttft_ms_p50"] >= 0
+    assert call.metrics["llm_prompt_tokens"] > 0
+    assert (call.summary, call.outcome) == (summary["summary"], "vehicle_registered")
+
+
+async def test_a_failing_summary_leaves_the_call_stored_without_one():
+    call = await Call.objects.acreate(status=Call.Status.ENDED)
+    await TranscriptSegment.objects.acreate(call=call, sequence=1, speaker="customer", text="Hi")
+    async with ScriptedLLMServer([Reply(status=500)] * 5) as server:
+        model = openai.LLM(model="scripted", base_url=server.base_url, api_key="test")
+        assert not await summarize_call(call.pk, model)
+    call = await Call.objects.aget(pk=call.pk)
+    assert call.summary == ""
+    assert call.status == Call.Status.ENDED
+
+
+@pytest.mark.postgres
+async def test_the_writer_holds_writes_while_the_database_is_away_and_loses_none():
+    from asgiref.sync import sync_to_async
+    from django.db import connection
+
+    call = await Call.objects.acreate()
+    writer = await CallWriter.open(call.pk, retry_delays=(0.05,), publish=None)
+    writer.segment("customer", "before")
+    await writer.flush()
+
+    database = connection.settings_dict["NAME"]
+
+    def set_reachable(allowed: bool) -> None:
+        import psycopg
+
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as db:
+            db.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {str(allowed).lower()}')
+            if not allowed:
+                db.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    [database],
+                )
+
+    await sync_to_async(set_reachable)(False)
+    try:
+        for number in range(5):
+            writer.segment("agent", f"during {number}")
+        await asyncio.sleep(0.5)
+        assert writer.attempts_failed > 0
+    finally:
+        await sync_to_async(set_reachable)(True)
+    await asyncio.wait_for(writer.close(), 10)
+    await sync_to_async(lambda: connection.close())()
+    texts = [s.text async for s in TranscriptSegment.objects.filter(call=call).order_by("sequence")]
+    assert texts == ["before"] + [f"during {n}" for n in range(5)]
+
+
+def test_dispatch_metadata_carries_the_call_id():
+    assert str(call_id_from_metadata('{"call_id": "0b6a3c6e-9c9e-4a43-9d0a-2d3f0f4f2a11"}')) == (
+        "0b6a3c6e-9c9e-4a43-9d0a-2d3f0f4f2a11"
+    )
+    assert call_id_from_metadata("") is None
+    assert call_id_from_metadata('{"call_id": "../x"}') is None
+    assert call_id_from_metadata("not json") is None
+
+
+def test_runagent_without_settings_exits_with_one_readable_line():
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "manage.py", "runagent", "start"],
+        cwd=root,
+        env={"PATH": "/usr/bin:/bin", "SECRET_KEY": "x"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "set OPENAI_API_KEY, LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET" in lines[0]
