@@ -4,21 +4,28 @@ from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from drf_spectacular.utils import extend_schema
 from rest_framework import status, viewsets
+from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, Throttled
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
-from callcenter.livekit_tokens import caller_token, livekit_credentials
+from callcenter.livekit_tokens import caller_token, listen_in_token, livekit_credentials
 from callcenter.models import Call
 from callcenter.permissions import CsrfProtected, IsSupervisor
-from callcenter.serializers import CallStartedSerializer, CallStartSerializer
+from callcenter.serializers import CallStartedSerializer, CallStartSerializer, ListenInSerializer
 
 
 class VoiceServiceUnavailable(APIException):
     status_code = status.HTTP_503_SERVICE_UNAVAILABLE
     default_detail = "Voice calls are not available right now. Please try again later."
     default_code = "voice_unavailable"
+
+
+class CallNotLive(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_detail = "This call has ended; there is nothing to listen to."
+    default_code = "call_not_live"
 
 
 class CallStartThrottle(ScopedRateThrottle):
@@ -62,3 +69,18 @@ class CallViewSet(viewsets.GenericViewSet):
         Call.objects.filter(pk=call.pk).update(caller=identity)
         answer = CallStartedSerializer.for_call(call, settings.LIVEKIT_URL, token)
         return Response(answer.data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=None, responses={200: ListenInSerializer})
+    @action(detail=True, methods=["post"])
+    def listen(self, request, pk=None):
+        """A supervisor's token to listen in: hidden, subscribe only, a few minutes."""
+        call = self.get_object()
+        if not call.is_live:
+            raise CallNotLive()
+        try:
+            livekit_credentials()
+        except ImproperlyConfigured as exc:
+            raise VoiceServiceUnavailable() from exc
+        _identity, token = listen_in_token(call, request.user)
+        answer = {"call_id": call.pk, "room": call.room_name, "server_url": settings.LIVEKIT_URL}
+        return Response(ListenInSerializer({**answer, "token": token}).data)

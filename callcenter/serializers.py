@@ -39,3 +39,7 @@ class CallStartedSerializer(serializers.Serializer):
         return cls(
             {"call_id": call.pk, "room": call.room_name, "server_url": server_url, "token": token}
         )
+
+
+class ListenInSerializer(CallStartedSerializer):
+    """A supervisor's listen-in token for a live call."""

@@ -3,6 +3,8 @@ from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
 from callcenter import api, views
+from monitoring import views as monitoring_views
+from monitoring.webhooks import livekit_webhook
 
 admin.site.site_header = "Call center"
 admin.site.site_title = "Call center admin"
@@ -14,5 +16,7 @@ urlpatterns = [
     path("", views.call_page, name="call"),
     path("healthz", views.healthz, name="healthz"),
     path("api/", include(router.urls)),
+    path("monitor/", monitoring_views.monitor_page, name="monitor"),
+    path("livekit/webhook/", livekit_webhook, name="livekit-webhook"),
     path("admin/", admin.site.urls),
 ]

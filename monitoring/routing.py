@@ -1,5 +1,7 @@
-"""Websocket routes of the monitoring app."""
+from django.urls import path
 
-from django.urls import path  # noqa: F401  (routes are added here as consumers land)
+from monitoring.consumers import MonitorConsumer
 
-websocket_urlpatterns: list = []
+websocket_urlpatterns = [
+    path("ws/monitor/", MonitorConsumer.as_asgi()),
+]

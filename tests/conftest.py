@@ -110,3 +110,65 @@ def close_connections_of_the_async_orm_thread():
     from django.db import connections
 
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+@pytest.fixture
+def asgi_server(transactional_db, frontend_bundles):
+    """The real ASGI app under daphne in a subprocess, on this test's database and Redis.
+
+    Pages with websockets need it (pytest-django's live_server speaks HTTP only). The
+    subprocess shares the channel layer only through Redis, so tests using it need Redis.
+    """
+    import os
+    import socket
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from django.db import connection
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    settings_dict = connection.settings_dict
+    env = {
+        **os.environ,
+        "DEBUG": "true",  # static files straight from the sources, as under runserver
+        "DATABASE_URL": (
+            f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}"
+            f"/{settings_dict['NAME']}"
+            if connection.vendor == "postgresql"
+            else f"sqlite:///{settings_dict['NAME']}"
+        ),
+    }
+    root = Path(__file__).resolve().parent.parent
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "daphne",
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "callcenter.asgi:application",
+        ],
+        cwd=root,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError(f"daphne did not start: {process.stderr.read().decode()[-2000:]}")
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    process.wait(timeout=10)

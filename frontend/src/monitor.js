@@ -1,0 +1,287 @@
+// The supervisors' live monitor: calls in progress, the selected call's transcript growing in
+// place, handoff alerts, automatic reconnect with resume, and listen-in through livekit-client.
+import { Room, RoomEvent, Track } from "livekit-client";
+import { describeEvent } from "./lib/monitor_format.js";
+
+const $ = (id) => document.getElementById(id);
+const ui = {
+  connection: $("connection"),
+  announcer: $("announcer"),
+  list: $("call-list"),
+  finished: $("finished-list"),
+  count: $("call-count"),
+  none: $("no-calls"),
+  transcript: $("transcript"),
+  details: $("call-details"),
+  listen: $("listen-button"),
+  listenStatus: $("listen-status"),
+  audio: $("listen-audio"),
+};
+const voiceOn = $("monitor").dataset.voice === "on";
+
+const calls = new Map(); // id -> call state as the server sent it
+const items = new Map(); // id -> Map(sequence -> item)
+const last = {}; // id -> highest sequence seen, for resume
+let selected = null;
+let socket = null;
+let retry = 0;
+let listening = null;
+
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+function setConnection(state, text) {
+  ui.connection.dataset.state = state;
+  ui.connection.textContent = text;
+}
+
+function duration(call) {
+  const from = Date.parse(call.answered_at || call.started_at);
+  const to = call.ended_at ? Date.parse(call.ended_at) : Date.now();
+  const seconds = Math.max(0, Math.round((to - from) / 1000));
+  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+}
+
+function isLive(call) {
+  return call.status === "waiting" || call.status === "active";
+}
+
+function renderList() {
+  const live = [...calls.values()].filter(isLive);
+  ui.count.textContent = String(live.length);
+  ui.none.hidden = live.length > 0;
+  ui.list.replaceChildren(
+    ...live.map((call) => {
+      const li = document.createElement("li");
+      const button = document.createElement("button");
+      button.type = "button";
+      button.className = "call-item";
+      button.dataset.callId = call.id;
+      button.setAttribute("aria-pressed", String(call.id === selected));
+      if (call.needs_human) button.classList.add("needs-human");
+      const vehicle = call.vehicle ? call.vehicle.description : "vehicle not identified yet";
+      button.innerHTML = "";
+      const title = document.createElement("strong");
+      title.textContent = call.caller || call.room;
+      const meta = document.createElement("span");
+      meta.className = "call-meta";
+      meta.textContent = `${call.status} · ${vehicle} · `;
+      const time = document.createElement("time");
+      time.className = "duration";
+      time.textContent = duration(call);
+      meta.append(time);
+      button.append(title, meta);
+      if (call.needs_human) {
+        const flag = document.createElement("span");
+        flag.className = "flag";
+        flag.textContent = "needs a person";
+        button.append(flag);
+      }
+      button.addEventListener("click", () => select(call.id));
+      li.append(button);
+      return li;
+    }),
+  );
+}
+
+function renderFinished(call) {
+  const li = document.createElement("li");
+  const link = document.createElement("a");
+  link.href = `/admin/callcenter/call/${call.id}/change/`;
+  link.textContent = `${call.caller || call.room} — ${call.status}, ${duration(call)}`;
+  li.append(link);
+  ui.finished.prepend(li);
+  while (ui.finished.children.length > 10) ui.finished.lastChild.remove();
+}
+
+function itemElement(item) {
+  const li = document.createElement("li");
+  li.dataset.sequence = String(item.sequence);
+  if (item.kind === "segment") {
+    li.className = `turn turn-${item.speaker}`;
+    const who = document.createElement("span");
+    who.className = "speaker";
+    who.textContent = item.speaker === "customer" ? "Caller" : item.speaker[0].toUpperCase() + item.speaker.slice(1);
+    const text = document.createElement("span");
+    text.className = "text";
+    text.textContent = item.text + (item.interrupted ? " (interrupted)" : "");
+    li.append(who, text);
+  } else {
+    const { text, important } = describeEvent(item);
+    li.className = `note note-${item.type}${important ? " important" : ""}`;
+    li.textContent = text;
+  }
+  return li;
+}
+
+function renderTranscript() {
+  const call = calls.get(selected);
+  ui.listen.hidden = !call || !isLive(call) || !voiceOn;
+  if (!call) {
+    ui.details.textContent = "Select a call to follow its transcript.";
+    ui.transcript.replaceChildren();
+    return;
+  }
+  const vehicle = call.vehicle ? `${call.vehicle.description} (${call.vehicle.vin})` : "no vehicle yet";
+  ui.details.textContent = `${call.caller || call.room} · ${call.status} · ${vehicle}`;
+  const sorted = [...(items.get(selected) || new Map()).values()].sort((a, b) => a.sequence - b.sequence);
+  ui.transcript.replaceChildren(...sorted.map(itemElement));
+}
+
+function appendToTranscript(item) {
+  // Insert in sequence order without redrawing what is there.
+  const element = itemElement(item);
+  const after = [...ui.transcript.children].find((li) => Number(li.dataset.sequence) > item.sequence);
+  ui.transcript.insertBefore(element, after || null);
+  element.scrollIntoView({ block: "nearest" });
+}
+
+function select(callId) {
+  if (listening && selected !== callId) stopListening();
+  selected = callId;
+  renderList();
+  renderTranscript();
+}
+
+function announce(text) {
+  ui.announcer.textContent = "";
+  setTimeout(() => (ui.announcer.textContent = text), 50);
+}
+
+function applyCall(call) {
+  const before = calls.get(call.id);
+  calls.set(call.id, call);
+  if (!items.has(call.id)) items.set(call.id, new Map());
+  if (before && isLive(before) && !isLive(call)) {
+    renderFinished(call);
+    if (selected === call.id) stopListening();
+  }
+  if (call.needs_human && !(before && before.needs_human)) {
+    announce(`A caller needs a person: ${call.caller || call.room}.`);
+  }
+}
+
+function applyItem(item) {
+  const known = items.get(item.call_id) || new Map();
+  items.set(item.call_id, known);
+  if (known.has(item.sequence)) return;
+  known.set(item.sequence, item);
+  last[item.call_id] = Math.max(last[item.call_id] || 0, item.sequence);
+  if (item.kind === "event" && item.type === "handoff_requested") {
+    const call = calls.get(item.call_id);
+    announce(`Handoff requested on ${call ? call.caller || call.room : "a call"}: ${item.payload.reason || ""}`);
+  }
+  if (item.call_id === selected) appendToTranscript(item);
+}
+
+function onMessage(message) {
+  switch (message.kind) {
+    case "snapshot":
+    case "resumed":
+      message.calls.forEach(applyCall);
+      message.items.forEach(applyItem);
+      if (!selected || !calls.has(selected)) {
+        const first = [...calls.values()].find(isLive);
+        selected = first ? first.id : null;
+      }
+      renderList();
+      renderTranscript();
+      break;
+    case "call":
+      applyCall(message.call);
+      renderList();
+      if (message.call.id === selected) renderTranscript();
+      break;
+    case "segment":
+    case "event":
+      applyItem(message);
+      break;
+    case "error":
+      console.warn("monitor:", message.error);
+      break;
+    default:
+      break;
+  }
+}
+
+function connect() {
+  const scheme = location.protocol === "https:" ? "wss" : "ws";
+  const resume = Object.entries(last)
+    .map(([id, sequence]) => `${id}:${sequence}`)
+    .join(",");
+  const url = `${scheme}://${location.host}/ws/monitor/${resume ? `?resume=${resume}` : ""}`;
+  setConnection(retry ? "reconnecting" : "connecting", retry ? "Reconnecting…" : "Connecting…");
+  socket = new WebSocket(url);
+  socket.addEventListener("open", () => {
+    retry = 0;
+    setConnection("live", "Live");
+  });
+  socket.addEventListener("message", (event) => onMessage(JSON.parse(event.data)));
+  socket.addEventListener("close", (event) => {
+    if (event.code === 4403) {
+      setConnection("refused", "You are not allowed to watch calls. Log in as a supervisor.");
+      return;
+    }
+    retry += 1;
+    const delay = Math.min(10000, 500 * 2 ** Math.min(retry, 5));
+    setConnection("reconnecting", `Connection lost. Reconnecting in ${Math.round(delay / 1000)} s…`);
+    setTimeout(connect, delay);
+  });
+}
+
+async function startListening() {
+  const callId = selected;
+  ui.listenStatus.textContent = "Joining…";
+  try {
+    const response = await fetch(`/api/calls/${callId}/listen/`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken() },
+    });
+    const body = await response.json().catch(() => ({}));
+    if (!response.ok) throw new Error(body.detail || "The server refused the listen-in.");
+    const room = new Room();
+    room.on(RoomEvent.TrackSubscribed, (track) => {
+      if (track.kind === Track.Kind.Audio) ui.audio.append(track.attach());
+    });
+    room.on(RoomEvent.Disconnected, () => stopListening());
+    await Promise.race([
+      room.connect(body.server_url, body.token),
+      new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), 15000)),
+    ]);
+    await room.startAudio();
+    listening = room;
+    ui.listen.textContent = "Stop listening";
+    ui.listen.setAttribute("aria-pressed", "true");
+    ui.listenStatus.textContent = "Listening (the caller cannot hear you).";
+  } catch (error) {
+    ui.listenStatus.textContent =
+      error.message === "timeout" || error.name === "ConnectionError" || !error.message
+        ? "Could not reach the voice server. Try again in a moment."
+        : error.message.includes("refused") || error.message.includes("ended")
+          ? error.message
+          : "Could not reach the voice server. Try again in a moment.";
+  }
+}
+
+function stopListening() {
+  const room = listening;
+  listening = null;
+  if (room) room.disconnect();
+  ui.audio.replaceChildren();
+  ui.listen.textContent = "Listen in";
+  ui.listen.setAttribute("aria-pressed", "false");
+  ui.listenStatus.textContent = "";
+}
+
+ui.listen.addEventListener("click", () => (listening ? stopListening() : startListening()));
+setInterval(() => {
+  document.querySelectorAll(".call-item").forEach((button) => {
+    const call = calls.get(button.dataset.callId);
+    const time = button.querySelector(".duration");
+    if (call && time) time.textContent = duration(call);
+  });
+}, 1000);
+connect();

@@ -1,0 +1,181 @@
+"""The supervisors' live-monitor socket: snapshot, resume and live deltas, with no gaps.
+
+Protocol (client -> server), JSON objects:
+    {"type": "resume", "last": {"<call uuid>": <last sequence seen>, ...}}
+        Send after a reconnect: the server answers with exactly the segments and events after
+        those numbers (and the calls' current state), then carries on live.
+    {"type": "ping"}  ->  {"kind": "pong"}
+The same resume map may also be given when connecting, as the query string
+``?resume=<uuid>:<seq>,<uuid>:<seq>``, so the first snapshot already leaves out what was seen.
+
+Server -> client: ``{"kind": "snapshot", "calls": [...], "items": [...]}`` on connect, then the
+messages of ``monitoring.events`` (``call``, ``segment``, ``event``), ``{"kind": "resumed"}``
+after a resume, and ``{"kind": "error", "error": "..."}`` for a message it cannot use (the
+socket stays open).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+from urllib.parse import parse_qs
+from uuid import UUID
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from callcenter.models import Call, CallEvent, TranscriptSegment
+from callcenter.permissions import is_supervisor
+from monitoring import events
+
+MAX_MESSAGE_BYTES = 64 * 1024
+MAX_RESUME_CALLS = 1000
+REFUSED = 4403  # close code for a socket that is not a supervisor's
+
+
+class BadMessage(ValueError):
+    """A client message the monitor cannot use; its text goes back in an error frame."""
+
+
+def parse_resume_map(value: Any) -> dict[str, int]:
+    """Validate ``{"<uuid>": <non-negative int>}``; BadMessage says what is wrong."""
+    if not isinstance(value, dict):
+        raise BadMessage('"last" must be an object of call ids to sequence numbers.')
+    if len(value) > MAX_RESUME_CALLS:
+        raise BadMessage(f'"last" may name at most {MAX_RESUME_CALLS} calls.')
+    result = {}
+    for key, sequence in value.items():
+        try:
+            call_id = str(UUID(str(key)))
+        except ValueError as exc:
+            raise BadMessage(f"{key!r} is not a call id.") from exc
+        if isinstance(sequence, bool) or not isinstance(sequence, int) or sequence < 0:
+            raise BadMessage(f"The sequence for call {call_id} must be a whole number ≥ 0.")
+        result[call_id] = sequence
+    return result
+
+
+def parse_resume_query(query_string: bytes) -> dict[str, int]:
+    raw = parse_qs(query_string.decode("latin-1")).get("resume", [""])[0]
+    pairs = {}
+    for part in filter(None, raw.split(",")):
+        call_id, _, sequence = part.partition(":")
+        pairs[call_id] = int(sequence) if sequence.isdigit() else -1
+    return parse_resume_map(pairs)
+
+
+def items_after(call_ids: list[str], last: dict[str, int]) -> list[dict[str, Any]]:
+    """Segments and events of the calls after the numbers in ``last``, in sequence order."""
+    items = []
+    for call_id in call_ids:
+        after = last.get(call_id, 0)
+        segments = TranscriptSegment.objects.filter(call_id=call_id, sequence__gt=after)
+        call_events = CallEvent.objects.filter(call_id=call_id, sequence__gt=after)
+        merged = [events.segment_message(s) for s in segments] + [
+            events.event_message(e) for e in call_events
+        ]
+        items.extend(sorted(merged, key=lambda m: m["sequence"]))
+    return items
+
+
+def snapshot(last: dict[str, int]) -> dict[str, Any]:
+    """Live calls (and the calls being resumed, which may have ended) with what was missed."""
+    calls = list(
+        Call.objects.filter(status__in=Call.LIVE_STATUSES).select_related("vehicle")
+        | Call.objects.filter(pk__in=list(last)).select_related("vehicle")
+    )
+    calls.sort(key=lambda c: c.started_at)
+    call_ids = [str(c.pk) for c in calls]
+    return {
+        "kind": "snapshot",
+        "calls": [events.call_message(c)["call"] for c in calls],
+        "items": items_after(call_ids, last),
+    }
+
+
+class MonitorConsumer(AsyncJsonWebsocketConsumer):
+    """Supervisors only. Translates between the socket and the ``calls`` group."""
+
+    async def connect(self) -> None:
+        user = self.scope.get("user")
+        if not await database_sync_to_async(is_supervisor)(user):
+            await self.close(code=REFUSED)
+            return
+        try:
+            last = parse_resume_query(self.scope.get("query_string", b""))
+        except BadMessage:
+            last = {}
+        self.sent: dict[str, int] = {}
+        # Join before reading the snapshot: anything committed later arrives as a delta, and
+        # anything both in the snapshot and delivered live is dropped by its sequence number.
+        await self.channel_layer.group_add(events.CALLS_GROUP, self.channel_name)
+        await self.accept()
+        await self._send_items_message(await database_sync_to_async(snapshot)(last), last)
+
+    async def disconnect(self, code: int) -> None:
+        await self.channel_layer.group_discard(events.CALLS_GROUP, self.channel_name)
+
+    # --- From the client --------------------------------------------------------------------
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        try:
+            if text_data is None:
+                raise BadMessage("Send JSON text frames.")
+            if len(text_data.encode()) > MAX_MESSAGE_BYTES:
+                raise BadMessage(f"Messages may be at most {MAX_MESSAGE_BYTES} bytes.")
+            try:
+                content = json.loads(text_data)
+            except json.JSONDecodeError as exc:
+                raise BadMessage("That message is not valid JSON.") from exc
+            await self.receive_json(content)
+        except BadMessage as error:
+            await self.send_json({"kind": "error", "error": str(error)})
+
+    async def receive_json(self, content: Any, **kwargs) -> None:
+        if not isinstance(content, dict) or not isinstance(content.get("type"), str):
+            raise BadMessage('Messages are JSON objects with a "type".')
+        if content["type"] == "ping":
+            await self.send_json({"kind": "pong"})
+        elif content["type"] == "resume":
+            last = parse_resume_map(content.get("last"))
+            missing = await database_sync_to_async(snapshot)(last)
+            await self._send_items_message(missing, last, kind="resumed")
+        else:
+            raise BadMessage(f"Unknown message type {content['type']!r}.")
+
+    # --- From the group ---------------------------------------------------------------------
+
+    async def monitor_message(self, envelope: dict[str, Any]) -> None:
+        message = envelope["message"]
+        if message["kind"] == "call":
+            await self.send_json(message)
+            return
+        call_id, sequence = message["call_id"], message["sequence"]
+        already = self.sent.get(call_id, 0)
+        if sequence <= already:
+            return  # seen in the snapshot or a resume
+        if sequence > already + 1:
+            # A delta went missing on the way (layer capacity, expiry): read the gap.
+            gap = await database_sync_to_async(items_after)([call_id], {call_id: already})
+            for item in gap:
+                if item["sequence"] < sequence:
+                    await self._send_item(item)
+        await self._send_item(message)
+
+    # --- Helpers ----------------------------------------------------------------------------
+
+    async def _send_item(self, item: dict[str, Any]) -> None:
+        self.sent[item["call_id"]] = max(self.sent.get(item["call_id"], 0), item["sequence"])
+        await self.send_json(item)
+
+    async def _send_items_message(
+        self, data: dict[str, Any], last: dict[str, int], kind: str = "snapshot"
+    ) -> None:
+        for call_id, sequence in last.items():
+            self.sent[call_id] = max(self.sent.get(call_id, 0), sequence)
+        fresh = [i for i in data["items"] if i["sequence"] > self.sent.get(i["call_id"], 0)]
+        for item in fresh:
+            self.sent[item["call_id"]] = max(self.sent.get(item["call_id"], 0), item["sequence"])
+        for call in data["calls"]:
+            self.sent.setdefault(call["id"], 0)
+        await self.send_json({"kind": kind, "calls": data["calls"], "items": fresh})

@@ -1,0 +1,86 @@
+"""LiveKit's signed webhooks keep calls and recordings true when the worker cannot.
+
+Every request is verified with livekit-api's ``WebhookReceiver`` (the JWT in ``Authorization``
+signs the body's SHA-256); anything else is refused with 401. LiveKit retries deliveries, so
+each event id is handled once (remembered in the cache for a day) and every update is
+idempotent by itself too.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.core.cache import cache
+from django.http import HttpRequest, JsonResponse
+from django.utils import timezone
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+from google.protobuf.json_format import ParseError
+from livekit import api
+
+from callcenter.models import Call
+from monitoring import events
+from recordings.egress import apply_egress_info
+
+logger = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 256 * 1024
+SEEN_EVENT_SECONDS = 24 * 3600
+
+
+def _publish_call(call: Call) -> None:
+    call = Call.objects.select_related("vehicle").get(pk=call.pk)
+    try:
+        async_to_sync(events.publish)(events.call_message(call))
+    except Exception:
+        logger.warning("webhook: publishing call %s failed", call.pk, exc_info=True)
+
+
+def _call_of_room(room: api.Room) -> Call | None:
+    return Call.objects.filter(room_name=room.name).first() if room.name else None
+
+
+def handle_event(event: api.WebhookEvent) -> None:
+    """Apply one verified event."""
+    kind = event.event
+    if kind in ("egress_started", "egress_updated", "egress_ended"):
+        apply_egress_info(event.egress_info)
+        return
+    call = _call_of_room(event.room)
+    if call is None:
+        return
+    if kind == "participant_joined" and event.participant.kind == api.ParticipantInfo.AGENT:
+        call.mark_active(timezone.now())
+        _publish_call(call)
+    elif kind == "room_finished":
+        call.mark_ended(timezone.now())
+        _publish_call(call)
+
+
+@csrf_exempt
+@require_POST
+def livekit_webhook(request: HttpRequest) -> JsonResponse:
+    if not (settings.LIVEKIT_API_KEY and settings.LIVEKIT_API_SECRET):
+        return JsonResponse({"detail": "LiveKit is not configured."}, status=503)
+    if len(request.body) > MAX_BODY_BYTES:
+        return JsonResponse({"detail": "Body too large."}, status=413)
+    receiver = api.WebhookReceiver(
+        api.TokenVerifier(settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET)
+    )
+    try:
+        body = request.body.decode()
+    except UnicodeDecodeError:
+        return JsonResponse({"detail": "The body must be UTF-8 JSON."}, status=400)
+    try:
+        event = receiver.receive(body, request.headers.get("Authorization", ""))
+    except ParseError:
+        # The signature was good (it is checked first); the body is not a webhook event.
+        return JsonResponse({"detail": "The body is not a LiveKit webhook event."}, status=400)
+    except Exception:
+        return JsonResponse({"detail": "Signature missing or invalid."}, status=401)
+    if event.id and not cache.add(f"livekit-webhook:{event.id}", 1, SEEN_EVENT_SECONDS):
+        return JsonResponse({"status": "already handled"})
+    handle_event(event)
+    return JsonResponse({"status": "ok"})

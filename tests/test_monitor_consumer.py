@@ -1,0 +1,222 @@
+"""The live-monitor socket: who may connect, snapshot, live deltas, resume without gaps."""
+
+import asyncio
+import json
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import AnonymousUser, Permission
+
+from agentworker.writer import CallWriter
+from callcenter.asgi import application
+from callcenter.models import Call, CallEvent, TranscriptSegment
+from monitoring import events
+from monitoring.consumers import REFUSED, MonitorConsumer
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def make_user(name, *, staff=False, monitor=False, superuser=False):
+    user = get_user_model().objects.create_user(
+        name, f"{name}@example.com", "pw 12345 secret", is_staff=staff, is_superuser=superuser
+    )
+    if monitor:
+        user.user_permissions.add(Permission.objects.get(codename="monitor_calls"))
+    return user
+
+
+async def connect(user, query=""):
+    communicator = WebsocketCommunicator(MonitorConsumer.as_asgi(), f"/ws/monitor/{query}")
+    communicator.scope["user"] = user
+    connected, code = await communicator.connect()
+    return communicator, connected, code
+
+
+async def supervisor():
+    return await sync_to_async(make_user)("sup", staff=True, monitor=True)
+
+
+async def call_with_history(texts, status=Call.Status.ACTIVE):
+    call = await Call.objects.acreate(status=status, caller="web:test")
+    for number, text in enumerate(texts, start=1):
+        await TranscriptSegment.objects.acreate(
+            call=call, sequence=number, speaker="customer", text=text
+        )
+    return call
+
+
+@pytest.mark.parametrize(
+    ("who", "allowed"),
+    [
+        ("anonymous", False),
+        ("customer", False),
+        ("staff_without_permission", False),
+        ("supervisor", True),
+        ("superuser", True),
+    ],
+)
+async def test_only_supervisors_may_connect(who, allowed):
+    users = {
+        "anonymous": lambda: AnonymousUser(),
+        "customer": lambda: make_user("c"),
+        "staff_without_permission": lambda: make_user("s", staff=True),
+        "supervisor": lambda: make_user("m", staff=True, monitor=True),
+        "superuser": lambda: make_user("r", staff=True, superuser=True),
+    }
+    user = await sync_to_async(users[who])()
+    communicator, connected, code = await connect(user)
+    assert connected is allowed
+    if not allowed:
+        assert code == REFUSED
+    await communicator.disconnect()
+
+
+async def test_the_snapshot_holds_live_calls_with_their_transcript_so_far():
+    live = await call_with_history(["Hello", "My VIN is"])
+    await CallEvent.objects.acreate(call=live, sequence=3, type="tool_call", payload={"name": "x"})
+    await call_with_history(["old call"], status=Call.Status.ENDED)
+    communicator, _, _ = await connect(await supervisor())
+    snapshot = await communicator.receive_json_from()
+    assert snapshot["kind"] == "snapshot"
+    assert [c["id"] for c in snapshot["calls"]] == [str(live.pk)]
+    assert [(i["kind"], i["sequence"]) for i in snapshot["items"]] == [
+        ("segment", 1),
+        ("segment", 2),
+        ("event", 3),
+    ]
+    await communicator.disconnect()
+
+
+async def test_a_segment_written_by_the_worker_arrives_live_once():
+    call = await call_with_history(["Hello"])
+    communicator, _, _ = await connect(await supervisor())
+    await communicator.receive_json_from()  # snapshot
+    writer = await CallWriter.open(call.pk)
+    writer.segment("agent", "Could you read me your VIN?")
+    await writer.close()
+    message = await communicator.receive_json_from(timeout=5)
+    assert message["kind"] == "segment"
+    assert (message["sequence"], message["text"]) == (2, "Could you read me your VIN?")
+    # Publishing the snapshot's own row again is not sent twice.
+    first = await TranscriptSegment.objects.aget(call=call, sequence=1)
+    await events.publish(events.segment_message(first))
+    assert await communicator.receive_nothing(timeout=0.3)
+    await communicator.disconnect()
+
+
+async def test_reconnecting_with_the_last_numbers_gets_exactly_the_missing_ones():
+    call = await call_with_history(["one", "two", "three", "four"])
+    communicator, _, _ = await connect(await supervisor(), f"?resume={call.pk}:2")
+    snapshot = await communicator.receive_json_from()
+    assert [i["sequence"] for i in snapshot["items"]] == [3, 4]
+    writer = await CallWriter.open(call.pk)
+    writer.segment("agent", "five")
+    await writer.close()
+    live = await communicator.receive_json_from(timeout=5)
+    assert live["sequence"] == 5
+    await communicator.disconnect()
+
+
+async def test_a_resume_message_replays_what_was_missed_even_for_an_ended_call():
+    call = await call_with_history(["one", "two", "three"], status=Call.Status.ENDED)
+    communicator, _, _ = await connect(await supervisor())
+    snapshot = await communicator.receive_json_from()
+    assert snapshot["calls"] == []
+    await communicator.send_json_to({"type": "resume", "last": {str(call.pk): 1}})
+    resumed = await communicator.receive_json_from()
+    assert resumed["kind"] == "resumed"
+    assert resumed["calls"][0]["status"] == "ended"
+    assert [i["text"] for i in resumed["items"]] == ["two", "three"]
+    await communicator.disconnect()
+
+
+async def test_a_delta_lost_on_the_way_is_filled_in_from_the_database():
+    call = await call_with_history(["one"])
+    communicator, _, _ = await connect(await supervisor())
+    await communicator.receive_json_from()
+    # Rows 2 and 3 are stored, but only row 3's message is published.
+    await TranscriptSegment.objects.acreate(call=call, sequence=2, speaker="agent", text="two")
+    third = await TranscriptSegment.objects.acreate(
+        call=call, sequence=3, speaker="customer", text="three"
+    )
+    await events.publish(events.segment_message(third))
+    received = [await communicator.receive_json_from(timeout=5) for _ in range(2)]
+    assert [m["sequence"] for m in received] == [2, 3]
+    await communicator.disconnect()
+
+
+@pytest.mark.parametrize(
+    ("frame", "error"),
+    [
+        ("not json", "not valid JSON"),
+        ("[1, 2]", '"type"'),
+        ('{"type": "dance"}', "Unknown message type"),
+        ('{"type": "resume", "last": []}', "must be an object"),
+        ('{"type": "resume", "last": {"nope": 1}}', "is not a call id"),
+        (
+            '{"type": "resume", "last": {"0b6a3c6e-9c9e-4a43-9d0a-2d3f0f4f2a11": -1}}',
+            "whole number",
+        ),
+        (json.dumps({"type": "ping", "pad": "x" * 70000}), "at most"),
+    ],
+)
+async def test_malformed_messages_get_an_error_frame_and_the_socket_stays_open(frame, error):
+    communicator, _, _ = await connect(await supervisor())
+    await communicator.receive_json_from()
+    await communicator.send_to(text_data=frame)
+    answer = await communicator.receive_json_from()
+    assert answer["kind"] == "error"
+    assert error in answer["error"]
+    await communicator.send_json_to({"type": "ping"})
+    assert await communicator.receive_json_from() == {"kind": "pong"}
+    await communicator.disconnect()
+
+
+async def test_the_full_stack_refuses_a_foreign_origin_and_admits_a_supervisors_session(client):
+    user = await supervisor()
+    await sync_to_async(client.force_login)(user)
+    cookie = f"sessionid={client.cookies['sessionid'].value}".encode()
+    foreign = WebsocketCommunicator(
+        application,
+        "/ws/monitor/",
+        headers=[
+            (b"origin", b"https://evil.example"),
+            (b"host", b"localhost"),
+            (b"cookie", cookie),
+        ],
+    )
+    connected, _ = await foreign.connect()
+    assert not connected
+    own = WebsocketCommunicator(
+        application,
+        "/ws/monitor/",
+        headers=[(b"origin", b"http://localhost"), (b"host", b"localhost"), (b"cookie", cookie)],
+    )
+    connected, _ = await own.connect()
+    assert connected
+    assert (await own.receive_json_from())["kind"] == "snapshot"
+    await own.disconnect()
+
+
+@pytest.mark.redis
+async def test_two_supervisors_on_the_redis_layer_both_receive_a_delta():
+    call = await call_with_history(["one"])
+    user = await supervisor()
+    first, _, _ = await connect(user)
+    second, _, _ = await connect(user)
+    for communicator in (first, second):
+        await communicator.receive_json_from()
+    writer = await CallWriter.open(call.pk)
+    writer.event(CallEvent.Type.HANDOFF_REQUESTED, {"reason": "angry caller"})
+    await writer.close()
+    for communicator in (first, second):
+        message = await communicator.receive_json_from(timeout=5)
+        assert (message["kind"], message["type"], message["sequence"]) == (
+            "event",
+            "handoff_requested",
+            2,
+        )
+        await communicator.disconnect()
+    await asyncio.sleep(0)

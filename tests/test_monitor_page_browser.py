@@ -1,0 +1,78 @@
+"""The monitor page in Chromium: a transcript pushed by the worker's writer appears live."""
+
+import asyncio
+import threading
+
+import pytest
+from django.test import Client
+from playwright.sync_api import expect
+
+from agentworker.writer import CallWriter
+from callcenter.models import Call, CallEvent, TranscriptSegment
+
+pytestmark = [pytest.mark.browser, pytest.mark.redis]
+
+
+def run_in_thread(coroutine_function) -> None:
+    """Playwright keeps an event loop in this thread; the worker code runs in its own."""
+    errors = []
+
+    def target():
+        try:
+            asyncio.run(coroutine_function())
+        except Exception as exc:  # pragma: no cover - surfaced below
+            errors.append(exc)
+
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join(30)
+    assert not errors, errors
+
+
+def logged_in(page, server_url, user):
+    client = Client()
+    client.force_login(user)
+    host = server_url.split("//")[1].split(":")[0]
+    page.context.add_cookies(
+        [
+            {
+                "name": "sessionid",
+                "value": client.cookies["sessionid"].value,
+                "domain": host,
+                "path": "/",
+            }
+        ]
+    )
+
+
+def test_a_live_transcript_grows_on_the_monitor_page(page, asgi_server, staff_user):
+    call = Call.objects.create(status=Call.Status.ACTIVE, caller="web:browser-test")
+    TranscriptSegment.objects.create(call=call, sequence=1, speaker="customer", text="Hello there")
+    logged_in(page, asgi_server, staff_user)
+    page.goto(asgi_server + "/monitor/")
+    expect(page.locator("#connection")).to_have_text("Live", timeout=15000)
+    expect(page.get_by_role("button", name="web:browser-test")).to_be_visible()
+    transcript = page.locator("#transcript")
+    expect(transcript).to_contain_text("Hello there")
+
+    async def worker_speaks():
+        writer = await CallWriter.open(call.pk)
+        writer.segment("agent", "Could you read me your VIN, please?")
+        writer.event(
+            CallEvent.Type.TOOL_CALL,
+            {
+                "name": "lookup_vehicle",
+                "arguments": {"vin": "1HGCM82633A004352"},
+                "output": "Found on file: 2003 Honda Accord, VIN 1HGCM82633A004352. Confirm it.",
+            },
+        )
+        writer.event(CallEvent.Type.HANDOFF_REQUESTED, {"reason": "warranty claim"})
+        await writer.close()
+
+    run_in_thread(worker_speaks)
+    expect(transcript).to_contain_text("Could you read me your VIN, please?")
+    expect(transcript).to_contain_text(
+        "Looked up 1HGCM82633A004352: Found on file: 2003 Honda Accord"
+    )
+    expect(page.locator(".note-handoff_requested")).to_contain_text("warranty claim")
+    expect(page.locator("#announcer")).to_contain_text("Handoff requested")
