@@ -16,6 +16,7 @@ from uuid import UUID
 
 from django.conf import settings
 from django.utils import timezone
+from livekit import api
 from livekit.agents import AgentSession, JobContext, JobProcess, inference, llm
 from livekit.agents.voice import events as session_events
 from livekit.plugins import openai
@@ -24,6 +25,9 @@ from agentworker.agent import ServiceDeskAgent
 from agentworker.summary import summarize_call
 from agentworker.writer import CallWriter
 from callcenter.models import Call, CallEvent, TranscriptSegment
+from recordings.egress import start_call_egress, stop_call_egress
+from recordings.models import Recording
+from recordings.storage import upload_recording
 
 logger = logging.getLogger(__name__)
 
@@ -273,12 +277,65 @@ def build_session(vad=None) -> AgentSession:
     )
 
 
+# Both sides of the call, recorded by livekit-agents' RecorderIO into the job's directory as
+# audio.ogg; nothing goes to LiveKit Cloud (traces, logs and transcripts stay off).
+AGENT_RECORDING = {"audio": True, "traces": False, "logs": False, "transcript": False}
+
+
+class CallRecording:
+    """Starts and finishes the call's recording in the mode settings choose."""
+
+    def __init__(self, call: Call, ctx: JobContext) -> None:
+        self.call = call
+        self.ctx = ctx
+        self.mode = settings.RECORDING_MODE
+        self.recording: Recording | None = None
+        self._lkapi: api.LiveKitAPI | None = None
+
+    @property
+    def session_record_option(self) -> bool | dict:
+        return AGENT_RECORDING if self.mode == "agent" else False
+
+    async def start(self, recorder: CallRecorder) -> None:
+        try:
+            if self.mode == "egress":
+                self._lkapi = api.LiveKitAPI(
+                    settings.LIVEKIT_URL, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET
+                )
+                self.recording = await start_call_egress(self.call, self._lkapi)
+            elif self.mode == "agent":
+                self.recording = await Recording.objects.acreate(
+                    call=self.call, source=Recording.Source.AGENT, format="ogg"
+                )
+        except Exception as exc:
+            logger.exception("call %s: recording did not start", self.call.pk)
+            recorder.writer.event(
+                CallEvent.Type.ERROR, {"source": "recording", "message": str(exc)}
+            )
+
+    async def finish(self, session: AgentSession) -> None:
+        if self.recording is None:
+            return
+        try:
+            if self.mode == "egress" and self._lkapi is not None:
+                await stop_call_egress(self.recording, self._lkapi)
+            elif self.mode == "agent":
+                await session.aclose()  # RecorderIO writes the file when the session closes
+                await upload_recording(self.recording.pk, self.ctx.session_directory / "audio.ogg")
+        except Exception:
+            logger.exception("call %s: finishing the recording failed", self.call.pk)
+        finally:
+            if self._lkapi is not None:
+                await self._lkapi.aclose()
+
+
 async def entrypoint(ctx: JobContext) -> None:
     """Serve one call: open its record, run the session, keep the record true to the end."""
     await ctx.connect()
     call = await open_call(ctx.job.metadata, ctx.room.name, ctx.job.id)
     writer = await CallWriter.open(call.pk)
     recorder = CallRecorder(call.pk, writer)
+    recording = CallRecording(call, ctx)
     session = build_session(ctx.proc.userdata.get("vad"))
     recorder.attach(session)
 
@@ -294,12 +351,14 @@ async def entrypoint(ctx: JobContext) -> None:
     async def finish(reason: str) -> None:
         recorder.ended()
         await writer.flush()
+        await recording.finish(session)
         await summarize_call(call.pk, session.llm)
         await writer.close()
         logger.info("call %s finished: %s", call.pk, reason)
 
     ctx.add_shutdown_callback(finish)
     agent = ServiceDeskAgent(call.pk, writer)
-    await session.start(agent=agent, room=ctx.room)
+    await session.start(agent=agent, room=ctx.room, record=recording.session_record_option)
     recorder.answered()
+    await recording.start(recorder)
     await session.generate_reply(instructions="Greet the caller and ask for their vehicle's VIN.")

@@ -142,17 +142,23 @@ MEDIA_ROOT = Path(env_str("MEDIA_ROOT") or BASE_DIR / "media")
 
 # S3 or MinIO through django-storages when a bucket is named; the local media/ folder otherwise.
 S3_BUCKET = env_str("S3_BUCKET")
+S3_ACCESS_KEY_ID = env_str("S3_ACCESS_KEY_ID")
+S3_SECRET_ACCESS_KEY = env_str("S3_SECRET_ACCESS_KEY")
+S3_REGION = env_str("S3_REGION")
+S3_ENDPOINT_URL = env_str("S3_ENDPOINT_URL")
+S3_ADDRESSING_STYLE = env_str("S3_ADDRESSING_STYLE")
 if S3_BUCKET:
     DEFAULT_STORAGE = {
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
             "bucket_name": S3_BUCKET,
-            "endpoint_url": env_str("S3_ENDPOINT_URL") or None,
-            "region_name": env_str("S3_REGION") or None,
-            "access_key": env_str("S3_ACCESS_KEY_ID") or None,
-            "secret_key": env_str("S3_SECRET_ACCESS_KEY") or None,
-            "addressing_style": env_str("S3_ADDRESSING_STYLE") or None,
+            "endpoint_url": S3_ENDPOINT_URL or None,
+            "region_name": S3_REGION or None,
+            "access_key": S3_ACCESS_KEY_ID or None,
+            "secret_key": S3_SECRET_ACCESS_KEY or None,
+            "addressing_style": S3_ADDRESSING_STYLE or None,
             "querystring_expire": env_int("S3_PRESIGNED_URL_SECONDS", 300),
+            "signature_version": "s3v4",
             "file_overwrite": False,
             "default_acl": None,
         },
@@ -259,6 +265,12 @@ AZURE_VOICES = dict(
 RECORDING_MODE = env_str("RECORDING_MODE", "off")
 if RECORDING_MODE not in {"egress", "agent", "off"}:
     raise ImproperlyConfigured("RECORDING_MODE must be one of: egress, agent, off")
+if RECORDING_MODE == "egress" and not S3_BUCKET:
+    raise ImproperlyConfigured("RECORDING_MODE=egress needs S3_BUCKET: LiveKit writes to S3")
+# Retention: recordings older than this many days are deleted by purge_recordings.
+RECORDING_RETENTION_DAYS = env_int("RECORDING_RETENTION_DAYS", 90)
+# Delete the Recording rows too (else only the files, keeping a trace that there was one).
+RECORDING_RETENTION_DELETE_ROWS = env_bool("RECORDING_RETENTION_DELETE_ROWS", False)
 
 # --- Logging --------------------------------------------------------------------------------
 

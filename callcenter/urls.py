@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 from callcenter import api, views
 from monitoring import views as monitoring_views
 from monitoring.webhooks import livekit_webhook
+from recordings.views import recording_audio
 
 admin.site.site_header = "Call center"
 admin.site.site_title = "Call center admin"
@@ -18,5 +19,6 @@ urlpatterns = [
     path("api/", include(router.urls)),
     path("monitor/", monitoring_views.monitor_page, name="monitor"),
     path("livekit/webhook/", livekit_webhook, name="livekit-webhook"),
+    path("recordings/<int:pk>/audio", recording_audio, name="recording-audio"),
     path("admin/", admin.site.urls),
 ]

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.template.loader import render_to_string
 
 from recordings.models import Recording
 
@@ -9,4 +10,15 @@ class RecordingAdmin(admin.ModelAdmin):
     list_filter = ["status", "source", "created_at"]
     search_fields = ["call__room_name", "egress_id", "call__id"]
     raw_id_fields = ["call"]
-    readonly_fields = ["created_at", "updated_at", "egress_id", "size_bytes", "duration_seconds"]
+    readonly_fields = [
+        "player",
+        "created_at",
+        "updated_at",
+        "egress_id",
+        "size_bytes",
+        "duration_seconds",
+    ]
+
+    @admin.display(description="Listen")
+    def player(self, obj: Recording) -> str:
+        return render_to_string("recordings/player.html", {"recording": obj}) if obj.pk else "—"

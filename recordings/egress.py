@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from livekit import api
 
-from recordings.models import Recording
+from recordings.models import Recording, recording_path
 
 FINISHED_OK = {api.EgressStatus.EGRESS_COMPLETE}
 FINISHED_FAILED = {
@@ -34,3 +34,54 @@ def apply_egress_info(info: api.EgressInfo) -> Recording | None:
         return recording
     recording.save()
     return recording
+
+
+def s3_upload_settings() -> api.S3Upload:
+    """Where LiveKit's egress writes: the same bucket Django's storage reads."""
+    from django.conf import settings
+
+    return api.S3Upload(
+        access_key=settings.S3_ACCESS_KEY_ID,
+        secret=settings.S3_SECRET_ACCESS_KEY,
+        region=settings.S3_REGION,
+        endpoint=settings.S3_ENDPOINT_URL,
+        bucket=settings.S3_BUCKET,
+        force_path_style=settings.S3_ADDRESSING_STYLE == "path",
+    )
+
+
+async def start_call_egress(call, lkapi: api.LiveKitAPI) -> Recording:
+    """Start an audio-only room-composite egress of the call's room, written to S3 by LiveKit.
+
+    The object key names the call (``recordings/YYYY/MM/DD/<call id>/call.ogg``).
+    """
+    recording = await Recording.objects.acreate(
+        call=call, source=Recording.Source.EGRESS, format="ogg"
+    )
+    key = recording_path(recording, "call.ogg")
+    request = api.RoomCompositeEgressRequest(
+        room_name=call.room_name,
+        audio_only=True,
+        file_outputs=[
+            api.EncodedFileOutput(
+                file_type=api.EncodedFileType.OGG, filepath=key, s3=s3_upload_settings()
+            )
+        ],
+    )
+    try:
+        info = await lkapi.egress.start_room_composite_egress(request)
+    except Exception as exc:
+        recording.status = Recording.Status.FAILED
+        recording.error = f"egress did not start: {exc}"[:2000]
+        await recording.asave(update_fields=["status", "error", "updated_at"])
+        raise
+    recording.egress_id = info.egress_id
+    recording.file.name = key
+    await recording.asave(update_fields=["egress_id", "file", "updated_at"])
+    return recording
+
+
+async def stop_call_egress(recording: Recording, lkapi: api.LiveKitAPI) -> None:
+    """Stop the egress; its ``egress_ended`` webhook then marks the recording ready or failed."""
+    if recording.egress_id and recording.status == Recording.Status.RECORDING:
+        await lkapi.egress.stop_egress(api.StopEgressRequest(egress_id=recording.egress_id))

@@ -81,3 +81,9 @@ def test_a_bad_recording_mode_is_refused():
     result = manage("check", env={"SECRET_KEY": "local", "RECORDING_MODE": "tape"})
     assert result.returncode != 0
     assert "RECORDING_MODE must be one of" in result.stderr
+
+
+def test_egress_recording_without_a_bucket_is_refused():
+    result = manage("check", env={"SECRET_KEY": "local", "RECORDING_MODE": "egress"})
+    assert result.returncode != 0
+    assert "RECORDING_MODE=egress needs S3_BUCKET" in result.stderr
