@@ -1,4 +1,6 @@
-"""Shared fixtures: the users every behaviour is checked against."""
+"""Shared fixtures: the users every behaviour is checked against, browsers and servers."""
+
+from pathlib import Path
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -50,7 +52,14 @@ def plain_static_files(settings):
 
 CHROMIUM = "/usr/bin/chromium"
 # A fake microphone that grants itself, so call pages can be driven headless.
-CHROMIUM_ARGS = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+]
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "artifacts" / "screenshots"
 
 
 @pytest.fixture(scope="session")
@@ -77,11 +86,20 @@ def browser():
 
 
 @pytest.fixture
-def page(browser):
+def page(browser, request):
+    """A fresh page; its console errors are in ``page.console_errors``, and a screenshot of
+    where it ended is saved under artifacts/screenshots/ (git-ignored)."""
     context = browser.new_context()
     page = context.new_page()
+    page.console_errors = []
+    page.on("console", lambda m: m.type == "error" and page.console_errors.append(m.text))
+    page.on("pageerror", lambda error: page.console_errors.append(str(error)))
     yield page
-    context.close()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    try:
+        page.screenshot(path=SCREENSHOTS / f"{request.node.name}.png", full_page=True)
+    finally:
+        context.close()
 
 
 @pytest.fixture(scope="session")

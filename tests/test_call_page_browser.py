@@ -30,7 +30,9 @@ def test_unreachable_voice_server_is_explained_with_a_retry(page, live_server, v
     page.goto(live_server.url + "/")
     call_button = page.get_by_role("button", name="Call", exact=True)
     expect(call_button).to_be_enabled()
-    call_button.click()
+    with page.expect_response("**/api/calls/") as started:
+        call_button.click()
+    assert started.value.status == 201  # the page fetched a token before trying the server
     alert = page.get_by_role("alert")
     expect(alert).to_contain_text("could not reach the voice server", timeout=20000)
     retry = page.get_by_role("button", name="Try again")
@@ -73,3 +75,10 @@ def test_without_voice_settings_the_page_says_calls_are_unavailable(page, live_s
     page.goto(live_server.url + "/")
     expect(page.get_by_role("status")).to_contain_text("not available")
     expect(page.get_by_role("button", name="Call", exact=True)).to_be_disabled()
+
+
+def test_the_call_page_loads_its_bundle_without_console_errors(page, live_server, voice_settings):
+    page.goto(live_server.url + "/")
+    expect(page.get_by_role("button", name="Call", exact=True)).to_be_enabled()
+    expect(page.get_by_role("status")).to_contain_text("Press Call")
+    assert page.console_errors == []

@@ -45,7 +45,7 @@ def logged_in(page, server_url, user):
     )
 
 
-def test_a_live_transcript_grows_on_the_monitor_page(page, asgi_server, staff_user):
+def test_a_live_transcript_grows_on_the_monitor_page(asgi_server, page, staff_user):
     call = Call.objects.create(status=Call.Status.ACTIVE, caller="web:browser-test")
     TranscriptSegment.objects.create(call=call, sequence=1, speaker="customer", text="Hello there")
     logged_in(page, asgi_server, staff_user)
@@ -70,7 +70,11 @@ def test_a_live_transcript_grows_on_the_monitor_page(page, asgi_server, staff_us
         await writer.close()
 
     run_in_thread(worker_speaks)
-    expect(transcript).to_contain_text("Could you read me your VIN, please?")
+    # Within a second of the writer's commit, in sequence order.
+    expect(transcript.locator("li").nth(1)).to_contain_text(
+        "Could you read me your VIN, please?", timeout=1000
+    )
+    expect(transcript.locator("li")).to_have_count(4, timeout=1000)
     expect(transcript).to_contain_text(
         "Looked up 1HGCM82633A004352: Found on file: 2003 Honda Accord"
     )

@@ -47,8 +47,9 @@ function csrfToken() {
 function setState(name, failureText = "") {
   const state = STATES[name];
   ui.page.dataset.state = name;
-  ui.status.textContent = failureText || state.status;
-  ui.callButton.hidden = state.inCall || state.busy;
+  ui.status.textContent = state.status;
+  // After a failure the error box offers "Try again"; one way to retry is enough.
+  ui.callButton.hidden = state.inCall || state.busy || name === "failed";
   ui.callButton.textContent = name === "ended" ? "Call again" : "Call";
   ui.callButton.disabled = state.busy;
   ui.hangupButton.hidden = !(state.inCall || state.busy) || name === "microphone";

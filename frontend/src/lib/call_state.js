@@ -10,7 +10,7 @@ export const STATES = {
   inCall: { status: "In call. Speak any time, or type below.", busy: false, inCall: true },
   reconnecting: { status: "Connection lost. Reconnecting…", busy: true, inCall: true },
   ended: { status: "The call has ended. Thank you for calling.", busy: false, inCall: false },
-  failed: { status: "", busy: false, inCall: false },
+  failed: { status: "The call did not start.", busy: false, inCall: false },
 };
 
 export const AGENT_ACTIVITY = {
