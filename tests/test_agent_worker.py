@@ -287,3 +287,14 @@ def test_runagent_without_settings_exits_with_one_readable_line():
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "set OPENAI_API_KEY, LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET" in lines[0]
+
+
+async def test_a_write_replayed_after_its_commit_is_not_stored_twice():
+    call = await Call.objects.acreate()
+    writer = CallWriter(call.pk, last_sequence=0, publish=None)
+    # The first attempt committed but its answer was lost; the retry finds the row in place.
+    await TranscriptSegment.objects.acreate(call=call, sequence=1, speaker="agent", text="Hi")
+    writer.segment("agent", "Hi")
+    await writer.close()
+    assert await TranscriptSegment.objects.filter(call=call).acount() == 1
+    assert writer.attempts_failed == 0
