@@ -2,18 +2,30 @@
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from drf_spectacular.utils import extend_schema
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, Throttled
+from rest_framework.exceptions import APIException, Throttled, ValidationError
+from rest_framework.filters import OrderingFilter
+from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 
+from callcenter.filters import CallFilter
+from callcenter.history import call_detail, call_list, search_segments
 from callcenter.livekit_tokens import caller_token, listen_in_token, livekit_credentials
-from callcenter.models import Call
+from callcenter.models import Call, TranscriptSegment
 from callcenter.permissions import CsrfProtected, IsSupervisor
-from callcenter.serializers import CallStartedSerializer, CallStartSerializer, ListenInSerializer
+from callcenter.serializers import (
+    CallDetailSerializer,
+    CallListSerializer,
+    CallStartedSerializer,
+    CallStartSerializer,
+    ListenInSerializer,
+    TranscriptHitSerializer,
+)
 
 
 class VoiceServiceUnavailable(APIException):
@@ -35,11 +47,23 @@ class CallStartThrottle(ScopedRateThrottle):
         return settings.CALL_START_RATE
 
 
+class CallHistoryPagination(CursorPagination):
+    ordering = ("-started_at", "-id")
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 200
+
+
 class CallViewSet(viewsets.GenericViewSet):
-    """Calls. ``create`` starts one for an anonymous customer on the call page."""
+    """Calls. ``create`` starts one for an anonymous customer on the call page; everything
+    else is the supervisors' history."""
 
     queryset = Call.objects.all()
     throttle_scope = "call_start"
+    filterset_class = CallFilter
+    filter_backends = [DjangoFilterBackend, OrderingFilter]
+    ordering_fields = ["started_at", "ended_at"]
+    pagination_class = CallHistoryPagination
 
     def get_permissions(self):
         if self.action == "create":
@@ -53,7 +77,24 @@ class CallViewSet(viewsets.GenericViewSet):
         raise Throttled(wait, detail="Too many calls from this connection. Please wait.")
 
     def get_serializer_class(self):
+        if self.action == "list":
+            return CallListSerializer
+        if self.action == "retrieve":
+            return CallDetailSerializer
         return CallStartSerializer
+
+    def get_queryset(self):
+        return call_detail() if self.action == "retrieve" else call_list()
+
+    def list(self, request):
+        """The call history, newest first, filtered and cursor-paginated."""
+        calls = self.filter_queryset(self.get_queryset())
+        page = self.paginate_queryset(calls)
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)
+
+    def retrieve(self, request, pk=None):
+        """One call with its transcript, events, metrics and recordings."""
+        return Response(self.get_serializer(self.get_object()).data)
 
     @extend_schema(request=CallStartSerializer, responses={201: CallStartedSerializer})
     def create(self, request):
@@ -84,3 +125,30 @@ class CallViewSet(viewsets.GenericViewSet):
         _identity, token = listen_in_token(call, request.user)
         answer = {"call_id": call.pk, "room": call.room_name, "server_url": settings.LIVEKIT_URL}
         return Response(ListenInSerializer({**answer, "token": token}).data)
+
+
+class TranscriptSearchPagination(PageNumberPagination):
+    page_size = 50
+    max_page_size = 200
+    page_size_query_param = "page_size"
+
+
+class TranscriptSearchViewSet(viewsets.GenericViewSet):
+    """Full-text search over every transcript (PostgreSQL), substring search on SQLite."""
+
+    permission_classes = [IsSupervisor]
+    queryset = TranscriptSegment.objects.none()
+    serializer_class = TranscriptHitSerializer
+    pagination_class = TranscriptSearchPagination
+
+    @extend_schema(
+        parameters=[OpenApiParameter("q", str, required=True, description="words to find")]
+    )
+    def list(self, request):
+        query = request.query_params.get("q", "").strip()
+        if not query:
+            raise ValidationError({"q": ["Give the words to search for."]})
+        if len(query) > 200:
+            raise ValidationError({"q": ["Search for at most 200 characters."]})
+        page = self.paginate_queryset(search_segments(query))
+        return self.get_paginated_response(self.get_serializer(page, many=True).data)

@@ -1,5 +1,6 @@
 """Serializers of the call API."""
 
+from django.urls import reverse
 from rest_framework import serializers
 
 from callcenter.models import Call
@@ -43,3 +44,103 @@ class CallStartedSerializer(serializers.Serializer):
 
 class ListenInSerializer(CallStartedSerializer):
     """A supervisor's listen-in token for a live call."""
+
+
+class VehicleSummarySerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    vin = serializers.CharField()
+    make = serializers.CharField()
+    model = serializers.CharField()
+    year = serializers.IntegerField()
+
+
+class CallListSerializer(serializers.ModelSerializer):
+    """A call in the history list."""
+
+    vehicle = VehicleSummarySerializer(allow_null=True)
+    duration_seconds = serializers.SerializerMethodField()
+    segment_count = serializers.IntegerField(read_only=True)
+
+    class Meta:
+        model = Call
+        fields = [
+            "id",
+            "room_name",
+            "status",
+            "channel",
+            "caller",
+            "vehicle",
+            "started_at",
+            "answered_at",
+            "ended_at",
+            "duration_seconds",
+            "outcome",
+            "needs_human",
+            "summary",
+            "segment_count",
+        ]
+
+    def get_duration_seconds(self, call: Call) -> float | None:
+        duration = call.duration
+        return round(duration.total_seconds(), 1) if duration is not None else None
+
+
+class TranscriptSegmentSerializer(serializers.Serializer):
+    sequence = serializers.IntegerField()
+    speaker = serializers.CharField()
+    text = serializers.CharField()
+    language = serializers.CharField()
+    interrupted = serializers.BooleanField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    ended_at = serializers.DateTimeField(allow_null=True)
+
+
+class CallEventSerializer(serializers.Serializer):
+    sequence = serializers.IntegerField()
+    type = serializers.CharField()
+    payload = serializers.JSONField()
+    created_at = serializers.DateTimeField()
+
+
+class RecordingSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    source = serializers.CharField()
+    status = serializers.CharField()
+    format = serializers.CharField()
+    duration_seconds = serializers.FloatField(allow_null=True)
+    size_bytes = serializers.IntegerField(allow_null=True)
+    playback_url = serializers.SerializerMethodField()
+
+    def get_playback_url(self, recording) -> str | None:
+        if recording.status != "ready":
+            return None
+        return reverse("recording-audio", args=[recording.pk])
+
+
+class CallDetailSerializer(CallListSerializer):
+    """A call with its transcript, events, metrics and recordings."""
+
+    segments = TranscriptSegmentSerializer(many=True)
+    events = CallEventSerializer(many=True)
+    recordings = RecordingSerializer(many=True)
+
+    class Meta(CallListSerializer.Meta):
+        fields = [
+            *CallListSerializer.Meta.fields,
+            "failure_reason",
+            "metrics",
+            "segments",
+            "events",
+            "recordings",
+        ]
+
+
+class TranscriptHitSerializer(serializers.Serializer):
+    """A transcript segment that matched a search, with its call."""
+
+    call_id = serializers.UUIDField()
+    call_started_at = serializers.DateTimeField(source="call.started_at")
+    sequence = serializers.IntegerField()
+    speaker = serializers.CharField()
+    text = serializers.CharField()
+    headline = serializers.CharField(required=False)

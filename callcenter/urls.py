@@ -1,23 +1,38 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from callcenter import api, views
+from callcenter import api, history_views, views
 from monitoring import views as monitoring_views
 from monitoring.webhooks import livekit_webhook
 from recordings.views import recording_audio
+from vehicles.api import VehicleViewSet
 
 admin.site.site_header = "Call center"
 admin.site.site_title = "Call center admin"
 
 router = SimpleRouter()
 router.register("calls", api.CallViewSet, basename="call")
+router.register("vehicles", VehicleViewSet, basename="vehicle")
+router.register("transcripts/search", api.TranscriptSearchViewSet, basename="transcript-search")
 
 urlpatterns = [
     path("", views.call_page, name="call"),
     path("healthz", views.healthz, name="healthz"),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include(router.urls)),
     path("monitor/", monitoring_views.monitor_page, name="monitor"),
+    path("history/", history_views.call_history, name="history"),
+    path("history/<uuid:call_id>/", history_views.call_page, name="history-call"),
+    path("history/export/calls.csv", history_views.export_calls, name="export-calls"),
+    path(
+        "history/export/transcripts.csv",
+        history_views.export_transcripts,
+        name="export-transcripts",
+    ),
+    path("dashboard/", history_views.dashboard, name="dashboard"),
     path("livekit/webhook/", livekit_webhook, name="livekit-webhook"),
     path("recordings/<int:pk>/audio", recording_audio, name="recording-audio"),
     path("admin/", admin.site.urls),

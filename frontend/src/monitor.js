@@ -89,7 +89,7 @@ function renderList() {
 function renderFinished(call) {
   const li = document.createElement("li");
   const link = document.createElement("a");
-  link.href = `/admin/callcenter/call/${call.id}/change/`;
+  link.href = `/history/${call.id}/`;
   link.textContent = `${call.caller || call.room} — ${call.status}, ${duration(call)}`;
   li.append(link);
   ui.finished.prepend(li);

@@ -1,0 +1,253 @@
+"""The supervisors' history pages: call list, call page, dashboard, CSV export."""
+
+from __future__ import annotations
+
+import csv
+import math
+import statistics
+from datetime import date, datetime, time, timedelta
+
+from django.core.paginator import Paginator
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
+from django.db.models.functions import TruncDate
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.utils import timezone
+from django.utils.dateparse import parse_date
+from django.views.decorators.http import require_GET
+
+from callcenter.filters import CallFilter
+from callcenter.history import call_detail, call_list, search_segments
+from callcenter.models import Call, TranscriptSegment
+from monitoring.views import supervisor_required
+
+PAGE_SIZE = 50
+DASHBOARD_DAYS = 30
+LATENCY_SAMPLE_CALLS = 2000
+LATENCY_KEYS = {
+    "eou_delay_ms": "End of utterance",
+    "llm_ttft_ms": "LLM first token",
+    "tts_ttfb_ms": "TTS first byte",
+}
+
+
+@require_GET
+@supervisor_required
+def call_history(request: HttpRequest) -> HttpResponse:
+    """All calls, newest first, with filters and transcript search."""
+    query = request.GET.get("q", "").strip()
+    filters = CallFilter(request.GET, queryset=call_list().order_by("-started_at"))
+    calls = filters.qs if filters.is_valid() else Call.objects.none()
+    if query and filters.is_valid():
+        matching = search_segments(query).values("call_id")
+        calls = calls.filter(pk__in=matching)
+    page = Paginator(calls, PAGE_SIZE).get_page(request.GET.get("page"))
+    params = request.GET.copy()
+    params.pop("page", None)
+    return render(
+        request,
+        "history/list.html",
+        {"filters": filters, "page": page, "query": query, "params": params.urlencode()},
+    )
+
+
+@require_GET
+@supervisor_required
+def call_page(request: HttpRequest, call_id) -> HttpResponse:
+    """One call: transcript with turns and timings, tool calls, recording, metrics."""
+    call = get_object_or_404(call_detail(), pk=call_id)
+    timeline = sorted(
+        [("segment", s) for s in call.segments.all()] + [("event", e) for e in call.events.all()],
+        key=lambda item: item[1].sequence,
+    )
+    origin = call.answered_at or call.started_at
+    rows = []
+    for kind, item in timeline:
+        at = item.started_at if kind == "segment" else item.created_at
+        offset = (at - origin).total_seconds() if at and origin else None
+        rows.append({"kind": kind, "item": item, "offset": offset})
+    latency = {
+        label: {"p50": call.metrics.get(f"{key}_p50"), "p95": call.metrics.get(f"{key}_p95")}
+        for key, label in LATENCY_KEYS.items()
+    }
+    return render(
+        request,
+        "history/call.html",
+        {"call": call, "rows": rows, "latency": latency, "recordings": call.recordings.all()},
+    )
+
+
+def _percentile(values: list[float], percent: float) -> float | None:
+    """Nearest-rank percentile: a value that was measured, never an interpolation."""
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(percent / 100 * len(ordered)) - 1)]
+
+
+def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
+    """Calls per day, handle time, handoff rate and latency percentiles of recent calls."""
+    since = timezone.now() - timedelta(days=days)
+    recent = Call.objects.filter(started_at__gte=since)
+    handle = ExpressionWrapper(F("ended_at") - F("answered_at"), output_field=DurationField())
+    per_day = (
+        recent.annotate(day=TruncDate("started_at"))
+        .values("day")
+        .annotate(
+            calls=Count("id"),
+            handoffs=Count("id", filter=Q(needs_human=True)),
+            handle_time=Avg(handle, filter=Q(ended_at__isnull=False, answered_at__isnull=False)),
+        )
+        .order_by("day")
+    )
+    rows = [
+        {
+            "day": row["day"].isoformat(),
+            "calls": row["calls"],
+            "handoff_rate": round(100 * row["handoffs"] / row["calls"], 1) if row["calls"] else 0,
+            "handle_seconds": round(row["handle_time"].total_seconds(), 1)
+            if row["handle_time"]
+            else None,
+        }
+        for row in per_day
+    ]
+    samples: dict[str, list[float]] = {key: [] for key in LATENCY_KEYS}
+    metrics = recent.exclude(metrics={}).order_by("-started_at").values_list("metrics", flat=True)
+    for call_metrics in metrics[:LATENCY_SAMPLE_CALLS]:
+        for key in LATENCY_KEYS:
+            values = call_metrics.get(key) or []
+            samples[key].extend(v for v in values if isinstance(v, int | float))
+    latency = [
+        {
+            "name": label,
+            "p50": _percentile(samples[key], 50),
+            "p95": _percentile(samples[key], 95),
+            "p99": _percentile(samples[key], 99),
+            "samples": len(samples[key]),
+        }
+        for key, label in LATENCY_KEYS.items()
+    ]
+    total = sum(r["calls"] for r in rows)
+    handoffs = recent.filter(needs_human=True).count()
+    handle_values = [r["handle_seconds"] for r in rows if r["handle_seconds"] is not None]
+    return {
+        "days": days,
+        "per_day": rows,
+        "latency": latency,
+        "total_calls": total,
+        "handoff_rate": round(100 * handoffs / total, 1) if total else 0,
+        "average_handle_seconds": round(statistics.mean(handle_values), 1)
+        if handle_values
+        else None,
+    }
+
+
+@require_GET
+@supervisor_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "history/dashboard.html", {"data": dashboard_data()})
+
+
+class _Echo:
+    """A file-like object whose write returns the line, for streaming csv.writer output."""
+
+    def write(self, value: str) -> str:
+        return value
+
+
+def _date_range(request: HttpRequest) -> tuple[datetime, datetime] | str:
+    """The [from, to] day range of the export as aware datetimes, or the error to show."""
+    raw_from, raw_to = request.GET.get("from", ""), request.GET.get("to", "")
+    try:
+        first = parse_date(raw_from) if raw_from else timezone.localdate() - timedelta(days=30)
+        last = parse_date(raw_to) if raw_to else timezone.localdate()
+    except ValueError:
+        first = last = None
+    if first is None or last is None:
+        return "Give dates as YYYY-MM-DD in 'from' and 'to'."
+    if first > last:
+        return "'from' must not be after 'to'."
+    if (last - first).days > 366:
+        return "Export at most a year at a time."
+    start = timezone.make_aware(datetime.combine(first, time.min))
+    end = timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min))
+    return start, end
+
+
+def _csv_response(rows, filename: str) -> StreamingHttpResponse:
+    writer = csv.writer(_Echo())
+    response = StreamingHttpResponse(
+        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+@require_GET
+@supervisor_required
+def export_calls(request: HttpRequest) -> HttpResponse:
+    """Calls started in the date range as CSV, streamed row by row."""
+    span = _date_range(request)
+    if isinstance(span, str):
+        return HttpResponseBadRequest(span)
+    calls = (
+        Call.objects.filter(started_at__gte=span[0], started_at__lt=span[1])
+        .select_related("vehicle")
+        .order_by("started_at")
+    )
+    header = [
+        "call_id", "started_at", "answered_at", "ended_at", "status", "channel", "caller",
+        "vin", "outcome", "needs_human", "summary",
+    ]  # fmt: skip
+
+    def rows():
+        yield header
+        for call in calls.iterator(chunk_size=2000):
+            yield [
+                call.pk, call.started_at.isoformat(),
+                call.answered_at.isoformat() if call.answered_at else "",
+                call.ended_at.isoformat() if call.ended_at else "",
+                call.status, call.channel, call.caller,
+                call.vehicle.vin if call.vehicle else "",
+                call.outcome, call.needs_human, call.summary,
+            ]  # fmt: skip
+
+    return _csv_response(rows(), f"calls-{_stamp(span)}.csv")
+
+
+@require_GET
+@supervisor_required
+def export_transcripts(request: HttpRequest) -> HttpResponse:
+    """Transcript segments of calls started in the date range as CSV, streamed."""
+    span = _date_range(request)
+    if isinstance(span, str):
+        return HttpResponseBadRequest(span)
+    segments = (
+        TranscriptSegment.objects.filter(
+            call__started_at__gte=span[0], call__started_at__lt=span[1]
+        )
+        .order_by("call__started_at", "call_id", "sequence")
+        .values_list("call_id", "sequence", "speaker", "started_at", "language", "text")
+    )
+
+    def rows():
+        yield ["call_id", "sequence", "speaker", "started_at", "language", "text"]
+        for call_id, sequence, speaker, started_at, language, text in segments.iterator(
+            chunk_size=5000
+        ):
+            yield [
+                call_id,
+                sequence,
+                speaker,
+                started_at.isoformat() if started_at else "",
+                language,
+                text,
+            ]
+
+    return _csv_response(rows(), f"transcripts-{_stamp(span)}.csv")
+
+
+def _stamp(span: tuple[datetime, datetime]) -> str:
+    first: date = span[0].date()
+    last: date = (span[1] - timedelta(days=1)).date()
+    return f"{first.isoformat()}-to-{last.isoformat()}"

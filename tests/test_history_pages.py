@@ -1,0 +1,118 @@
+"""The supervisors' history pages and CSV exports."""
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from callcenter.models import Call, CallEvent, TranscriptSegment
+from recordings.models import Recording
+
+
+@pytest.fixture
+def finished_call(db):
+    now = timezone.now()
+    call = Call.objects.create(
+        status=Call.Status.ENDED,
+        caller="web:history",
+        started_at=now - timedelta(minutes=5),
+        answered_at=now - timedelta(minutes=5),
+        ended_at=now - timedelta(minutes=3),
+        outcome="resolved",
+        summary="The caller asked about the timing belt.",
+        metrics={"turns": 2, "llm_ttft_ms": [300.0, 500.0], "llm_ttft_ms_p50": 400.0},
+    )
+    TranscriptSegment.objects.create(
+        call=call, sequence=1, speaker="customer", text="When is the timing belt due?",
+        started_at=now - timedelta(minutes=5),
+    )  # fmt: skip
+    CallEvent.objects.create(
+        call=call, sequence=2, type="tool_call",
+        payload={"name": "lookup_vehicle", "arguments": {"vin": "1HGCM82633A004352"},
+                 "output": "Found on file: 2003 Honda Accord."},
+    )  # fmt: skip
+    Recording.objects.create(call=call, source="egress", status="ready", file="x.ogg", format="ogg")
+    return call
+
+
+@pytest.mark.django_db
+def test_pages_are_for_supervisors_only(client, customer_user, finished_call):
+    urls = ["/history/", f"/history/{finished_call.pk}/", "/dashboard/",
+            "/history/export/calls.csv", "/history/export/transcripts.csv"]  # fmt: skip
+    for url in urls:
+        assert client.get(url).status_code == 302, url
+    client.force_login(customer_user)
+    for url in urls:
+        assert client.get(url).status_code == 403, url
+
+
+@pytest.mark.django_db
+def test_the_history_list_filters_and_searches(staff_client, finished_call):
+    other = Call.objects.create(status=Call.Status.ENDED, caller="web:other", outcome="unresolved")
+    TranscriptSegment.objects.create(call=other, sequence=1, speaker="customer", text="brakes")
+    page = staff_client.get("/history/").content.decode()
+    assert "web:history" in page and "web:other" in page
+    searched = staff_client.get("/history/", {"q": "timing belt"}).content.decode()
+    assert "web:history" in searched and "web:other" not in searched
+    filtered = staff_client.get("/history/", {"outcome": "unresolved"}).content.decode()
+    assert "web:other" in filtered and "web:history" not in filtered
+    refused = staff_client.get("/history/", {"vin": "IHGCM82633A004352"}).content.decode()
+    assert "never contains the letter I" in refused
+
+
+@pytest.mark.django_db
+def test_the_call_page_shows_transcript_tool_calls_recording_and_metrics(
+    staff_client, finished_call
+):
+    page = staff_client.get(f"/history/{finished_call.pk}/").content.decode()
+    assert "When is the timing belt due?" in page
+    assert "lookup_vehicle 1HGCM82633A004352" in page
+    assert "The caller asked about the timing belt." in page
+    recording = finished_call.recordings.get()
+    assert f'src="/recordings/{recording.pk}/audio"' in page
+    assert "400.0" in page
+
+
+@pytest.mark.django_db
+def test_the_dashboard_computes_rates_and_percentiles(staff_client, finished_call):
+    Call.objects.create(status=Call.Status.ENDED, needs_human=True)
+    from callcenter.history_views import dashboard_data
+
+    data = dashboard_data()
+    assert data["total_calls"] == 2
+    assert data["handoff_rate"] == 50.0
+    assert data["average_handle_seconds"] == 120.0
+    ttft = next(row for row in data["latency"] if row["name"] == "LLM first token")
+    assert (ttft["samples"], ttft["p50"], ttft["p99"]) == (2, 300.0, 500.0)
+    assert staff_client.get("/dashboard/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_csv_exports_stream_calls_and_transcripts_for_a_date_range(staff_client, finished_call):
+    today = timezone.localdate().isoformat()
+    response = staff_client.get("/history/export/calls.csv", {"from": today, "to": today})
+    assert response.streaming
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert rows[0][:2] == ["call_id", "started_at"]
+    assert rows[1][0] == str(finished_call.pk)
+    transcripts = staff_client.get("/history/export/transcripts.csv", {"from": today, "to": today})
+    lines = list(csv.reader(io.StringIO(b"".join(transcripts.streaming_content).decode())))
+    assert lines[1][-1] == "When is the timing belt due?"
+    old = staff_client.get("/history/export/calls.csv", {"from": "2001-01-01", "to": "2001-01-02"})
+    assert len(list(csv.reader(io.StringIO(b"".join(old.streaming_content).decode())))) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [({"from": "yesterday"}, "YYYY-MM-DD"), ({"from": "2026-02-30"}, "YYYY-MM-DD"),
+     ({"from": "2026-05-02", "to": "2026-05-01"}, "must not be after"),
+     ({"from": "2020-01-01", "to": "2026-01-01"}, "at most a year")],
+)  # fmt: skip
+def test_bad_export_dates_get_a_readable_400(staff_client, params, message):
+    response = staff_client.get("/history/export/calls.csv", params)
+    assert response.status_code == 400
+    assert message in response.content.decode()
