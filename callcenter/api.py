@@ -150,5 +150,7 @@ class TranscriptSearchViewSet(viewsets.GenericViewSet):
             raise ValidationError({"q": ["Give the words to search for."]})
         if len(query) > 200:
             raise ValidationError({"q": ["Search for at most 200 characters."]})
+        if any(ord(char) < 32 for char in query):
+            raise ValidationError({"q": ["Search for words, without control characters."]})
         page = self.paginate_queryset(search_segments(query))
         return self.get_paginated_response(self.get_serializer(page, many=True).data)

@@ -1,7 +1,10 @@
 """Filters of the call history (the API and the pages share them)."""
 
+from datetime import UTC
+
 import django_filters
 from django import forms
+from django_filters.fields import IsoDateTimeField
 
 from callcenter.models import Call
 from vehicles.vin import InvalidVIN, normalize_vin
@@ -24,9 +27,26 @@ class VINFilter(django_filters.CharFilter):
     field_class = VINFormField
 
 
+class UTCDateTimeFormField(IsoDateTimeField):
+    """An ISO 8601 date-time, handed to the database in UTC (any offset a client sends)."""
+
+    def clean(self, value):
+        value = super().clean(value)
+        if value is None:
+            return value
+        try:
+            return value.astimezone(UTC)
+        except (OverflowError, ValueError) as error:
+            raise forms.ValidationError("That date-time is out of range.") from error
+
+
+class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = UTCDateTimeFormField
+
+
 class CallFilter(django_filters.FilterSet):
-    started_after = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    started_before = django_filters.IsoDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    started_after = UTCDateTimeFilter(field_name="started_at", lookup_expr="gte")
+    started_before = UTCDateTimeFilter(field_name="started_at", lookup_expr="lt")
     vin = VINFilter(field_name="vehicle__vin", label="Vehicle VIN")
     status = django_filters.ChoiceFilter(choices=Call.Status.choices)
     outcome = django_filters.ChoiceFilter(choices=Call.Outcome.choices)
