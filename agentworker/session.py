@@ -45,6 +45,7 @@ LATENCY_KEYS = {
     "tts_node_ttfb": "tts_ttfb_ms",
 }
 MAX_SAMPLES = 500
+LLM_APOLOGY = "I'm sorry, I'm having trouble answering right now. Could you say that again?"
 
 
 # --- Models ------------------------------------------------------------------------------------
@@ -117,8 +118,10 @@ class CallRecorder:
         self.samples: dict[str, list[float]] = {key: [] for key in LATENCY_KEYS.values()}
         self.usage: dict[str, float] = {}
         self.turns = 0
+        self.session: AgentSession | None = None
 
     def attach(self, session: AgentSession) -> None:
+        self.session = session
         session.on("conversation_item_added", self.on_conversation_item)
         session.on("function_tools_executed", self.on_tools_executed)
         session.on("session_usage_updated", self.on_usage)
@@ -187,12 +190,17 @@ class CallRecorder:
 
     def on_error(self, event: session_events.ErrorEvent) -> None:
         error = event.error
+        recoverable = bool(getattr(error, "recoverable", False))
+        if not recoverable and isinstance(event.source, llm.LLM) and self.session is not None:
+            # The LLM gave up after its retries: the caller hears why nothing came, and the
+            # call goes on; the next turn tries the LLM again.
+            self.session.say(LLM_APOLOGY)
         self.writer.event(
             CallEvent.Type.ERROR,
             {
                 "source": type(event.source).__name__,
                 "message": str(getattr(error, "error", error))[:500],
-                "recoverable": bool(getattr(error, "recoverable", False)),
+                "recoverable": recoverable,
             },
         )
 

@@ -17,6 +17,7 @@ socket stays open).
 from __future__ import annotations
 
 import json
+import logging
 from typing import Any
 from urllib.parse import parse_qs
 from uuid import UUID
@@ -31,6 +32,11 @@ from monitoring import events
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_RESUME_CALLS = 1000
 REFUSED = 4403  # close code for a socket that is not a supervisor's
+TRY_AGAIN_LATER = 1013
+LAYER_DOWN = "Live updates are unavailable right now (the message bus is down). Retrying."
+
+
+logger = logging.getLogger(__name__)
 
 
 class BadMessage(ValueError):
@@ -108,12 +114,23 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         self.sent: dict[str, int] = {}
         # Join before reading the snapshot: anything committed later arrives as a delta, and
         # anything both in the snapshot and delivered live is dropped by its sequence number.
-        await self.channel_layer.group_add(events.CALLS_GROUP, self.channel_name)
+        try:
+            await self.channel_layer.group_add(events.CALLS_GROUP, self.channel_name)
+        except Exception:
+            # The channel layer (Redis) is away: say so, and let the page retry.
+            logger.warning("monitor: channel layer unavailable", exc_info=True)
+            await self.accept()
+            await self.send_json({"kind": "error", "error": LAYER_DOWN})
+            await self.close(code=TRY_AGAIN_LATER)
+            return
         await self.accept()
         await self._send_items_message(await database_sync_to_async(snapshot)(last), last)
 
     async def disconnect(self, code: int) -> None:
-        await self.channel_layer.group_discard(events.CALLS_GROUP, self.channel_name)
+        try:
+            await self.channel_layer.group_discard(events.CALLS_GROUP, self.channel_name)
+        except Exception:
+            logger.warning("monitor: could not leave the group", exc_info=True)
 
     # --- From the client --------------------------------------------------------------------
 

@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 
 MAX_BODY_BYTES = 256 * 1024
 SEEN_EVENT_SECONDS = 24 * 3600
+AGENT_LOST = "The agent left the call before ending it (its worker stopped)."
 
 
 def _publish_call(call: Call) -> None:
@@ -54,9 +55,27 @@ def handle_event(event: api.WebhookEvent) -> None:
     if kind == "participant_joined" and event.participant.kind == api.ParticipantInfo.AGENT:
         call.mark_active(timezone.now())
         _publish_call(call)
+    elif (
+        kind == "participant_left"
+        and event.participant.kind == api.ParticipantInfo.AGENT
+        and call.is_live
+    ):
+        # The worker ends its call before it leaves the room; an agent gone from a live call
+        # means its worker stopped (crashed, killed). The segments written so far stay.
+        call.mark_ended(timezone.now(), failed_reason=AGENT_LOST)
+        _publish_call(call)
     elif kind == "room_finished":
         call.mark_ended(timezone.now())
         _publish_call(call)
+
+
+def _first_delivery(event_id: str) -> bool:
+    """Whether this event id is new. Without the cache every update is idempotent anyway."""
+    try:
+        return cache.add(f"livekit-webhook:{event_id}", 1, SEEN_EVENT_SECONDS)
+    except Exception:
+        logger.warning("webhook: cache unavailable, handling %s without dedup", event_id)
+        return True
 
 
 @csrf_exempt
@@ -80,7 +99,7 @@ def livekit_webhook(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"detail": "The body is not a LiveKit webhook event."}, status=400)
     except Exception:
         return JsonResponse({"detail": "Signature missing or invalid."}, status=401)
-    if event.id and not cache.add(f"livekit-webhook:{event.id}", 1, SEEN_EVENT_SECONDS):
+    if event.id and not _first_delivery(event.id):
         return JsonResponse({"status": "already handled"})
     handle_event(event)
     return JsonResponse({"status": "ok"})

@@ -298,3 +298,24 @@ async def test_a_write_replayed_after_its_commit_is_not_stored_twice():
     await writer.close()
     assert await TranscriptSegment.objects.filter(call=call).acount() == 1
     assert writer.attempts_failed == 0
+
+
+async def test_an_llm_failing_mid_call_gets_an_apology_an_error_event_and_the_call_goes_on():
+    from agentworker.session import LLM_APOLOGY
+
+    script = [Reply(status=500)] * 4 + [Reply(text="Sorry about that. How can I help?")]
+    async with agent_call(script) as (session, call, _server, writer, _):
+        failed = await session.run(user_input="Hello?")
+        apology = failed.expect.next_event().is_message(role="assistant").event().item
+        assert apology.text_content == LLM_APOLOGY
+        recovered = await session.run(user_input="Hello again?")
+        recovered.expect.next_event().is_message(role="assistant")
+        await writer.flush()
+    texts = [
+        (s.speaker, s.text)
+        async for s in TranscriptSegment.objects.filter(call=call).order_by("sequence")
+    ]
+    assert ("agent", LLM_APOLOGY) in texts
+    assert texts[-1] == ("agent", "Sorry about that. How can I help?")
+    errors = [e.payload async for e in CallEvent.objects.filter(call=call, type="error")]
+    assert any(not error["recoverable"] for error in errors)

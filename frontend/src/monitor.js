@@ -226,7 +226,8 @@ function connect() {
     }
     retry += 1;
     const delay = Math.min(10000, 500 * 2 ** Math.min(retry, 5));
-    setConnection("reconnecting", `Connection lost. Reconnecting in ${Math.round(delay / 1000)} s…`);
+    const why = event.code === 1013 ? "Live updates are degraded" : "Connection lost";
+    setConnection("reconnecting", `${why}. Reconnecting in ${Math.round(delay / 1000)} s…`);
     setTimeout(connect, delay);
   });
 }

@@ -1,0 +1,90 @@
+"""Redis away: pages, the API and webhooks keep working, the monitor says it is degraded,
+no transcript is lost, and everything recovers by itself when Redis returns."""
+
+import pytest
+from asgiref.sync import sync_to_async
+from channels.testing import WebsocketCommunicator
+from django.contrib.auth.models import Permission
+from django.test import Client
+
+from agentworker.writer import CallWriter
+from callcenter.models import Call, TranscriptSegment
+from monitoring.consumers import LAYER_DOWN, TRY_AGAIN_LATER, MonitorConsumer
+from tests.support.redis_server import RedisServer
+
+pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
+
+
+@pytest.fixture
+def private_redis(settings):
+    server = RedisServer()
+    server.start()
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [server.url], "prefix": "outage-test"},
+        }
+    }
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": server.url,
+        }
+    }
+    settings.LIVEKIT_URL = "wss://voice.example.com"
+    settings.LIVEKIT_API_KEY = "APIoutage"
+    settings.LIVEKIT_API_SECRET = "outage-secret-0123456789-0123456789-0123"
+    yield server
+    server.stop()
+
+
+def supervisor(django_user_model):
+    user = django_user_model.objects.create_user("sup", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="monitor_calls"))
+    return user
+
+
+async def test_the_product_keeps_working_while_redis_is_down_and_recovers(
+    private_redis, django_user_model
+):
+    user = await sync_to_async(supervisor)(django_user_model)
+    private_redis.stop()
+
+    def web_requests():
+        client = Client()
+        assert client.get("/").status_code == 200
+        started = client.post("/api/calls/", {}, content_type="application/json")
+        assert started.status_code == 201, started.content
+        client.force_login(user)
+        assert client.get("/monitor/").status_code == 200
+        assert client.get("/api/calls/").status_code == 200
+        return started.json()["call_id"]
+
+    call_id = await sync_to_async(web_requests)()
+
+    # The worker's writes are stored even though they cannot be published.
+    writer = await CallWriter.open(call_id)
+    writer.segment("customer", "Hello, is anyone there?")
+    await writer.close()
+    assert await TranscriptSegment.objects.filter(call_id=call_id).acount() == 1
+
+    # The monitor says it is degraded and closes with "try again later".
+    communicator = WebsocketCommunicator(MonitorConsumer.as_asgi(), "/ws/monitor/")
+    communicator.scope["user"] = user
+    connected, _ = await communicator.connect()
+    assert connected
+    assert await communicator.receive_json_from() == {"kind": "error", "error": LAYER_DOWN}
+    assert (await communicator.receive_output())["code"] == TRY_AGAIN_LATER
+
+    # Redis is back: the next connection gets the snapshot with what was said meanwhile.
+    private_redis.start()
+    again = WebsocketCommunicator(MonitorConsumer.as_asgi(), "/ws/monitor/")
+    again.scope["user"] = user
+    connected, _ = await again.connect()
+    assert connected
+    snapshot = await again.receive_json_from(timeout=5)
+    assert snapshot["kind"] == "snapshot"
+    assert [i["text"] for i in snapshot["items"]] == ["Hello, is anyone there?"]
+    await again.disconnect()
+    call = await Call.objects.aget(pk=call_id)
+    assert call.is_live

@@ -1,0 +1,76 @@
+"""A worker killed mid-call: the call is marked failed, its transcript so far is kept."""
+
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.cache import cache
+from django.core.management import call_command
+from django.utils import timezone
+from google.protobuf.json_format import MessageToJson
+from livekit import api
+
+from callcenter.models import Call, TranscriptSegment
+from tests.test_livekit_webhooks import KEY, SECRET, signed
+
+
+@pytest.fixture(autouse=True)
+def livekit(settings):
+    settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = KEY, SECRET
+    cache.clear()
+
+
+def agent_left(client, call, event_id):
+    event = api.WebhookEvent(
+        event="participant_left",
+        id=event_id,
+        room=api.Room(name=call.room_name),
+        participant=api.ParticipantInfo(identity="agent-x", kind=api.ParticipantInfo.AGENT),
+    )
+    body = MessageToJson(event)
+    return client.post(
+        "/livekit/webhook/", body, content_type="application/json", HTTP_AUTHORIZATION=signed(body)
+    )
+
+
+@pytest.mark.django_db
+def test_the_agent_leaving_a_live_call_marks_it_failed_and_keeps_the_transcript(client):
+    call = Call.objects.create(status=Call.Status.ACTIVE)
+    TranscriptSegment.objects.create(call=call, sequence=1, speaker="customer", text="Hello?")
+    assert agent_left(client, call, "EV_left").status_code == 200
+    call.refresh_from_db()
+    assert call.status == Call.Status.FAILED
+    assert "worker stopped" in call.failure_reason
+    assert call.segments.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_agent_leaving_after_ending_the_call_changes_nothing(client):
+    call = Call.objects.create(status=Call.Status.ACTIVE)
+    call.mark_ended()
+    agent_left(client, call, "EV_left2")
+    call.refresh_from_db()
+    assert (call.status, call.failure_reason) == (Call.Status.ENDED, "")
+
+
+@pytest.mark.django_db
+def test_the_sweeper_fails_silent_live_calls_only():
+    old = timezone.now() - timedelta(hours=1)
+    silent = Call.objects.create(status=Call.Status.ACTIVE, started_at=old)
+    TranscriptSegment.objects.create(call=silent, sequence=1, speaker="customer", text="Hi")
+    TranscriptSegment.objects.filter(call=silent).update(created_at=old)
+    talking = Call.objects.create(status=Call.Status.ACTIVE, started_at=old)
+    TranscriptSegment.objects.create(
+        call=talking, sequence=1, speaker="customer", text="Still here"
+    )
+    ended = Call.objects.create(status=Call.Status.ENDED, started_at=old)
+    out = StringIO()
+    call_command("sweep_stale_calls", "--idle-minutes", "15", stdout=out)
+    assert "Marked 1 silent calls" in out.getvalue()
+    statuses = {c.pk: c.status for c in Call.objects.all()}
+    assert statuses == {
+        silent.pk: Call.Status.FAILED,
+        talking.pk: Call.Status.ACTIVE,
+        ended.pk: Call.Status.ENDED,
+    }
+    assert Call.objects.get(pk=silent.pk).segments.count() == 1
