@@ -20,7 +20,7 @@ from typing import Any
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
-from django.db import DatabaseError, InterfaceError, close_old_connections, connection, transaction
+from django.db import DatabaseError, InterfaceError, connection, transaction
 
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from monitoring import events
@@ -94,18 +94,18 @@ class CallWriter:
         call_id = self.call_id
 
         def apply() -> dict[str, Any]:
-            segment, _ = TranscriptSegment.objects.get_or_create(
+            segment = TranscriptSegment(
                 call_id=call_id,
                 sequence=sequence,
-                defaults={
-                    "speaker": speaker,
-                    "text": text,
-                    "started_at": started_at,
-                    "ended_at": ended_at,
-                    "language": language,
-                    "interrupted": interrupted,
-                },
+                speaker=speaker,
+                text=text,
+                started_at=started_at,
+                ended_at=ended_at,
+                language=language,
+                interrupted=interrupted,
             )
+            # One INSERT ... ON CONFLICT DO NOTHING: a replay of a committed write is a no-op.
+            TranscriptSegment.objects.bulk_create([segment], ignore_conflicts=True)
             return events.segment_message(segment)
 
         self._put(_Write(apply, f"segment {sequence}"))
@@ -118,9 +118,8 @@ class CallWriter:
         payload = payload or {}
 
         def apply() -> dict[str, Any]:
-            event, _ = CallEvent.objects.get_or_create(
-                call_id=call_id, sequence=sequence, defaults={"type": type, "payload": payload}
-            )
+            event = CallEvent(call_id=call_id, sequence=sequence, type=type, payload=payload)
+            CallEvent.objects.bulk_create([event], ignore_conflicts=True)
             return events.event_message(event)
 
         self._put(_Write(apply, f"event {sequence} {type}"))
@@ -202,7 +201,8 @@ class CallWriter:
 
 
 def _run_in_orm_thread(apply: Callable[[], dict[str, Any] | None]) -> dict[str, Any] | None:
-    close_old_connections()
+    # The connection is kept between writes (reconnecting per write costs milliseconds); one
+    # that failed is closed below, so the retry opens a fresh one.
     try:
         return apply()
     except (DatabaseError, InterfaceError):

@@ -1,0 +1,169 @@
+"""Agent hot path: what persistence and publishing add to a conversational turn, and the
+lookup_vehicle tool with a large vehicle table.
+
+1. The same text-mode turn (real AgentSession, livekit-plugins-openai against the scripted
+   server) with the CallRecorder + CallWriter attached and without; ratio of mean turn times
+   in one run, in alternating blocks, and the event loop's worst lag while writing.
+2. ``lookup_vehicle`` (the tool as the agent calls it: VIN normalisation + ORM) with
+   ``--vehicles`` rows in the table (loaded with COPY when missing).
+
+    .venv/bin/python -m bench.agent_turn --turns 200 --vehicles 1000000
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import io
+import random
+import statistics
+import time
+
+from bench.common import percentiles, report, setup_django
+
+
+async def measure_loop_lag(stop: asyncio.Event, lags: list[float]) -> None:
+    while not stop.is_set():
+        before = time.perf_counter()
+        await asyncio.sleep(0.001)
+        lags.append((time.perf_counter() - before - 0.001) * 1000)
+
+
+async def turns(turns: int, block: int, llm_delay: float) -> dict:
+    from livekit.agents import AgentSession
+    from livekit.plugins import openai
+
+    from agentworker.agent import ServiceDeskAgent
+    from agentworker.session import CallRecorder
+    from agentworker.writer import CallWriter
+    from callcenter.models import Call
+    from tests.support.scripted_llm import Reply, ScriptedLLMServer
+
+    def script(_body):
+        return Reply(
+            text="Thanks. Your 2003 Honda Accord is due for its timing belt soon.",
+            delay=llm_delay,
+        )
+
+    timings = {"off": [], "on": []}
+    lags: dict[str, list[float]] = {"off": [], "on": []}
+    async with ScriptedLLMServer(script) as server:
+        model = openai.LLM(model="scripted", base_url=server.base_url, api_key="bench")
+        for round_number in range(turns // block):
+            for mode in ("off", "on") if round_number % 2 == 0 else ("on", "off"):
+                call = await Call.objects.acreate(status=Call.Status.ACTIVE)
+                writer = await CallWriter.open(call.pk)
+                async with AgentSession(llm=model) as session:
+                    if mode == "on":
+                        CallRecorder(call.pk, writer).attach(session)
+                    await session.start(ServiceDeskAgent(call.pk, writer))
+                    stop = asyncio.Event()
+                    ticker = asyncio.create_task(measure_loop_lag(stop, lags[mode]))
+                    for _ in range(block):
+                        started = time.perf_counter()
+                        await session.run(user_input="When is my timing belt due?")
+                        timings[mode].append((time.perf_counter() - started) * 1000)
+                    stop.set()
+                    await ticker
+                await writer.close()
+    off, on = statistics.mean(timings["off"]), statistics.mean(timings["on"])
+    return {
+        "turns_per_mode": len(timings["on"]),
+        "turn_ms_writer_off": percentiles(timings["off"]),
+        "turn_ms_writer_on": percentiles(timings["on"]),
+        "ratio_mean_on_over_off": round(on / off, 4),
+        "added_ms_per_turn": round(on - off, 2),
+        "loop_lag_ms_writer_off": percentiles(lags["off"]),
+        "loop_lag_ms_writer_on": percentiles(lags["on"]),
+    }
+
+
+def load_vehicles(target: int) -> int:
+    """Bring the vehicle table to ``target`` rows with valid VINs (COPY), return the count."""
+    from django.db import connection
+
+    from vehicles.models import Vehicle
+    from vehicles.vin import VIN_ALPHABET, with_check_digit
+
+    have = Vehicle.objects.count()
+    if have >= target:
+        return have
+    rng = random.Random(have)
+    makes = [("1HG", "Honda", "Accord"), ("4T1", "Toyota", "Camry"), ("1FT", "Ford", "F-150")]
+    year_codes = "ABCDEFGHJKLMNPRSTVWXY123456789"
+    seen = set(Vehicle.objects.values_list("vin", flat=True)) if have else set()
+    buffer = io.StringIO()
+    added = 0
+    while added < target - have:
+        wmi, make, model = rng.choice(makes)
+        body = "".join(rng.choice(VIN_ALPHABET) for _ in range(5))
+        serial = "".join(rng.choice("0123456789") for _ in range(6))
+        code = rng.choice(year_codes)
+        vin = with_check_digit(f"{wmi}{body}0{code}A{serial}")
+        if vin in seen:
+            continue
+        seen.add(vin)
+        year = 1980 + year_codes.index(code) + (30 if vin[6].isalpha() else 0)
+        year = min(max(year, 1981), 2026)
+        buffer.write(f"{vin}\t{make}\t{model}\t{year}\tnow\tnow\n")
+        added += 1
+    buffer.seek(0)
+    with (
+        connection.cursor() as cursor,
+        cursor.copy(
+            "COPY vehicles_vehicle (vin, make, model, year, created_at, updated_at) FROM STDIN"
+        ) as copy,
+    ):
+        copy.write(buffer.read())
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE vehicles_vehicle")
+    return Vehicle.objects.count()
+
+
+async def lookups(count: int) -> dict:
+    from asgiref.sync import sync_to_async
+
+    from agentworker.agent import ServiceDeskAgent
+    from agentworker.writer import CallWriter
+    from callcenter.models import Call
+    from vehicles.models import Vehicle
+
+    vins = await sync_to_async(
+        lambda: list(Vehicle.objects.order_by("?").values_list("vin", flat=True)[:count])
+    )()
+    call = await Call.objects.acreate(status=Call.Status.ACTIVE)
+    writer = await CallWriter.open(call.pk, publish=None)
+    agent = ServiceDeskAgent(call.pk, writer)
+    timings = []
+    for vin in vins:
+        spoken = " ".join(vin.lower())
+        started = time.perf_counter()
+        answer = await agent.lookup_vehicle(None, spoken)
+        timings.append((time.perf_counter() - started) * 1000)
+        assert answer.startswith("Found on file"), answer
+    await writer.close()
+    return {"lookups": len(timings), "lookup_vehicle_ms": percentiles(timings)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--block", type=int, default=20)
+    parser.add_argument("--vehicles", type=int, default=1_000_000)
+    parser.add_argument("--lookups", type=int, default=500)
+    parser.add_argument(
+        "--llm-delay", type=float, default=0.0, help="seconds the scripted LLM waits (TTFT)"
+    )
+    args = parser.parse_args()
+    setup_django()
+    figures = asyncio.run(turns(args.turns, args.block, args.llm_delay))
+    figures["llm_delay_seconds"] = args.llm_delay
+    started = time.monotonic()
+    figures["vehicles_in_table"] = load_vehicles(args.vehicles)
+    figures["vehicle_load_seconds"] = round(time.monotonic() - started, 1)
+    figures.update(asyncio.run(lookups(args.lookups)))
+    report("agent_turn", figures)
+
+
+if __name__ == "__main__":
+    main()

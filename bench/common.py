@@ -1,0 +1,125 @@
+"""What every benchmark needs: Django on a dedicated PostgreSQL database and Redis, a
+supervisor, daphne processes, percentiles, and a place for the figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench" / "results"
+DATABASE = os.environ.get("BENCH_DATABASE", "cc_bench")
+ENV = {
+    "DJANGO_SETTINGS_MODULE": "callcenter.settings",
+    "SECRET_KEY": "bench-secret-key-0123456789-0123456789-0123456789",
+    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
+    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "CHANNEL_LAYER_PREFIX": "cc-bench",
+    "DEBUG": "true",
+    "LIVEKIT_URL": "wss://voice.example.com",
+    "LIVEKIT_API_KEY": "APIbench",
+    "LIVEKIT_API_SECRET": "bench-secret-0123456789-0123456789-012345",
+    "CALL_START_RATE": "100000000/second",
+    "LOG_LEVEL": "WARNING",
+}
+
+
+def setup_django() -> None:
+    """Configure Django for the benchmark database (created and migrated when missing)."""
+    import psycopg
+
+    os.environ.update(ENV)
+    sys.path.insert(0, str(ROOT))
+    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as db:
+        exists = db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
+        if not exists:
+            db.execute(f'CREATE DATABASE "{DATABASE}"')
+    import django
+    from django.core.management import call_command
+
+    django.setup()
+    call_command("migrate", verbosity=0)
+
+
+def supervisor_session() -> str:
+    """A session cookie value of a supervisor."""
+    from django.contrib.auth import get_user_model
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+
+    user, _ = get_user_model().objects.get_or_create(username="bench-supervisor", is_staff=True)
+    user.user_permissions.add(Permission.objects.get(codename="monitor_calls"))
+    client = Client()
+    client.force_login(user)
+    return client.cookies["sessionid"].value
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_daphne(count: int) -> tuple[list[subprocess.Popen], list[int]]:
+    processes, ports = [], []
+    for _ in range(count):
+        port = free_port()
+        processes.append(
+            subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
+                 "callcenter.asgi:application"],
+                cwd=ROOT, env={**os.environ, **ENV},
+                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            )
+        )  # fmt: skip
+        ports.append(port)
+    for port in ports:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("daphne did not start") from None
+                time.sleep(0.1)
+    return processes, ports
+
+
+def stop(processes: list[subprocess.Popen]) -> None:
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        process.wait(timeout=10)
+
+
+def percentiles(values: list[float]) -> dict[str, float | None]:
+    """p50/p95/p99 (nearest rank) and max, rounded to 0.01."""
+    if not values:
+        return {"p50": None, "p95": None, "p99": None, "max": None, "n": 0}
+    ordered = sorted(values)
+
+    def rank(p: float) -> float:
+        return round(ordered[max(0, -(-len(ordered) * p // 100) - 1)], 2)
+
+    return {
+        "p50": rank(50),
+        "p95": rank(95),
+        "p99": rank(99),
+        "max": round(ordered[-1], 2),
+        "mean": round(statistics.mean(ordered), 2),
+        "n": len(ordered),
+    }
+
+
+def report(name: str, figures: dict) -> None:
+    """Print the figures and write them to bench/results/<name>.json."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps(figures, indent=2, default=str))
+    print(json.dumps(figures, indent=2, default=str))
