@@ -10,14 +10,20 @@ from rest_framework import status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import APIException, Throttled, ValidationError
 from rest_framework.filters import OrderingFilter
-from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.pagination import CursorPagination, LimitOffsetPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.utils.urls import replace_query_param
 
 from callcenter.filters import CallFilter
-from callcenter.history import call_detail, call_list, search_segments
-from callcenter.livekit_tokens import caller_token, listen_in_token, livekit_credentials
+from callcenter.history import call_detail, call_list, search_segments, with_headlines
+from callcenter.livekit_tokens import (
+    caller_token,
+    listen_in_token,
+    livekit_credentials,
+    new_caller_identity,
+)
 from callcenter.models import Call, TranscriptSegment
 from callcenter.permissions import CsrfProtected, IsSupervisor
 from callcenter.serializers import (
@@ -117,9 +123,8 @@ class CallViewSet(viewsets.GenericViewSet):
             livekit_credentials()
         except ImproperlyConfigured as exc:
             raise VoiceServiceUnavailable() from exc
-        call = Call.objects.create(channel=Call.Channel.WEB)
-        identity, token = caller_token(call)
-        Call.objects.filter(pk=call.pk).update(caller=identity)
+        call = Call.objects.create(channel=Call.Channel.WEB, caller=new_caller_identity())
+        token = caller_token(call)
         answer = CallStartedSerializer.for_call(call, settings.LIVEKIT_URL, token)
         return Response(answer.data, status=status.HTTP_201_CREATED)
 
@@ -139,10 +144,43 @@ class CallViewSet(viewsets.GenericViewSet):
         return Response(ListenInSerializer({**answer, "token": token}).data)
 
 
-class TranscriptSearchPagination(PageNumberPagination):
-    page_size = 50
-    max_page_size = 200
-    page_size_query_param = "page_size"
+class TranscriptSearchPagination(LimitOffsetPagination):
+    """Pages of search results without counting every match (a COUNT over a common word in
+    millions of segments costs more than the page itself); ``next`` says whether more exist."""
+
+    default_limit = 50
+    max_limit = 200
+
+    def paginate_queryset(self, queryset, request, view=None):
+        self.request = request
+        self.limit = self.get_limit(request)
+        self.offset = self.get_offset(request)
+        rows = list(queryset[self.offset : self.offset + self.limit + 1])
+        self.has_next = len(rows) > self.limit
+        return rows[: self.limit]
+
+    def get_next_link(self):
+        if not self.has_next:
+            return None
+        url = self.request.build_absolute_uri()
+        url = replace_query_param(url, self.limit_query_param, self.limit)
+        return replace_query_param(url, self.offset_query_param, self.offset + self.limit)
+
+    def get_paginated_response(self, data):
+        return Response(
+            {"next": self.get_next_link(), "previous": self.get_previous_link(), "results": data}
+        )
+
+    def get_paginated_response_schema(self, schema):
+        return {
+            "type": "object",
+            "required": ["results"],
+            "properties": {
+                "next": {"type": "string", "nullable": True, "format": "uri"},
+                "previous": {"type": "string", "nullable": True, "format": "uri"},
+                "results": schema,
+            },
+        }
 
 
 class TranscriptSearchViewSet(viewsets.GenericViewSet):
@@ -164,5 +202,5 @@ class TranscriptSearchViewSet(viewsets.GenericViewSet):
             raise ValidationError({"q": ["Search for at most 200 characters."]})
         if any(ord(char) < 32 for char in query):
             raise ValidationError({"q": ["Search for words, without control characters."]})
-        page = self.paginate_queryset(search_segments(query))
+        page = with_headlines(self.paginate_queryset(search_segments(query)), query)
         return self.get_paginated_response(self.get_serializer(page, many=True).data)

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from django.db import connection
-from django.db.models import Count, Prefetch, QuerySet
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from recordings.models import Recording
@@ -12,8 +13,21 @@ SEARCH_CONFIG = "english"
 
 
 def call_list() -> QuerySet[Call]:
-    """Calls with what a list row shows, in a fixed number of queries."""
-    return Call.objects.select_related("vehicle").annotate(segment_count=Count("segments"))
+    """Calls with what a list row shows, in one query whatever the page size.
+
+    The segment count is a correlated subquery on the (call, sequence) index, evaluated only
+    for the rows of the page, not a GROUP BY over every call.
+    """
+    segment_count = (
+        TranscriptSegment.objects.filter(call=OuterRef("pk"))
+        .order_by()
+        .values("call")
+        .annotate(count=Count("*"))
+        .values("count")
+    )
+    return Call.objects.select_related("vehicle").annotate(
+        segment_count=Coalesce(Subquery(segment_count), 0)
+    )
 
 
 def call_detail() -> QuerySet[Call]:
@@ -29,26 +43,38 @@ def search_segments(query: str) -> QuerySet[TranscriptSegment]:
     """Transcript segments matching ``query``, best first.
 
     PostgreSQL: full-text search (websearch syntax: quotes, OR, -word) over an expression
-    GIN index (migration 0003). SQLite: a plain case-insensitive substring match.
+    GIN index (migration 0003), ranked; headlines are added per page by ``with_headlines``.
+    SQLite: a plain case-insensitive substring match.
     """
     segments = TranscriptSegment.objects.select_related("call")
     if connection.vendor == "postgresql":
-        from django.contrib.postgres.search import (
-            SearchHeadline,
-            SearchQuery,
-            SearchRank,
-            SearchVector,
-        )
+        from django.contrib.postgres.search import SearchQuery, SearchRank, SearchVector
 
         vector = SearchVector("text", config=SEARCH_CONFIG)
         search = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
         return (
             segments.annotate(document=vector)
             .filter(document=search)
-            .annotate(
-                rank=SearchRank(vector, search),
-                headline=SearchHeadline("text", search, config=SEARCH_CONFIG),
-            )
+            .annotate(rank=SearchRank(vector, search))
             .order_by("-rank", "-call__started_at", "sequence")
         )
     return segments.filter(text__icontains=query).order_by("-call__started_at", "sequence")
+
+
+def with_headlines(segments: list[TranscriptSegment], query: str) -> list[TranscriptSegment]:
+    """Set ``headline`` (matches in <b>) on a page of results, computed for that page only."""
+    if connection.vendor != "postgresql" or not segments:
+        for segment in segments:
+            segment.headline = segment.text
+        return segments
+    from django.contrib.postgres.search import SearchHeadline, SearchQuery
+
+    search = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
+    headlines = dict(
+        TranscriptSegment.objects.filter(pk__in=[s.pk for s in segments])
+        .annotate(headline=SearchHeadline("text", search, config=SEARCH_CONFIG))
+        .values_list("pk", "headline")
+    )
+    for segment in segments:
+        segment.headline = headlines.get(segment.pk, segment.text)
+    return segments

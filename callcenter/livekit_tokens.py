@@ -41,14 +41,19 @@ def agent_dispatch_metadata(call: Call) -> str:
     return json.dumps({"call_id": str(call.pk)})
 
 
-def caller_token(call: Call) -> tuple[str, str]:
+def new_caller_identity() -> str:
+    """A fresh participant identity for a caller (stored on the Call as ``caller``)."""
+    return f"caller-{secrets.token_hex(6)}"
+
+
+def caller_token(call: Call) -> str:
     """A token for the customer of ``call``: that room only, audio and data, agent dispatched.
 
-    Returns ``(identity, jwt)``. The token's room configuration dispatches the named agent with
-    the call id as metadata, so the agent joins only rooms the server created calls for.
+    The identity is the call's ``caller``. The token's room configuration dispatches the named
+    agent with the call id as metadata, so the agent joins only rooms the server created.
     """
     key, secret = livekit_credentials()
-    identity = f"caller-{secrets.token_hex(6)}"
+    identity = call.caller
     grants = api.VideoGrants(
         room_join=True,
         room=call.room_name,
@@ -75,7 +80,7 @@ def caller_token(call: Call) -> tuple[str, str]:
         .with_room_config(room_config)
         .with_ttl(CALLER_TOKEN_TTL)
     )
-    return identity, token.to_jwt()
+    return token.to_jwt()
 
 
 def listen_in_token(call: Call, user: AbstractBaseUser) -> tuple[str, str]:

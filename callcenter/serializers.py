@@ -143,4 +143,4 @@ class TranscriptHitSerializer(serializers.Serializer):
     sequence = serializers.IntegerField()
     speaker = serializers.CharField()
     text = serializers.CharField()
-    headline = serializers.CharField(required=False)
+    headline = serializers.CharField(help_text="the text with the matches in <b>…</b>")
