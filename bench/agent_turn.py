@@ -19,7 +19,7 @@ import random
 import statistics
 import time
 
-from bench.common import percentiles, report, setup_django
+from bench.common import end_live_calls, percentiles, report, setup_django
 
 
 async def measure_loop_lag(stop: asyncio.Event, lags: list[float]) -> None:
@@ -156,6 +156,7 @@ def main() -> None:
     )
     args = parser.parse_args()
     setup_django()
+    end_live_calls()
     figures = asyncio.run(turns(args.turns, args.block, args.llm_delay))
     figures["llm_delay_seconds"] = args.llm_delay
     started = time.monotonic()

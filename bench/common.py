@@ -20,7 +20,9 @@ ENV = {
     "SECRET_KEY": "bench-secret-key-0123456789-0123456789-0123456789",
     "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
     "REDIS_URL": "redis://127.0.0.1:6379/0",
-    "CHANNEL_LAYER_PREFIX": "cc-bench",
+    # A fresh prefix per run: channels left in groups by killed earlier runs would make every
+    # group_send push to them too (channels-redis keeps group members for a day).
+    "CHANNEL_LAYER_PREFIX": f"cc-bench-{os.getpid()}",
     "DEBUG": "false",  # measured as in production: no debug toolbar-ish overhead
     "LIVEKIT_URL": "wss://voice.example.com",
     "LIVEKIT_API_KEY": "APIbench",
@@ -98,7 +100,10 @@ def stop(processes: list[subprocess.Popen]) -> None:
     for process in processes:
         process.terminate()
     for process in processes:
-        process.wait(timeout=10)
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
 
 
 def percentiles(values: list[float]) -> dict[str, float | None]:
@@ -125,3 +130,10 @@ def report(name: str, figures: dict) -> None:
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / f"{name}.json").write_text(json.dumps(figures, indent=2, default=str))
     print(json.dumps(figures, indent=2, default=str))
+
+
+def end_live_calls() -> int:
+    """End calls an earlier benchmark run left live, so snapshots hold only this run's."""
+    from callcenter.models import Call
+
+    return Call.objects.filter(status__in=Call.LIVE_STATUSES).update(status=Call.Status.ENDED)

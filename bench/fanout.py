@@ -17,7 +17,15 @@ import time
 
 import aiohttp
 
-from bench.common import percentiles, report, setup_django, start_daphne, stop, supervisor_session
+from bench.common import (
+    end_live_calls,
+    percentiles,
+    report,
+    setup_django,
+    start_daphne,
+    stop,
+    supervisor_session,
+)
 
 
 async def client(port: int, cookie: str, call_ids: set[str], latencies: list, seen: set, ready):
@@ -107,6 +115,7 @@ def main() -> None:
     parser.add_argument("--name", default="fanout")
     args = parser.parse_args()
     setup_django()
+    end_live_calls()
     figures = asyncio.run(run(args.calls, args.clients, args.rate, args.seconds, args.processes))
     report(args.name, figures)
 

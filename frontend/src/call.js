@@ -12,6 +12,7 @@ import {
   classifyStartResponse,
   describeFailure,
 } from "./lib/call_state.js";
+import { csrfToken } from "./lib/csrf.js";
 
 const CONNECT_TIMEOUT_MS = 15000;
 const $ = (id) => document.getElementById(id);
@@ -39,10 +40,6 @@ let meter = null;
 let withMicrophone = true;
 let hungUp = false;
 
-function csrfToken() {
-  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : "";
-}
 
 function setState(name, failureText = "") {
   const state = STATES[name];

@@ -1,6 +1,7 @@
 // The supervisors' live monitor: calls in progress, the selected call's transcript growing in
 // place, handoff alerts, automatic reconnect with resume, and listen-in through livekit-client.
 import { Room, RoomEvent, Track } from "livekit-client";
+import { csrfToken } from "./lib/csrf.js";
 import { describeEvent } from "./lib/monitor_format.js";
 
 const $ = (id) => document.getElementById(id);
@@ -27,10 +28,6 @@ let socket = null;
 let retry = 0;
 let listening = null;
 
-function csrfToken() {
-  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
-  return match ? decodeURIComponent(match[1]) : "";
-}
 
 function setConnection(state, text) {
   ui.connection.dataset.state = state;
