@@ -7,7 +7,7 @@ from uuid import UUID
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
-from livekit.agents import Agent, RunContext, function_tool
+from livekit.agents import Agent, RunContext, StopResponse, function_tool
 
 from agentworker.writer import CallWriter
 from callcenter.models import Call, CallEvent
@@ -41,6 +41,11 @@ def _vehicle_sentence(vehicle: Vehicle) -> str:
     return f"{vehicle.year} {vehicle.make} {vehicle.model}, VIN {vehicle.vin}"
 
 
+async def _say_nothing() -> None:
+    """An LLM node that produces no reply (the agent is paused)."""
+    return None
+
+
 class ServiceDeskAgent(Agent):
     """Answers one call. Tools read and write the vehicle records through the ORM."""
 
@@ -49,6 +54,28 @@ class ServiceDeskAgent(Agent):
         self.call_id = UUID(str(call_id))
         self.writer = writer
         self.vehicle_id: int | None = None
+        # While a supervisor has taken the call over, the agent listens but does not answer.
+        self.paused = False
+
+    async def add_guidance(self, text: str) -> None:
+        """A supervisor's whisper: context for the next replies, never spoken to the caller."""
+        context = self.chat_ctx.copy()
+        context.add_message(
+            role="system",
+            content=f"Guidance from your supervisor (the caller does not hear this): {text}",
+        )
+        await self.update_chat_ctx(context)
+
+    async def on_user_turn_completed(self, turn_ctx, new_message) -> None:
+        if self.paused:
+            # The caller's words stay in the conversation; the supervisor answers them.
+            raise StopResponse()
+
+    def llm_node(self, chat_ctx, tools, model_settings):
+        """The LLM, unless a supervisor has the call (typed input skips the turn hook)."""
+        if self.paused:
+            return _say_nothing()
+        return Agent.default.llm_node(self, chat_ctx, tools, model_settings)
 
     def _remember_vehicle(self, vehicle: Vehicle) -> None:
         self.vehicle_id = vehicle.pk

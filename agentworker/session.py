@@ -22,6 +22,7 @@ from livekit.agents.voice import events as session_events
 from livekit.plugins import openai
 
 from agentworker.agent import ServiceDeskAgent
+from agentworker.control import SupervisorControl
 from agentworker.summary import summarize_call
 from agentworker.writer import CallWriter
 from callcenter.models import Call, CallEvent, TranscriptSegment
@@ -356,7 +357,11 @@ async def entrypoint(ctx: JobContext) -> None:
         lambda p: recorder.participant_event(False, p.identity, str(p.kind)),
     )
 
+    supervisor_control: SupervisorControl | None = None
+
     async def finish(reason: str) -> None:
+        if supervisor_control is not None:
+            await supervisor_control.stop()
         recorder.ended()
         await writer.flush()
         await recording.finish(session)
@@ -367,6 +372,8 @@ async def entrypoint(ctx: JobContext) -> None:
     ctx.add_shutdown_callback(finish)
     agent = ServiceDeskAgent(call.pk, writer)
     await session.start(agent=agent, room=ctx.room, record=recording.session_record_option)
+    supervisor_control = SupervisorControl(call.pk, agent, session, writer)
+    supervisor_control.start()
     recorder.answered()
     await recording.start(recorder)
     await session.generate_reply(instructions="Greet the caller and ask for their vehicle's VIN.")

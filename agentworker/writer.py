@@ -137,7 +137,7 @@ class CallWriter:
             with transaction.atomic():
                 call = Call.objects.select_for_update().get(pk=call_id)
                 change(call)
-            call = Call.objects.select_related("vehicle").get(pk=call_id)
+            call = Call.objects.select_related("vehicle", "controller").get(pk=call_id)
             return events.call_message(call)
 
         self._put(_Write(apply, description))

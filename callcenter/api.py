@@ -2,6 +2,7 @@
 
 import logging
 
+from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django_filters.rest_framework import DjangoFilterBackend
@@ -19,6 +20,7 @@ from rest_framework.utils.urls import replace_query_param
 from callcenter.filters import CallFilter
 from callcenter.history import call_detail, call_list, search_segments, with_headlines
 from callcenter.livekit_tokens import (
+    barge_in_token,
     caller_token,
     listen_in_token,
     livekit_credentials,
@@ -34,6 +36,7 @@ from callcenter.serializers import (
     ListenInSerializer,
     TranscriptHitSerializer,
 )
+from monitoring.events import send_control
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +143,23 @@ class CallViewSet(viewsets.GenericViewSet):
         except ImproperlyConfigured as exc:
             raise VoiceServiceUnavailable() from exc
         _identity, token = listen_in_token(call, request.user)
+        answer = {"call_id": call.pk, "room": call.room_name, "server_url": settings.LIVEKIT_URL}
+        return Response(ListenInSerializer({**answer, "token": token}).data)
+
+    @extend_schema(request=None, responses={200: ListenInSerializer})
+    @action(detail=True, methods=["post"], url_path="barge-in")
+    def barge_in(self, request, pk=None):
+        """A supervisor's token to join the call and speak; the agent announces them."""
+        call = self.get_object()
+        if not call.is_live:
+            raise CallNotLive()
+        try:
+            livekit_credentials()
+        except ImproperlyConfigured as exc:
+            raise VoiceServiceUnavailable() from exc
+        _identity, token = barge_in_token(call, request.user)
+        command = {"action": "barge_in", "by": request.user.get_username()}
+        async_to_sync(send_control)(call.pk, command)
         answer = {"call_id": call.pk, "room": call.room_name, "server_url": settings.LIVEKIT_URL}
         return Response(ListenInSerializer({**answer, "token": token}).data)
 

@@ -104,3 +104,28 @@ def listen_in_token(call: Call, user: AbstractBaseUser) -> tuple[str, str]:
         .with_ttl(LISTEN_IN_TOKEN_TTL)
     )
     return identity, token.to_jwt()
+
+
+def barge_in_token(call: Call, user: AbstractBaseUser) -> tuple[str, str]:
+    """A token for a supervisor to join ``call`` and speak: visible, microphone, short-lived."""
+    key, secret = livekit_credentials()
+    identity = f"supervisor-{user.pk}-{secrets.token_hex(4)}"
+    grants = api.VideoGrants(
+        room_join=True,
+        room=call.room_name,
+        can_publish=True,
+        can_publish_sources=["microphone"],
+        can_publish_data=False,
+        can_subscribe=True,
+        can_update_own_metadata=False,
+        hidden=False,
+    )
+    token = (
+        api.AccessToken(key, secret)
+        .with_identity(identity)
+        .with_name(f"Supervisor {user.get_username()}")
+        .with_attributes({"callcenter.role": "supervisor"})
+        .with_grants(grants)
+        .with_ttl(LISTEN_IN_TOKEN_TTL)
+    )
+    return identity, token.to_jwt()

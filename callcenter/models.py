@@ -10,6 +10,7 @@ import secrets
 import uuid
 from datetime import timedelta
 
+from django.conf import settings
 from django.db import models
 from django.db.models import Max
 from django.utils import timezone
@@ -66,6 +67,15 @@ class Call(models.Model):
         default=dict, blank=True, help_text="Latency, token and usage figures of the call."
     )
     worker_job_id = models.CharField(max_length=128, blank=True)
+    # A supervisor who took the call over from the agent; their monitor renews the lease.
+    controller = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="controlled_calls",
+    )
+    controller_seen_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]
@@ -156,6 +166,10 @@ class CallEvent(models.Model):
         TOOL_CALL = "tool_call", "Tool call"
         HANDOFF_REQUESTED = "handoff_requested", "Handoff requested"
         ERROR = "error", "Error"
+        WHISPER = "whisper", "Supervisor note"
+        TAKE_OVER = "take_over", "Supervisor took over"
+        HAND_BACK = "hand_back", "Handed back to the agent"
+        BARGE_IN = "barge_in", "Supervisor joined"
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
     sequence = models.PositiveIntegerField()

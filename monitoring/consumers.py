@@ -4,7 +4,10 @@ Protocol (client -> server), JSON objects:
     {"type": "resume", "last": {"<call uuid>": <last sequence seen>, ...}}
         Send after a reconnect: the server answers with exactly the segments and events after
         those numbers (and the calls' current state), then carries on live.
-    {"type": "ping"}  ->  {"kind": "pong"}
+    {"type": "ping"}  ->  {"kind": "pong"}   (also renews the calls this supervisor controls)
+    {"type": "whisper", "call_id": "<uuid>", "text": "..."}   guidance for the agent only
+    {"type": "take_over" | "hand_back", "call_id": "<uuid>"}   answered with
+        {"kind": "control", ...}, or an error frame saying who controls the call
 The same resume map may also be given when connecting, as the query string
 ``?resume=<uuid>:<seq>,<uuid>:<seq>``, so the first snapshot already leaves out what was seen.
 
@@ -24,13 +27,17 @@ from uuid import UUID
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.utils import timezone
 
+from callcenter import control
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from callcenter.permissions import is_supervisor
 from monitoring import events
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_RESUME_CALLS = 1000
+MAX_WHISPER = 500
+CONTROL_ACTIONS = {"whisper", "take_over", "hand_back"}
 REFUSED = 4403  # close code for a socket that is not a supervisor's
 TRY_AGAIN_LATER = 1013
 LAYER_DOWN = "Live updates are unavailable right now (the message bus is down). Retrying."
@@ -87,8 +94,8 @@ def items_after(call_ids: list[str], last: dict[str, int]) -> list[dict[str, Any
 def snapshot(last: dict[str, int]) -> dict[str, Any]:
     """Live calls (and the calls being resumed, which may have ended) with what was missed."""
     calls = list(
-        Call.objects.filter(status__in=Call.LIVE_STATUSES).select_related("vehicle")
-        | Call.objects.filter(pk__in=list(last)).select_related("vehicle")
+        Call.objects.filter(status__in=Call.LIVE_STATUSES).select_related("vehicle", "controller")
+        | Call.objects.filter(pk__in=list(last)).select_related("vehicle", "controller")
     )
     calls.sort(key=lambda c: c.started_at)
     call_ids = [str(c.pk) for c in calls]
@@ -152,13 +159,48 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         if not isinstance(content, dict) or not isinstance(content.get("type"), str):
             raise BadMessage('Messages are JSON objects with a "type".')
         if content["type"] == "ping":
+            # The page pings every few seconds: that keeps the calls this supervisor controls.
+            await database_sync_to_async(control.renew_leases)(self.scope["user"])
             await self.send_json({"kind": "pong"})
+        elif content["type"] in CONTROL_ACTIONS:
+            await self._control(content)
         elif content["type"] == "resume":
             last = parse_resume_map(content.get("last"))
             missing = await database_sync_to_async(snapshot)(last)
             await self._send_items_message(missing, last, kind="resumed")
         else:
             raise BadMessage(f"Unknown message type {content['type']!r}.")
+
+    async def _control(self, content: dict[str, Any]) -> None:
+        action = content["type"]
+        try:
+            call_id = str(UUID(str(content.get("call_id"))))
+        except ValueError as exc:
+            raise BadMessage('"call_id" must be a call id.') from exc
+        text = content.get("text", "")
+        if action == "whisper" and (not isinstance(text, str) or not text.strip()):
+            raise BadMessage("A whisper needs some text.")
+        if action == "whisper" and len(text) > MAX_WHISPER:
+            raise BadMessage(f"Whispers may be at most {MAX_WHISPER} characters.")
+        user = self.scope["user"]
+        try:
+            if action == "take_over":
+                await database_sync_to_async(control.take_over)(call_id, user)
+            elif action == "hand_back":
+                await database_sync_to_async(control.hand_back)(call_id, user)
+            else:
+                await database_sync_to_async(control.live_call)(call_id)
+        except control.ControlRefused as refused:
+            await self.send_json({"kind": "error", "action": action, "error": str(refused)})
+            return
+        command = {"action": action, "by": user.get_username(), "at": timezone.now().isoformat()}
+        if action == "whisper":
+            command["text"] = text.strip()
+        await events.send_control(call_id, command)
+        if action != "whisper":
+            fresh = await Call.objects.select_related("vehicle", "controller").aget(pk=call_id)
+            await events.publish(events.call_message(fresh))
+        await self.send_json({"kind": "control", "action": action, "call_id": call_id})
 
     # --- From the group ---------------------------------------------------------------------
 

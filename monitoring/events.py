@@ -31,6 +31,10 @@ if TYPE_CHECKING:
     from callcenter.models import Call, CallEvent, TranscriptSegment
 
 CALLS_GROUP = "calls"
+# Supervisor commands to the agent job serving a call: {"type": CONTROL_TYPE, "command": {...}}
+# with command {"action": "whisper"|"take_over"|"hand_back"|"barge_in", "by": "<username>",
+# "text": "<whisper>", "at": "<iso time>"}.
+CONTROL_TYPE = "call.control"
 # Consumers handle it in a method named ``monitor_message``.
 MESSAGE_TYPE = "monitor.message"
 
@@ -40,12 +44,25 @@ def call_group(call_id: UUID | str) -> str:
     return f"call.{UUID(str(call_id))}"
 
 
+def control_group(call_id: UUID | str) -> str:
+    """Group the agent job of a call listens to for supervisor commands."""
+    return f"control.{UUID(str(call_id))}"
+
+
+async def send_control(call_id: UUID | str, command: dict[str, Any]) -> None:
+    """Hand a supervisor command to the worker serving the call (any machine, via the layer)."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(control_group(call_id), {"type": CONTROL_TYPE, "command": command})
+
+
 def _iso(value) -> str | None:
     return value.isoformat() if value else None
 
 
 def call_message(call: Call) -> dict[str, Any]:
-    """A call's state as the monitor shows it. Reads ``call.vehicle``: select it first."""
+    """A call's state as the monitor shows it. Reads ``call.vehicle`` and ``call.controller``:
+    select them first."""
     vehicle = call.vehicle
     return {
         "kind": "call",
@@ -68,6 +85,7 @@ def call_message(call: Call) -> dict[str, Any]:
             "ended_at": _iso(call.ended_at),
             "needs_human": call.needs_human,
             "outcome": call.outcome,
+            "controller": call.controller.get_username() if call.controller_id else None,
         },
     }
 

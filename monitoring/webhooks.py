@@ -32,7 +32,7 @@ AGENT_LOST = "The agent left the call before ending it (its worker stopped)."
 
 
 def _publish_call(call: Call) -> None:
-    call = Call.objects.select_related("vehicle").get(pk=call.pk)
+    call = Call.objects.select_related("vehicle", "controller").get(pk=call.pk)
     try:
         async_to_sync(events.publish)(events.call_message(call))
     except Exception:

@@ -27,6 +27,7 @@ ACCESS = {
     "api/calls/": ("everyone-post", "post"),  # anonymous call start; the list is supervisors'
     "api/calls/<pk>/": ("supervisors", "get"),
     "api/calls/<pk>/listen/": ("supervisors", "post"),
+    "api/calls/<pk>/barge-in/": ("supervisors", "post"),
     "api/vehicles/": ("supervisors", "get"),
     "api/vehicles/<pk>/": ("supervisors", "get"),
     "api/transcripts/search/": ("supervisors", "get"),

@@ -80,3 +80,24 @@ def test_a_live_transcript_grows_on_the_monitor_page(asgi_server, page, staff_us
     )
     expect(page.locator(".note-handoff_requested")).to_contain_text("warranty claim")
     expect(page.locator("#announcer")).to_contain_text("Handoff requested")
+
+
+def test_a_supervisor_takes_over_and_hands_back_from_the_page(asgi_server, page, staff_user):
+    call = Call.objects.create(status=Call.Status.ACTIVE, caller="web:control-test")
+    logged_in(page, asgi_server, staff_user)
+    page.goto(asgi_server + "/monitor/")
+    expect(page.locator("#connection")).to_have_text("Live", timeout=15000)
+    status = page.locator("#control-status")
+    expect(status).to_have_text("The agent is handling this call.")
+    page.get_by_role("button", name="Take over").click()
+    expect(status).to_contain_text("You control this call")
+    call.refresh_from_db()
+    assert call.controller == staff_user
+    page.get_by_label("Whisper to the agent").fill("offer the winter tyre check")
+    page.get_by_role("button", name="Send").click()
+    expect(status).to_have_text("Whisper sent to the agent.")
+    page.get_by_role("button", name="Hand back to the agent").click()
+    expect(status).to_have_text("The agent is handling this call.")
+    call.refresh_from_db()
+    assert call.controller is None
+    assert page.console_errors == []

@@ -17,7 +17,15 @@ const ui = {
   listen: $("listen-button"),
   listenStatus: $("listen-status"),
   audio: $("listen-audio"),
+  controls: $("controls"),
+  controlStatus: $("control-status"),
+  takeOver: $("take-over-button"),
+  handBack: $("hand-back-button"),
+  bargeIn: $("barge-in-button"),
+  whisperForm: $("whisper-form"),
+  whisperInput: $("whisper-input"),
 };
+const me = document.body.dataset.user || "";
 const voiceOn = $("monitor").dataset.voice === "on";
 
 const calls = new Map(); // id -> call state as the server sent it
@@ -113,8 +121,29 @@ function itemElement(item) {
   return li;
 }
 
+function renderControls(call) {
+  ui.controls.hidden = !call || !isLive(call);
+  if (!call) return;
+  const mine = call.controller && call.controller === me;
+  ui.takeOver.hidden = Boolean(mine);
+  ui.handBack.hidden = !mine;
+  ui.bargeIn.hidden = !voiceOn;
+  ui.controlStatus.textContent = call.controller
+    ? mine
+      ? "You control this call; the agent is silent until you hand it back."
+      : `${call.controller} controls this call.`
+    : "The agent is handling this call.";
+}
+
+function control(type, extra = {}) {
+  if (socket && socket.readyState === WebSocket.OPEN && selected) {
+    socket.send(JSON.stringify({ type, call_id: selected, ...extra }));
+  }
+}
+
 function renderTranscript() {
   const call = calls.get(selected);
+  renderControls(call);
   ui.listen.hidden = !call || !isLive(call) || !voiceOn;
   if (!call) {
     ui.details.textContent = "Select a call to follow its transcript.";
@@ -196,7 +225,11 @@ function onMessage(message) {
       applyItem(message);
       break;
     case "error":
-      console.warn("monitor:", message.error);
+      if (message.action) ui.controlStatus.textContent = message.error;
+      else console.warn("monitor:", message.error);
+      break;
+    case "control":
+      if (message.action === "whisper") ui.controlStatus.textContent = "Whisper sent to the agent.";
       break;
     default:
       break;
@@ -275,6 +308,44 @@ function stopListening() {
 }
 
 ui.listen.addEventListener("click", () => (listening ? stopListening() : startListening()));
+ui.takeOver.addEventListener("click", () => control("take_over"));
+ui.handBack.addEventListener("click", () => control("hand_back"));
+ui.whisperForm.addEventListener("submit", (event) => {
+  event.preventDefault();
+  const text = ui.whisperInput.value.trim();
+  if (!text) return;
+  control("whisper", { text });
+  ui.whisperInput.value = "";
+});
+ui.bargeIn.addEventListener("click", async () => {
+  const response = await fetch(`/api/calls/${selected}/barge-in/`, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "X-CSRFToken": csrfToken() },
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    ui.controlStatus.textContent = body.detail || "Could not join the call.";
+    return;
+  }
+  try {
+    if (listening) stopListening();
+    const room = new Room();
+    room.on(RoomEvent.TrackSubscribed, (track) => {
+      if (track.kind === Track.Kind.Audio) ui.audio.append(track.attach());
+    });
+    await room.connect(body.server_url, body.token);
+    await room.localParticipant.setMicrophoneEnabled(true);
+    listening = room;
+    ui.controlStatus.textContent = "You are on the call; the caller can hear you.";
+  } catch {
+    ui.controlStatus.textContent = "Could not reach the voice server. Try again in a moment.";
+  }
+});
+// Keeps the lease on calls this supervisor controls (and the connection alive).
+setInterval(() => {
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send('{"type": "ping"}');
+}, 10000);
 setInterval(() => {
   document.querySelectorAll(".call-item").forEach((button) => {
     const call = calls.get(button.dataset.callId);

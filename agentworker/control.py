@@ -1,0 +1,120 @@
+"""The agent job's side of supervisor control: whispers, take-over, hand-back, barge-in.
+
+Commands arrive on the channel layer (group ``control.<call uuid>``), so the web process and
+the worker may run on different machines. Every command is recorded as a CallEvent by the
+call's writer (which owns the call's sequence numbers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from uuid import UUID
+
+from channels.layers import get_channel_layer
+from django.utils import timezone
+from livekit.agents import AgentSession
+
+from agentworker.agent import ServiceDeskAgent
+from agentworker.writer import CallWriter
+from callcenter.control import lease_lapsed
+from callcenter.models import Call, CallEvent
+from monitoring.events import control_group
+
+logger = logging.getLogger(__name__)
+
+LEASE_CHECK_SECONDS = 5.0
+RESUME_INSTRUCTIONS = (
+    "A supervisor spoke with the caller for a while; the conversation so far includes it. "
+    "Pick up from there in one short sentence."
+)
+BACK_AFTER_TIMEOUT = "Thanks for waiting. I'm back with you; how can I help?"
+SUPERVISOR_JOINED = "A supervisor from our team has joined the call."
+
+
+class SupervisorControl:
+    """Applies supervisor commands to one running agent session."""
+
+    def __init__(
+        self,
+        call_id: UUID | str,
+        agent: ServiceDeskAgent,
+        session: AgentSession,
+        writer: CallWriter,
+        *,
+        lease_check_seconds: float = LEASE_CHECK_SECONDS,
+    ) -> None:
+        self.call_id = UUID(str(call_id))
+        self.agent = agent
+        self.session = session
+        self.writer = writer
+        self.lease_check_seconds = lease_check_seconds
+        self._task: asyncio.Task | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._listen(), name=f"control-{self.call_id}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _listen(self) -> None:
+        layer = get_channel_layer()
+        channel = await layer.new_channel()
+        await layer.group_add(control_group(self.call_id), channel)
+        try:
+            while True:
+                try:
+                    message = await asyncio.wait_for(
+                        layer.receive(channel), timeout=self.lease_check_seconds
+                    )
+                except TimeoutError:
+                    await self.check_lease()
+                    continue
+                try:
+                    await self.apply(message["command"])
+                except Exception:
+                    logger.exception("call %s: control command failed", self.call_id)
+        finally:
+            await layer.group_discard(control_group(self.call_id), channel)
+
+    async def apply(self, command: dict) -> None:
+        """Carry out one command and record it."""
+        action, by = command.get("action"), command.get("by", "")
+        if action == "whisper":
+            text = str(command.get("text", ""))[:500]
+            await self.agent.add_guidance(text)
+            self.writer.event(CallEvent.Type.WHISPER, {"by": by, "text": text})
+        elif action == "take_over":
+            self.agent.paused = True
+            self.session.interrupt()
+            self.writer.event(CallEvent.Type.TAKE_OVER, {"by": by})
+        elif action == "hand_back":
+            await self._resume({"by": by})
+        elif action == "barge_in":
+            self.writer.event(CallEvent.Type.BARGE_IN, {"by": by})
+            self.session.say(SUPERVISOR_JOINED)
+        else:
+            logger.warning("call %s: unknown control action %r", self.call_id, action)
+
+    async def _resume(self, payload: dict, *, announcement: str = "") -> None:
+        self.agent.paused = False
+        self.writer.event(CallEvent.Type.HAND_BACK, payload)
+        if announcement:
+            self.session.say(announcement)
+        else:
+            self.session.generate_reply(instructions=RESUME_INSTRUCTIONS)
+
+    async def check_lease(self) -> bool:
+        """Hand the call back when its controller's lease lapsed; True when it did."""
+        call = await Call.objects.filter(pk=self.call_id).afirst()
+        if call is None or not lease_lapsed(call):
+            return False
+        released = await Call.objects.filter(
+            pk=self.call_id, controller_id=call.controller_id
+        ).aupdate(controller=None, controller_seen_at=None)
+        if released:
+            payload = {"by": "timeout", "at": timezone.now().isoformat()}
+            await self._resume(payload, announcement=BACK_AFTER_TIMEOUT)
+        return bool(released)
