@@ -7,6 +7,7 @@ to the call's ``CallWriter``; it is used the same way in production and in the t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import statistics
@@ -28,7 +29,7 @@ from agentworker.writer import CallWriter
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from recordings.egress import start_call_egress, stop_call_egress
 from recordings.models import Recording
-from recordings.storage import upload_recording
+from recordings.storage import spool_recording, upload_recording
 
 logger = logging.getLogger(__name__)
 
@@ -330,7 +331,12 @@ class CallRecording:
                 await stop_call_egress(self.recording, self._lkapi)
             elif self.mode == "agent":
                 await session.aclose()  # RecorderIO writes the file when the session closes
-                await upload_recording(self.recording.pk, self.ctx.session_directory / "audio.ogg")
+                # The job's directory is removed when the job ends: keep the file in the spool
+                # until the storage has it, whatever happens to this process.
+                spooled = await asyncio.to_thread(
+                    spool_recording, self.ctx.session_directory / "audio.ogg", self.call.pk
+                )
+                await upload_recording(self.recording.pk, spooled)
         except Exception:
             logger.exception("call %s: finishing the recording failed", self.call.pk)
         finally:

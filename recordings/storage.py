@@ -9,9 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import shutil
 from pathlib import Path
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import default_storage
 
@@ -31,6 +33,15 @@ def storage_is_remote() -> bool:
 def presigned_url(recording: Recording) -> str:
     """A short-lived URL for the recording's object (lifetime: S3_PRESIGNED_URL_SECONDS)."""
     return default_storage.url(recording.file.name)
+
+
+def spool_recording(path: Path, call_id) -> Path:
+    """Move a finished local recording into RECORDING_SPOOL_DIR (kept until uploaded)."""
+    spool = Path(settings.RECORDING_SPOOL_DIR)
+    spool.mkdir(parents=True, exist_ok=True)
+    target = spool / f"{call_id}{path.suffix or '.ogg'}"
+    shutil.move(str(path), target)
+    return target
 
 
 def _save_file(name: str, local_path: Path) -> tuple[str, int]:

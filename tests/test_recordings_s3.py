@@ -150,3 +150,16 @@ def test_retention_refuses_a_nonsense_period():
 
     with pytest.raises(CommandError, match="at least 1"):
         call_command("purge_recordings", "--older-than-days", "0")
+
+
+def test_a_finished_recording_is_spooled_out_of_the_job_directory(settings, tmp_path):
+    from recordings.storage import spool_recording
+
+    settings.RECORDING_SPOOL_DIR = tmp_path / "spool"
+    job_directory = tmp_path / "job"
+    job_directory.mkdir()
+    recording = local_recording(job_directory)
+    spooled = spool_recording(recording, "0b6a3c6e-9c9e-4a43-9d0a-2d3f0f4f2a11")
+    assert spooled == tmp_path / "spool" / "0b6a3c6e-9c9e-4a43-9d0a-2d3f0f4f2a11.ogg"
+    assert spooled.read_bytes() == AUDIO
+    assert not recording.exists()
