@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install install-dev frontend chromium
+.PHONY: run test lint install install-dev frontend test-tools
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,11 +32,13 @@ static/build/.built: $(FRONTEND_SOURCES)
 
 frontend: static/build/.built
 
-# Browser tests drive Debian's Chromium; install it once if the machine lacks it.
+# Browser tests drive Debian's Chromium; the barge-in tests speak with espeak-ng. Install
+# them once if the machine lacks them.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
-chromium:
-	@command -v chromium >/dev/null || \
-	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null)
+test-tools:
+	@command -v chromium >/dev/null && command -v espeak-ng >/dev/null || \
+	  ($(SUDO) apt-get update -qq && \
+	   $(SUDO) apt-get install -y -qq chromium espeak-ng >/dev/null)
 
 # A per-checkout secret for the local run; production sets SECRET_KEY itself.
 var/secret_key:
@@ -52,7 +54,7 @@ run: install frontend var/secret_key
 	echo "Serving on http://$(HOST):$(PORT)/ (admin at /admin/)" && \
 	exec $(VENV)/bin/daphne -b $(HOST) -p $(PORT) callcenter.asgi:application
 
-test: install-dev frontend chromium
+test: install-dev frontend test-tools
 	$(PY) -m pytest
 
 lint: install-dev

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
@@ -49,6 +50,10 @@ async def _say_nothing() -> None:
 class ServiceDeskAgent(Agent):
     """Answers one call. Tools read and write the vehicle records through the ORM."""
 
+    # After a supervisor on the call stops speaking, the floor stays theirs this long: the
+    # caller is most likely answering them, not the agent.
+    SUPERVISOR_FLOOR_SECONDS = 4.0
+
     def __init__(self, call_id: UUID | str, writer: CallWriter, *, instructions: str = "") -> None:
         super().__init__(instructions=instructions or INSTRUCTIONS)
         self.call_id = UUID(str(call_id))
@@ -56,24 +61,48 @@ class ServiceDeskAgent(Agent):
         self.vehicle_id: int | None = None
         # While a supervisor has taken the call over, the agent listens but does not answer.
         self.paused = False
+        # A supervisor who barged in speaks on the call (see agentworker.supervisor_voice).
+        self.supervisor_speaking = False
+        self._supervisor_spoke_at = float("-inf")
+
+    @property
+    def holding_back(self) -> bool:
+        """True while the agent must not answer: taken over, or a supervisor has the floor."""
+        floor_until = self._supervisor_spoke_at + self.SUPERVISOR_FLOOR_SECONDS
+        return self.paused or self.supervisor_speaking or time.monotonic() < floor_until
+
+    def supervisor_started_speaking(self) -> None:
+        self.supervisor_speaking = True
+        self.session.interrupt()
+
+    def supervisor_stopped_speaking(self) -> None:
+        if self.supervisor_speaking:
+            self.supervisor_speaking = False
+            self._supervisor_spoke_at = time.monotonic()
+
+    async def _add_note(self, content: str) -> None:
+        context = self.chat_ctx.copy()
+        context.add_message(role="system", content=content)
+        await self.update_chat_ctx(context)
 
     async def add_guidance(self, text: str) -> None:
         """A supervisor's whisper: context for the next replies, never spoken to the caller."""
-        context = self.chat_ctx.copy()
-        context.add_message(
-            role="system",
-            content=f"Guidance from your supervisor (the caller does not hear this): {text}",
+        await self._add_note(
+            f"Guidance from your supervisor (the caller does not hear this): {text}"
         )
-        await self.update_chat_ctx(context)
+
+    async def add_supervisor_words(self, text: str) -> None:
+        """What a supervisor on the call said to the caller, so the agent can follow on."""
+        await self._add_note(f"Your supervisor said to the caller: {text}")
 
     async def on_user_turn_completed(self, turn_ctx, new_message) -> None:
-        if self.paused:
+        if self.holding_back:
             # The caller's words stay in the conversation; the supervisor answers them.
             raise StopResponse()
 
     def llm_node(self, chat_ctx, tools, model_settings):
         """The LLM, unless a supervisor has the call (typed input skips the turn hook)."""
-        if self.paused:
+        if self.holding_back:
             return _say_nothing()
         return Agent.default.llm_node(self, chat_ctx, tools, model_settings)
 

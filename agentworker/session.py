@@ -17,14 +17,15 @@ from uuid import UUID
 
 from django.conf import settings
 from django.utils import timezone
-from livekit import api
-from livekit.agents import AgentSession, JobContext, JobProcess, inference, llm
+from livekit import api, rtc
+from livekit.agents import AgentSession, JobContext, JobProcess, inference, llm, room_io
 from livekit.agents.voice import events as session_events
 from livekit.plugins import openai
 
 from agentworker.agent import ServiceDeskAgent
 from agentworker.control import SupervisorControl
 from agentworker.summary import summarize_call
+from agentworker.supervisor_voice import SupervisorVoices
 from agentworker.writer import CallWriter
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from recordings.egress import start_call_egress, stop_call_egress
@@ -273,6 +274,16 @@ async def open_call(metadata: str, room_name: str, job_id: str) -> Call:
     return call
 
 
+def caller_room_options(call: Call) -> room_io.RoomOptions:
+    """Link the session to the call's caller, never to a supervisor who joins later.
+
+    Web callers have the identity their token names; phone (SIP) callers are linked by kind.
+    """
+    if call.caller.startswith("caller-"):
+        return room_io.RoomOptions(participant_identity=call.caller)
+    return room_io.RoomOptions(participant_kinds=[rtc.ParticipantKind.PARTICIPANT_KIND_SIP])
+
+
 def build_session(vad=None) -> AgentSession:
     """The voice session: Azure (or OpenAI) speech, the LLM, the bundled VAD and turn detector."""
     return AgentSession(
@@ -364,10 +375,13 @@ async def entrypoint(ctx: JobContext) -> None:
     )
 
     supervisor_control: SupervisorControl | None = None
+    supervisor_voices: SupervisorVoices | None = None
 
     async def finish(reason: str) -> None:
         if supervisor_control is not None:
             await supervisor_control.stop()
+        if supervisor_voices is not None:
+            await supervisor_voices.stop()
         recorder.ended()
         await writer.flush()
         await recording.finish(session)
@@ -377,7 +391,15 @@ async def entrypoint(ctx: JobContext) -> None:
 
     ctx.add_shutdown_callback(finish)
     agent = ServiceDeskAgent(call.pk, writer)
-    await session.start(agent=agent, room=ctx.room, record=recording.session_record_option)
+    # A supervisor who barges in is heard separately: the session listens to the caller only.
+    supervisor_voices = SupervisorVoices(agent, writer, stt=session.stt, vad=session.vad)
+    supervisor_voices.attach(ctx.room)
+    await session.start(
+        agent=agent,
+        room=ctx.room,
+        room_options=caller_room_options(call),
+        record=recording.session_record_option,
+    )
     supervisor_control = SupervisorControl(call.pk, agent, session, writer)
     supervisor_control.start()
     recorder.answered()

@@ -101,3 +101,23 @@ def test_a_supervisor_takes_over_and_hands_back_from_the_page(asgi_server, page,
     call.refresh_from_db()
     assert call.controller is None
     assert page.console_errors == []
+
+
+def test_a_handoff_request_is_taken_over_with_one_click(asgi_server, page, staff_user):
+    Call.objects.create(status=Call.Status.ACTIVE, caller="web:calm-caller")
+    call = Call.objects.create(
+        status=Call.Status.ACTIVE, caller="web:upset-caller", needs_human=True
+    )
+    logged_in(page, asgi_server, staff_user)
+    page.goto(asgi_server + "/monitor/")
+    expect(page.locator("#connection")).to_have_text("Live", timeout=15000)
+    take = page.get_by_role("button", name="Take over the call from web:upset-caller")
+    expect(take).to_be_visible()
+    expect(page.locator(".take-over-now")).to_have_count(1)  # only the call that asked
+    take.click()
+    expect(page.locator("#control-status")).to_contain_text("You control this call")
+    expect(page.locator("#call-details")).to_contain_text("web:upset-caller")
+    expect(page.locator(".take-over-now")).to_have_count(0)
+    call.refresh_from_db()
+    assert call.controller == staff_user
+    assert page.console_errors == []

@@ -86,6 +86,19 @@ function renderList() {
       }
       button.addEventListener("click", () => select(call.id));
       li.append(button);
+      if (call.needs_human && !call.controller) {
+        // The handoff alert answers itself: one click takes the call over.
+        const take = document.createElement("button");
+        take.type = "button";
+        take.className = "take-over-now";
+        take.textContent = "Take over";
+        take.setAttribute("aria-label", `Take over the call from ${call.caller || call.room}`);
+        take.addEventListener("click", () => {
+          select(call.id);
+          control("take_over");
+        });
+        li.append(take);
+      }
       return li;
     }),
   );

@@ -7,14 +7,19 @@ reply of the script; every request body is kept for assertions.
     async with ScriptedLLMServer([Reply(tool_calls=[ToolCall("lookup_vehicle", {...})]),
                                   Reply(text="It is a 2003 Honda Accord.")]) as server:
         llm = openai.LLM(model="scripted", base_url=server.base_url, api_key="test")
+
+It also answers the transcriptions endpoint (``openai.STT(use_realtime=False)``) with the
+next of ``transcripts``, keeping each uploaded WAV in ``audio``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import io
 import itertools
 import json
 import time
+import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,9 +45,13 @@ Script = list[Reply] | Callable[[dict[str, Any]], Reply]
 
 
 class ScriptedLLMServer:
-    def __init__(self, script: Script, *, chunk_words: int = 3) -> None:
+    def __init__(
+        self, script: Script, *, chunk_words: int = 3, transcripts: list[str] | None = None
+    ) -> None:
         self.script = script
         self.requests: list[dict[str, Any]] = []
+        self.transcripts = list(transcripts or [])
+        self.audio: list[bytes] = []
         self.chunk_words = chunk_words
         self._replies = iter(script) if isinstance(script, list) else None
         self._ids = itertools.count(1)
@@ -56,6 +65,7 @@ class ScriptedLLMServer:
     async def __aenter__(self) -> ScriptedLLMServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
+        app.router.add_post("/v1/audio/transcriptions", self._transcribe)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -74,6 +84,17 @@ class ScriptedLLMServer:
             return next(self._replies)
         except StopIteration:
             return Reply(text="(the script has no more replies)")
+
+    def audio_seconds(self, index: int) -> float:
+        """The length of the ``index``-th uploaded WAV."""
+        with wave.open(io.BytesIO(self.audio[index])) as audio:
+            return audio.getnframes() / audio.getframerate()
+
+    async def _transcribe(self, request: web.Request) -> web.Response:
+        form = await request.post()
+        self.audio.append(form["file"].file.read())
+        text = self.transcripts.pop(0) if self.transcripts else ""
+        return web.json_response({"text": text})
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

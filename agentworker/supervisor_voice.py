@@ -1,0 +1,165 @@
+"""A supervisor who barged in, heard by the agent job.
+
+The session's RoomIO listens to the caller only. When a supervisor joins with a microphone
+(identity ``supervisor-…``, see ``callcenter.livekit_tokens.barge_in_token``), the job also
+subscribes to their track and runs it through the bundled VAD and the call's STT:
+
+- while the supervisor speaks (and for ``ServiceDeskAgent.SUPERVISOR_FLOOR_SECONDS`` after),
+  the agent is interrupted and does not answer; it keeps listening to the caller;
+- every finished utterance becomes a transcript segment with speaker ``supervisor`` and a
+  note in the agent's context, so it knows what was said when it speaks again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterable, AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+from livekit import rtc
+from livekit.agents import stt as agents_stt
+from livekit.agents import vad as agents_vad
+
+from agentworker.agent import ServiceDeskAgent
+from agentworker.writer import CallWriter
+from callcenter.models import TranscriptSegment
+
+logger = logging.getLogger(__name__)
+
+SUPERVISOR_IDENTITY_PREFIX = "supervisor-"
+SAMPLE_RATE = 16000
+
+
+def is_supervisor(participant: rtc.RemoteParticipant) -> bool:
+    return participant.identity.startswith(SUPERVISOR_IDENTITY_PREFIX)
+
+
+def streaming_stt(stt: agents_stt.STT, vad: agents_vad.VAD) -> agents_stt.STT:
+    """The STT itself when it streams (Azure), else wrapped to cut utterances with the VAD."""
+    if stt.capabilities.streaming:
+        return stt
+    return agents_stt.StreamAdapter(stt=stt, vad=vad)
+
+
+class SupervisorVoice:
+    """Hears one supervisor's audio: floor control for the agent, and their transcript."""
+
+    def __init__(
+        self,
+        identity: str,
+        agent: ServiceDeskAgent,
+        writer: CallWriter,
+        *,
+        stt: agents_stt.STT,
+        vad: agents_vad.VAD,
+    ) -> None:
+        self.identity = identity
+        self.agent = agent
+        self.writer = writer
+        self.stt = streaming_stt(stt, vad)
+        self.vad = vad
+        self.utterances: list[str] = []
+
+    async def hear(self, frames: AsyncIterable[rtc.AudioFrame]) -> None:
+        """Consume the supervisor's audio until it ends."""
+        vad_stream = self.vad.stream()
+        stt_stream = self.stt.stream()
+        started = datetime.now(UTC)
+
+        async def feed() -> None:
+            try:
+                async for frame in frames:
+                    vad_stream.push_frame(frame)
+                    stt_stream.push_frame(frame)
+            finally:
+                vad_stream.end_input()
+                stt_stream.end_input()
+
+        async def floor() -> None:
+            async for event in vad_stream:
+                if event.type == agents_vad.VADEventType.START_OF_SPEECH:
+                    self.agent.supervisor_started_speaking()
+                elif event.type == agents_vad.VADEventType.END_OF_SPEECH:
+                    self.agent.supervisor_stopped_speaking()
+
+        async def transcribe() -> None:
+            async for event in stt_stream:
+                if event.type != agents_stt.SpeechEventType.FINAL_TRANSCRIPT:
+                    continue
+                text = event.alternatives[0].text.strip() if event.alternatives else ""
+                if text:
+                    await self._said(text, event, started)
+
+        tasks = [asyncio.create_task(job()) for job in (feed, floor, transcribe)]
+        try:
+            await asyncio.gather(*tasks)
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            self.agent.supervisor_stopped_speaking()
+            await asyncio.gather(vad_stream.aclose(), stt_stream.aclose(), return_exceptions=True)
+
+    async def _said(self, text: str, event: agents_stt.SpeechEvent, started: datetime) -> None:
+        data = event.alternatives[0]
+        start = started + timedelta(seconds=data.start_time) if data.start_time else None
+        end = started + timedelta(seconds=data.end_time) if data.end_time else None
+        self.utterances.append(text)
+        self.writer.segment(
+            TranscriptSegment.Speaker.SUPERVISOR,
+            text,
+            started_at=start,
+            ended_at=end or datetime.now(UTC),
+            language=str(data.language or "")[:16],
+        )
+        await self.agent.add_supervisor_words(text)
+
+
+async def audio_frames(track: rtc.Track) -> AsyncIterator[rtc.AudioFrame]:
+    """A subscribed audio track as mono 16 kHz frames."""
+    stream = rtc.AudioStream.from_track(track=track, sample_rate=SAMPLE_RATE, num_channels=1)
+    try:
+        async for event in stream:
+            yield event.frame
+    finally:
+        await stream.aclose()
+
+
+class SupervisorVoices:
+    """Starts a ``SupervisorVoice`` for every supervisor microphone subscribed in the room."""
+
+    def __init__(self, agent: ServiceDeskAgent, writer: CallWriter, *, stt, vad) -> None:
+        self.agent = agent
+        self.writer = writer
+        self.stt = stt
+        self.vad = vad
+        self._tasks: dict[str, asyncio.Task] = {}
+
+    def attach(self, room: rtc.Room) -> None:
+        room.on("track_subscribed", self.on_track_subscribed)
+
+    def on_track_subscribed(
+        self,
+        track: rtc.Track,
+        publication: rtc.RemoteTrackPublication,
+        participant: rtc.RemoteParticipant,
+    ) -> None:
+        if track.kind != rtc.TrackKind.KIND_AUDIO or not is_supervisor(participant):
+            return
+        voice = SupervisorVoice(
+            participant.identity, self.agent, self.writer, stt=self.stt, vad=self.vad
+        )
+        task = asyncio.create_task(voice.hear(audio_frames(track)), name=f"supervisor-{track.sid}")
+        task.add_done_callback(self._finished)
+        self._tasks[track.sid] = task
+
+    def _finished(self, task: asyncio.Task) -> None:
+        self._tasks = {sid: t for sid, t in self._tasks.items() if t is not task}
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("supervisor audio failed", exc_info=task.exception())
+
+    async def stop(self) -> None:
+        for task in self._tasks.values():
+            task.cancel()
+        await asyncio.gather(*self._tasks.values(), return_exceptions=True)
