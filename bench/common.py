@@ -32,12 +32,21 @@ ENV = {
 }
 
 
-def setup_django() -> None:
-    """Configure Django for the benchmark database (created and migrated when missing)."""
+def setup_django(*, prepare: bool = True) -> None:
+    """Configure Django for the benchmark database (created and migrated when missing).
+
+    ``prepare=False`` is for a benchmark's child processes: they inherit the parent's
+    environment (its channel prefix included) and the database it prepared.
+    """
     import psycopg
 
-    os.environ.update(ENV)
     sys.path.insert(0, str(ROOT))
+    if not prepare:
+        import django
+
+        django.setup()
+        return
+    os.environ.update(ENV)
     with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as db:
         exists = db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
         if not exists:

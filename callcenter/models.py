@@ -154,6 +154,9 @@ class TranscriptSegment(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["call", "sequence"], name="segment_unique_sequence")
         ]
+        # Newest-first transcript search walks this index (scanned backwards) and stops at a
+        # page of matches; see callcenter.history.search_segments.
+        indexes = [models.Index(fields=["created_at", "id"], name="segment_created")]
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.get_speaker_display()}: {self.text[:60]}"

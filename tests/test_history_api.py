@@ -194,6 +194,23 @@ def test_transcript_search_finds_the_words(api):
     assert api.get("/api/transcripts/search/").status_code == 400
 
 
+@pytest.mark.django_db
+def test_transcript_search_lists_the_newest_mentions_first_and_pages_on(api):
+    calls = make_calls(3)
+    for number, call in enumerate(calls):
+        segment = TranscriptSegment.objects.create(
+            call=call, sequence=99, speaker="customer", text=f"Is the recall done? ({number})"
+        )
+        TranscriptSegment.objects.filter(pk=segment.pk).update(
+            created_at=timezone.now() - timedelta(days=10 - number)
+        )
+    first = api.get("/api/transcripts/search/", {"q": "recall", "limit": 2}).json()
+    assert [h["text"][-3:] for h in first["results"]] == ["(2)", "(1)"]
+    rest = api.get(first["next"]).json()
+    assert [h["text"][-3:] for h in rest["results"]] == ["(0)"]
+    assert rest["next"] is None
+
+
 @pytest.mark.postgres
 @pytest.mark.django_db
 def test_transcript_search_on_postgresql_is_full_text_and_uses_the_gin_index(api):

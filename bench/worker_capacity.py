@@ -1,0 +1,176 @@
+"""Worker capacity: the memory of one job process, and how many concurrent text-mode sessions
+one machine serves before turn latency doubles.
+
+livekit-agents runs every job in its own process, forked from a forkserver that preloaded the
+plugins and the local models. Here each simulated call is one such process: Django set up, the
+bundled VAD (the worker's prewarm), the production session (``build_session``: turn detector,
+STT/TTS clients, the LLM client pointed at the scripted server this process runs), the
+ServiceDeskAgent with the CallRecorder and CallWriter writing to PostgreSQL and publishing to
+Redis. Callers take ``--think`` seconds between turns. For each level of concurrency the script
+reports turn latency (p50/p95) and per-process memory (RSS; PSS, shared pages split between
+their sharers; USS, the private memory one more call adds), and stops once the median turn
+takes twice as long as with one call.
+
+    .venv/bin/python -m bench.worker_capacity --levels 1,2,4,8,16,24,32 --turns 10 --think 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing
+import os
+import time
+from pathlib import Path
+
+from bench.common import ENV, end_live_calls, percentiles, report, setup_django
+
+
+def memory_mb() -> dict[str, float]:
+    """This process's memory in MiB: resident (RSS), proportional share (PSS: shared pages
+    split between their sharers) and private (USS: what one more job adds)."""
+    kib = {}
+    for line in Path("/proc/self/smaps_rollup").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if value.strip().endswith("kB"):
+            kib[name] = int(value.split()[0])
+    private = kib["Private_Clean"] + kib["Private_Dirty"]
+    return {
+        "rss_mb": round(kib["Rss"] / 1024, 1),
+        "pss_mb": round(kib["Pss"] / 1024, 1),
+        "uss_mb": round(private / 1024, 1),
+    }
+
+
+async def job(connection, turns: int, think: float) -> dict:
+    """One call's job: prepare like a job, say ready, wait for go, run the turns."""
+    from livekit.agents import inference
+
+    from agentworker.agent import ServiceDeskAgent
+    from agentworker.session import CallRecorder, build_session
+    from agentworker.writer import CallWriter
+    from callcenter.models import Call
+
+    vad = inference.VAD()  # the worker's prewarm
+    call = await Call.objects.acreate(status=Call.Status.ACTIVE)
+    writer = await CallWriter.open(call.pk)
+    latencies: list[float] = []
+    async with build_session(vad) as session:
+        CallRecorder(call.pk, writer).attach(session)
+        await session.start(ServiceDeskAgent(call.pk, writer))
+        await session.run(user_input="Hello")  # warm: first request, connections
+        connection.send("ready")
+        await asyncio.to_thread(connection.recv)
+        for turn in range(turns):
+            started = time.perf_counter()
+            await session.run(user_input=f"When is my timing belt due? ({turn})")
+            latencies.append((time.perf_counter() - started) * 1000)
+            await asyncio.sleep(think)
+        memory = memory_mb()
+    await writer.close()
+    return {"turn_ms": latencies, **memory}
+
+
+def job_process(connection, environment: dict, turns: int, think: float) -> None:
+    """The body of a job process (forked from the preloaded forkserver)."""
+    os.environ.update(environment)
+    setup_django(prepare=False)
+    connection.send(asyncio.run(job(connection, turns, think)))
+
+
+def job_processes() -> multiprocessing.context.BaseContext:
+    """Processes started as the livekit-agents worker starts its jobs on Linux: forked from a
+    forkserver that preloaded the plugins and the framework's warm-up (the VAD and the
+    end-of-turn weights, then shared copy-on-write by every job)."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(
+        ["livekit.plugins.openai", "livekit.agents.ipc._preload",
+         "livekit.agents.ipc._preload_freeze"]
+    )  # fmt: skip
+    return context
+
+
+def run_level(context, calls: int, turns: int, think: float, base_url: str) -> dict:
+    environment = {**os.environ, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "bench"}
+    pipes, processes = [], []
+    for _ in range(calls):
+        parent, child = context.Pipe()
+        process = context.Process(target=job_process, args=(child, environment, turns, think))
+        process.start()
+        pipes.append(parent)
+        processes.append(process)
+    try:
+        for pipe in pipes:  # all prepared before any turn is timed
+            if not pipe.poll(120) or pipe.recv() != "ready":
+                raise RuntimeError("a job process did not start")
+        for index, pipe in enumerate(pipes):  # callers do not all speak at once
+            time.sleep(think / calls if index else 0)
+            pipe.send("go")
+        results = [pipe.recv() for pipe in pipes]
+    finally:
+        for process in processes:
+            process.join(timeout=60)
+            if process.is_alive():
+                process.kill()
+    latencies = [value for result in results for value in result["turn_ms"]]
+    return {
+        "calls": calls,
+        "turn_ms": percentiles(latencies),
+        "rss_mb_per_process": round(sum(r["rss_mb"] for r in results) / calls, 1),
+        "pss_mb_per_process": round(sum(r["pss_mb"] for r in results) / calls, 1),
+        "uss_mb_per_process": round(sum(r["uss_mb"] for r in results) / calls, 1),
+        "pss_mb_total": round(sum(r["pss_mb"] for r in results), 1),
+    }
+
+
+async def serve_llm(levels, turns: int, think: float, llm_delay: float) -> dict:
+    from tests.support.scripted_llm import Reply, ScriptedLLMServer
+
+    def script(_body):
+        return Reply(
+            text="Thanks. Your 2003 Honda Accord is due for its timing belt soon.",
+            delay=llm_delay,
+        )
+
+    figures: dict = {"think_seconds": think, "llm_delay_seconds": llm_delay, "levels": []}
+    context = job_processes()
+    async with ScriptedLLMServer(script) as server:
+        baseline = None
+        for calls in levels:
+            level = await asyncio.to_thread(
+                run_level, context, calls, turns, think, server.base_url
+            )
+            print(json.dumps(level), flush=True)
+            figures["levels"].append(level)
+            median = level["turn_ms"]["p50"]
+            baseline = baseline or median
+            level["p50_over_one_call"] = round(median / baseline, 2)
+            if median >= 2 * baseline:
+                break
+    doubled = [lv for lv in figures["levels"] if lv["p50_over_one_call"] >= 2]
+    held = [lv["calls"] for lv in figures["levels"] if lv["p50_over_one_call"] < 2]
+    figures["most_calls_before_doubling"] = max(held) if held else 0
+    figures["doubled_at"] = doubled[0]["calls"] if doubled else None
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default="1,2,4,8,16,24,32,48")
+    parser.add_argument("--turns", type=int, default=10, help="timed turns per call")
+    parser.add_argument("--think", type=float, default=2.0, help="caller's seconds between turns")
+    parser.add_argument(
+        "--llm-delay", type=float, default=0.0, help="seconds the scripted LLM waits (TTFT)"
+    )
+    args = parser.parse_args()
+    setup_django()
+    end_live_calls()
+    os.environ.update(ENV)
+    levels = [int(level) for level in args.levels.split(",")]
+    figures = asyncio.run(serve_llm(levels, args.turns, args.think, args.llm_delay))
+    report("worker_capacity", figures)
+
+
+if __name__ == "__main__":
+    main()
