@@ -20,6 +20,7 @@ import statistics
 import time
 
 from bench.common import end_live_calls, percentiles, report, setup_django
+from bench.llm_server import llm_server_process
 
 
 async def measure_loop_lag(stop: asyncio.Event, lags: list[float]) -> None:
@@ -37,18 +38,12 @@ async def turns(turns: int, block: int, llm_delay: float) -> dict:
     from agentworker.session import CallRecorder
     from agentworker.writer import CallWriter
     from callcenter.models import Call
-    from tests.support.scripted_llm import Reply, ScriptedLLMServer
-
-    def script(_body):
-        return Reply(
-            text="Thanks. Your 2003 Honda Accord is due for its timing belt soon.",
-            delay=llm_delay,
-        )
 
     timings = {"off": [], "on": []}
     lags: dict[str, list[float]] = {"off": [], "on": []}
-    async with ScriptedLLMServer(script) as server:
-        model = openai.LLM(model="scripted", base_url=server.base_url, api_key="bench")
+    # The LLM server runs in its own process: the loop measured here is the agent's alone.
+    with llm_server_process(llm_delay) as base_url:
+        model = openai.LLM(model="scripted", base_url=base_url, api_key="bench")
         for round_number in range(turns // block):
             for mode in ("off", "on") if round_number % 2 == 0 else ("on", "off"):
                 call = await Call.objects.acreate(status=Call.Status.ACTIVE)

@@ -2,8 +2,11 @@
 websockets spread over two daphne processes that share the Redis channel layer.
 
 Reports latency from the segment's commit to its arrival at each client (p50/p95/p99), the
-loss count, and the rate held. The CallWriter is the production one; its publish hook only
-stamps the commit time into the message before handing it to ``monitoring.events.publish``.
+loss count, the rate held, and how much CPU each part used (daphne, Redis, PostgreSQL, the
+writers, the clients — all on the same machine). The websocket clients run in a process of
+their own so the writers' work does not delay their reading. The CallWriter is the production
+one; its publish hook only stamps the commit time into the message before handing it to
+``monitoring.events.publish``.
 
     .venv/bin/python -m bench.fanout --calls 50 --clients 20 --rate 2 --seconds 20
 """
@@ -13,9 +16,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import multiprocessing
 import time
 
 import aiohttp
+import psutil
 
 from bench.common import (
     end_live_calls,
@@ -42,6 +47,47 @@ async def client(port: int, cookie: str, call_ids: set[str], latencies: list, se
                 seen.add((port, id(ws), message["call_id"], message["sequence"]))
 
 
+async def supervisors(connection, ports, cookie, call_ids, clients) -> None:
+    """The staff websockets, in a process of their own: the writers' work never delays them."""
+    latencies: list[float] = []
+    seen: set = set()
+    ready = asyncio.Semaphore(0)
+    tasks = [
+        asyncio.create_task(client(ports[i % len(ports)], cookie, call_ids, latencies, seen, ready))
+        for i in range(clients)
+    ]
+    for _ in range(clients):
+        await asyncio.wait_for(ready.acquire(), 30)
+    connection.send("connected")
+    await asyncio.to_thread(connection.recv)  # the writers are done and the tail has arrived
+    for task in tasks:
+        task.cancel()
+    connection.send((latencies, len(seen)))
+
+
+def supervisors_process(connection, ports, cookie, call_ids, clients) -> None:
+    asyncio.run(supervisors(connection, ports, cookie, call_ids, clients))
+
+
+def cpu_seconds(processes: dict[str, list[psutil.Process]]) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by each named group of processes."""
+    used = {}
+    for name, group in processes.items():
+        total = 0.0
+        for process in group:
+            try:
+                times = process.cpu_times()
+                total += times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        used[name] = total
+    return used
+
+
+def processes_named(name: str) -> list[psutil.Process]:
+    return [p for p in psutil.process_iter(["name"]) if p.info["name"] == name]
+
+
 async def run(calls: int, clients: int, rate: float, seconds: float, processes: int) -> dict:
     from asgiref.sync import sync_to_async
 
@@ -51,26 +97,31 @@ async def run(calls: int, clients: int, rate: float, seconds: float, processes: 
 
     cookie = await sync_to_async(supervisor_session)()
     daphnes, ports = start_daphne(processes)
+    context = multiprocessing.get_context("spawn")
+    pipe, child_end = context.Pipe()
     try:
         call_rows = [await Call.objects.acreate(status=Call.Status.ACTIVE) for _ in range(calls)]
         call_ids = {str(c.pk) for c in call_rows}
-        latencies: list[float] = []
-        seen: set = set()
-        ready = asyncio.Semaphore(0)
-        tasks = [
-            asyncio.create_task(
-                client(ports[i % len(ports)], cookie, call_ids, latencies, seen, ready)
-            )
-            for i in range(clients)
-        ]
-        for _ in range(clients):
-            await asyncio.wait_for(ready.acquire(), 30)
+        watcher = context.Process(
+            target=supervisors_process, args=(child_end, ports, cookie, call_ids, clients)
+        )
+        watcher.start()
+        if not await asyncio.to_thread(pipe.poll, 60) or pipe.recv() != "connected":
+            raise RuntimeError("the supervisors' websockets did not connect")
         await asyncio.sleep(1)  # snapshots delivered
 
         async def stamped_publish(message):
             message["committed_at"] = time.time()
             await events.publish(message)
 
+        accounted = {
+            "daphne": [psutil.Process(d.pid) for d in daphnes],
+            "writers (this process)": [psutil.Process()],
+            "websocket clients": [psutil.Process(watcher.pid)],
+            "redis": processes_named("redis-server"),
+            "postgresql": processes_named("postgres"),
+        }
+        cpu_before = cpu_seconds(accounted)
         writers = [CallWriter(c.pk, publish=stamped_publish) for c in call_rows]
         for writer in writers:
             writer.start()
@@ -86,9 +137,11 @@ async def run(calls: int, clients: int, rate: float, seconds: float, processes: 
         for writer in writers:
             await writer.close()
         elapsed = time.monotonic() - started
+        cpu_after = cpu_seconds(accounted)
         await asyncio.sleep(2)  # let the last messages arrive
-        for task in tasks:
-            task.cancel()
+        pipe.send("stop")
+        latencies, unique = await asyncio.to_thread(pipe.recv)
+        watcher.join(10)
         expected = sent * clients
         return {
             "calls": calls,
@@ -98,8 +151,12 @@ async def run(calls: int, clients: int, rate: float, seconds: float, processes: 
             "write_rate_per_second": round(sent / elapsed, 1),
             "deliveries_expected": expected,
             "deliveries": len(latencies),
-            "lost": expected - len({key for key in seen}),
+            "lost": expected - unique,
             "latency_ms": percentiles(latencies),
+            # Share of one core each part used while writing (2.0 = both cores of this machine).
+            "cpu_cores_used": {
+                name: round((cpu_after[name] - cpu_before[name]) / elapsed, 2) for name in accounted
+            },
         }
     finally:
         stop(daphnes)

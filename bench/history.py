@@ -99,6 +99,25 @@ def load(calls: int, per_call: int) -> dict:
     return {"load_seconds": round(loaded, 1)}
 
 
+RARE_MENTION = "Jane from the service team called about the airbag recall"
+RARE_MENTIONS = 2_000
+
+
+def seed_rare_mentions() -> None:
+    """One segment in 10,000 names someone (``jane``): a search for a rare word."""
+    from callcenter.models import Call, TranscriptSegment
+
+    if TranscriptSegment.objects.filter(sequence=1000).exists():
+        return
+    calls = Call.objects.order_by("?").values_list("pk", "started_at")[:RARE_MENTIONS]
+    TranscriptSegment.objects.bulk_create(
+        TranscriptSegment(
+            call_id=pk, sequence=1000, speaker="agent", text=RARE_MENTION, created_at=at
+        )
+        for pk, at in calls
+    )
+
+
 def build_search_index() -> float:
     from django.db import connection
 
@@ -127,6 +146,7 @@ def timed(client, url: str, repeats: int) -> dict:
 def measure(repeats: int) -> dict:
     from django.contrib.auth import get_user_model
     from django.contrib.auth.models import Permission
+    from django.test import Client
     from rest_framework.test import APIClient
 
     from callcenter.models import Call
@@ -135,7 +155,10 @@ def measure(repeats: int) -> dict:
     user.user_permissions.add(Permission.objects.get(codename="monitor_calls"))
     client = APIClient(HTTP_HOST="127.0.0.1")
     client.force_authenticate(user)
-    ids = list(Call.objects.order_by("?").values_list("pk", flat=True)[:repeats])
+    pages = Client(HTTP_HOST="127.0.0.1")
+    pages.force_login(user)
+    ids = list(Call.objects.order_by("?").values_list("pk", flat=True)[: repeats * 2])
+    api_ids, page_ids = ids[:repeats], ids[repeats:]
     rng = random.Random(7)
     client.get("/api/calls/")  # warm-up: permissions, connections
     return {
@@ -143,7 +166,7 @@ def measure(repeats: int) -> dict:
         "call_list_filtered_ms": timed(
             client, "/api/calls/?outcome=handed_off&needs_human=true&page_size=50", repeats
         ),
-        "call_detail_ms": timed(client, lambda: f"/api/calls/{ids.pop()}/", repeats),
+        "call_detail_ms": timed(client, lambda: f"/api/calls/{api_ids.pop()}/", repeats),
         "search_ms": timed(
             client,
             lambda: f"/api/transcripts/search/?q={rng.choice(WORDS)}+{rng.choice(WORDS)}",
@@ -154,6 +177,14 @@ def measure(repeats: int) -> dict:
             lambda: f'/api/transcripts/search/?q="{rng.choice(WORDS)} {rng.choice(WORDS)}"',
             repeats,
         ),
+        "search_rare_word_ms": timed(client, "/api/transcripts/search/?q=jane", repeats),
+        # The supervisors' pages, rendered: history list, filtered, searched; a call's page.
+        "history_page_ms": timed(pages, "/history/", repeats),
+        "history_page_filtered_ms": timed(pages, "/history/?outcome=handed_off", repeats),
+        "history_page_search_ms": timed(
+            pages, lambda: f"/history/?q={rng.choice(WORDS)}+{rng.choice(WORDS)}", repeats
+        ),
+        "call_page_ms": timed(pages, lambda: f"/history/{page_ids.pop()}/", repeats),
     }
 
 
@@ -168,6 +199,7 @@ def main() -> None:
 
     figures = load(args.calls, args.segments_per_call)
     figures["index_seconds"] = build_search_index()
+    seed_rare_mentions()
     figures["calls"] = Call.objects.count()
     figures["segments"] = TranscriptSegment.objects.count()
     figures.update(measure(args.repeats))

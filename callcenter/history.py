@@ -77,3 +77,37 @@ def with_headlines(segments: list[TranscriptSegment], query: str) -> list[Transc
     for segment in segments:
         segment.headline = headlines.get(segment.pk, segment.text)
     return segments
+
+
+class UncountedPage:
+    """One page of a queryset, without counting every row: whether an older page exists is
+    learnt from one extra row. A COUNT over a million calls (or every call mentioning a common
+    word) costs far more than the page itself."""
+
+    def __init__(self, queryset: QuerySet, number: str | int | None, per_page: int) -> None:
+        try:
+            self.number = max(1, int(number or 1))
+        except (TypeError, ValueError):
+            self.number = 1
+        start = (self.number - 1) * per_page
+        rows = list(queryset[start : start + per_page + 1])
+        self.object_list = rows[:per_page]
+        self._has_next = len(rows) > per_page
+
+    def __iter__(self):
+        return iter(self.object_list)
+
+    def __len__(self) -> int:
+        return len(self.object_list)
+
+    def has_next(self) -> bool:
+        return self._has_next
+
+    def has_previous(self) -> bool:
+        return self.number > 1
+
+    def next_page_number(self) -> int:
+        return self.number + 1
+
+    def previous_page_number(self) -> int:
+        return self.number - 1

@@ -7,7 +7,6 @@ import math
 import statistics
 from datetime import date, datetime, time, timedelta
 
-from django.core.paginator import Paginator
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
@@ -17,7 +16,7 @@ from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET
 
 from callcenter.filters import CallFilter
-from callcenter.history import call_detail, call_list, search_segments
+from callcenter.history import UncountedPage, call_detail, call_list, search_segments
 from callcenter.models import Call, TranscriptSegment
 from monitoring.views import supervisor_required
 
@@ -41,7 +40,7 @@ def call_history(request: HttpRequest) -> HttpResponse:
     if query and filters.is_valid():
         matching = search_segments(query).values("call_id")
         calls = calls.filter(pk__in=matching)
-    page = Paginator(calls, PAGE_SIZE).get_page(request.GET.get("page"))
+    page = UncountedPage(calls, request.GET.get("page"), PAGE_SIZE)
     params = request.GET.copy()
     params.pop("page", None)
     return render(

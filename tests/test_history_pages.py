@@ -7,6 +7,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from callcenter.history_views import PAGE_SIZE
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from recordings.models import Recording
 
@@ -60,6 +61,30 @@ def test_the_history_list_filters_and_searches(staff_client, finished_call):
     assert "web:other" in filtered and "web:history" not in filtered
     refused = staff_client.get("/history/", {"vin": "IHGCM82633A004352"}).content.decode()
     assert "never contains the letter I" in refused
+
+
+@pytest.mark.django_db
+def test_the_history_list_pages_newest_first_without_counting(
+    staff_client, django_assert_max_num_queries
+):
+    now = timezone.now()
+    for number in range(PAGE_SIZE + 3):
+        Call.objects.create(
+            status=Call.Status.ENDED,
+            caller=f"web:p{number:03d}",
+            started_at=now - timedelta(minutes=number),
+        )
+    with django_assert_max_num_queries(5) as queries:  # session, user, 2 permissions, the page
+        first = staff_client.get("/history/").content.decode()
+    assert not any(q["sql"].startswith("SELECT COUNT(") for q in queries.captured_queries)
+    assert "web:p000" in first and f"web:p{PAGE_SIZE - 1:03d}" in first
+    assert f"web:p{PAGE_SIZE:03d}" not in first
+    assert "page=2" in first and "Older" in first
+    second = staff_client.get("/history/", {"page": 2}).content.decode()
+    assert f"web:p{PAGE_SIZE:03d}" in second and f"web:p{PAGE_SIZE + 2:03d}" in second
+    assert "web:p000" not in second and "Older" not in second and "Newer" in second
+    for nonsense in ("0", "-3", "x"):
+        assert "web:p000" in staff_client.get("/history/", {"page": nonsense}).content.decode()
 
 
 @pytest.mark.django_db
