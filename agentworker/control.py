@@ -8,6 +8,7 @@ call's writer (which owns the call's sequence numbers).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from uuid import UUID
 
@@ -60,24 +61,40 @@ class SupervisorControl:
             await asyncio.gather(self._task, return_exceptions=True)
 
     async def _listen(self) -> None:
+        """Listen for commands for as long as the call lasts, through channel-layer outages
+        (the lease is still checked meanwhile: it lives in the database)."""
+        while True:
+            try:
+                await self._listen_on_layer()
+            except Exception:
+                logger.warning("call %s: control channel unavailable, retrying", self.call_id)
+                await asyncio.sleep(self.lease_check_seconds)
+                await self.check_lease()
+
+    async def _listen_on_layer(self) -> None:
         layer = get_channel_layer()
         channel = await layer.new_channel()
         await layer.group_add(control_group(self.call_id), channel)
+        # One receive stays pending across lease checks: cancelling a receive makes the
+        # pub/sub layer drop the channel's subscription, and a command could slip by.
+        receiving: asyncio.Future | None = None
         try:
             while True:
-                try:
-                    message = await asyncio.wait_for(
-                        layer.receive(channel), timeout=self.lease_check_seconds
-                    )
-                except TimeoutError:
+                receiving = receiving or asyncio.ensure_future(layer.receive(channel))
+                done, _ = await asyncio.wait({receiving}, timeout=self.lease_check_seconds)
+                if not done:
                     await self.check_lease()
                     continue
+                message, receiving = receiving.result(), None
                 try:
                     await self.apply(message["command"])
                 except Exception:
                     logger.exception("call %s: control command failed", self.call_id)
         finally:
-            await layer.group_discard(control_group(self.call_id), channel)
+            if receiving is not None:
+                receiving.cancel()
+            with contextlib.suppress(Exception):
+                await layer.group_discard(control_group(self.call_id), channel)
 
     async def apply(self, command: dict) -> None:
         """Carry out one command and record it."""

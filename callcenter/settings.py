@@ -123,7 +123,25 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # --- Channels -------------------------------------------------------------------------------
 
 REDIS_URL = env_str("REDIS_URL")
-if REDIS_URL:
+# "pubsub" (default): Redis PUBLISH, one message per group send that every daphne process
+# receives once and hands to its own consumers; subscriptions die with their process. "core":
+# channels-redis' list-based layer, one copy per consumer (bounded by CHANNEL_LAYER_CAPACITY).
+# The monitor is correct on either: a consumer that misses a delta reads the gap from the
+# database (sequence numbers), and a reconnecting page resumes from its last sequence.
+CHANNEL_LAYER_KIND = env_str("CHANNEL_LAYER_KIND", "pubsub")
+if CHANNEL_LAYER_KIND not in ("pubsub", "core"):
+    raise ImproperlyConfigured("CHANNEL_LAYER_KIND must be pubsub or core.")
+if REDIS_URL and CHANNEL_LAYER_KIND == "pubsub":
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                "prefix": env_str("CHANNEL_LAYER_PREFIX", "callcenter"),
+            },
+        }
+    }
+elif REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",

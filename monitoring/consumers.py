@@ -109,6 +109,29 @@ def snapshot(last: dict[str, int]) -> dict[str, Any]:
 class MonitorConsumer(AsyncJsonWebsocketConsumer):
     """Supervisors only. Translates between the socket and the ``calls`` group."""
 
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except Exception:
+            if hasattr(self, "channel_receive"):
+                raise
+            # The layer could not even make this socket's channel (the pub/sub layer
+            # subscribes at once, and Redis is away): answer the handshake ourselves.
+            logger.warning("monitor: channel layer unavailable", exc_info=True)
+            await self._refuse_without_layer(scope, receive, send)
+
+    @staticmethod
+    async def _refuse_without_layer(scope, receive, send) -> None:
+        if (await receive())["type"] != "websocket.connect":
+            return
+        if not await database_sync_to_async(is_supervisor)(scope.get("user")):
+            await send({"type": "websocket.close", "code": REFUSED})
+            return
+        await send({"type": "websocket.accept"})
+        frame = json.dumps({"kind": "error", "error": LAYER_DOWN})
+        await send({"type": "websocket.send", "text": frame})
+        await send({"type": "websocket.close", "code": TRY_AGAIN_LATER})
+
     async def connect(self) -> None:
         user = self.scope.get("user")
         if not await database_sync_to_async(is_supervisor)(user):

@@ -9,19 +9,25 @@ from django.test import Client
 
 from agentworker.writer import CallWriter
 from callcenter.models import Call, TranscriptSegment
-from monitoring.consumers import LAYER_DOWN, TRY_AGAIN_LATER, MonitorConsumer
+from monitoring.consumers import LAYER_DOWN, REFUSED, TRY_AGAIN_LATER, MonitorConsumer
 from tests.support.redis_server import RedisServer
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
 
-@pytest.fixture
-def private_redis(settings):
+@pytest.fixture(
+    params=[
+        "channels_redis.pubsub.RedisPubSubChannelLayer",
+        "channels_redis.core.RedisChannelLayer",
+    ],
+    ids=["pubsub", "core"],
+)
+def private_redis(settings, request):
     server = RedisServer()
     server.start()
     settings.CHANNEL_LAYERS = {
         "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "BACKEND": request.param,
             "CONFIG": {"hosts": [server.url], "prefix": "outage-test"},
         }
     }
@@ -75,6 +81,10 @@ async def test_the_product_keeps_working_while_redis_is_down_and_recovers(
     assert connected
     assert await communicator.receive_json_from() == {"kind": "error", "error": LAYER_DOWN}
     assert (await communicator.receive_output())["code"] == TRY_AGAIN_LATER
+    # ... and still tells nothing to someone who is not a supervisor.
+    stranger = WebsocketCommunicator(MonitorConsumer.as_asgi(), "/ws/monitor/")
+    stranger.scope["user"] = await django_user_model.objects.acreate(username="stranger")
+    assert await stranger.connect() == (False, REFUSED)
 
     # Redis is back: the next connection gets the snapshot with what was said meanwhile.
     private_redis.start()

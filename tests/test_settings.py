@@ -49,7 +49,7 @@ def test_production_settings_use_postgres_redis_and_s3():
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == [
         "django.db.backends.postgresql",
-        "channels_redis.core.RedisChannelLayer",
+        "channels_redis.pubsub.RedisPubSubChannelLayer",
         "storages.backends.s3.S3Storage",
         "False",
     ]
@@ -87,3 +87,13 @@ def test_egress_recording_without_a_bucket_is_refused():
     result = manage("check", env={"SECRET_KEY": "local", "RECORDING_MODE": "egress"})
     assert result.returncode != 0
     assert "RECORDING_MODE=egress needs S3_BUCKET" in result.stderr
+
+
+def test_the_list_based_redis_layer_can_be_chosen_and_a_bad_kind_is_refused():
+    code = "from django.conf import settings as s; print(s.CHANNEL_LAYERS['default']['BACKEND'])"
+    core = manage("shell", "--no-imports", "-c", code,
+                  env={**PRODUCTION_ENV, "CHANNEL_LAYER_KIND": "core"})  # fmt: skip
+    assert core.stdout.split() == ["channels_redis.core.RedisChannelLayer"], core.stderr
+    bad = manage("check", env={"SECRET_KEY": "local", "CHANNEL_LAYER_KIND": "kafka"})
+    assert bad.returncode != 0
+    assert "CHANNEL_LAYER_KIND must be pubsub or core" in bad.stderr
