@@ -88,7 +88,9 @@ def processes_named(name: str) -> list[psutil.Process]:
     return [p for p in psutil.process_iter(["name"]) if p.info["name"] == name]
 
 
-async def run(calls: int, clients: int, rate: float, seconds: float, processes: int) -> dict:
+async def run(
+    calls: int, clients: int, rate: float, seconds: float, processes: int, lockstep: bool
+) -> dict:
     from asgiref.sync import sync_to_async
 
     from agentworker.writer import CallWriter
@@ -125,15 +127,22 @@ async def run(calls: int, clients: int, rate: float, seconds: float, processes: 
         writers = [CallWriter(c.pk, publish=stamped_publish) for c in call_rows]
         for writer in writers:
             writer.start()
-        sent = 0
-        started = time.monotonic()
         interval = 1 / rate
         ticks = int(seconds * rate)
-        for tick in range(ticks):
-            for writer in writers:
+        started = time.monotonic()
+
+        async def speak(writer, offset: float) -> int:
+            """One call's segments at ``rate``; calls are spread over the interval (real calls
+            do not speak in step) unless --lockstep makes them all speak at once."""
+            for tick in range(ticks):
+                due = started + offset + tick * interval
+                await asyncio.sleep(max(0, due - time.monotonic()))
                 writer.segment("customer", f"segment {tick} of a busy day")
-                sent += 1
-            await asyncio.sleep(max(0, started + (tick + 1) * interval - time.monotonic()))
+            return ticks
+
+        offsets = [0.0 if lockstep else interval * i / calls for i in range(calls)]
+        speaking = [speak(w, o) for w, o in zip(writers, offsets, strict=True)]
+        sent = sum(await asyncio.gather(*speaking))
         for writer in writers:
             await writer.close()
         elapsed = time.monotonic() - started
@@ -147,6 +156,7 @@ async def run(calls: int, clients: int, rate: float, seconds: float, processes: 
             "calls": calls,
             "clients": clients,
             "daphne_processes": processes,
+            "lockstep": lockstep,
             "segments_written": sent,
             "write_rate_per_second": round(sent / elapsed, 1),
             "deliveries_expected": expected,
@@ -170,10 +180,15 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15)
     parser.add_argument("--processes", type=int, default=2)
     parser.add_argument("--name", default="fanout")
+    parser.add_argument(
+        "--lockstep", action="store_true", help="every call writes at the same instant"
+    )
     args = parser.parse_args()
     setup_django()
     end_live_calls()
-    figures = asyncio.run(run(args.calls, args.clients, args.rate, args.seconds, args.processes))
+    figures = asyncio.run(
+        run(args.calls, args.clients, args.rate, args.seconds, args.processes, args.lockstep)
+    )
     report(args.name, figures)
 
 
