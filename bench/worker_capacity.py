@@ -74,9 +74,16 @@ async def job(connection, turns: int, think: float) -> dict:
 
 def job_process(connection, environment: dict, turns: int, think: float) -> None:
     """The body of a job process (forked from the preloaded forkserver)."""
-    os.environ.update(environment)
-    setup_django(prepare=False)
-    connection.send(asyncio.run(job(connection, turns, think)))
+    try:
+        os.environ.update(environment)
+        setup_django(prepare=False)
+        connection.send(asyncio.run(job(connection, turns, think)))
+    except Exception as error:
+        connection.send({"error": f"{type(error).__name__}: {error}"[:300]})
+
+
+class LevelFailed(Exception):
+    pass
 
 
 def job_processes() -> multiprocessing.context.BaseContext:
@@ -100,17 +107,26 @@ def run_level(context, calls: int, turns: int, think: float, base_url: str) -> d
         process.start()
         pipes.append(parent)
         processes.append(process)
+
+    def answer(pipe, timeout: float):
+        if not pipe.poll(timeout):
+            raise LevelFailed(f"a job process did not answer within {timeout:.0f} s")
+        message = pipe.recv()
+        if isinstance(message, dict) and "error" in message:
+            raise LevelFailed(message["error"])
+        return message
+
     try:
         for pipe in pipes:  # all prepared before any turn is timed
-            if not pipe.poll(120) or pipe.recv() != "ready":
-                raise RuntimeError("a job process did not start")
+            answer(pipe, 120)
         for index, pipe in enumerate(pipes):  # callers do not all speak at once
             time.sleep(think / calls if index else 0)
             pipe.send("go")
-        results = [pipe.recv() for pipe in pipes]
+        results = [answer(pipe, 60 + turns * (think + 5)) for pipe in pipes]
     finally:
         for process in processes:
-            process.join(timeout=60)
+            process.join(timeout=5)
+        for process in processes:
             if process.is_alive():
                 process.kill()
     latencies = [value for result in results for value in result["turn_ms"]]
@@ -138,9 +154,14 @@ async def serve_llm(levels, turns: int, think: float, llm_delay: float) -> dict:
     async with ScriptedLLMServer(script) as server:
         baseline = None
         for calls in levels:
-            level = await asyncio.to_thread(
-                run_level, context, calls, turns, think, server.base_url
-            )
+            try:
+                level = await asyncio.to_thread(
+                    run_level, context, calls, turns, think, server.base_url
+                )
+            except LevelFailed as failure:
+                figures["failed"] = {"calls": calls, "reason": str(failure)}
+                print(json.dumps(figures["failed"]), flush=True)
+                break
             print(json.dumps(level), flush=True)
             figures["levels"].append(level)
             median = level["turn_ms"]["p50"]
