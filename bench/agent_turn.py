@@ -15,7 +15,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import io
+import logging
 import random
+import re
 import statistics
 import time
 
@@ -28,6 +30,71 @@ async def measure_loop_lag(stop: asyncio.Event, lags: list[float]) -> None:
         before = time.perf_counter()
         await asyncio.sleep(0.001)
         lags.append((time.perf_counter() - before - 0.001) * 1000)
+
+
+class SlowSteps(logging.Handler):
+    """Collects asyncio debug mode's "Executing <step> took N seconds" reports: every step
+    that held the event loop longer than ``slow_callback_duration``, with what it was."""
+
+    PATTERN = re.compile(r"Executing (?P<step>.*) took (?P<seconds>[0-9.]+) seconds", re.S)
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.steps: list[tuple[str, float]] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        match = self.PATTERN.search(record.getMessage())
+        if match:
+            self.steps.append((match["step"], float(match["seconds"]) * 1000))
+
+    def by_owner(self) -> dict:
+        ours = ("call-writer", "CallWriter", "CallRecorder", "agentworker/writer")
+        writer = [ms for step, ms in self.steps if any(name in step for name in ours)]
+        other = [ms for step, ms in self.steps if not any(name in step for name in ours)]
+        return {
+            "writer_steps_over_5ms": len(writer),
+            "writer_longest_step_ms": round(max(writer), 1) if writer else None,
+            "session_steps_over_5ms": len(other),
+            "session_longest_step_ms": round(max(other), 1) if other else None,
+        }
+
+
+async def blocking_steps(turns: int, llm_delay: float) -> dict:
+    """Turns with the writer on under asyncio debug mode: which steps held the loop > 5 ms."""
+    from livekit.agents import AgentSession
+    from livekit.plugins import openai
+
+    from agentworker.agent import ServiceDeskAgent
+    from agentworker.session import CallRecorder
+    from agentworker.writer import CallWriter
+    from callcenter.models import Call
+
+    loop = asyncio.get_running_loop()
+    loop.set_debug(True)
+    loop.slow_callback_duration = 0.005
+    steps = SlowSteps()
+    asyncio_log = logging.getLogger("asyncio")
+    asyncio_log.addHandler(steps)
+    asyncio_log.propagate = False  # collected, not printed
+    try:
+        with llm_server_process(llm_delay) as base_url:
+            model = openai.LLM(model="scripted", base_url=base_url, api_key="bench")
+            call = await Call.objects.acreate(status=Call.Status.ACTIVE)
+            writer = await CallWriter.open(call.pk)
+            async with AgentSession(llm=model) as session:
+                CallRecorder(call.pk, writer).attach(session)
+                await session.start(ServiceDeskAgent(call.pk, writer))
+                await session.run(user_input="Hello")  # start-up is not a turn
+                steps.steps.clear()
+                for _ in range(turns):
+                    await session.run(user_input="When is my timing belt due?")
+                await writer.flush()
+            await writer.close()
+    finally:
+        asyncio_log.removeHandler(steps)
+        asyncio_log.propagate = True
+        loop.set_debug(False)
+    return {"debug_mode_turns": turns, **steps.by_owner()}
 
 
 async def turns(turns: int, block: int, llm_delay: float) -> dict:
@@ -153,6 +220,7 @@ def main() -> None:
     setup_django()
     end_live_calls()
     figures = asyncio.run(turns(args.turns, args.block, args.llm_delay))
+    figures.update(asyncio.run(blocking_steps(args.turns // 2, args.llm_delay)))
     figures["llm_delay_seconds"] = args.llm_delay
     started = time.monotonic()
     figures["vehicles_in_table"] = load_vehicles(args.vehicles)
