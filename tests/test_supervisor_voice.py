@@ -17,7 +17,7 @@ from livekit.plugins import openai
 
 from agentworker.agent import ServiceDeskAgent
 from agentworker.session import CallRecorder, caller_room_options
-from agentworker.supervisor_voice import SupervisorVoice, is_supervisor
+from agentworker.supervisor_voice import SupervisorVoice, SupervisorVoices, is_supervisor
 from agentworker.writer import CallWriter
 from callcenter.models import Call, TranscriptSegment
 from tests.support.scripted_llm import Reply, ScriptedLLMServer
@@ -129,11 +129,45 @@ async def test_the_agent_is_cut_off_and_holds_back_while_the_supervisor_speaks(
     assert agent_lines == ["Jane has you covered. Is there anything else?"]
 
 
-def test_only_supervisor_identities_are_heard_as_supervisors():
-    class Participant:
-        def __init__(self, identity):
-            self.identity = identity
+class Participant:
+    """What the room hands the handler about who published a track: their identity."""
 
+    def __init__(self, identity):
+        self.identity = identity
+
+
+async def test_a_supervisors_microphone_track_is_heard_and_a_callers_is_left_to_the_session(
+    supervisor_speech,
+):
+    """The room wiring: a subscribed audio track, read through livekit-rtc's AudioStream."""
+    async with call_with_supervisor([], [SPOKEN]) as (call, _s, agent, server, writer, _v):
+        voices = SupervisorVoices(
+            agent,
+            writer,
+            stt=openai.STT(base_url=server.base_url, api_key="test", use_realtime=False),
+            vad=inference.VAD(),
+        )
+        rate = supervisor_speech[0].sample_rate
+        microphone = rtc.AudioSource(rate, 1)
+        track = rtc.LocalAudioTrack.create_audio_track("microphone", microphone)
+        callers = rtc.LocalAudioTrack.create_audio_track("caller", rtc.AudioSource(rate, 1))
+        voices.on_track_subscribed(callers, None, Participant("caller-0a1b2c3d4e5f"))
+        assert voices._tasks == {}
+        voices.on_track_subscribed(track, None, Participant("supervisor-3-9f2c"))
+        assert len(voices._tasks) == 1
+        for frame in supervisor_speech:
+            await microphone.capture_frame(frame)
+        said = TranscriptSegment.objects.filter(call=call, speaker="supervisor")
+        for _ in range(100):
+            await writer.flush()
+            if await said.aexists():
+                break
+            await asyncio.sleep(0.1)
+        await voices.stop()
+    assert [s.text async for s in said] == [SPOKEN]
+
+
+def test_only_supervisor_identities_are_heard_as_supervisors():
     assert is_supervisor(Participant("supervisor-7-9f2c"))
     assert not is_supervisor(Participant("caller-1a2b3c"))
     assert not is_supervisor(Participant("agent-AJ_x"))
