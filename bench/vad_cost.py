@@ -1,9 +1,10 @@
-"""What voice adds per call on the worker: the bundled Silero VAD listening to the caller.
+"""What voice adds per call on the worker: the bundled local models.
 
-In a voice call the worker runs the VAD on every 10 ms frame of the caller's audio for the
-whole call (STT and TTS are remote services). This runs ``--streams`` VAD streams in one
-process, each fed synthetic speech (espeak-ng) and silence in real time, and reports the CPU
-the process used per stream, so one can see how many calls' VADs two cores hold.
+In a voice call the worker runs the Silero VAD on every 10 ms frame of the caller's audio for
+the whole call, and the end-of-turn model (turn-detector v1-mini) on the last 1.2 s of audio
+each time the caller stops speaking (STT and TTS are remote services). This runs ``--streams``
+VAD streams in one process, each fed synthetic speech (espeak-ng) and silence in real time,
+and reports the CPU used per stream; then times the end-of-turn prediction (wall and CPU).
 
     .venv/bin/python -m bench.vad_cost --streams 1,8,16 --seconds 20
 """
@@ -21,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import psutil
 
-from bench.common import report
+from bench.common import percentiles, report
 
 SAMPLE_RATE = 16000
 FRAME = SAMPLE_RATE // 100  # 10 ms
@@ -89,6 +90,22 @@ async def measure(streams: int, seconds: float, audio: np.ndarray) -> dict:
     }
 
 
+def end_of_turn_cost(audio: np.ndarray, repeats: int = 50) -> dict:
+    """Wall and CPU milliseconds of one end-of-turn prediction on 1.2 s of speech."""
+    from livekit.local_inference import EOT
+
+    model = EOT()
+    window = audio[: int(1.2 * SAMPLE_RATE)]
+    model.predict(window)  # warm
+    wall, cpu = [], []
+    for _ in range(repeats):
+        started, started_cpu = time.perf_counter(), time.process_time()
+        model.predict(window)
+        wall.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - started_cpu) * 1000)
+    return {"end_of_turn_wall_ms": percentiles(wall), "end_of_turn_cpu_ms": percentiles(cpu)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--streams", default="1,8,16")
@@ -96,7 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     audio = caller_audio()
     levels = [asyncio.run(measure(int(n), args.seconds, audio)) for n in args.streams.split(",")]
-    report("vad_cost", {"levels": levels})
+    report("vad_cost", {"levels": levels, **end_of_turn_cost(audio)})
 
 
 if __name__ == "__main__":
