@@ -13,6 +13,7 @@ subscribes to their track and runs it through the bundled VAD and the call's STT
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterable, AsyncIterator
 from datetime import UTC, datetime, timedelta
@@ -67,14 +68,18 @@ class SupervisorVoice:
         stt_stream = self.stt.stream()
         started = datetime.now(UTC)
 
+        transcribing = True
+
         async def feed() -> None:
             try:
                 async for frame in frames:
                     vad_stream.push_frame(frame)
-                    stt_stream.push_frame(frame)
+                    if transcribing:
+                        stt_stream.push_frame(frame)
             finally:
                 vad_stream.end_input()
-                stt_stream.end_input()
+                with contextlib.suppress(Exception):
+                    stt_stream.end_input()
 
         async def floor() -> None:
             async for event in vad_stream:
@@ -84,12 +89,18 @@ class SupervisorVoice:
                     self.agent.supervisor_stopped_speaking()
 
         async def transcribe() -> None:
-            async for event in stt_stream:
-                if event.type != agents_stt.SpeechEventType.FINAL_TRANSCRIPT:
-                    continue
-                text = event.alternatives[0].text.strip() if event.alternatives else ""
-                if text:
-                    await self._said(text, event, started)
+            nonlocal transcribing
+            try:
+                async for event in stt_stream:
+                    if event.type != agents_stt.SpeechEventType.FINAL_TRANSCRIPT:
+                        continue
+                    text = event.alternatives[0].text.strip() if event.alternatives else ""
+                    if text:
+                        await self._said(text, event, started)
+            except Exception:
+                # Speech-to-text gave up: the agent still yields the floor to the supervisor.
+                transcribing = False
+                logger.exception("supervisor %s: transcription failed", self.identity)
 
         tasks = [asyncio.create_task(job()) for job in (feed, floor, transcribe)]
         try:

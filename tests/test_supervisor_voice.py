@@ -129,6 +129,16 @@ async def test_the_agent_is_cut_off_and_holds_back_while_the_supervisor_speaks(
     assert agent_lines == ["Jane has you covered. Is there anything else?"]
 
 
+async def test_when_transcription_fails_the_agent_still_yields_the_floor(supervisor_speech):
+    async with call_with_supervisor([], [SPOKEN]) as (call, _s, agent, server, writer, voice):
+        server.transcription_status = 503
+        await voice.hear(frames_of(supervisor_speech, realtime=False))  # does not raise
+        await writer.flush()
+    assert server.audio, "the utterance was sent to the STT"
+    assert agent._supervisor_spoke_at > float("-inf"), "the VAD gave the supervisor the floor"
+    assert not await TranscriptSegment.objects.filter(call=call, speaker="supervisor").aexists()
+
+
 class Participant:
     """What the room hands the handler about who published a track: their identity."""
 

@@ -51,6 +51,7 @@ class ScriptedLLMServer:
         self.script = script
         self.requests: list[dict[str, Any]] = []
         self.transcripts = list(transcripts or [])
+        self.transcription_status = 200  # anything else fails every transcription
         self.audio: list[bytes] = []
         self.chunk_words = chunk_words
         self._replies = iter(script) if isinstance(script, list) else None
@@ -93,6 +94,11 @@ class ScriptedLLMServer:
     async def _transcribe(self, request: web.Request) -> web.Response:
         form = await request.post()
         self.audio.append(form["file"].file.read())
+        if self.transcription_status != 200:
+            return web.json_response(
+                {"error": {"message": "scripted failure", "type": "server_error"}},
+                status=self.transcription_status,
+            )
         text = self.transcripts.pop(0) if self.transcripts else ""
         return web.json_response({"text": text})
 
