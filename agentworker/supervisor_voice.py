@@ -24,11 +24,11 @@ from livekit.agents import vad as agents_vad
 
 from agentworker.agent import ServiceDeskAgent
 from agentworker.writer import CallWriter
+from callcenter.livekit_tokens import SUPERVISOR_IDENTITY_PREFIX
 from callcenter.models import TranscriptSegment
 
 logger = logging.getLogger(__name__)
 
-SUPERVISOR_IDENTITY_PREFIX = "supervisor-"
 SAMPLE_RATE = 16000
 
 

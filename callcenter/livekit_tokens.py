@@ -21,6 +21,9 @@ if TYPE_CHECKING:
 
 # A caller needs minutes to connect; the session outlives the token once joined.
 CALLER_TOKEN_TTL = timedelta(minutes=10)
+# Supervisors' identities start with this; the agent job hears such a participant's microphone
+# as the supervisor's (agentworker.supervisor_voice), never as the caller's.
+SUPERVISOR_IDENTITY_PREFIX = "supervisor-"
 LISTEN_IN_TOKEN_TTL = timedelta(minutes=5)
 
 
@@ -86,7 +89,7 @@ def caller_token(call: Call) -> str:
 def listen_in_token(call: Call, user: AbstractBaseUser) -> tuple[str, str]:
     """A token for a supervisor to listen to ``call``: hidden, subscribe only, short-lived."""
     key, secret = livekit_credentials()
-    identity = f"supervisor-{user.pk}-{secrets.token_hex(4)}"
+    identity = f"{SUPERVISOR_IDENTITY_PREFIX}{user.pk}-{secrets.token_hex(4)}"
     grants = api.VideoGrants(
         room_join=True,
         room=call.room_name,
@@ -109,7 +112,7 @@ def listen_in_token(call: Call, user: AbstractBaseUser) -> tuple[str, str]:
 def barge_in_token(call: Call, user: AbstractBaseUser) -> tuple[str, str]:
     """A token for a supervisor to join ``call`` and speak: visible, microphone, short-lived."""
     key, secret = livekit_credentials()
-    identity = f"supervisor-{user.pk}-{secrets.token_hex(4)}"
+    identity = f"{SUPERVISOR_IDENTITY_PREFIX}{user.pk}-{secrets.token_hex(4)}"
     grants = api.VideoGrants(
         room_join=True,
         room=call.room_name,

@@ -19,6 +19,7 @@ from agentworker.agent import ServiceDeskAgent
 from agentworker.session import CallRecorder, caller_room_options
 from agentworker.supervisor_voice import SupervisorVoice, SupervisorVoices, is_supervisor
 from agentworker.writer import CallWriter
+from callcenter.livekit_tokens import barge_in_token, new_caller_identity
 from callcenter.models import Call, TranscriptSegment
 from tests.support.scripted_llm import Reply, ScriptedLLMServer
 
@@ -177,9 +178,14 @@ async def test_a_supervisors_microphone_track_is_heard_and_a_callers_is_left_to_
     assert [s.text async for s in said] == [SPOKEN]
 
 
-def test_only_supervisor_identities_are_heard_as_supervisors():
-    assert is_supervisor(Participant("supervisor-7-9f2c"))
-    assert not is_supervisor(Participant("caller-1a2b3c"))
+def test_only_supervisor_identities_are_heard_as_supervisors(settings, django_user_model):
+    settings.LIVEKIT_URL = "wss://voice.example.com"
+    settings.LIVEKIT_API_KEY = "APIvoice"
+    settings.LIVEKIT_API_SECRET = "voice-secret-0123456789-0123456789-012345"
+    call = Call(room_name="call-room", caller=new_caller_identity())
+    barging, _token = barge_in_token(call, django_user_model(pk=7, username="sup"))
+    assert is_supervisor(Participant(barging))
+    assert not is_supervisor(Participant(call.caller))
     assert not is_supervisor(Participant("agent-AJ_x"))
 
 
