@@ -60,7 +60,6 @@ class SupervisorVoice:
         self.writer = writer
         self.stt = streaming_stt(stt, vad)
         self.vad = vad
-        self.utterances: list[str] = []
 
     async def hear(self, frames: AsyncIterable[rtc.AudioFrame]) -> None:
         """Consume the supervisor's audio until it ends."""
@@ -116,7 +115,6 @@ class SupervisorVoice:
         data = event.alternatives[0]
         start = started + timedelta(seconds=data.start_time) if data.start_time else None
         end = started + timedelta(seconds=data.end_time) if data.end_time else None
-        self.utterances.append(text)
         self.writer.segment(
             TranscriptSegment.Speaker.SUPERVISOR,
             text,
