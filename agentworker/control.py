@@ -68,8 +68,11 @@ class SupervisorControl:
                 await self._listen_on_layer()
             except Exception:
                 logger.warning("call %s: control channel unavailable, retrying", self.call_id)
-                await asyncio.sleep(self.lease_check_seconds)
+            await asyncio.sleep(self.lease_check_seconds)
+            try:
                 await self.check_lease()
+            except Exception:
+                logger.warning("call %s: lease check failed", self.call_id, exc_info=True)
 
     async def _listen_on_layer(self) -> None:
         layer = get_channel_layer()

@@ -27,6 +27,7 @@ from agentworker.control import SupervisorControl
 from agentworker.summary import summarize_call
 from agentworker.supervisor_voice import SupervisorVoices
 from agentworker.writer import CallWriter
+from callcenter.livekit_tokens import CALLER_IDENTITY_PREFIX
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from recordings.egress import start_call_egress, stop_call_egress
 from recordings.models import Recording
@@ -279,7 +280,7 @@ def caller_room_options(call: Call) -> room_io.RoomOptions:
 
     Web callers have the identity their token names; phone (SIP) callers are linked by kind.
     """
-    if call.caller.startswith("caller-"):
+    if call.caller.startswith(CALLER_IDENTITY_PREFIX):
         return room_io.RoomOptions(participant_identity=call.caller)
     return room_io.RoomOptions(participant_kinds=[rtc.ParticipantKind.PARTICIPANT_KIND_SIP])
 

@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 
 
-def is_supervisor(participant: rtc.RemoteParticipant) -> bool:
+def is_supervisor_participant(participant: rtc.RemoteParticipant) -> bool:
     return participant.identity.startswith(SUPERVISOR_IDENTITY_PREFIX)
 
 
@@ -154,7 +154,7 @@ class SupervisorVoices:
         publication: rtc.RemoteTrackPublication,
         participant: rtc.RemoteParticipant,
     ) -> None:
-        if track.kind != rtc.TrackKind.KIND_AUDIO or not is_supervisor(participant):
+        if track.kind != rtc.TrackKind.KIND_AUDIO or not is_supervisor_participant(participant):
             return
         voice = SupervisorVoice(
             participant.identity, self.agent, self.writer, stt=self.stt, vad=self.vad

@@ -4,7 +4,7 @@ one machine serves before turn latency doubles.
 livekit-agents runs every job in its own process, forked from a forkserver that preloaded the
 plugins and the local models. Here each simulated call is one such process: Django set up, the
 bundled VAD (the worker's prewarm), the production session (``build_session``: turn detector,
-STT/TTS clients, the LLM client pointed at the scripted server this process runs), the
+STT/TTS clients, the LLM client pointed at the scripted server in a process of its own), the
 ServiceDeskAgent with the CallRecorder and CallWriter writing to PostgreSQL and publishing to
 Redis. Callers take ``--think`` seconds between turns. For each level of concurrency the script
 reports turn latency (p50/p95) and per-process memory (RSS; PSS, shared pages split between
@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from bench.common import ENV, end_live_calls, percentiles, report, setup_django
+from bench.llm_server import llm_server_process
 
 
 def memory_mb() -> dict[str, float]:
@@ -140,24 +141,14 @@ def run_level(context, calls: int, turns: int, think: float, base_url: str) -> d
     }
 
 
-async def serve_llm(levels, turns: int, think: float, llm_delay: float) -> dict:
-    from tests.support.scripted_llm import Reply, ScriptedLLMServer
-
-    def script(_body):
-        return Reply(
-            text="Thanks. Your 2003 Honda Accord is due for its timing belt soon.",
-            delay=llm_delay,
-        )
-
+def measure_levels(levels, turns: int, think: float, llm_delay: float) -> dict:
     figures: dict = {"think_seconds": think, "llm_delay_seconds": llm_delay, "levels": []}
     context = job_processes()
-    async with ScriptedLLMServer(script) as server:
+    with llm_server_process(llm_delay) as base_url:
         baseline = None
         for calls in levels:
             try:
-                level = await asyncio.to_thread(
-                    run_level, context, calls, turns, think, server.base_url
-                )
+                level = run_level(context, calls, turns, think, base_url)
             except LevelFailed as failure:
                 figures["failed"] = {"calls": calls, "reason": str(failure)}
                 print(json.dumps(figures["failed"]), flush=True)
@@ -189,7 +180,7 @@ def main() -> None:
     end_live_calls()
     os.environ.update(ENV)
     levels = [int(level) for level in args.levels.split(",")]
-    figures = asyncio.run(serve_llm(levels, args.turns, args.think, args.llm_delay))
+    figures = measure_levels(levels, args.turns, args.think, args.llm_delay)
     report("worker_capacity", figures)
 
 

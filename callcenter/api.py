@@ -18,7 +18,13 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.utils.urls import replace_query_param
 
 from callcenter.filters import CallFilter
-from callcenter.history import call_detail, call_list, search_segments, with_headlines
+from callcenter.history import (
+    call_detail,
+    call_list,
+    rows_and_more,
+    search_segments,
+    with_headlines,
+)
 from callcenter.livekit_tokens import (
     barge_in_token,
     caller_token,
@@ -175,9 +181,8 @@ class TranscriptSearchPagination(LimitOffsetPagination):
         self.request = request
         self.limit = self.get_limit(request)
         self.offset = self.get_offset(request)
-        rows = list(queryset[self.offset : self.offset + self.limit + 1])
-        self.has_next = len(rows) > self.limit
-        return rows[: self.limit]
+        rows, self.has_next = rows_and_more(queryset, self.offset, self.limit)
+        return rows
 
     def get_next_link(self):
         if not self.has_next:

@@ -79,10 +79,16 @@ def with_headlines(segments: list[TranscriptSegment], query: str) -> list[Transc
     return segments
 
 
+def rows_and_more(queryset: QuerySet, start: int, size: int) -> tuple[list, bool]:
+    """``size`` rows from ``start``, and whether more follow: one extra row is read instead of
+    a COUNT, which over a million calls (or every mention of a common word) costs far more
+    than the page itself."""
+    rows = list(queryset[start : start + size + 1])
+    return rows[:size], len(rows) > size
+
+
 class UncountedPage:
-    """One page of a queryset, without counting every row: whether an older page exists is
-    learnt from one extra row. A COUNT over a million calls (or every call mentioning a common
-    word) costs far more than the page itself."""
+    """One page of a queryset for the history pages, without counting every row."""
 
     def __init__(self, queryset: QuerySet, number: str | int | None, per_page: int) -> None:
         try:
@@ -90,9 +96,7 @@ class UncountedPage:
         except (TypeError, ValueError):
             self.number = 1
         start = (self.number - 1) * per_page
-        rows = list(queryset[start : start + per_page + 1])
-        self.object_list = rows[:per_page]
-        self._has_next = len(rows) > per_page
+        self.object_list, self._has_next = rows_and_more(queryset, start, per_page)
 
     def __iter__(self):
         return iter(self.object_list)

@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 
 # A caller needs minutes to connect; the session outlives the token once joined.
 CALLER_TOKEN_TTL = timedelta(minutes=10)
+# Callers' identities (web calls) start with this; the agent's session is linked to it.
+CALLER_IDENTITY_PREFIX = "caller-"
 # Supervisors' identities start with this; the agent job hears such a participant's microphone
 # as the supervisor's (agentworker.supervisor_voice), never as the caller's.
 SUPERVISOR_IDENTITY_PREFIX = "supervisor-"
@@ -46,7 +48,7 @@ def agent_dispatch_metadata(call: Call) -> str:
 
 def new_caller_identity() -> str:
     """A fresh participant identity for a caller (stored on the Call as ``caller``)."""
-    return f"caller-{secrets.token_hex(6)}"
+    return f"{CALLER_IDENTITY_PREFIX}{secrets.token_hex(6)}"
 
 
 def caller_token(call: Call) -> str:

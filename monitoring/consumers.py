@@ -118,24 +118,25 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
             # The layer could not even make this socket's channel (the pub/sub layer
             # subscribes at once, and Redis is away): answer the handshake ourselves.
             logger.warning("monitor: channel layer unavailable", exc_info=True)
-            await self._refuse_without_layer(scope, receive, send)
+            self.base_send = send
+            if (await receive())["type"] == "websocket.connect" and await self._admitted():
+                await self._say_layer_down()
 
-    @staticmethod
-    async def _refuse_without_layer(scope, receive, send) -> None:
-        if (await receive())["type"] != "websocket.connect":
-            return
-        if not await database_sync_to_async(is_supervisor)(scope.get("user")):
-            await send({"type": "websocket.close", "code": REFUSED})
-            return
-        await send({"type": "websocket.accept"})
-        frame = json.dumps({"kind": "error", "error": LAYER_DOWN})
-        await send({"type": "websocket.send", "text": frame})
-        await send({"type": "websocket.close", "code": TRY_AGAIN_LATER})
+    async def _admitted(self) -> bool:
+        """Supervisors only: anyone else is refused before anything is said."""
+        if await database_sync_to_async(is_supervisor)(self.scope.get("user")):
+            return True
+        await self.close(code=REFUSED)
+        return False
+
+    async def _say_layer_down(self) -> None:
+        """The channel layer (Redis) is away: say so, and let the page retry."""
+        await self.accept()
+        await self.send_json({"kind": "error", "error": LAYER_DOWN})
+        await self.close(code=TRY_AGAIN_LATER)
 
     async def connect(self) -> None:
-        user = self.scope.get("user")
-        if not await database_sync_to_async(is_supervisor)(user):
-            await self.close(code=REFUSED)
+        if not await self._admitted():
             return
         try:
             last = parse_resume_query(self.scope.get("query_string", b""))
@@ -147,11 +148,8 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         try:
             await self.channel_layer.group_add(events.CALLS_GROUP, self.channel_name)
         except Exception:
-            # The channel layer (Redis) is away: say so, and let the page retry.
             logger.warning("monitor: channel layer unavailable", exc_info=True)
-            await self.accept()
-            await self.send_json({"kind": "error", "error": LAYER_DOWN})
-            await self.close(code=TRY_AGAIN_LATER)
+            await self._say_layer_down()
             return
         await self.accept()
         await self._send_items_message(await database_sync_to_async(snapshot)(last), last)

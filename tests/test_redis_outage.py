@@ -1,6 +1,8 @@
 """Redis away: pages, the API and webhooks keep working, the monitor says it is degraded,
 no transcript is lost, and everything recovers by itself when Redis returns."""
 
+import asyncio
+
 import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
@@ -10,7 +12,9 @@ from django.test import Client
 from agentworker.writer import CallWriter
 from callcenter.models import Call, TranscriptSegment
 from monitoring.consumers import LAYER_DOWN, REFUSED, TRY_AGAIN_LATER, MonitorConsumer
+from monitoring.events import send_control
 from tests.support.redis_server import RedisServer
+from tests.test_supervisor_control import GUIDANCE, running_call
 
 pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
 
@@ -98,3 +102,21 @@ async def test_the_product_keeps_working_while_redis_is_down_and_recovers(
     await again.disconnect()
     call = await Call.objects.aget(pk=call_id)
     assert call.is_live
+
+
+async def test_the_agent_hears_supervisor_commands_once_redis_is_back(private_redis):
+    """The job's control listener keeps retrying through the outage, then subscribes."""
+    private_redis.stop()
+    async with running_call([], lease_check_seconds=0.1) as (call, session, _s, _w, _c):
+        await asyncio.sleep(0.5)  # a few failed attempts to subscribe
+        private_redis.start()
+        for _ in range(50):  # the listener's next attempt joins the control group
+            await send_control(call.pk, {"action": "whisper", "by": "sup", "text": GUIDANCE})
+            await asyncio.sleep(0.1)
+            if any(GUIDANCE in (item.text_content or "") for item in _notes(session)):
+                break
+        assert any(GUIDANCE in (item.text_content or "") for item in _notes(session))
+
+
+def _notes(session):
+    return [i for i in session.current_agent.chat_ctx.items if getattr(i, "role", "") == "system"]

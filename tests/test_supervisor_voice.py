@@ -17,7 +17,11 @@ from livekit.plugins import openai
 
 from agentworker.agent import ServiceDeskAgent
 from agentworker.session import CallRecorder, caller_room_options
-from agentworker.supervisor_voice import SupervisorVoice, SupervisorVoices, is_supervisor
+from agentworker.supervisor_voice import (
+    SupervisorVoice,
+    SupervisorVoices,
+    is_supervisor_participant,
+)
 from agentworker.writer import CallWriter
 from callcenter.livekit_tokens import barge_in_token, new_caller_identity
 from callcenter.models import Call, TranscriptSegment
@@ -184,9 +188,9 @@ def test_only_supervisor_identities_are_heard_as_supervisors(settings, django_us
     settings.LIVEKIT_API_SECRET = "voice-secret-0123456789-0123456789-012345"
     call = Call(room_name="call-room", caller=new_caller_identity())
     barging, _token = barge_in_token(call, django_user_model(pk=7, username="sup"))
-    assert is_supervisor(Participant(barging))
-    assert not is_supervisor(Participant(call.caller))
-    assert not is_supervisor(Participant("agent-AJ_x"))
+    assert is_supervisor_participant(Participant(barging))
+    assert not is_supervisor_participant(Participant(call.caller))
+    assert not is_supervisor_participant(Participant("agent-AJ_x"))
 
 
 def test_the_session_stays_linked_to_the_caller_when_a_supervisor_joins():
