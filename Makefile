@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install install-dev frontend test-tools
+.PHONY: run test lint install install-dev frontend test-tools services livekit-server
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,6 +40,22 @@ test-tools:
 	  ($(SUDO) apt-get update -qq && \
 	   $(SUDO) apt-get install -y -qq chromium espeak-ng >/dev/null)
 
+# PostgreSQL and Redis on 127.0.0.1, installed from Debian's packages when missing.
+services:
+	@bash services/databases.sh
+
+# livekit-server, pinned, built from its Go module into a git-ignored folder and reused.
+# LIVEKIT_SERVER_BIN names a binary of your own instead.
+LIVEKIT_SERVER_VERSION := $(shell cat services/livekit-server.version)
+LIVEKIT_SERVER := .tools/livekit-server-$(LIVEKIT_SERVER_VERSION)/server
+$(LIVEKIT_SERVER):
+	@command -v go >/dev/null || { echo "livekit-server is built with Go (>= 1.26), which is missing"; exit 1; }
+	GOBIN=$(abspath $(dir $@)) go install github.com/livekit/livekit-server/cmd/server@$(LIVEKIT_SERVER_VERSION)
+
+livekit-server:
+	@if [ -n "$$LIVEKIT_SERVER_BIN" ]; then echo "livekit-server: $$LIVEKIT_SERVER_BIN"; \
+	 else $(MAKE) --no-print-directory $(LIVEKIT_SERVER); fi
+
 # A per-checkout secret for the local run; production sets SECRET_KEY itself.
 var/secret_key:
 	mkdir -p var
@@ -54,7 +70,7 @@ run: install frontend var/secret_key
 	echo "Serving on http://$(HOST):$(PORT)/ (admin at /admin/)" && \
 	exec $(VENV)/bin/daphne -b $(HOST) -p $(PORT) callcenter.asgi:application
 
-test: install-dev frontend test-tools
+test: install-dev frontend test-tools services livekit-server
 	$(PY) -m pytest
 
 lint: install-dev

@@ -12,14 +12,16 @@ import sys
 import time
 from pathlib import Path
 
+from tests.support.local_services import postgres_dsn, postgres_url, redis_url
+
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DATABASE = os.environ.get("BENCH_DATABASE", "cc_bench")
 ENV = {
     "DJANGO_SETTINGS_MODULE": "callcenter.settings",
     "SECRET_KEY": "bench-secret-key-0123456789-0123456789-0123456789",
-    "DATABASE_URL": f"postgres://postgres@127.0.0.1:5432/{DATABASE}",
-    "REDIS_URL": "redis://127.0.0.1:6379/0",
+    "DATABASE_URL": postgres_url(DATABASE),
+    "REDIS_URL": redis_url(),
     # A fresh prefix per run: channels left in groups by killed earlier runs would make every
     # group_send push to them too (channels-redis keeps group members for a day).
     "CHANNEL_LAYER_PREFIX": f"cc-bench-{os.getpid()}",
@@ -47,7 +49,7 @@ def setup_django(*, prepare: bool = True) -> None:
         django.setup()
         return
     os.environ.update(ENV)
-    with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as db:
+    with psycopg.connect(postgres_dsn("postgres"), autocommit=True) as db:
         exists = db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
         if not exists:
             db.execute(f'CREATE DATABASE "{DATABASE}"')

@@ -130,6 +130,19 @@ def close_connections_of_the_async_orm_thread():
     SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
+def test_database_url() -> str:
+    """The test database as a DATABASE_URL, for the servers the tests start as subprocesses."""
+    from urllib.parse import quote
+
+    from django.db import connection
+
+    config = connection.settings_dict
+    if connection.vendor != "postgresql":
+        return f"sqlite:///{config['NAME']}"
+    login = quote(config["USER"]) + (f":{quote(config['PASSWORD'])}" if config["PASSWORD"] else "")
+    return f"postgres://{login}@{config['HOST']}:{config['PORT']}/{config['NAME']}"
+
+
 @pytest.fixture
 def asgi_server(transactional_db, frontend_bundles):
     """The real ASGI app under daphne in a subprocess, on this test's database and Redis.
@@ -144,21 +157,13 @@ def asgi_server(transactional_db, frontend_bundles):
     import time
     from pathlib import Path
 
-    from django.db import connection
-
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    settings_dict = connection.settings_dict
     env = {
         **os.environ,
         "DEBUG": "true",  # static files straight from the sources, as under runserver
-        "DATABASE_URL": (
-            f"postgres://{settings_dict['USER']}@{settings_dict['HOST']}:{settings_dict['PORT']}"
-            f"/{settings_dict['NAME']}"
-            if connection.vendor == "postgresql"
-            else f"sqlite:///{settings_dict['NAME']}"
-        ),
+        "DATABASE_URL": test_database_url(),
     }
     root = Path(__file__).resolve().parent.parent
     process = subprocess.Popen(

@@ -1,9 +1,10 @@
 """Which real servers the test run uses: a pytest plugin loaded with ``-p tests.services``.
 
 It runs before pytest-django reads the settings. When PostgreSQL and Redis answer on
-127.0.0.1 (and no DATABASE_URL / REDIS_URL is given), the run uses them; otherwise SQLite and
-the in-memory channel layer, and the tests marked ``postgres`` or ``redis`` are skipped with a
-visible reason. With ``CI=true`` a missing server fails those tests instead.
+127.0.0.1 (``make services`` starts them; no DATABASE_URL / REDIS_URL given), the run uses
+them; otherwise SQLite and the in-memory channel layer, and the tests marked ``postgres`` or
+``redis`` are skipped with a visible reason. With ``CI=true`` a missing server fails those
+tests instead.
 
 Database and channel prefix are named after the checkout, so two checkouts on one machine can
 run their suites at once without trampling each other.
@@ -16,9 +17,9 @@ from pathlib import Path
 
 import pytest
 
-POSTGRES_ADDRESS = ("127.0.0.1", 5432)
-REDIS_ADDRESS = ("127.0.0.1", 6379)
-START_HINT = "/work/.library/env/machines/python-svc.md names the command that starts it"
+from tests.support.local_services import POSTGRES_ADDRESS, REDIS_ADDRESS, postgres_url, redis_url
+
+START_HINT = "`make services` starts it"
 
 CHECKOUT_ID = hashlib.sha1(
     str(Path(__file__).resolve().parent.parent).encode(), usedforsecurity=False
@@ -39,11 +40,9 @@ def _choose_servers() -> tuple[bool, bool]:
     os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + CHECKOUT_ID * 4)
     os.environ.setdefault("CHANNEL_LAYER_PREFIX", f"cc-test-{CHECKOUT_ID}")
     if "DATABASE_URL" not in os.environ and answers(POSTGRES_ADDRESS):
-        host, port = POSTGRES_ADDRESS
-        os.environ["DATABASE_URL"] = f"postgres://postgres@{host}:{port}/cc_{CHECKOUT_ID}"
+        os.environ["DATABASE_URL"] = postgres_url(f"cc_{CHECKOUT_ID}")
     if "REDIS_URL" not in os.environ and answers(REDIS_ADDRESS):
-        host, port = REDIS_ADDRESS
-        os.environ["REDIS_URL"] = f"redis://{host}:{port}/0"
+        os.environ["REDIS_URL"] = redis_url()
     on_postgres = os.environ.get("DATABASE_URL", "").startswith(("postgres", "postgresql"))
     on_redis = bool(os.environ.get("REDIS_URL"))
     return on_postgres, on_redis

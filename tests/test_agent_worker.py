@@ -241,7 +241,9 @@ async def test_the_writer_holds_writes_while_the_database_is_away_and_loses_none
     def set_reachable(allowed: bool) -> None:
         import psycopg
 
-        with psycopg.connect("host=127.0.0.1 user=postgres dbname=postgres", autocommit=True) as db:
+        from tests.support.local_services import postgres_dsn
+
+        with psycopg.connect(postgres_dsn("postgres"), autocommit=True) as db:
             db.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {str(allowed).lower()}')
             if not allowed:
                 db.execute(

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# `make services`: PostgreSQL and Redis on 127.0.0.1 for the tests and benchmarks.
+#
+# Installs them from Debian's packages when missing and starts what does not answer yet;
+# a second run changes nothing. PostgreSQL is Debian's own cluster (5432) with a local role
+# `callcenter` (password `callcenter`, loopback only) that may create the test databases;
+# Redis listens on 6379 and keeps nothing on disk (no snapshots, no append-only file).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+SUDO=""
+[ "$(id -u)" = 0 ] || SUDO=sudo
+PG_PORT=5432
+REDIS_PORT=6379
+mkdir -p var/log
+
+answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+as_postgres() {
+  if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else sudo -u postgres "$@"; fi
+}
+
+wait_for() {  # port, name
+  for _ in $(seq 1 50); do answers "$1" && return 0; sleep 0.2; done
+  echo "$2 did not answer on 127.0.0.1:$1 (its log is under var/log/)" >&2
+  return 1
+}
+
+missing=()
+command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+command -v redis-server >/dev/null || missing+=(redis-server)
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "Installing ${missing[*]} from Debian's packages"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+# PostgreSQL: start the Debian cluster on 5432 (the package creates it on install).
+if answers "$PG_PORT"; then
+  echo "PostgreSQL already answers on 127.0.0.1:$PG_PORT"
+else
+  cluster=$(pg_lsclusters -h | awk -v port="$PG_PORT" '$3 == port {print $1, $2; exit}')
+  if [ -z "$cluster" ]; then
+    echo "No PostgreSQL cluster on port $PG_PORT: create one (pg_createcluster --port $PG_PORT <version> main) or set DATABASE_URL" >&2
+    exit 1
+  fi
+  # shellcheck disable=SC2086
+  $SUDO pg_ctlcluster $cluster start
+  wait_for "$PG_PORT" PostgreSQL
+  echo "PostgreSQL $cluster started on 127.0.0.1:$PG_PORT"
+fi
+# The role the tests and benchmarks connect as (only on a cluster of this machine's).
+if pg_lsclusters -h | awk -v port="$PG_PORT" '$3 == port && $4 == "online" {found=1} END {exit !found}'; then
+  as_postgres psql -qAt -p "$PG_PORT" -d postgres -c "
+    DO \$\$ BEGIN
+      IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'callcenter') THEN
+        CREATE ROLE callcenter LOGIN SUPERUSER PASSWORD 'callcenter';
+      END IF;
+    END \$\$;" >/dev/null
+fi
+
+# Redis: a server of the project's own, nothing kept on disk.
+if answers "$REDIS_PORT"; then
+  echo "Redis already answers on 127.0.0.1:$REDIS_PORT"
+else
+  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
+    --daemonize yes --logfile "$PWD/var/log/redis.log" --dir "$PWD/var"
+  wait_for "$REDIS_PORT" Redis
+  echo "Redis started on 127.0.0.1:$REDIS_PORT (nothing kept on disk)"
+fi
