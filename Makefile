@@ -1,5 +1,6 @@
 # Two commands do all set-up on a fresh machine:
-#   make run    install, migrate, seed the demo data, serve on http://127.0.0.1:8000
+#   make run    install, migrate, seed the demo data, serve on http://127.0.0.1:8000 with
+#               livekit-server and (when an LLM is configured) the agent worker
 #   make test   install everything the tests need and run the whole suite
 # Both are idempotent; a second run only does what changed.
 
@@ -32,13 +33,13 @@ static/build/.built: $(FRONTEND_SOURCES)
 
 frontend: static/build/.built
 
-# Browser tests drive Debian's Chromium; the barge-in tests speak with espeak-ng. Install
-# them once if the machine lacks them.
+# Browser tests drive Debian's Chromium; the voice tests speak with espeak-ng and measure
+# audio with sox. Install them once if the machine lacks them.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 test-tools:
-	@command -v chromium >/dev/null && command -v espeak-ng >/dev/null || \
+	@command -v chromium >/dev/null && command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
 	  ($(SUDO) apt-get update -qq && \
-	   $(SUDO) apt-get install -y -qq chromium espeak-ng >/dev/null)
+	   $(SUDO) apt-get install -y -qq chromium espeak-ng sox >/dev/null)
 
 # PostgreSQL and Redis on 127.0.0.1, installed from Debian's packages when missing.
 services:
@@ -62,13 +63,15 @@ var/secret_key:
 	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
 	chmod 600 $@
 
-run: install frontend var/secret_key
-	export SECRET_KEY="$${SECRET_KEY:-$$(cat var/secret_key)}"; \
-	$(PY) manage.py migrate --no-input && \
-	$(PY) manage.py collectstatic --no-input --verbosity 0 && \
-	$(PY) manage.py seed_demo && \
-	echo "Serving on http://$(HOST):$(PORT)/ (admin at /admin/)" && \
-	exec $(VENV)/bin/daphne -b $(HOST) -p $(PORT) callcenter.asgi:application
+# The key pair of the local livekit-server that `make run` starts (LiveKit wants 32+ chars).
+var/livekit_api_secret:
+	mkdir -p var
+	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32))" > $@
+	chmod 600 $@
+
+# daphne, livekit-server and (with an LLM configured) the agent worker, under honcho.
+run: install frontend var/secret_key var/livekit_api_secret
+	@WEB_HOST=$(HOST) WEB_PORT=$(PORT) bash services/run.sh
 
 test: install-dev frontend test-tools services livekit-server
 	$(PY) -m pytest

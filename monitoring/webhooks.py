@@ -43,6 +43,13 @@ def _call_of_room(room: api.Room) -> Call | None:
     return Call.objects.filter(room_name=room.name).first() if room.name else None
 
 
+def _is_the_caller(call: Call, participant: api.ParticipantInfo) -> bool:
+    """The web caller the call's token named, or the phone caller (a SIP participant)."""
+    if participant.kind == api.ParticipantInfo.SIP:
+        return True
+    return bool(call.caller) and participant.identity == call.caller
+
+
 def handle_event(event: api.WebhookEvent) -> None:
     """Apply one verified event."""
     kind = event.event
@@ -54,6 +61,11 @@ def handle_event(event: api.WebhookEvent) -> None:
         return
     if kind == "participant_joined" and event.participant.kind == api.ParticipantInfo.AGENT:
         call.mark_active(timezone.now())
+        _publish_call(call)
+    elif kind == "participant_left" and _is_the_caller(call, event.participant) and call.is_live:
+        # The caller hung up: the call is over. The agent leaves after it (and LiveKit closes
+        # the room only then), so the agent's departure must not read as a lost worker.
+        call.mark_ended(timezone.now())
         _publish_call(call)
     elif (
         kind == "participant_left"
@@ -101,5 +113,6 @@ def livekit_webhook(request: HttpRequest) -> JsonResponse:
         return JsonResponse({"detail": "Signature missing or invalid."}, status=401)
     if event.id and not _first_delivery(event.id):
         return JsonResponse({"status": "already handled"})
+    logger.info("webhook %s: %s in room %s", event.id, event.event, event.room.name or "-")
     handle_event(event)
     return JsonResponse({"status": "ok"})

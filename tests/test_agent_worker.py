@@ -7,6 +7,7 @@ through the real ``CallWriter``.
 
 import asyncio
 import json
+import pickle
 import subprocess
 import sys
 from contextlib import asynccontextmanager
@@ -289,6 +290,30 @@ def test_runagent_without_settings_exits_with_one_readable_line():
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
     assert "set OPENAI_API_KEY, LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET" in lines[0]
+
+
+def test_job_processes_set_django_up_before_loading_the_session():
+    """A job process unpickles entrypoint and prewarm by module and name: in a fresh
+    interpreter that must import the module that configures Django (it failed with
+    AppRegistryNotReady when they were agentworker.session's own functions)."""
+    root = Path(__file__).resolve().parent.parent
+    program = (
+        "import pickle, sys; "
+        "entry, warm = pickle.loads(sys.stdin.buffer.read()); "
+        "print(entry.__module__, warm.__module__)"
+    )
+    from agentworker.job import entrypoint, prewarm
+
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=root,
+        input=pickle.dumps((entrypoint, prewarm)),
+        env={"PATH": "/usr/bin:/bin", "SECRET_KEY": "x"},
+        capture_output=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr.decode()[-2000:]
+    assert result.stdout.decode().split() == ["agentworker.job", "agentworker.job"]
 
 
 async def test_a_write_replayed_after_its_commit_is_not_stored_twice():

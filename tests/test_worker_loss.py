@@ -20,17 +20,22 @@ def livekit(settings):
     cache.clear()
 
 
-def agent_left(client, call, event_id):
+def participant_left(client, call, event_id, participant: api.ParticipantInfo):
     event = api.WebhookEvent(
         event="participant_left",
         id=event_id,
         room=api.Room(name=call.room_name),
-        participant=api.ParticipantInfo(identity="agent-x", kind=api.ParticipantInfo.AGENT),
+        participant=participant,
     )
     body = MessageToJson(event)
     return client.post(
         "/livekit/webhook/", body, content_type="application/json", HTTP_AUTHORIZATION=signed(body)
     )
+
+
+def agent_left(client, call, event_id):
+    agent = api.ParticipantInfo(identity="agent-x", kind=api.ParticipantInfo.AGENT)
+    return participant_left(client, call, event_id, agent)
 
 
 @pytest.mark.django_db
@@ -51,6 +56,36 @@ def test_the_agent_leaving_after_ending_the_call_changes_nothing(client):
     agent_left(client, call, "EV_left2")
     call.refresh_from_db()
     assert (call.status, call.failure_reason) == (Call.Status.ENDED, "")
+
+
+@pytest.mark.django_db
+def test_the_caller_hanging_up_ends_the_call_and_the_agent_leaving_after_is_no_failure(client):
+    call = Call.objects.create(status=Call.Status.ACTIVE, caller="caller-abc123")
+    caller = api.ParticipantInfo(identity="caller-abc123", kind=api.ParticipantInfo.STANDARD)
+    participant_left(client, call, "EV_caller_left", caller)
+    call.refresh_from_db()
+    assert (call.status, call.failure_reason) == (Call.Status.ENDED, "")
+    agent_left(client, call, "EV_agent_left_after")
+    call.refresh_from_db()
+    assert (call.status, call.failure_reason) == (Call.Status.ENDED, "")
+
+
+@pytest.mark.django_db
+def test_a_phone_caller_hanging_up_ends_the_call(client):
+    call = Call.objects.create(status=Call.Status.ACTIVE, channel="phone", caller="+15551234567")
+    phone = api.ParticipantInfo(identity="sip_+15551234567", kind=api.ParticipantInfo.SIP)
+    participant_left(client, call, "EV_phone_left", phone)
+    call.refresh_from_db()
+    assert call.status == Call.Status.ENDED
+
+
+@pytest.mark.django_db
+def test_someone_else_leaving_does_not_end_the_call(client):
+    call = Call.objects.create(status=Call.Status.ACTIVE, caller="caller-abc123")
+    listener = api.ParticipantInfo(identity="supervisor-1-ab12", kind=api.ParticipantInfo.STANDARD)
+    participant_left(client, call, "EV_listener_left", listener)
+    call.refresh_from_db()
+    assert call.status == Call.Status.ACTIVE
 
 
 @pytest.mark.django_db

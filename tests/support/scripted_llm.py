@@ -9,7 +9,13 @@ reply of the script; every request body is kept for assertions.
         llm = openai.LLM(model="scripted", base_url=server.base_url, api_key="test")
 
 It also answers the transcriptions endpoint (``openai.STT(use_realtime=False)``) with the
-next of ``transcripts``, keeping each uploaded WAV in ``audio``.
+next of ``transcripts``, keeping each uploaded WAV in ``audio``. A transcript given as
+``ExpectedSpeech`` is answered only when the upload is the speech a test played (its length
+and level within bounds); anything else is answered with no words and noted in
+``unexpected_audio``. The speech endpoint (``openai.TTS``) speaks ``input`` with espeak-ng.
+
+The end-to-end tests run it in a thread of its own (``running_in_thread``) so that a worker in
+another process can reach it while the test drives a browser.
 """
 
 from __future__ import annotations
@@ -18,12 +24,18 @@ import asyncio
 import io
 import itertools
 import json
+import subprocess
+import tempfile
+import threading
 import time
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from aiohttp import web
 
 
@@ -44,15 +56,61 @@ class Reply:
 Script = list[Reply] | Callable[[dict[str, Any]], Reply]
 
 
+@dataclass
+class ExpectedSpeech:
+    """What the transcription endpoint answers for speech of this length and level."""
+
+    text: str
+    min_seconds: float
+    max_seconds: float
+    min_rms: float = 300.0  # 16-bit samples; silence and comfort noise stay far below
+
+    def mismatch(self, wav: bytes) -> str | None:
+        """Why ``wav`` is not this speech, or None when it is."""
+        seconds, rms = wav_length_and_level(wav)
+        if not self.min_seconds <= seconds <= self.max_seconds:
+            return f"{seconds:.2f} s of audio, expected {self.min_seconds}-{self.max_seconds} s"
+        if rms < self.min_rms:
+            return f"level {rms:.0f} RMS, expected speech (at least {self.min_rms:.0f})"
+        return None
+
+
+def wav_length_and_level(wav: bytes) -> tuple[float, float]:
+    """Seconds and RMS level (16-bit units) of a mono or stereo 16-bit WAV."""
+    with wave.open(io.BytesIO(wav)) as audio:
+        frames = audio.readframes(audio.getnframes())
+        seconds = audio.getnframes() / audio.getframerate()
+    samples = np.frombuffer(frames, dtype=np.int16).astype(np.float64)
+    rms = float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0
+    return seconds, rms
+
+
+def espeak_wav(text: str, *, rate: int = 24000) -> bytes:
+    """``text`` spoken by espeak-ng, as a mono 16-bit WAV at ``rate`` Hz.
+
+    Through files, not pipes: a WAV written to a pipe has no length in its header."""
+    with tempfile.TemporaryDirectory() as folder:
+        spoken, resampled = Path(folder) / "spoken.wav", Path(folder) / "resampled.wav"
+        subprocess.run(["espeak-ng", "-w", str(spoken), text], check=True, capture_output=True)
+        subprocess.run(
+            ["sox", str(spoken), "-r", str(rate), "-b", "16", str(resampled)],
+            check=True,
+            capture_output=True,
+        )
+        return resampled.read_bytes()
+
+
 class ScriptedLLMServer:
     def __init__(
         self, script: Script, *, chunk_words: int = 3, transcripts: list[str] | None = None
     ) -> None:
         self.script = script
         self.requests: list[dict[str, Any]] = []
-        self.transcripts = list(transcripts or [])
+        self.transcripts: list[str | ExpectedSpeech] = list(transcripts or [])
         self.transcription_status = 200  # anything else fails every transcription
         self.audio: list[bytes] = []
+        self.unexpected_audio: list[str] = []
+        self.spoken: list[str] = []  # what the speech endpoint was asked to say
         self.chunk_words = chunk_words
         self._replies = iter(script) if isinstance(script, list) else None
         self._ids = itertools.count(1)
@@ -67,6 +125,7 @@ class ScriptedLLMServer:
         app = web.Application()
         app.router.add_post("/v1/chat/completions", self._chat)
         app.router.add_post("/v1/audio/transcriptions", self._transcribe)
+        app.router.add_post("/v1/audio/speech", self._speak)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", 0)
@@ -99,8 +158,22 @@ class ScriptedLLMServer:
                 {"error": {"message": "scripted failure", "type": "server_error"}},
                 status=self.transcription_status,
             )
-        text = self.transcripts.pop(0) if self.transcripts else ""
-        return web.json_response({"text": text})
+        expected = self.transcripts.pop(0) if self.transcripts else ""
+        if isinstance(expected, ExpectedSpeech):
+            problem = expected.mismatch(self.audio[-1])
+            if problem:
+                self.unexpected_audio.append(problem)
+                self.transcripts.insert(0, expected)  # still waiting for that speech
+                return web.json_response({"text": ""})
+            expected = expected.text
+        return web.json_response({"text": expected})
+
+    async def _speak(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        text = str(body.get("input", ""))
+        self.spoken.append(text)
+        wav = await asyncio.to_thread(espeak_wav, text)
+        return web.Response(body=wav, content_type="audio/wav")
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
@@ -166,3 +239,18 @@ class ScriptedLLMServer:
         await response.write(b"data: [DONE]\n\n")
         await response.write_eof()
         return response
+
+
+@contextmanager
+def running_in_thread(server: ScriptedLLMServer) -> Iterator[ScriptedLLMServer]:
+    """Serve ``server`` from an event loop in a thread of its own, for other processes."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="scripted-llm", daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(server.__aenter__(), loop).result(timeout=10)
+    try:
+        yield server
+    finally:
+        asyncio.run_coroutine_threadsafe(server.__aexit__(None, None, None), loop).result(10)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# `make run`: the whole product on this machine, under honcho (one Ctrl-C stops all).
+#
+#   web      daphne on WEB_HOST:WEB_PORT (always)
+#   livekit  the pinned livekit-server on 127.0.0.1:7880, unless LIVEKIT_URL names another
+#            server (e.g. a LiveKit Cloud project); it gets this checkout's key pair
+#   agent    `runagent dev`, when an LLM is configured (OPENAI_API_KEY or OPENAI_BASE_URL)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=.venv/bin/python
+export WEB_HOST="${WEB_HOST:-127.0.0.1}" WEB_PORT="${WEB_PORT:-8000}"
+export SECRET_KEY="${SECRET_KEY:-$(cat var/secret_key)}"
+
+processes=(web)
+if [ -z "${LIVEKIT_URL:-}" ]; then
+  if make --no-print-directory livekit-server; then
+    export LIVEKIT_URL=ws://127.0.0.1:7880
+    export LIVEKIT_API_KEY="${LIVEKIT_API_KEY:-callcenter-dev}"
+    export LIVEKIT_API_SECRET="${LIVEKIT_API_SECRET:-$(cat var/livekit_api_secret)}"
+    processes+=(livekit)
+  else
+    echo "Voice calls are off: livekit-server could not be built (see above); set LIVEKIT_URL to use another server"
+  fi
+fi
+if [ -n "${OPENAI_API_KEY:-}${OPENAI_BASE_URL:-}" ] && [ -n "${LIVEKIT_URL:-}" ]; then
+  processes+=(agent)
+elif [ -n "${LIVEKIT_URL:-}" ]; then
+  echo "The agent worker is not started: set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server) to answer calls"
+fi
+
+$PY manage.py migrate --no-input
+$PY manage.py collectstatic --no-input --verbosity 0
+$PY manage.py seed_demo
+echo "Serving on http://$WEB_HOST:$WEB_PORT/ (admin at /admin/); starting: ${processes[*]}"
+exec .venv/bin/honcho start "${processes[@]}"

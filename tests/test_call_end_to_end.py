@@ -1,0 +1,276 @@
+"""A customer's call through the real LiveKit server, worker, web app and browser.
+
+Chromium opens the call page with a fake microphone playing espeak-ng speech; livekit-server
+dispatches the call to ``manage.py runagent dev``; the worker hears the caller through the
+bundled VAD and turn detector and the OpenAI plugins, which talk to the scripted stand-in for
+OpenAI (the only remote part). The web app learns the call's life from LiveKit's webhooks.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import time
+import wave
+
+import numpy as np
+import pytest
+from playwright.sync_api import expect
+
+from callcenter.models import Call, CallEvent, TranscriptSegment
+from recordings.models import Recording
+from tests.support.scripted_llm import ExpectedSpeech, Reply, ToolCall
+from tests.support.voice_stack import silence_wav, speech_wav
+from vehicles.models import Vehicle
+
+pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.slow]
+
+VIN = "1HGCM82633A004352"
+SPOKEN_VIN = "one H G C M eight two six three three A zero zero four three five two"
+CALLER_SAYS = f"Hello. My VIN is {SPOKEN_VIN}."
+GREETING = "Welcome to the service desk. Please tell me your vehicle's VIN."
+ANSWER = "I found your 2003 Honda Accord. How can I help with it today?"
+TYPED = "When is my next service due?"
+TYPED_ANSWER = "Your next service is due at ninety thousand miles."
+SUMMARY = {"summary": "A caller gave their VIN; the agent found the car.", "outcome": "resolved"}
+CALL_SECONDS = 120
+
+# Watches the level of every remote audio track the page plays: window.remoteLevels holds
+# [time in ms, RMS] every 50 ms, so a test can tell whether (and when) the agent was heard.
+REMOTE_AUDIO_METER = """
+window.remoteLevels = [];
+new MutationObserver(() => {
+  for (const element of document.querySelectorAll("#remote-audio audio")) {
+    if (element.dataset.metered || !element.srcObject) continue;
+    element.dataset.metered = "yes";
+    const context = new AudioContext();
+    context.resume();
+    const analyser = context.createAnalyser();
+    context.createMediaStreamSource(element.srcObject).connect(analyser);
+    const samples = new Float32Array(analyser.fftSize);
+    setInterval(() => {
+      analyser.getFloatTimeDomainData(samples);
+      const rms = Math.sqrt(samples.reduce((sum, x) => sum + x * x, 0) / samples.length);
+      window.remoteLevels.push([Date.now(), rms]);
+    }, 50);
+  }
+}).observe(document, { childList: true, subtree: true });
+// The page's own microphone meter, sampled too: when the agent did not hear the caller, this
+// tells whether the fake microphone played at all.
+window.microphoneLevels = [];
+setInterval(() => {
+  const meter = document.getElementById("mic-level");
+  if (meter && meter.value > 0) window.microphoneLevels.push([Date.now(), meter.value]);
+}, 100);
+"""
+HEARD = "(since) => window.remoteLevels.some(([at, rms]) => at > since && rms > 0.01)"
+
+
+def service_desk(request: dict) -> Reply:
+    """The scripted LLM: greets, looks the spoken VIN up, answers, summarises."""
+    messages = request["messages"]
+    first, last = str(messages[0].get("content", "")), messages[-1]
+    content = str(last.get("content", ""))
+    if first.startswith("You summarise calls"):
+        return Reply(text=json.dumps(SUMMARY))
+    if last["role"] == "tool":
+        return Reply(text=ANSWER)
+    if last["role"] == "user" and SPOKEN_VIN in content:
+        return Reply(tool_calls=[ToolCall("lookup_vehicle", {"vin": SPOKEN_VIN})])
+    if last["role"] == "user" and TYPED in content:
+        return Reply(text=TYPED_ANSWER)
+    return Reply(text=GREETING)
+
+
+def wait_until(condition, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"waited {seconds} s for {what}")
+
+
+def start_call(page, stack):
+    page.add_init_script(REMOTE_AUDIO_METER)
+    page.goto(stack.web_url + "/")
+    page.get_by_role("button", name="Call", exact=True).click()
+    expect(page.locator("#call-app")).to_have_attribute("data-state", "inCall", timeout=30000)
+    return Call.objects.get()
+
+
+def page_time(page) -> float:
+    return page.evaluate("Date.now()")
+
+
+def channel_levels(ogg: bytes) -> tuple[float, float, float]:
+    """Seconds and the RMS level of each channel of a stereo recording (decoded with PyAV,
+    measured with sox)."""
+    import av
+
+    with av.open(io.BytesIO(ogg)) as container:
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="s16", layout="stereo", rate=48000)
+        chunks = [
+            resampled.to_ndarray()
+            for frame in container.decode(stream)
+            for resampled in resampler.resample(frame)
+        ]
+    samples = np.concatenate(chunks, axis=1).reshape(-1) if chunks else np.zeros(0, np.int16)
+    wav = io.BytesIO()
+    with wave.open(wav, "wb") as out:
+        out.setnchannels(2)
+        out.setsampwidth(2)
+        out.setframerate(48000)
+        out.writeframes(samples.astype(np.int16).tobytes())
+    levels = []
+    for channel in ("1", "2"):
+        stats = subprocess.run(
+            ["sox", "-t", "wav", "-", "-n", "remix", channel, "stat"],
+            input=wav.getvalue(),
+            capture_output=True,
+            check=True,
+        ).stderr.decode()
+        levels.append(float(stats.split("RMS     amplitude:")[1].split()[0]))
+    return len(samples) / 2 / 48000, levels[0], levels[1]
+
+
+def test_a_spoken_call_is_answered_looked_up_captioned_and_recorded(
+    e2e_stack, caller_browser, tmp_path
+):
+    vehicle = Vehicle.objects.create(vin=VIN, make="Honda", model="Accord", year=2003)
+    microphone = tmp_path / "caller.wav"
+    spoken_seconds = speech_wav(microphone, CALLER_SAYS, leading_silence=12)
+    e2e_stack.script(
+        service_desk,
+        [ExpectedSpeech(CALLER_SAYS, spoken_seconds - 1.0, spoken_seconds + 2.5)],
+    )
+    page = caller_browser(microphone)
+    started = time.time() * 1000
+
+    call = start_call(page, e2e_stack)
+    # The agent's state arrives, and its greeting is heard and captioned.
+    expect(page.locator("#agent-activity")).to_contain_text("The assistant is", timeout=20000)
+    page.wait_for_function(HEARD, arg=started, timeout=30000)
+    captions = page.locator("#captions")
+    expect(captions).to_contain_text(f"Assistant: {GREETING}", timeout=20000)
+    # The caller's speech is heard by the agent, which looks the VIN up and answers aloud.
+    try:
+        expect(captions).to_contain_text(f"You: {CALLER_SAYS}", timeout=40000)
+    except AssertionError as error:
+        heard = e2e_stack.models
+        microphone_at = page.evaluate("window.microphoneLevels.map(([at]) => at)")
+        raise AssertionError(
+            f"the caller was not heard: {len(heard.audio)} uploads to speech-to-text "
+            f"(not the speech played: {heard.unexpected_audio}); the page's microphone meter "
+            f"moved from {min(microphone_at, default=0) - started:.0f} ms to "
+            f"{max(microphone_at, default=0) - started:.0f} ms after the test started"
+        ) from error
+    before_answer = page_time(page)
+    expect(captions).to_contain_text(f"Assistant: {ANSWER}", timeout=30000)
+    page.wait_for_function(HEARD, arg=before_answer, timeout=20000)
+    assert e2e_stack.models.unexpected_audio == []
+    page.wait_for_timeout(3000)  # the answer is spoken to its end before the caller hangs up
+
+    page.get_by_role("button", name="Hang up").click()
+    expect(page.locator("#call-app")).to_have_attribute("data-state", "ended")
+
+    # LiveKit says the room finished; the call ends with its record complete.
+    wait_until(
+        lambda: f"room_finished in room {call.room_name}" in e2e_stack.web.log.read_text(),
+        CALL_SECONDS,
+        "the room_finished webhook",
+    )
+    call.refresh_from_db()
+    assert call.status == Call.Status.ENDED and call.answered_at and call.ended_at
+    assert not call.failure_reason
+    assert call.vehicle_id == vehicle.pk
+    segments = list(call.segments.order_by("sequence").values_list("speaker", "text"))
+    assert segments[:3] == [
+        (TranscriptSegment.Speaker.AGENT, GREETING),
+        (TranscriptSegment.Speaker.CUSTOMER, CALLER_SAYS),
+        (TranscriptSegment.Speaker.AGENT, ANSWER),
+    ]
+    lookup = call.events.get(type=CallEvent.Type.TOOL_CALL)
+    assert lookup.payload["name"] == "lookup_vehicle"
+    assert "2003 Honda Accord" in lookup.payload["output"]
+    # Latencies of the real voice pipeline: the caller's end of turn, the LLM and the TTS.
+    for key in ("eou_delay_ms", "llm_ttft_ms", "tts_ttfb_ms"):
+        assert call.metrics.get(key), f"no {key} samples in {call.metrics}"
+        assert call.metrics[f"{key}_p50"] >= 0
+
+    # The recording (agent mode) is in the bucket: both voices, as long as the call.
+    recording = wait_until(
+        lambda: Recording.objects.filter(call=call, status=Recording.Status.READY).first(),
+        CALL_SECONDS,
+        "the recording to be uploaded",
+    )
+    stored = e2e_stack.s3.client().get_object(Bucket=e2e_stack.s3.bucket, Key=recording.file.name)
+    seconds, caller_level, agent_level = channel_levels(stored["Body"].read())
+    assert caller_level > 0.005, "the caller's channel is silent"
+    assert agent_level > 0.005, "the agent's channel is silent"
+    # The recorder runs from the agent's start to the session's close, which waits up to
+    # session_close_transcript_timeout (2 s) after the hang-up for the caller's last words.
+    call_seconds = (call.ended_at - call.answered_at).total_seconds()
+    assert call_seconds - 1.0 < seconds < call_seconds + 2.0 + 1.0, (seconds, call_seconds)
+
+
+def test_a_typed_message_gets_a_spoken_and_captioned_answer(e2e_stack, caller_browser, tmp_path):
+    microphone = tmp_path / "silence.wav"
+    silence_wav(microphone)
+    e2e_stack.script(service_desk)
+    page = caller_browser(microphone)
+
+    call = start_call(page, e2e_stack)
+    captions = page.locator("#captions")
+    expect(captions).to_contain_text(f"Assistant: {GREETING}", timeout=30000)
+    expect(page.locator("#agent-activity")).to_contain_text("listening", timeout=20000)
+    before_typing = page_time(page)
+    page.get_by_label("Type a message to the assistant").fill(TYPED)
+    page.get_by_role("button", name="Send").click()
+
+    expect(captions).to_contain_text(f"You: {TYPED} (typed)")
+    expect(captions).to_contain_text(f"Assistant: {TYPED_ANSWER}", timeout=30000)
+    page.wait_for_function(HEARD, arg=before_typing, timeout=20000)
+    assert TYPED_ANSWER in e2e_stack.models.spoken
+    wait_until(
+        lambda: call.segments.filter(text=TYPED_ANSWER).exists(), 20, "the answer to be stored"
+    )
+    assert call.segments.filter(speaker=TranscriptSegment.Speaker.CUSTOMER, text=TYPED).exists()
+    page.get_by_role("button", name="Hang up").click()
+    wait_until(
+        lambda: Call.objects.filter(pk=call.pk, status=Call.Status.ENDED).exists(),
+        CALL_SECONDS,
+        "the call to end",
+    )
+
+
+def test_a_worker_killed_mid_call_fails_the_call_and_keeps_its_transcript(
+    e2e_stack, caller_browser, tmp_path
+):
+    microphone = tmp_path / "silence.wav"
+    silence_wav(microphone)
+    e2e_stack.script(service_desk)
+    page = caller_browser(microphone)
+
+    call = start_call(page, e2e_stack)
+    expect(page.locator("#captions")).to_contain_text(f"Assistant: {GREETING}", timeout=30000)
+    wait_until(lambda: call.segments.exists(), 20, "the greeting to be stored")
+
+    e2e_stack.worker.kill()
+
+    # Only LiveKit can tell now: its participant_left webhook fails the call.
+    wait_until(
+        lambda: Call.objects.filter(pk=call.pk, status=Call.Status.FAILED).exists(),
+        CALL_SECONDS,
+        "the call to be marked failed",
+    )
+    call.refresh_from_db()
+    assert "worker stopped" in call.failure_reason
+    assert list(call.segments.values_list("speaker", "text")) == [
+        (TranscriptSegment.Speaker.AGENT, GREETING)
+    ]
+    # The caller's page says the call is over.
+    expect(page.locator("#call-app")).to_have_attribute("data-state", "ended", timeout=30000)
