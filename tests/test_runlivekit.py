@@ -46,7 +46,7 @@ def run(env: dict) -> subprocess.CompletedProcess:
             {
                 "LIVEKIT_API_KEY": "k",
                 "LIVEKIT_API_SECRET": "s",
-                "LIVEKIT_SERVER_BIN": "/nonexistent",
+                "LIVEKIT_SERVER_BIN": "/missing",
             },
             "LIVEKIT_SERVER_BIN names /missing, which does not exist",
         ),

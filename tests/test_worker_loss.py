@@ -71,21 +71,20 @@ def test_the_caller_hanging_up_ends_the_call_and_the_agent_leaving_after_is_no_f
 
 
 @pytest.mark.django_db
-def test_a_phone_caller_hanging_up_ends_the_call(client):
-    call = Call.objects.create(status=Call.Status.ACTIVE, channel="phone", caller="+15551234567")
-    phone = api.ParticipantInfo(identity="sip_+15551234567", kind=api.ParticipantInfo.SIP)
-    participant_left(client, call, "EV_phone_left", phone)
+@pytest.mark.parametrize(
+    ("caller", "leaving", "kind", "status"),
+    [
+        ("+15551234567", "sip_+15551234567", api.ParticipantInfo.SIP, Call.Status.ENDED),
+        ("caller-abc123", "supervisor-1-ab12", api.ParticipantInfo.STANDARD, Call.Status.ACTIVE),
+    ],
+    ids=["a phone caller hanging up ends the call", "a listener leaving does not"],
+)
+def test_only_the_caller_leaving_ends_the_call(client, caller, leaving, kind, status):
+    call = Call.objects.create(status=Call.Status.ACTIVE, caller=caller)
+    participant = api.ParticipantInfo(identity=leaving, kind=kind)
+    participant_left(client, call, f"EV_{leaving}", participant)
     call.refresh_from_db()
-    assert call.status == Call.Status.ENDED
-
-
-@pytest.mark.django_db
-def test_someone_else_leaving_does_not_end_the_call(client):
-    call = Call.objects.create(status=Call.Status.ACTIVE, caller="caller-abc123")
-    listener = api.ParticipantInfo(identity="supervisor-1-ab12", kind=api.ParticipantInfo.STANDARD)
-    participant_left(client, call, "EV_listener_left", listener)
-    call.refresh_from_db()
-    assert call.status == Call.Status.ACTIVE
+    assert call.status == status
 
 
 @pytest.mark.django_db

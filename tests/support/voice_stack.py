@@ -138,6 +138,16 @@ class VoiceStack:
             time.sleep(0.2)
         raise RuntimeError(f"the agent worker did not register: {tail(self.worker.log)}")
 
+    def wait_for_job_end(self, call_id, seconds: float = 120) -> None:
+        """Wait until the worker has finished the call's job (recording, summary, writes), so
+        that nothing it writes lands after the test's database is emptied."""
+        deadline = time.monotonic() + seconds
+        while time.monotonic() < deadline:
+            if f"call {call_id} finished" in self.worker.log.read_text(errors="replace"):
+                return
+            time.sleep(0.25)
+        raise RuntimeError(f"the job of call {call_id} did not finish: {tail(self.worker.log)}")
+
     def script(self, respond: Callable[[dict], Reply], transcripts: list | None = None) -> None:
         """What the LLM answers to each request, and what speech-to-text hears, in order."""
         self.models.script = respond
