@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from django.db import connection
-from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery
-from django.db.models.functions import Coalesce
+from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Value
+from django.db.models.functions import Coalesce, Replace
+from django.utils.html import escape
 
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from recordings.models import Recording
@@ -60,22 +61,42 @@ def search_segments(query: str) -> QuerySet[TranscriptSegment]:
     return segments.filter(text__icontains=query)
 
 
+# PostgreSQL marks the matches with these private-use characters; the headline is escaped
+# as HTML and only then are they turned into <b>…</b>, so a caller's words stay text.
+MATCH_START, MATCH_STOP = "\ue000", "\ue001"
+
+
+def safe_headline(marked: str) -> str:
+    """HTML of a headline: the text escaped, the matches (between the markers) in <b>."""
+    return str(escape(marked)).replace(MATCH_START, "<b>").replace(MATCH_STOP, "</b>")
+
+
 def with_headlines(segments: list[TranscriptSegment], query: str) -> list[TranscriptSegment]:
-    """Set ``headline`` (matches in <b>) on a page of results, computed for that page only."""
+    """Set ``headline`` on a page of results, computed for that page only: HTML with the
+    text escaped and the matches in <b>…</b>."""
+    clean = {s.pk: s.text.replace(MATCH_START, "").replace(MATCH_STOP, "") for s in segments}
     if connection.vendor != "postgresql" or not segments:
         for segment in segments:
-            segment.headline = segment.text
+            segment.headline = safe_headline(clean[segment.pk])
         return segments
     from django.contrib.postgres.search import SearchHeadline, SearchQuery
 
     search = SearchQuery(query, config=SEARCH_CONFIG, search_type="websearch")
     headlines = dict(
-        TranscriptSegment.objects.filter(pk__in=[s.pk for s in segments])
-        .annotate(headline=SearchHeadline("text", search, config=SEARCH_CONFIG))
+        TranscriptSegment.objects.filter(pk__in=list(clean))
+        .annotate(
+            headline=SearchHeadline(
+                Replace(Replace("text", Value(MATCH_START)), Value(MATCH_STOP)),
+                search,
+                config=SEARCH_CONFIG,
+                start_sel=MATCH_START,
+                stop_sel=MATCH_STOP,
+            )
+        )
         .values_list("pk", "headline")
     )
     for segment in segments:
-        segment.headline = headlines.get(segment.pk, segment.text)
+        segment.headline = safe_headline(headlines.get(segment.pk, clean[segment.pk]))
     return segments
 
 

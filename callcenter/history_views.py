@@ -168,15 +168,32 @@ def _date_range(request: HttpRequest) -> tuple[datetime, datetime] | str:
         return "'from' must not be after 'to'."
     if (last - first).days > 366:
         return "Export at most a year at a time."
+    if last >= date.max - timedelta(days=1):
+        return "Give a 'to' date before the year 9999."
     start = timezone.make_aware(datetime.combine(first, time.min))
     end = timezone.make_aware(datetime.combine(last + timedelta(days=1), time.min))
     return start, end
 
 
+# A cell starting with one of these is read as a formula by spreadsheet programs.
+FORMULA_TRIGGERS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value):
+    """A text cell that a spreadsheet shows as text (OWASP's CSV injection advice: a leading
+    formula character gets a ' before it); other values as they are."""
+    if isinstance(value, str) and value.startswith(FORMULA_TRIGGERS):
+        return "'" + value
+    return value
+
+
 def _csv_response(rows, filename: str) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
+    """Every cell quoted, and text that would start a formula neutralised: transcripts and
+    summaries hold whatever callers said or typed."""
+    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
     response = StreamingHttpResponse(
-        (writer.writerow(row) for row in rows), content_type="text/csv; charset=utf-8"
+        (writer.writerow([spreadsheet_safe(cell) for cell in row]) for row in rows),
+        content_type="text/csv; charset=utf-8",
     )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response

@@ -1,5 +1,10 @@
 """Who may do what: supervisors hold the ``callcenter.monitor_calls`` permission."""
 
+from importlib import import_module
+from types import SimpleNamespace
+
+from django.conf import settings
+from django.contrib import auth
 from django.middleware.csrf import CsrfViewMiddleware
 from rest_framework import permissions
 from rest_framework.exceptions import PermissionDenied
@@ -12,6 +17,19 @@ def is_supervisor(user) -> bool:
     return bool(
         user and user.is_authenticated and user.is_staff and user.has_perm(MONITOR_PERMISSION)
     )
+
+
+def login_still_supervisor(scope: dict) -> bool:
+    """Whether a long-lived connection's login still stands: its session is still stored and
+    still logs in the same user (logout deletes it, a password change invalidates it), and
+    that user is still an active supervisor. Read fresh from the database each time."""
+    session, user = scope.get("session"), scope.get("user")
+    session_key = getattr(session, "session_key", None)
+    if not session_key or user is None or not user.is_authenticated:
+        return False
+    stored = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
+    current = auth.get_user(SimpleNamespace(session=stored))
+    return current.pk == user.pk and is_supervisor(current)
 
 
 class IsSupervisor(permissions.BasePermission):

@@ -143,4 +143,6 @@ class TranscriptHitSerializer(serializers.Serializer):
     sequence = serializers.IntegerField()
     speaker = serializers.CharField()
     text = serializers.CharField()
-    headline = serializers.CharField(help_text="the text with the matches in <b>…</b>")
+    headline = serializers.CharField(
+        help_text="HTML: the text escaped, the matches in <b>…</b> (no other markup)"
+    )

@@ -299,6 +299,11 @@ LIVEKIT_API_KEY = env_str("LIVEKIT_API_KEY")
 LIVEKIT_API_SECRET = env_str("LIVEKIT_API_SECRET")
 # The name the agent worker registers under; tokens dispatch this agent explicitly.
 LIVEKIT_AGENT_NAME = env_str("LIVEKIT_AGENT_NAME", "callcenter-agent")
+# Calls one worker takes at most: its load reported to LiveKit is its calls over this number
+# (not the machine's CPU, which other programs on the host move).
+AGENT_MAX_CALLS = env_int("AGENT_MAX_CALLS", 20)
+if AGENT_MAX_CALLS < 1:
+    raise ImproperlyConfigured("AGENT_MAX_CALLS must be at least 1")
 
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")

@@ -19,6 +19,7 @@ socket stays open).
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from typing import Any
@@ -31,7 +32,7 @@ from django.utils import timezone
 
 from callcenter import control
 from callcenter.models import Call, CallEvent, TranscriptSegment
-from callcenter.permissions import is_supervisor
+from callcenter.permissions import is_supervisor, login_still_supervisor
 from monitoring import events
 
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -107,7 +108,14 @@ def snapshot(last: dict[str, int]) -> dict[str, Any]:
 
 
 class MonitorConsumer(AsyncJsonWebsocketConsumer):
-    """Supervisors only. Translates between the socket and the ``calls`` group."""
+    """Supervisors only. Translates between the socket and the ``calls`` group.
+
+    The right to the socket is checked again before every message from the page and every
+    ``ACCESS_RECHECK_SECONDS`` while it is open: after a logout, a password change, a
+    deactivation or a lost permission the socket is closed with 4403.
+    """
+
+    ACCESS_RECHECK_SECONDS = 30.0
 
     async def __call__(self, scope, receive, send) -> None:
         try:
@@ -153,8 +161,12 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
             return
         await self.accept()
         await self._send_items_message(await database_sync_to_async(snapshot)(last), last)
+        self._access_recheck = asyncio.create_task(self._recheck_access_periodically())
 
     async def disconnect(self, code: int) -> None:
+        recheck = getattr(self, "_access_recheck", None)
+        if recheck is not None:
+            recheck.cancel()
         try:
             await self.channel_layer.group_discard(events.CALLS_GROUP, self.channel_name)
         except Exception:
@@ -163,6 +175,8 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
     # --- From the client --------------------------------------------------------------------
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
+        if not await self._access_stands():
+            return
         try:
             if text_data is None:
                 raise BadMessage("Send JSON text frames.")
@@ -243,6 +257,23 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         await self._send_item(message)
 
     # --- Helpers ----------------------------------------------------------------------------
+
+    async def _access_stands(self) -> bool:
+        """Whether the login behind this socket is still a supervisor's; closes it if not."""
+        if await database_sync_to_async(login_still_supervisor)(self.scope):
+            return True
+        logger.info("monitor: closing the socket of %s, whose access ended", self.scope["user"])
+        await self.close(code=REFUSED)
+        return False
+
+    async def _recheck_access_periodically(self) -> None:
+        while True:
+            await asyncio.sleep(self.ACCESS_RECHECK_SECONDS)
+            try:
+                if not await self._access_stands():
+                    return
+            except Exception:  # the database blinked: keep the socket, check again later
+                logger.warning("monitor: could not re-check access", exc_info=True)
 
     async def _send_item(self, item: dict[str, Any]) -> None:
         self.sent[item["call_id"]] = max(self.sent.get(item["call_id"], 0), item["sequence"])

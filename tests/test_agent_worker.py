@@ -292,6 +292,16 @@ def test_runagent_without_settings_exits_with_one_readable_line():
     assert "set OPENAI_API_KEY, LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET" in lines[0]
 
 
+def test_the_workers_load_is_its_calls_over_its_capacity_not_the_machines_cpu(settings):
+    from types import SimpleNamespace
+
+    from agentworker.management.commands.runagent import call_load
+
+    settings.AGENT_MAX_CALLS = 4
+    assert call_load(SimpleNamespace(active_jobs=[])) == 0.0
+    assert call_load(SimpleNamespace(active_jobs=["call-1", "call-2"])) == 0.5
+
+
 def test_job_processes_set_django_up_before_loading_the_session():
     """A job process unpickles entrypoint and prewarm by module and name: in a fresh
     interpreter that must import the module that configures Django (it failed with

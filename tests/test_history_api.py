@@ -229,6 +229,28 @@ def test_transcript_search_on_postgresql_is_full_text_and_uses_the_gin_index(api
     assert "segment_text_search" in plan
 
 
+@pytest.mark.django_db
+def test_search_headlines_escape_what_callers_said_and_mark_only_the_matches(api):
+    call = Call.objects.create(status=Call.Status.ENDED)
+    hostile = (
+        '<img src=x onerror="alert(1)"> my brakes \ue000squeak\ue001 <b>loudly</b> '
+        "when 1 <script and & <a"
+    )
+    TranscriptSegment.objects.create(call=call, sequence=1, speaker="customer", text=hostile)
+    hits = api.get("/api/transcripts/search/", {"q": "brakes"}).json()["results"]
+    assert len(hits) == 1
+    headline = hits[0]["headline"]
+    # Only the server's markup is HTML: <b> around the matches; the caller's text is escaped
+    # (PostgreSQL's headline also drops what it parses as tags).
+    assert headline.replace("<b>", "").replace("</b>", "").count("<") == 0
+    assert "&lt;script" in headline and "&amp;" in headline
+    if connection.vendor == "postgresql":
+        assert "<b>brakes</b>" in headline
+        assert headline.count("<b>") == 1  # the caller's own markers mark nothing
+    else:
+        assert "&lt;img src=x" in headline
+
+
 def test_the_openapi_schema_validates_without_warnings():
     root = Path(__file__).resolve().parent.parent
     result = subprocess.run(

@@ -131,11 +131,30 @@ def test_csv_exports_stream_calls_and_transcripts_for_a_date_range(staff_client,
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("export", ["calls", "transcripts"])
+def test_csv_cells_that_would_be_formulas_are_written_as_text(staff_client, finished_call, export):
+    hostile = ['=HYPERLINK("http://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)", "\tx", "\rx"]
+    for number, text in enumerate(hostile, start=100):
+        finished_call.segments.create(sequence=number, speaker="customer", text=text)
+    finished_call.summary = "=cmd|' /C calc'!A0"
+    finished_call.save()
+    today = timezone.localdate().isoformat()
+    response = staff_client.get(f"/history/export/{export}.csv", {"from": today, "to": today})
+    body = b"".join(response.streaming_content).decode()
+    cells = [cell for row in csv.reader(io.StringIO(body)) for cell in row]
+    assert not any(cell.startswith(("=", "+", "-", "@", "\t", "\r")) for cell in cells)
+    written = hostile if export == "transcripts" else [finished_call.summary]
+    for text in written:
+        assert "'" + text in cells
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     ("params", "message"),
     [({"from": "yesterday"}, "YYYY-MM-DD"), ({"from": "2026-02-30"}, "YYYY-MM-DD"),
      ({"from": "2026-05-02", "to": "2026-05-01"}, "must not be after"),
-     ({"from": "2020-01-01", "to": "2026-01-01"}, "at most a year")],
+     ({"from": "2020-01-01", "to": "2026-01-01"}, "at most a year"),
+     ({"from": "9999-12-01", "to": "9999-12-31"}, "before the year 9999")],
 )  # fmt: skip
 def test_bad_export_dates_get_a_readable_400(staff_client, params, message):
     response = staff_client.get("/history/export/calls.csv", params)

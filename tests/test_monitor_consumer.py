@@ -14,6 +14,7 @@ from callcenter.asgi import application
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from monitoring import events
 from monitoring.consumers import REFUSED, MonitorConsumer
+from tests.support.monitor_socket import logged_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,7 +30,7 @@ def make_user(name, *, staff=False, monitor=False, superuser=False):
 
 async def connect(user, query=""):
     communicator = WebsocketCommunicator(MonitorConsumer.as_asgi(), f"/ws/monitor/{query}")
-    communicator.scope["user"] = user
+    await logged_in(communicator, user)
     connected, code = await communicator.connect()
     return communicator, connected, code
 

@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from monitoring.consumers import MonitorConsumer
+from tests.support.monitor_socket import logged_in
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(),
@@ -32,7 +33,7 @@ def supervisor(django_user_model):
 
 async def exchange(user, frame: str) -> tuple[dict, dict]:
     communicator = WebsocketCommunicator(MonitorConsumer.as_asgi(), "/ws/monitor/")
-    communicator.scope["user"] = user
+    await logged_in(communicator, user)
     connected, _ = await communicator.connect()
     assert connected
     await communicator.receive_json_from()  # snapshot

@@ -13,6 +13,7 @@ from agentworker.writer import CallWriter
 from callcenter.models import Call, TranscriptSegment
 from monitoring.consumers import LAYER_DOWN, REFUSED, TRY_AGAIN_LATER, MonitorConsumer
 from monitoring.events import send_control
+from tests.support.monitor_socket import logged_in
 from tests.support.redis_server import RedisServer
 from tests.test_supervisor_control import GUIDANCE, running_call
 
@@ -80,20 +81,20 @@ async def test_the_product_keeps_working_while_redis_is_down_and_recovers(
 
     # The monitor says it is degraded and closes with "try again later".
     communicator = WebsocketCommunicator(MonitorConsumer.as_asgi(), "/ws/monitor/")
-    communicator.scope["user"] = user
+    await logged_in(communicator, user)
     connected, _ = await communicator.connect()
     assert connected
     assert await communicator.receive_json_from() == {"kind": "error", "error": LAYER_DOWN}
     assert (await communicator.receive_output())["code"] == TRY_AGAIN_LATER
     # ... and still tells nothing to someone who is not a supervisor.
     stranger = WebsocketCommunicator(MonitorConsumer.as_asgi(), "/ws/monitor/")
-    stranger.scope["user"] = await django_user_model.objects.acreate(username="stranger")
+    await logged_in(stranger, await django_user_model.objects.acreate(username="stranger"))
     assert await stranger.connect() == (False, REFUSED)
 
     # Redis is back: the next connection gets the snapshot with what was said meanwhile.
     private_redis.start()
     again = WebsocketCommunicator(MonitorConsumer.as_asgi(), "/ws/monitor/")
-    again.scope["user"] = user
+    await logged_in(again, user)
     connected, _ = await again.connect()
     assert connected
     snapshot = await again.receive_json_from(timeout=5)

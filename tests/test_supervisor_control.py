@@ -24,6 +24,7 @@ from agentworker.writer import CallWriter
 from callcenter import control
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from monitoring.consumers import MonitorConsumer
+from tests.support.monitor_socket import logged_in
 from tests.support.scripted_llm import Reply, ScriptedLLMServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -58,7 +59,7 @@ async def running_call(script, *, lease_check_seconds=5.0):
 
 async def supervisor_socket(user):
     communicator = WebsocketCommunicator(MonitorConsumer.as_asgi(), "/ws/monitor/")
-    communicator.scope["user"] = user
+    await logged_in(communicator, user)
     assert (await communicator.connect())[0]
     await communicator.receive_json_from()  # snapshot
     return communicator

@@ -8,6 +8,16 @@ from django.core.management.base import BaseCommand, CommandError
 MODES = ("dev", "start", "console")
 
 
+def call_load(server) -> float:
+    """The worker's load as LiveKit sees it: its live calls over ``AGENT_MAX_CALLS``.
+
+    livekit-agents' default is the machine's CPU, which other programs move: on a busy host
+    (or one machine running everything) a spike made LiveKit find no worker for a call.
+    LiveKit sends a call to the registered worker with the most room under its target load.
+    """
+    return len(server.active_jobs) / settings.AGENT_MAX_CALLS
+
+
 def missing_settings(mode: str) -> list[str]:
     """Settings the worker cannot run without, by name."""
     needed = ["OPENAI_API_KEY"] if not settings.OPENAI_BASE_URL else []
@@ -41,6 +51,7 @@ class Command(BaseCommand):
             api_key=settings.LIVEKIT_API_KEY,
             api_secret=settings.LIVEKIT_API_SECRET,
             setup_fnc=prewarm,
+            load_fnc=call_load,
         )
         # Explicit dispatch: only calls whose token names this agent get a job.
         server.rtc_session(entrypoint, agent_name=settings.LIVEKIT_AGENT_NAME)
