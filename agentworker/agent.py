@@ -8,10 +8,11 @@ from uuid import UUID
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
-from livekit.agents import Agent, RunContext, StopResponse, function_tool
+from livekit.agents import Agent, RunContext, StopResponse, function_tool, llm
 
 from agentworker.writer import CallWriter
 from callcenter.models import Call, CallEvent
+from callcenter.redaction import redact_card_numbers
 from vehicles.models import Vehicle
 from vehicles.vin import InvalidVIN, decode_vin, normalize_vin
 
@@ -101,9 +102,16 @@ class ServiceDeskAgent(Agent):
             raise StopResponse()
 
     def llm_node(self, chat_ctx, tools, model_settings):
-        """The LLM, unless a supervisor has the call (typed input skips the turn hook)."""
+        """The LLM, unless a supervisor has the call (typed input skips the turn hook). The
+        model never reads a caller's card number: the agent has no use for one."""
         if self.holding_back:
             return _say_nothing()
+        for item in chat_ctx.items:
+            if isinstance(item, llm.ChatMessage) and item.role == "user":
+                item.content = [
+                    redact_card_numbers(part) if isinstance(part, str) else part
+                    for part in item.content
+                ]
         return Agent.default.llm_node(self, chat_ctx, tools, model_settings)
 
     def _remember_vehicle(self, vehicle: Vehicle) -> None:

@@ -12,6 +12,7 @@ from asgiref.sync import sync_to_async
 from livekit.agents import llm
 
 from callcenter.models import Call
+from callcenter.redaction import redact_card_numbers
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +42,7 @@ def parse_summary(text: str) -> tuple[str, str]:
         raise ValueError("empty summary")
     if outcome not in Call.Outcome.values:
         outcome = Call.Outcome.UNRESOLVED
-    return summary[:2000], outcome
+    return redact_card_numbers(summary)[:2000], outcome
 
 
 async def summarize_call(call_id: UUID | str, model: llm.LLM | None) -> bool:

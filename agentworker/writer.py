@@ -23,6 +23,7 @@ from asgiref.sync import sync_to_async
 from django.db import DatabaseError, InterfaceError, connection, transaction
 
 from callcenter.models import Call, CallEvent, TranscriptSegment
+from callcenter.redaction import redact_card_numbers, redact_card_numbers_in
 from monitoring import events
 
 logger = logging.getLogger(__name__)
@@ -89,7 +90,8 @@ class CallWriter:
         language: str = "",
         interrupted: bool = False,
     ) -> int:
-        """Queue one transcript segment; returns its sequence number."""
+        """Queue one transcript segment (card numbers removed); returns its sequence number."""
+        text = redact_card_numbers(text)
         sequence = self.next_sequence()
         call_id = self.call_id
 
@@ -112,10 +114,11 @@ class CallWriter:
         return sequence
 
     def event(self, type: str, payload: dict[str, Any] | None = None) -> int:
-        """Queue one call event (tool call, handoff request, participant change, error)."""
+        """Queue one call event (tool call, handoff request, participant change, error), with
+        card numbers removed from its payload."""
         sequence = self.next_sequence()
         call_id = self.call_id
-        payload = payload or {}
+        payload = redact_card_numbers_in(payload or {})
 
         def apply() -> dict[str, Any]:
             event = CallEvent(call_id=call_id, sequence=sequence, type=type, payload=payload)

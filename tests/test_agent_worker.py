@@ -20,9 +20,10 @@ from livekit.plugins import openai
 
 from agentworker.agent import ServiceDeskAgent
 from agentworker.session import CallRecorder, call_id_from_metadata
-from agentworker.summary import summarize_call
+from agentworker.summary import parse_summary, summarize_call
 from agentworker.writer import CallWriter
 from callcenter.models import Call, CallEvent, TranscriptSegment
+from callcenter.redaction import CARD_REDACTED
 from monitoring.events import CALLS_GROUP, call_group
 from tests.support.scripted_llm import Reply, ScriptedLLMServer, ToolCall
 from vehicles.models import Vehicle
@@ -47,6 +48,31 @@ async def agent_call(script):
             await session.start(agent)
             yield session, call, server, writer, recorder
         await writer.close()
+
+
+async def test_a_card_number_the_caller_reads_out_is_never_stored_nor_sent_to_the_model():
+    spoken_card = "four one one one, one one one one, one one one one, one one one one"
+    script = [Reply(text="I can't take card payments by phone; a colleague will call you.")]
+    async with agent_call(script) as (session, call, server, writer, _):
+        await session.run(user_input=f"Can I pay with my card? It is {spoken_card}.")
+        await writer.flush()
+    stored = [s.text async for s in TranscriptSegment.objects.filter(call=call)]
+    assert stored[0] == f"Can I pay with my card? It is {CARD_REDACTED}."
+    sent = json.dumps(server.requests[0]["messages"])
+    assert "four one one one, one one one one" not in sent and CARD_REDACTED in sent
+
+
+async def test_card_numbers_are_removed_from_event_payloads_and_summaries():
+    call = await Call.objects.acreate()
+    writer = await CallWriter.open(call.pk, publish=None)
+    writer.event(
+        CallEvent.Type.HANDOFF_REQUESTED, {"reason": "wants to pay with 4111 1111 1111 1111"}
+    )
+    await writer.close()
+    event = await CallEvent.objects.aget(call=call)
+    assert event.payload == {"reason": f"wants to pay with {CARD_REDACTED}"}
+    summary, _ = parse_summary('{"summary": "Paid with 4111111111111111.", "outcome": "x"}')
+    assert summary == f"Paid with {CARD_REDACTED}."
 
 
 def tool_outputs(request_body):
