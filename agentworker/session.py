@@ -11,6 +11,7 @@ import asyncio
 import json
 import logging
 import statistics
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -270,9 +271,46 @@ async def open_call(metadata: str, room_name: str, job_id: str) -> Call:
         call = await Call.objects.acreate(
             room_name=room_name, channel=Call.Channel.PHONE, caller="unknown"
         )
-    call.worker_job_id = job_id
-    await call.asave(update_fields=["worker_job_id"])
+    if call.is_live:  # an ended call's record is never rewritten (see refuse_ended_call)
+        call.worker_job_id = job_id
+        await call.asave(update_fields=["worker_job_id"])
     return call
+
+
+ENDED_CALL_MESSAGE = "This call has already ended. Please start a new call."
+
+
+async def refuse_ended_call(ctx: JobContext, call: Call) -> None:
+    """A job for a call that has ended: the caller rejoined with their old token (it lives
+    10 minutes and dispatches the agent), which recreated the room. Nothing of the stored
+    call is touched; the caller is told, and the room is closed."""
+    logger.warning("call %s has already ended: job %s refuses it", call.pk, ctx.job.id)
+    try:
+        await ctx.room.local_participant.send_text(ENDED_CALL_MESSAGE, topic="lk.transcription")
+        async with api.LiveKitAPI(
+            settings.LIVEKIT_URL, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET
+        ) as lkapi:
+            await lkapi.room.delete_room(api.DeleteRoomRequest(room=ctx.room.name))
+    except Exception:
+        logger.warning("call %s: could not close the rejoined room", call.pk, exc_info=True)
+    ctx.shutdown(reason="the call has already ended")
+
+
+# What the caller may type at once (lk.chat); the call page's chat box has the same maxlength.
+MAX_TYPED_CHARACTERS = 500
+
+
+async def typed_text_input(session: AgentSession, event: room_io.TextInputEvent) -> None:
+    """Typed messages (lk.chat) as livekit-agents handles them, cut to MAX_TYPED_CHARACTERS:
+    the page limits the box, but anyone holding the caller's token can send more."""
+    text = event.text.strip()
+    if not text:
+        return
+    if len(text) > MAX_TYPED_CHARACTERS:
+        logger.info("typed message of %d characters cut to %d", len(text), MAX_TYPED_CHARACTERS)
+        text = text[:MAX_TYPED_CHARACTERS]
+    handle = room_io.TextInputOptions().text_input_cb  # livekit-agents' own handling
+    await handle(session, replace(event, text=text))
 
 
 def caller_room_options(call: Call) -> room_io.RoomOptions:
@@ -280,9 +318,12 @@ def caller_room_options(call: Call) -> room_io.RoomOptions:
 
     Web callers have the identity their token names; phone (SIP) callers are linked by kind.
     """
+    text_input = room_io.TextInputOptions(text_input_cb=typed_text_input)
     if call.caller.startswith(CALLER_IDENTITY_PREFIX):
-        return room_io.RoomOptions(participant_identity=call.caller)
-    return room_io.RoomOptions(participant_kinds=[rtc.ParticipantKind.PARTICIPANT_KIND_SIP])
+        return room_io.RoomOptions(participant_identity=call.caller, text_input=text_input)
+    return room_io.RoomOptions(
+        participant_kinds=[rtc.ParticipantKind.PARTICIPANT_KIND_SIP], text_input=text_input
+    )
 
 
 def build_session(vad=None) -> AgentSession:
@@ -360,6 +401,9 @@ async def entrypoint(ctx: JobContext) -> None:
     """Serve one call: open its record, run the session, keep the record true to the end."""
     await ctx.connect()
     call = await open_call(ctx.job.metadata, ctx.room.name, ctx.job.id)
+    if not call.is_live:
+        await refuse_ended_call(ctx, call)
+        return
     writer = await CallWriter.open(call.pk)
     recorder = CallRecorder(call.pk, writer)
     recording = CallRecording(call, ctx)

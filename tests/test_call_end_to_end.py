@@ -8,16 +8,19 @@ OpenAI (the only remote part). The web app learns the call's life from LiveKit's
 
 from __future__ import annotations
 
+import asyncio
 import io
 import json
 import subprocess
 import time
 import wave
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 from playwright.sync_api import expect
 
+from agentworker.session import ENDED_CALL_MESSAGE, MAX_TYPED_CHARACTERS
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from recordings.models import Recording
 from tests.support.scripted_llm import ExpectedSpeech, Reply, ToolCall
@@ -101,6 +104,14 @@ def start_call(page, stack):
     page.get_by_role("button", name="Call", exact=True).click()
     expect(page.locator("#call-app")).to_have_attribute("data-state", "inCall", timeout=30000)
     return Call.objects.get()
+
+
+def silent_caller(stack, caller_browser, tmp_path):
+    """A caller's page whose microphone hears nothing, on the service desk script."""
+    microphone = tmp_path / "silence.wav"
+    silence_wav(microphone)
+    stack.script(service_desk)
+    return caller_browser(microphone)
 
 
 def page_time(page) -> float:
@@ -224,10 +235,7 @@ def test_a_spoken_call_is_answered_looked_up_captioned_and_recorded(
 
 
 def test_a_typed_message_gets_a_spoken_and_captioned_answer(e2e_stack, caller_browser, tmp_path):
-    microphone = tmp_path / "silence.wav"
-    silence_wav(microphone)
-    e2e_stack.script(service_desk)
-    page = caller_browser(microphone)
+    page = silent_caller(e2e_stack, caller_browser, tmp_path)
 
     call = start_call(page, e2e_stack)
     captions = page.locator("#captions")
@@ -257,10 +265,7 @@ def test_a_typed_message_gets_a_spoken_and_captioned_answer(e2e_stack, caller_br
 def test_a_worker_killed_mid_call_fails_the_call_and_keeps_its_transcript(
     e2e_stack, caller_browser, tmp_path
 ):
-    microphone = tmp_path / "silence.wav"
-    silence_wav(microphone)
-    e2e_stack.script(service_desk)
-    page = caller_browser(microphone)
+    page = silent_caller(e2e_stack, caller_browser, tmp_path)
 
     call = start_call(page, e2e_stack)
     expect(page.locator("#captions")).to_contain_text(f"Assistant: {GREETING}", timeout=30000)
@@ -281,3 +286,81 @@ def test_a_worker_killed_mid_call_fails_the_call_and_keeps_its_transcript(
     ]
     # The caller's page says the call is over.
     expect(page.locator("#call-app")).to_have_attribute("data-state", "ended", timeout=30000)
+
+
+async def rejoin(server_url: str, token: str, seconds: float = 30) -> tuple[list[str], bool]:
+    """Join a room with an old caller token, as livekit-client would; returns what the room
+    said on lk.transcription and whether it closed the connection."""
+    from livekit import rtc
+
+    room, said, closed = rtc.Room(), [], asyncio.Event()
+
+    def on_text(reader, _participant):
+        async def read() -> None:
+            said.append(await reader.read_all())
+
+        asyncio.get_running_loop().create_task(read())
+
+    room.register_text_stream_handler("lk.transcription", on_text)
+    room.on("disconnected", lambda *_: closed.set())
+    await room.connect(server_url, token)
+    try:
+        await asyncio.wait_for(closed.wait(), seconds)
+    except TimeoutError:
+        await room.disconnect()
+        return said, False
+    return said, True
+
+
+def test_a_caller_rejoining_an_ended_call_is_refused_and_the_record_is_kept(
+    e2e_stack, caller_browser, tmp_path
+):
+    page = silent_caller(e2e_stack, caller_browser, tmp_path)
+    page.goto(e2e_stack.web_url + "/")
+    with page.expect_response("**/api/calls/") as started:
+        page.get_by_role("button", name="Call", exact=True).click()
+    credentials = started.value.json()
+    expect(page.locator("#captions")).to_contain_text(f"Assistant: {GREETING}", timeout=30000)
+    page.get_by_role("button", name="Hang up").click()
+    call = Call.objects.get(pk=credentials["call_id"])
+    wait_until(
+        lambda: Call.objects.filter(pk=call.pk, status=Call.Status.ENDED).exists(), 60, "end"
+    )
+    e2e_stack.wait_for_job_end(call.pk)
+    call.refresh_from_db()
+    stored = (call.status, call.ended_at, call.metrics, call.summary, call.worker_job_id)
+    items = call.segments.count() + call.events.count()
+
+    # The old token (10 minutes, with the agent dispatch) recreates the room: a new job comes,
+    # says the call has ended and closes the room.
+    with ThreadPoolExecutor(1) as thread:
+        said, closed = thread.submit(
+            asyncio.run, rejoin(credentials["server_url"], credentials["token"])
+        ).result()
+    assert closed, "the rejoined room was left open"
+    assert ENDED_CALL_MESSAGE in said
+    call.refresh_from_db()
+    assert (call.status, call.ended_at, call.metrics, call.summary, call.worker_job_id) == stored
+    assert call.segments.count() + call.events.count() == items
+
+
+def test_typed_messages_reach_the_model_cut_to_the_limit(e2e_stack, caller_browser, tmp_path):
+    page = silent_caller(e2e_stack, caller_browser, tmp_path)
+    call = start_call(page, e2e_stack)
+    expect(page.locator("#captions")).to_contain_text(f"Assistant: {GREETING}", timeout=30000)
+    # The box's maxlength is the page's; a client can send anything on lk.chat.
+    page.evaluate("document.getElementById('chat-input').removeAttribute('maxlength')")
+    page.get_by_label("Type a message to the assistant").fill("x" * 5000)
+    page.get_by_role("button", name="Send").click()
+
+    def typed_request():
+        for body in list(e2e_stack.models.requests):
+            users = [m for m in body["messages"] if m["role"] == "user"]
+            if users and "xxxxx" in str(users[-1]["content"]):
+                return str(users[-1]["content"])
+        return None
+
+    content = wait_until(typed_request, 30, "the typed message to reach the model")
+    assert content.count("x") == MAX_TYPED_CHARACTERS
+    page.get_by_role("button", name="Hang up").click()
+    e2e_stack.wait_for_job_end(call.pk)
