@@ -5,11 +5,17 @@ import logging
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException, Throttled, ValidationError
+from rest_framework.exceptions import (
+    APIException,
+    NotFound,
+    Throttled,
+    ValidationError,
+)
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import CursorPagination, LimitOffsetPagination
 from rest_framework.permissions import AllowAny
@@ -19,10 +25,15 @@ from rest_framework.utils.urls import replace_query_param
 
 from callcenter.filters import CallFilter
 from callcenter.history import (
+    MAX_OFFSET,
+    TOO_DEEP,
+    SearchTooSlow,
     call_detail,
     call_list,
     rows_and_more,
+    search_query_problem,
     search_segments,
+    search_time_limit,
     with_headlines,
 )
 from callcenter.livekit_tokens import (
@@ -79,6 +90,16 @@ class CallHistoryPagination(CursorPagination):
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 200
+
+    def paginate_queryset(self, queryset, request, view=None):
+        """A cursor the API did not give out (garbled, or crafted to hold a position that is
+        not a time) is a 400 with a sentence."""
+        try:
+            return super().paginate_queryset(queryset, request, view)
+        except (NotFound, DjangoValidationError, ValueError, OverflowError) as error:
+            raise ValidationError(
+                {"cursor": "This cursor was not given out by the API: start from the first page."}
+            ) from error
 
 
 class CallViewSet(viewsets.GenericViewSet):
@@ -181,6 +202,8 @@ class TranscriptSearchPagination(LimitOffsetPagination):
         self.request = request
         self.limit = self.get_limit(request)
         self.offset = self.get_offset(request)
+        if self.offset > MAX_OFFSET:
+            raise ValidationError({"offset": TOO_DEEP})
         rows, self.has_next = rows_and_more(queryset, self.offset, self.limit)
         return rows
 
@@ -221,11 +244,12 @@ class TranscriptSearchViewSet(viewsets.GenericViewSet):
     )
     def list(self, request):
         query = request.query_params.get("q", "").strip()
-        if not query:
-            raise ValidationError({"q": ["Give the words to search for."]})
-        if len(query) > 200:
-            raise ValidationError({"q": ["Search for at most 200 characters."]})
-        if any(ord(char) < 32 for char in query):
-            raise ValidationError({"q": ["Search for words, without control characters."]})
-        page = with_headlines(self.paginate_queryset(search_segments(query)), query)
+        problem = search_query_problem(query)
+        if problem:
+            raise ValidationError({"q": [problem]})
+        try:
+            with search_time_limit():
+                page = with_headlines(self.paginate_queryset(search_segments(query)), query)
+        except SearchTooSlow as error:
+            raise ValidationError({"q": [str(error)]}) from error
         return self.get_paginated_response(self.get_serializer(page, many=True).data)

@@ -20,7 +20,10 @@ class VINFormField(forms.CharField):
         try:
             return normalize_vin(value)
         except InvalidVIN as error:
-            raise forms.ValidationError(str(error), code="invalid_vin") from error
+            # The sentence may quote the input; a % in it must not read as a format directive.
+            raise forms.ValidationError(
+                "%(sentence)s", code="invalid_vin", params={"sentence": str(error)}
+            ) from error
 
 
 class VINFilter(django_filters.CharFilter):

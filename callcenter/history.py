@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from django.db import connection
+from contextlib import contextmanager
+
+from django.db import OperationalError, connection, transaction
 from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce, Replace
 from django.utils.html import escape
@@ -38,6 +40,49 @@ def call_detail() -> QuerySet[Call]:
         Prefetch("events", queryset=CallEvent.objects.order_by("sequence")),
         Prefetch("recordings", queryset=Recording.objects.order_by("created_at")),
     )
+
+
+# Every search, from the API or the history page, is bounded: its words, and its time on
+# PostgreSQL (an OR of a few dozen rare words costs seconds at millions of segments).
+MAX_QUERY_CHARACTERS = 200
+MAX_QUERY_TERMS = 8
+SEARCH_TIME_LIMIT_MS = 3000
+SEARCH_TOO_SLOW = "That search takes too long: use fewer or more specific words."
+
+
+class SearchTooSlow(Exception):
+    """A search ran past SEARCH_TIME_LIMIT_MS and was cancelled by the database."""
+
+
+def search_query_problem(query: str) -> str | None:
+    """Why ``query`` cannot be searched for, as a sentence, or None when it can."""
+    if not query:
+        return "Give the words to search for."
+    if len(query) > MAX_QUERY_CHARACTERS:
+        return f"Search for at most {MAX_QUERY_CHARACTERS} characters."
+    if any(ord(char) < 32 for char in query):
+        return "Search for words, without control characters."
+    if len(query.split()) > MAX_QUERY_TERMS:
+        return f"Search for at most {MAX_QUERY_TERMS} words."
+    return None
+
+
+@contextmanager
+def search_time_limit():
+    """Run the searches inside under a per-statement time limit on PostgreSQL; raises
+    SearchTooSlow when the database cancels one."""
+    if connection.vendor != "postgresql":
+        yield
+        return
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL statement_timeout = {int(SEARCH_TIME_LIMIT_MS)}")
+            yield
+    except OperationalError as error:
+        if "statement timeout" in str(error):
+            raise SearchTooSlow(SEARCH_TOO_SLOW) from error
+        raise
 
 
 def search_segments(query: str) -> QuerySet[TranscriptSegment]:
@@ -108,6 +153,16 @@ def rows_and_more(queryset: QuerySet, start: int, size: int) -> tuple[list, bool
     return rows[:size], len(rows) > size
 
 
+# How deep a list or a search may be paged (rows skipped): past it, a query costs more than
+# any reader gains; the API and the pages ask for a narrower search instead.
+MAX_OFFSET = 10_000
+TOO_DEEP = f"Only the first {MAX_OFFSET:,} results can be paged through: narrow the search."
+
+
+class PageTooDeep(ValueError):
+    """A page beyond MAX_OFFSET was asked for."""
+
+
 class UncountedPage:
     """One page of a queryset for the history pages, without counting every row."""
 
@@ -117,6 +172,8 @@ class UncountedPage:
         except (TypeError, ValueError):
             self.number = 1
         start = (self.number - 1) * per_page
+        if start > MAX_OFFSET:
+            raise PageTooDeep(TOO_DEEP)
         self.object_list, self._has_next = rows_and_more(queryset, start, per_page)
 
     def __iter__(self):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import math
 import statistics
+from contextlib import nullcontext
 from datetime import date, datetime, time, timedelta
 
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
@@ -16,7 +17,16 @@ from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET
 
 from callcenter.filters import CallFilter
-from callcenter.history import UncountedPage, call_detail, call_list, search_segments
+from callcenter.history import (
+    PageTooDeep,
+    SearchTooSlow,
+    UncountedPage,
+    call_detail,
+    call_list,
+    search_query_problem,
+    search_segments,
+    search_time_limit,
+)
 from callcenter.models import Call, TranscriptSegment
 from monitoring.views import supervisor_required
 
@@ -35,12 +45,19 @@ LATENCY_KEYS = {
 def call_history(request: HttpRequest) -> HttpResponse:
     """All calls, newest first, with filters and transcript search."""
     query = request.GET.get("q", "").strip()
+    problem = search_query_problem(query) if query else None
+    if problem:
+        return HttpResponseBadRequest(problem)
     filters = CallFilter(request.GET, queryset=call_list().order_by("-started_at"))
     calls = filters.qs if filters.is_valid() else Call.objects.none()
     if query and filters.is_valid():
         matching = search_segments(query).values("call_id")
         calls = calls.filter(pk__in=matching)
-    page = UncountedPage(calls, request.GET.get("page"), PAGE_SIZE)
+    try:
+        with search_time_limit() if query else nullcontext():
+            page = UncountedPage(calls, request.GET.get("page"), PAGE_SIZE)
+    except (PageTooDeep, SearchTooSlow) as error:
+        return HttpResponseBadRequest(str(error))
     params = request.GET.copy()
     params.pop("page", None)
     return render(

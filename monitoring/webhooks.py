@@ -13,6 +13,7 @@ import logging
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, JsonResponse
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
@@ -95,8 +96,16 @@ def _first_delivery(event_id: str) -> bool:
 def livekit_webhook(request: HttpRequest) -> JsonResponse:
     if not (settings.LIVEKIT_API_KEY and settings.LIVEKIT_API_SECRET):
         return JsonResponse({"detail": "LiveKit is not configured."}, status=503)
-    if len(request.body) > MAX_BODY_BYTES:
-        return JsonResponse({"detail": "Body too large."}, status=413)
+    too_large = JsonResponse({"detail": "Body too large."}, status=413)
+    try:
+        if int(request.headers.get("Content-Length") or 0) > MAX_BODY_BYTES:
+            return too_large  # said before reading it
+        if len(request.body) > MAX_BODY_BYTES:
+            return too_large
+    except ValueError:
+        return JsonResponse({"detail": "Content-Length must be a number."}, status=400)
+    except RequestDataTooBig:
+        return too_large
     receiver = api.WebhookReceiver(
         api.TokenVerifier(settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET)
     )
