@@ -1,6 +1,7 @@
 """The call API: anyone may start a call; everything else is for supervisors."""
 
 import logging
+from datetime import timedelta
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
@@ -44,7 +45,7 @@ from callcenter.livekit_tokens import (
     new_caller_identity,
 )
 from callcenter.models import Call, TranscriptSegment
-from callcenter.permissions import CsrfProtected, IsSupervisor
+from callcenter.permissions import CsrfProtected, IsSupervisor, client_address
 from callcenter.serializers import (
     CallDetailSerializer,
     CallListSerializer,
@@ -64,6 +65,12 @@ class VoiceServiceUnavailable(APIException):
     default_code = "voice_unavailable"
 
 
+class LinesBusy(APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "Our lines are busy right now. Please try again in a minute."
+    default_code = "lines_busy"
+
+
 class CallNotLive(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "This call has ended; there is nothing to listen to."
@@ -75,6 +82,9 @@ class CallStartThrottle(ScopedRateThrottle):
 
     def get_rate(self) -> str:
         return settings.CALL_START_RATE
+
+    def get_ident(self, request) -> str:
+        return client_address(request)
 
     def allow_request(self, request, view) -> bool:
         try:
@@ -153,6 +163,9 @@ class CallViewSet(viewsets.GenericViewSet):
             livekit_credentials()
         except ImproperlyConfigured as exc:
             raise VoiceServiceUnavailable() from exc
+        unanswered = timedelta(minutes=settings.UNANSWERED_CALL_MINUTES)
+        if Call.waiting_now(unanswered).count() >= settings.MAX_WAITING_CALLS:
+            raise LinesBusy()
         call = Call.objects.create(channel=Call.Channel.WEB, caller=new_caller_identity())
         token = caller_token(call)
         answer = CallStartedSerializer.for_call(call, settings.LIVEKIT_URL, token)

@@ -112,6 +112,14 @@ class Call(models.Model):
         evt = self.events.aggregate(m=Max("sequence"))["m"] or 0
         return max(seg, evt)
 
+    @classmethod
+    def waiting_now(cls, within: timedelta) -> models.QuerySet:
+        """Calls still waiting for the agent that started within ``within``: older ones were
+        never answered and count no more."""
+        return cls.objects.filter(
+            status=cls.Status.WAITING, started_at__gte=timezone.now() - within
+        )
+
     def mark_active(self, when=None) -> None:
         """The agent answered."""
         when = when or timezone.now()

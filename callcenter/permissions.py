@@ -1,5 +1,6 @@
 """Who may do what: supervisors hold the ``callcenter.monitor_calls`` permission."""
 
+import ipaddress
 from importlib import import_module
 from types import SimpleNamespace
 
@@ -8,8 +9,27 @@ from django.contrib import auth
 from django.middleware.csrf import CsrfViewMiddleware
 from rest_framework import permissions
 from rest_framework.exceptions import PermissionDenied
+from rest_framework.throttling import BaseThrottle
 
 MONITOR_PERMISSION = "callcenter.monitor_calls"
+
+
+def client_address(request) -> str:
+    """Who a request comes from, for rate limits and login lockouts: the address DRF reads
+    (REMOTE_ADDR, or with NUM_PROXIES the one that many proxies back in X-Forwarded-For),
+    and for IPv6 its /64 network, since one subscriber is usually given a whole /64
+    (``2001:db8:1:2::10`` counts as ``2001:db8:1:2::``)."""
+    ident = BaseThrottle().get_ident(request)
+    try:
+        address = ipaddress.ip_address(ident)
+    except ValueError:
+        return ident
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped:
+            return str(address.ipv4_mapped)
+        # The /64 as its first address (still an address, as django-axes requires).
+        return str(ipaddress.ip_network(f"{address}/64", strict=False).network_address)
+    return str(address)
 
 
 def is_supervisor(user) -> bool:

@@ -6,6 +6,7 @@ channel layer and files under ``media/``.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -76,6 +77,7 @@ INSTALLED_APPS = [
     "monitoring",
     "recordings",
     "agentworker",
+    "axes",
 ]
 
 MIDDLEWARE = [
@@ -89,7 +91,23 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "csp.middleware.CSPMiddleware",
     "callcenter.middleware.LiveKitCSPMiddleware",
+    # Last, as django-axes asks: turns a locked-out login into its 429 answer.
+    "axes.middleware.AxesMiddleware",
 ]
+
+# Logins are locked after LOGIN_FAILURE_LIMIT wrong passwords, per user name and per client
+# address (each on its own), for LOGIN_LOCKOUT_MINUTES; django-axes logs every failure and
+# lockout. A correct login resets the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("LOGIN_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_CLIENT_IP_CALLABLE = "callcenter.permissions.client_address"
+AXES_HTTP_RESPONSE_CODE = 429
 
 ROOT_URLCONF = "callcenter.urls"
 ASGI_APPLICATION = "callcenter.asgi.application"
@@ -211,10 +229,13 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 LOGIN_URL = "admin:login"
 
+# API tokens (``Authorization: Token …``) work this many days after they are made.
+API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 30)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",
-        "rest_framework.authentication.TokenAuthentication",
+        "callcenter.authentication.ExpiringTokenAuthentication",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PARSER_CLASSES": [
@@ -233,6 +254,11 @@ REST_FRAMEWORK = {
 
 # How many calls one client address may start: "<count>/<second|minute|hour|day>".
 CALL_START_RATE = env_str("CALL_START_RATE", "10/hour")
+# Calls waiting for the agent at once, across all callers: a flood from many addresses gets a
+# 503 instead of filling every monitor. A call not answered within UNANSWERED_CALL_MINUTES no
+# longer counts, and sweep_stale_calls marks it failed.
+MAX_WAITING_CALLS = env_int("MAX_WAITING_CALLS", 50)
+UNANSWERED_CALL_MINUTES = env_int("UNANSWERED_CALL_MINUTES", 2)
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Call center API",
@@ -342,5 +368,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
-    "loggers": {"django.channels.server": {"level": "WARNING"}},
+    "loggers": {
+        "django.channels.server": {"level": "WARNING"},
+        "axes.apps": {"level": "WARNING"},  # its start-up banner; failures and lockouts stay
+    },
 }

@@ -5,6 +5,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
+from django.utils import timezone
 from livekit.api import TokenVerifier
 from rest_framework.test import APIClient
 
@@ -100,6 +101,27 @@ def test_too_many_calls_from_one_client_get_a_readable_429(livekit):
     # Another client is not held back by the first one's burst.
     assert start_call(APIClient(REMOTE_ADDR="10.0.0.2")).status_code == 201
     assert Call.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_ipv6_callers_are_counted_per_64_network(livekit):
+    livekit.CALL_START_RATE = "2/minute"
+    same_subscriber = ["2001:db8:5:6::1", "2001:db8:5:6::2", "2001:db8:5:6:ffff::3"]
+    answers = [start_call(APIClient(REMOTE_ADDR=a)).status_code for a in same_subscriber]
+    assert answers == [201, 201, 429]
+    assert start_call(APIClient(REMOTE_ADDR="2001:db8:5:7::1")).status_code == 201
+
+
+@pytest.mark.django_db
+def test_when_too_many_calls_wait_for_the_agent_new_ones_hear_the_lines_are_busy(livekit):
+    livekit.MAX_WAITING_CALLS = 2
+    addresses = ["192.0.2.1", "192.0.2.2", "192.0.2.3"]
+    answers = [start_call(APIClient(REMOTE_ADDR=a)) for a in addresses]
+    assert [a.status_code for a in answers] == [201, 201, 503]
+    assert "lines are busy" in answers[2].json()["detail"]
+    # Calls nobody answered in time stop counting (and the sweeper fails them).
+    Call.objects.update(started_at=timezone.now() - timedelta(minutes=10))
+    assert start_call(APIClient(REMOTE_ADDR="192.0.2.4")).status_code == 201
 
 
 @pytest.mark.django_db

@@ -251,6 +251,21 @@ def test_search_headlines_escape_what_callers_said_and_mark_only_the_matches(api
         assert "&lt;img src=x" in headline
 
 
+@pytest.mark.django_db
+def test_api_tokens_expire_and_can_be_revoked(staff_user, settings):
+    token = Token.objects.create(user=staff_user)
+    client = APIClient(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert client.get("/api/calls/").status_code == 200
+    Token.objects.filter(pk=token.pk).update(
+        created=timezone.now() - timedelta(days=settings.API_TOKEN_DAYS + 1)
+    )
+    expired = client.get("/api/calls/")
+    # 403, not 401: the first authenticator (the session) names no WWW-Authenticate scheme.
+    assert expired.status_code == 403 and "expired" in expired.json()["detail"]
+    token.delete()  # revoked (the admin's delete does this)
+    assert "Invalid token" in client.get("/api/calls/").json()["detail"]
+
+
 def test_the_openapi_schema_validates_without_warnings():
     root = Path(__file__).resolve().parent.parent
     result = subprocess.run(

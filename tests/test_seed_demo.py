@@ -27,3 +27,20 @@ def test_seed_demo_is_idempotent_and_creates_valid_vehicles(monkeypatch):
     call_command("seed_demo", "--no-input", verbosity=0, stdout=StringIO())
     assert (Vehicle.objects.count(), Call.objects.count()) == (vehicles, calls)
     assert get_user_model().objects.filter(is_superuser=True).count() == 1
+
+
+@pytest.mark.django_db
+def test_a_made_up_admin_password_is_written_to_a_private_file_not_to_the_log(
+    monkeypatch, tmp_path
+):
+    from callcenter.management.commands import seed_demo
+
+    monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
+    monkeypatch.setattr(seed_demo, "ADMIN_PASSWORD_FILE", tmp_path / "var" / "admin_password")
+    monkeypatch.setattr(seed_demo.settings, "BASE_DIR", tmp_path)
+    out = StringIO()  # not a terminal, as under a process manager or in CI
+    call_command("seed_demo", verbosity=0, stdout=out)
+    password = (tmp_path / "var" / "admin_password").read_text().strip()
+    assert get_user_model().objects.get(username="admin").check_password(password)
+    assert password not in out.getvalue() and "var/admin_password" in out.getvalue()
+    assert (tmp_path / "var" / "admin_password").stat().st_mode & 0o777 == 0o600

@@ -108,3 +108,19 @@ def test_the_sweeper_fails_silent_live_calls_only():
         ended.pk: Call.Status.ENDED,
     }
     assert Call.objects.get(pk=silent.pk).segments.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_sweeper_fails_calls_no_agent_answered_in_time():
+    long_ago = timezone.now() - timedelta(minutes=5)
+    unanswered = Call.objects.create(status=Call.Status.WAITING, started_at=long_ago)
+    just_started = Call.objects.create(status=Call.Status.WAITING)
+    answered = Call.objects.create(status=Call.Status.ACTIVE, started_at=long_ago)
+    out = StringIO()
+    call_command("sweep_stale_calls", "--unanswered-minutes", "2", stdout=out)
+    assert "Marked 1 unanswered calls" in out.getvalue()
+    unanswered.refresh_from_db()
+    assert unanswered.status == Call.Status.FAILED
+    assert "Never answered" in unanswered.failure_reason
+    statuses = {c.pk: c.status for c in Call.objects.exclude(pk=unanswered.pk)}
+    assert statuses == {just_started.pk: Call.Status.WAITING, answered.pk: Call.Status.ACTIVE}

@@ -7,6 +7,7 @@ import os
 import secrets
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
@@ -16,6 +17,8 @@ from tqdm import tqdm
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from vehicles.models import Vehicle
 from vehicles.vin import decode_vin, with_check_digit
+
+ADMIN_PASSWORD_FILE = settings.BASE_DIR / "var" / "admin_password"
 
 # (WMI + VDS stem, make, model, year code, year). Serial numbers are made up per row.
 DEMO_MODELS = [
@@ -140,7 +143,22 @@ class Command(BaseCommand):
         User = get_user_model()
         if User.objects.filter(is_superuser=True).exists():
             return
-        password = os.environ.get("DJANGO_SUPERUSER_PASSWORD") or secrets.token_urlsafe(12)
+        given = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
+        password = given or secrets.token_urlsafe(12)
         User.objects.create_superuser("admin", "admin@example.com", password)
-        shown = "(from DJANGO_SUPERUSER_PASSWORD)" if quiet else password
-        self.stdout.write(f"Created superuser 'admin' with password {shown}")
+        if given:
+            self.stdout.write("Created superuser 'admin' with DJANGO_SUPERUSER_PASSWORD")
+            return
+        # Logs keep what is printed: the password goes to a file only its owner can read,
+        # and on the screen only when a person is watching (a terminal), once.
+        ADMIN_PASSWORD_FILE.parent.mkdir(parents=True, exist_ok=True)
+        ADMIN_PASSWORD_FILE.touch(mode=0o600, exist_ok=True)
+        ADMIN_PASSWORD_FILE.chmod(0o600)
+        ADMIN_PASSWORD_FILE.write_text(password + "\n")
+        where = ADMIN_PASSWORD_FILE.relative_to(settings.BASE_DIR)
+        if not quiet and self.stdout.isatty():
+            self.stdout.write(
+                f"Created superuser 'admin' with password {password} (also in {where})"
+            )
+        else:
+            self.stdout.write(f"Created superuser 'admin'; its password is in {where}")
