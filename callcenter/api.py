@@ -94,6 +94,21 @@ class CallStartThrottle(ScopedRateThrottle):
             logger.warning("call-start throttle unavailable; allowing the request", exc_info=True)
             return True
 
+    def throttle_success(self) -> bool:
+        """Checked before the view, counted only once a call has started (``count_start``):
+        a start that fails (voice server away, lines busy, a bad request) costs nothing."""
+        return True
+
+    @classmethod
+    def count_start(cls, request, view) -> None:
+        """Count a call that has started against its client's limit."""
+        throttle = cls()
+        try:
+            if throttle.allow_request(request, view) and getattr(throttle, "key", None):
+                ScopedRateThrottle.throttle_success(throttle)
+        except Exception:
+            logger.warning("call-start throttle unavailable; start not counted", exc_info=True)
+
 
 class CallHistoryPagination(CursorPagination):
     ordering = ("-started_at", "-id")
@@ -167,6 +182,7 @@ class CallViewSet(viewsets.GenericViewSet):
         if Call.waiting_now(unanswered).count() >= settings.MAX_WAITING_CALLS:
             raise LinesBusy()
         call = Call.objects.create(channel=Call.Channel.WEB, caller=new_caller_identity())
+        CallStartThrottle.count_start(request, self)
         token = caller_token(call)
         answer = CallStartedSerializer.for_call(call, settings.LIVEKIT_URL, token)
         return Response(answer.data, status=status.HTTP_201_CREATED)

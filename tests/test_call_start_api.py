@@ -104,6 +104,15 @@ def test_too_many_calls_from_one_client_get_a_readable_429(livekit):
 
 
 @pytest.mark.django_db
+def test_failed_starts_do_not_count_against_the_callers_limit(livekit):
+    livekit.CALL_START_RATE = "2/minute"
+    livekit.MAX_WAITING_CALLS = 0  # every start fails: the lines are busy
+    assert [start_call().status_code for _ in range(4)] == [503] * 4
+    livekit.MAX_WAITING_CALLS = 50
+    assert [start_call().status_code for _ in range(3)] == [201, 201, 429]
+
+
+@pytest.mark.django_db
 def test_ipv6_callers_are_counted_per_64_network(livekit):
     livekit.CALL_START_RATE = "2/minute"
     same_subscriber = ["2001:db8:5:6::1", "2001:db8:5:6::2", "2001:db8:5:6:ffff::3"]
