@@ -286,3 +286,16 @@ def test_the_api_docs_page_serves_without_a_cdn(staff_client):
     response = staff_client.get("/api/docs/")
     assert response.status_code == 200
     assert "cdn" not in response.content.decode().lower()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_search_that_runs_too_long_is_cancelled_by_the_database(monkeypatch):
+    from callcenter import history
+
+    monkeypatch.setattr(history, "SEARCH_TIME_LIMIT_MS", 50)
+    too_slow = pytest.raises(history.SearchTooSlow, match="takes too long")
+    with too_slow, history.search_time_limit(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_sleep(2)")
+    with connection.cursor() as cursor:  # the limit was for that search only
+        cursor.execute("SELECT pg_sleep(0.1)")
