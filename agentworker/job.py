@@ -7,12 +7,19 @@ not imported, so that unpickling them imports this module, and Django is set up 
 session code and its models load.
 """
 
+import logging
 import os
 
 import django
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callcenter.settings")
 django.setup()
+
+# livekit-agents writes the worker's logs itself (colours in dev, JSON in production) and
+# forwards the job processes' to the worker: Django's console handler would print each twice.
+for handler in list(logging.getLogger().handlers):
+    if handler.get_name() == "console":
+        logging.getLogger().removeHandler(handler)
 
 from livekit.agents import JobContext, JobProcess  # noqa: E402
 
