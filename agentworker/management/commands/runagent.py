@@ -52,6 +52,9 @@ class Command(BaseCommand):
             api_secret=settings.LIVEKIT_API_SECRET,
             setup_fnc=prewarm,
             load_fnc=call_load,
+            # Its health endpoint: reachable by an orchestrator's probes in production (start),
+            # on loopback only on a developer's machine.
+            host="" if mode == "start" else "127.0.0.1",
         )
         # Explicit dispatch: only calls whose token names this agent get a job.
         server.rtc_session(entrypoint, agent_name=settings.LIVEKIT_AGENT_NAME)
