@@ -6,6 +6,7 @@ from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied
 from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
 from callcenter.permissions import is_supervisor
@@ -27,6 +28,8 @@ def supervisor_required(view):
 
 @require_GET
 @supervisor_required
+@ensure_csrf_cookie
 def monitor_page(request):
-    """Live calls and their transcripts as they are spoken; listen-in."""
+    """Live calls and their transcripts as they are spoken; listen-in. The page posts (listen
+    in, barge in) with the CSRF cookie, so it makes sure the browser has one."""
     return render(request, "monitor/monitor.html", {"voice_configured": bool(settings.LIVEKIT_URL)})

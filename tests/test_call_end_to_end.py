@@ -41,12 +41,12 @@ TYPED_ANSWER = "Your next service is due at ninety thousand miles."
 SUMMARY = {"summary": "A caller gave their VIN; the agent found the car.", "outcome": "resolved"}
 CALL_SECONDS = 120
 
-# Watches the level of every remote audio track the page plays: window.remoteLevels holds
+# Watches the level of every audio track the page plays: window.remoteLevels holds
 # [time in ms, RMS] every 50 ms, so a test can tell whether (and when) the agent was heard.
 REMOTE_AUDIO_METER = """
 window.remoteLevels = [];
 new MutationObserver(() => {
-  for (const element of document.querySelectorAll("#remote-audio audio")) {
+  for (const element of document.querySelectorAll("audio")) {
     if (element.dataset.metered || !element.srcObject) continue;
     element.dataset.metered = "yes";
     const context = new AudioContext();

@@ -285,7 +285,11 @@ async function startListening() {
       headers: { "X-CSRFToken": csrfToken() },
     });
     const body = await response.json().catch(() => ({}));
-    if (!response.ok) throw new Error(body.detail || "The server refused the listen-in.");
+    if (!response.ok) {
+      // The server said no (ended call, permission, CSRF): its sentence, not a network story.
+      ui.listenStatus.textContent = body.detail || "The server refused the listen-in.";
+      return;
+    }
     const room = new Room();
     room.on(RoomEvent.TrackSubscribed, (track) => {
       if (track.kind === Track.Kind.Audio) ui.audio.append(track.attach());
@@ -300,13 +304,8 @@ async function startListening() {
     ui.listen.textContent = "Stop listening";
     ui.listen.setAttribute("aria-pressed", "true");
     ui.listenStatus.textContent = "Listening (the caller cannot hear you).";
-  } catch (error) {
-    ui.listenStatus.textContent =
-      error.message === "timeout" || error.name === "ConnectionError" || !error.message
-        ? "Could not reach the voice server. Try again in a moment."
-        : error.message.includes("refused") || error.message.includes("ended")
-          ? error.message
-          : "Could not reach the voice server. Try again in a moment.";
+  } catch {
+    ui.listenStatus.textContent = "Could not reach the voice server. Try again in a moment.";
   }
 }
 

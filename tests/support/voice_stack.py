@@ -118,6 +118,8 @@ class VoiceStack:
 
     web_url: str
     livekit_url: str
+    api_key: str
+    api_secret: str
     models: ScriptedLLMServer
     s3: S3Server
     web: ServerProcess
@@ -260,6 +262,8 @@ def voice_stack(django_db_setup, django_db_blocker, frontend_bundles) -> Iterato
         stack = VoiceStack(
             web_url=f"http://127.0.0.1:{web_port}",
             livekit_url=common["LIVEKIT_URL"],
+            api_key=key,
+            api_secret=secret,
             models=models,
             s3=s3,
             web=web,
