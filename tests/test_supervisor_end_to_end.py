@@ -7,6 +7,7 @@ server, ``runagent dev``); a supervisor in a second Chromium watches it on ``/mo
 from __future__ import annotations
 
 import asyncio
+import json
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
@@ -14,9 +15,11 @@ from django.test import Client
 from livekit import api
 from playwright.sync_api import expect
 
+from agentworker.control import BACK_AFTER_TIMEOUT
+from callcenter.control import CONTROL_LEASE
 from callcenter.livekit_tokens import SUPERVISOR_IDENTITY_PREFIX
 from callcenter.models import Call, CallEvent
-from tests.support.scripted_llm import ExpectedSpeech
+from tests.support.scripted_llm import ExpectedSpeech, Reply
 from tests.support.voice_stack import silence_wav, speech_wav
 from tests.test_call_end_to_end import (
     ANSWER,
@@ -24,6 +27,7 @@ from tests.test_call_end_to_end import (
     GREETING,
     HEARD,
     REMOTE_AUDIO_METER,
+    SUMMARY,
     VIN,
     page_time,
     service_desk,
@@ -125,5 +129,110 @@ def test_a_supervisor_watches_a_real_call_live_and_listens_in_hidden(
         "the agent saw the hidden listener"
     )
 
+    caller.get_by_role("button", name="Hang up").click()
+    e2e_stack.wait_for_job_end(call.pk)
+
+
+WHISPER = "offer the winter tyre check"
+ASKED_MEANWHILE = "Are you still there?"
+
+
+def echoing_desk(request: dict) -> Reply:
+    """Greets, answers each typed line with what it heard, summarises."""
+    messages = request["messages"]
+    if str(messages[0].get("content", "")).startswith("You summarise calls"):
+        return Reply(text=json.dumps(SUMMARY))
+    last = messages[-1]
+    if last["role"] == "user":
+        return Reply(text=f"You said {str(last['content'])[:40]}")
+    if any(m["role"] == "user" for m in messages):
+        return Reply(text="I'm back with you.")
+    return Reply(text=GREETING)
+
+
+def requests_with(stack, text: str) -> list[dict]:
+    return [body for body in list(stack.models.requests) if text in json.dumps(body)]
+
+
+def typed_call(stack, caller_browser, tmp_path, monitor):
+    """A caller on the typed path (silent microphone), selected on the monitor."""
+    microphone = tmp_path / "caller-silence.wav"
+    silence_wav(microphone)
+    stack.script(echoing_desk)
+    caller = caller_browser(microphone)
+    caller.goto(stack.web_url + "/")
+    caller.get_by_role("button", name="Call", exact=True).click()
+    expect(caller.locator("#captions")).to_contain_text(GREETING, timeout=30000)
+    call = Call.objects.get()
+    monitor.get_by_role("button", name=call.caller).click()
+    expect(monitor.locator("#transcript")).to_contain_text(GREETING, timeout=15000)
+    return caller, call
+
+
+def type_as_caller(caller, text: str) -> None:
+    caller.get_by_label("Type a message to the assistant").fill(text)
+    caller.get_by_role("button", name="Send").click()
+
+
+def test_whisper_take_over_and_hand_back_on_a_real_call(
+    e2e_stack, caller_browser, tmp_path, staff_user
+):
+    monitor = supervisor_page(e2e_stack, caller_browser, tmp_path, staff_user)
+    caller, call = typed_call(e2e_stack, caller_browser, tmp_path, monitor)
+    status = monitor.locator("#control-status")
+
+    # Whisper: the agent's next request carries the note; the caller never sees it.
+    monitor.locator("#whisper-input").fill(WHISPER)
+    monitor.locator("#whisper-input").press("Enter")
+    expect(status).to_contain_text("Whisper sent", timeout=10000)
+    type_as_caller(caller, "What else can you do?")
+    expect(caller.locator("#captions")).to_contain_text("You said What else", timeout=30000)
+    answered = requests_with(e2e_stack, "What else can you do?")
+    assert answered and WHISPER in json.dumps(answered[-1]["messages"])
+    assert WHISPER not in caller.locator("#captions").inner_text()
+    assert not call.segments.filter(text__icontains="winter tyre").exists()
+
+    # Take over: the caller speaks (types) and the agent does not answer.
+    monitor.get_by_role("button", name="Take over").click()
+    expect(monitor.get_by_role("button", name="Hand back to the agent")).to_be_visible(
+        timeout=10000
+    )
+    wait_until(lambda: call.events.filter(type=CallEvent.Type.TAKE_OVER).exists(), 15, "ack")
+    type_as_caller(caller, ASKED_MEANWHILE)
+    caller.wait_for_timeout(5000)
+    assert requests_with(e2e_stack, ASKED_MEANWHILE) == []
+    assert "You said Are you" not in caller.locator("#captions").inner_text()
+
+    # Hand back: the agent picks up, knowing what was said meanwhile.
+    monitor.get_by_role("button", name="Hand back to the agent").click()
+    wait_until(lambda: requests_with(e2e_stack, ASKED_MEANWHILE), 20, "the agent to resume")
+    expect(caller.locator("#captions")).to_contain_text("back with you", timeout=20000)
+    kinds = list(call.events.order_by("sequence").values_list("type", flat=True))
+    whisper, take, give = (CallEvent.Type.WHISPER, CallEvent.Type.TAKE_OVER,
+                           CallEvent.Type.HAND_BACK)  # fmt: skip
+    assert kinds.index(whisper) < kinds.index(take) < kinds.index(give)
+    caller.get_by_role("button", name="Hang up").click()
+    e2e_stack.wait_for_job_end(call.pk)
+
+
+def test_when_the_owners_page_closes_the_lease_lapses_and_the_agent_resumes(
+    e2e_stack, caller_browser, tmp_path, staff_user
+):
+    monitor = supervisor_page(e2e_stack, caller_browser, tmp_path, staff_user)
+    caller, call = typed_call(e2e_stack, caller_browser, tmp_path, monitor)
+    monitor.get_by_role("button", name="Take over").click()
+    wait_until(lambda: call.events.filter(type=CallEvent.Type.TAKE_OVER).exists(), 15, "ack")
+
+    monitor.context.browser.close()  # the owner's page is gone: no more lease renewals
+
+    handed_back = wait_until(
+        lambda: call.events.filter(type=CallEvent.Type.HAND_BACK).first(),
+        CONTROL_LEASE.total_seconds() + 30,
+        "the lease to lapse",
+    )
+    assert handed_back.payload["by"] == "timeout"
+    expect(caller.locator("#captions")).to_contain_text(BACK_AFTER_TIMEOUT, timeout=20000)
+    call.refresh_from_db()
+    assert call.controller_id is None
     caller.get_by_role("button", name="Hang up").click()
     e2e_stack.wait_for_job_end(call.pk)
