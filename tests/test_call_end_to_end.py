@@ -42,13 +42,15 @@ SUMMARY = {"summary": "A caller gave their VIN; the agent found the car.", "outc
 CALL_SECONDS = 120
 
 # Watches the level of every audio track the page plays: window.remoteLevels holds
-# [time in ms, RMS] every 50 ms, so a test can tell whether (and when) the agent was heard.
+# [time in ms, RMS, track number (1 = the first the page played)] every 50 ms, so a test can
+# tell whether, when and from which track something was heard.
 REMOTE_AUDIO_METER = """
 window.remoteLevels = [];
 new MutationObserver(() => {
   for (const element of document.querySelectorAll("audio")) {
     if (element.dataset.metered || !element.srcObject) continue;
-    element.dataset.metered = "yes";
+    const track = window.meteredTracks = (window.meteredTracks || 0) + 1;
+    element.dataset.metered = String(track);
     const context = new AudioContext();
     context.resume();
     const analyser = context.createAnalyser();
@@ -57,7 +59,7 @@ new MutationObserver(() => {
     setInterval(() => {
       analyser.getFloatTimeDomainData(samples);
       const rms = Math.sqrt(samples.reduce((sum, x) => sum + x * x, 0) / samples.length);
-      window.remoteLevels.push([Date.now(), rms]);
+      window.remoteLevels.push([Date.now(), rms, track]);
     }, 50);
   }
 }).observe(document, { childList: true, subtree: true });

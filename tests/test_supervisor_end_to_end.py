@@ -18,7 +18,7 @@ from playwright.sync_api import expect
 from agentworker.control import BACK_AFTER_TIMEOUT
 from callcenter.control import CONTROL_LEASE
 from callcenter.livekit_tokens import SUPERVISOR_IDENTITY_PREFIX
-from callcenter.models import Call, CallEvent
+from callcenter.models import Call, CallEvent, TranscriptSegment
 from tests.support.scripted_llm import ExpectedSpeech, Reply
 from tests.support.voice_stack import silence_wav, speech_wav
 from tests.test_call_end_to_end import (
@@ -38,10 +38,12 @@ from vehicles.models import Vehicle
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.slow]
 
 
-def supervisor_page(stack, caller_browser, tmp_path, user):
-    """The monitor in a Chromium of its own, logged in as ``user``."""
-    microphone = tmp_path / "supervisor-silence.wav"
-    silence_wav(microphone)
+def supervisor_page(stack, caller_browser, tmp_path, user, microphone=None):
+    """The monitor in a Chromium of its own, logged in as ``user`` (its microphone silent
+    unless a WAV is given)."""
+    if microphone is None:
+        microphone = tmp_path / "supervisor-silence.wav"
+        silence_wav(microphone)
     page = caller_browser(microphone)
     client = Client()
     client.force_login(user)
@@ -154,11 +156,11 @@ def requests_with(stack, text: str) -> list[dict]:
     return [body for body in list(stack.models.requests) if text in json.dumps(body)]
 
 
-def typed_call(stack, caller_browser, tmp_path, monitor):
+def typed_call(stack, caller_browser, tmp_path, monitor, transcripts=None):
     """A caller on the typed path (silent microphone), selected on the monitor."""
     microphone = tmp_path / "caller-silence.wav"
     silence_wav(microphone)
-    stack.script(echoing_desk)
+    stack.script(echoing_desk, transcripts)
     caller = caller_browser(microphone)
     caller.goto(stack.web_url + "/")
     caller.get_by_role("button", name="Call", exact=True).click()
@@ -234,5 +236,49 @@ def test_when_the_owners_page_closes_the_lease_lapses_and_the_agent_resumes(
     expect(caller.locator("#captions")).to_contain_text(BACK_AFTER_TIMEOUT, timeout=20000)
     call.refresh_from_db()
     assert call.controller_id is None
+    caller.get_by_role("button", name="Hang up").click()
+    e2e_stack.wait_for_job_end(call.pk)
+
+
+SUPERVISOR_SAYS = "Hello this is Jane the service manager and I will look after your warranty claim"
+HEARD_ON_A_SECOND_TRACK = (
+    "(since) => window.remoteLevels.some(([at, rms, track]) => at > since && track >= 2 "
+    "&& rms > 0.01)"
+)
+
+
+def test_a_supervisor_joins_the_call_and_is_heard_by_the_caller_and_the_agent(
+    e2e_stack, caller_browser, tmp_path, staff_user
+):
+    microphone = tmp_path / "supervisor.wav"
+    seconds = speech_wav(microphone, SUPERVISOR_SAYS, leading_silence=3)
+    monitor = supervisor_page(e2e_stack, caller_browser, tmp_path, staff_user, microphone)
+    speech = ExpectedSpeech(SUPERVISOR_SAYS, seconds - 1.0, seconds + 2.5)
+    caller, call = typed_call(e2e_stack, caller_browser, tmp_path, monitor, [speech])
+    caller.evaluate(REMOTE_AUDIO_METER)  # meters the agent's track and the next ones
+    before = page_time(caller)
+
+    monitor.get_by_role("button", name="Join the call").click()
+    expect(monitor.locator("#control-status")).to_contain_text("You are on the call", timeout=15000)
+    # The caller hears the supervisor on a track of their own.
+    caller.wait_for_function(HEARD_ON_A_SECOND_TRACK, arg=before, timeout=30000)
+    # Their words are a supervisor segment, live on the monitor and stored.
+    wait_until(
+        lambda: call.segments.filter(speaker=TranscriptSegment.Speaker.SUPERVISOR).first(),
+        40,
+        "the supervisor's words to be transcribed",
+    )
+    assert e2e_stack.models.unexpected_audio == []
+    said = call.segments.get(speaker=TranscriptSegment.Speaker.SUPERVISOR)
+    assert said.text == SUPERVISOR_SAYS
+    expect(monitor.locator("#transcript")).to_contain_text(SUPERVISOR_SAYS, timeout=10000)
+    assert call.events.filter(type=CallEvent.Type.BARGE_IN).exists()
+
+    # The agent held back while the supervisor spoke, and knows what was said.
+    caller.wait_for_timeout(5000)  # the supervisor's floor (4 s) passes
+    type_as_caller(caller, "Thank you Jane")
+    expect(caller.locator("#captions")).to_contain_text("You said Thank you Jane", timeout=30000)
+    answered = requests_with(e2e_stack, "Thank you Jane")
+    assert answered and SUPERVISOR_SAYS in json.dumps(answered[-1]["messages"])
     caller.get_by_role("button", name="Hang up").click()
     e2e_stack.wait_for_job_end(call.pk)
