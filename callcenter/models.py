@@ -196,3 +196,54 @@ class CallEvent(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.get_type_display()}"
+
+    # How a tool call reads: "Looked up 1HGCM82633A004352: Found on file: 2003 Honda Accord."
+    TOOL_VERBS = {
+        "lookup_vehicle": "Looked up",
+        "create_vehicle": "Registered",
+        "get_vehicle_details": "Read the vehicle record",
+        "request_human": "Asked for a person",
+    }
+    # Events a supervisor should not miss (the monitor and the history page mark them).
+    IMPORTANT = {Type.HANDOFF_REQUESTED, Type.ERROR}
+
+    def describe(self) -> str:
+        """The event as one sentence with who and what, the same on the monitor (it travels
+        in the live message) and on the call's history page."""
+        payload = self.payload or {}
+        by = payload.get("by") or "A supervisor"
+        match self.type:
+            case self.Type.TOOL_CALL:
+                name = payload.get("name", "")
+                verb = self.TOOL_VERBS.get(name, f"Used {name}")
+                vin = (payload.get("arguments") or {}).get("vin")
+                return f"{verb}{f' {vin}' if vin else ''}: {_first_sentence(payload.get('output'))}"
+            case self.Type.HANDOFF_REQUESTED:
+                return f"Handoff requested: {payload.get('reason') or 'no reason given'}"
+            case self.Type.PARTICIPANT_JOINED:
+                return f"{payload.get('identity') or 'Someone'} joined"
+            case self.Type.PARTICIPANT_LEFT:
+                return f"{payload.get('identity') or 'Someone'} left"
+            case self.Type.ERROR:
+                return f"Error: {payload.get('message') or 'unknown'}"
+            case self.Type.WHISPER:
+                return f"{by} whispered: {payload.get('text', '')}"
+            case self.Type.TAKE_OVER:
+                return f"{by} took over"
+            case self.Type.HAND_BACK:
+                if payload.get("by") == "timeout":
+                    return "The agent took the call back: the supervisor's page stopped answering"
+                return f"{by} handed back to the agent"
+            case self.Type.BARGE_IN:
+                return f"{by} joined the call"
+        return self.get_type_display()
+
+    @property
+    def important(self) -> bool:
+        return self.type in self.IMPORTANT or bool((self.payload or {}).get("is_error"))
+
+
+def _first_sentence(text) -> str:
+    clean = " ".join(str(text or "").split())
+    end = clean.find(". ")
+    return clean[: end + 1] if end > 0 else clean

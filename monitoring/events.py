@@ -113,6 +113,8 @@ def event_message(event: CallEvent) -> dict[str, Any]:
         "sequence": event.sequence,
         "type": event.type,
         "payload": event.payload,
+        "text": event.describe(),
+        "important": event.important,
         "created_at": _iso(event.created_at),
     }
 

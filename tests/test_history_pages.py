@@ -88,12 +88,40 @@ def test_the_history_list_pages_newest_first_without_counting(
 
 
 @pytest.mark.django_db
+def test_supervisor_actions_read_as_sentences_with_who_and_what(staff_client, finished_call):
+    actions = [
+        (CallEvent.Type.WHISPER, {"by": "ana", "text": "offer the winter tyre check"}),
+        (CallEvent.Type.TAKE_OVER, {"by": "ana"}),
+        (CallEvent.Type.HAND_BACK, {"by": "ana"}),
+        (CallEvent.Type.BARGE_IN, {"by": "ben"}),
+        (CallEvent.Type.HAND_BACK, {"by": "timeout"}),
+    ]
+    for number, (kind, payload) in enumerate(actions, start=10):
+        CallEvent.objects.create(call=finished_call, sequence=number, type=kind, payload=payload)
+    sentences = [
+        "ana whispered: offer the winter tyre check",
+        "ana took over",
+        "ana handed back to the agent",
+        "ben joined the call",
+        "The agent took the call back: the supervisor&#x27;s page stopped answering",
+    ]
+    page = staff_client.get(f"/history/{finished_call.pk}/").content.decode()
+    for sentence in sentences:
+        assert sentence in page
+    # The monitor receives the same sentence with each live event.
+    from monitoring.events import event_message
+
+    whisper = finished_call.events.get(type=CallEvent.Type.WHISPER)
+    assert event_message(whisper)["text"] == "ana whispered: offer the winter tyre check"
+
+
+@pytest.mark.django_db
 def test_the_call_page_shows_transcript_tool_calls_recording_and_metrics(
     staff_client, finished_call
 ):
     page = staff_client.get(f"/history/{finished_call.pk}/").content.decode()
     assert "When is the timing belt due?" in page
-    assert "lookup_vehicle 1HGCM82633A004352" in page
+    assert "Looked up 1HGCM82633A004352: Found on file: 2003 Honda Accord." in page
     assert "The caller asked about the timing belt." in page
     recording = finished_call.recordings.get()
     assert f'src="/recordings/{recording.pk}/audio"' in page
