@@ -121,3 +121,26 @@ def test_a_handoff_request_is_taken_over_with_one_click(asgi_server, page, staff
     call.refresh_from_db()
     assert call.controller == staff_user
     assert page.console_errors == []
+
+
+def test_a_call_no_agent_answered_says_so_and_callers_asking_for_a_person_come_first(
+    asgi_server, page, staff_user
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    earlier = timezone.now() - timedelta(minutes=3)
+    Call.objects.create(status=Call.Status.ACTIVE, caller="web:first-come", started_at=earlier)
+    Call.objects.create(status=Call.Status.WAITING, caller="web:not-answered")
+    Call.objects.create(status=Call.Status.ACTIVE, caller="web:wants-a-person", needs_human=True)
+    logged_in(page, asgi_server, staff_user)
+    page.goto(asgi_server + "/monitor/")
+    expect(page.locator("#connection")).to_have_text("Live", timeout=15000)
+    names = page.locator(".call-item strong")
+    expect(names).to_have_text(["web:wants-a-person", "web:first-come", "web:not-answered"])
+    page.get_by_role("button", name="web:not-answered").click()
+    status = page.locator("#control-status")
+    expect(status).to_contain_text("Waiting for an agent to answer (0:0")
+    expect(status).not_to_contain_text("The agent is handling")
+    assert page.console_errors == []

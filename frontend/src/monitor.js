@@ -53,8 +53,17 @@ function isLive(call) {
   return call.status === "waiting" || call.status === "active";
 }
 
+// Calls that asked for a person first, until someone takes them; then the oldest first.
+function listOrder(a, b) {
+  const waitingForAPerson = (call) => (call.needs_human && !call.controller ? 0 : 1);
+  return (
+    waitingForAPerson(a) - waitingForAPerson(b) ||
+    Date.parse(a.started_at) - Date.parse(b.started_at)
+  );
+}
+
 function renderList() {
-  const live = [...calls.values()].filter(isLive);
+  const live = [...calls.values()].filter(isLive).sort(listOrder);
   ui.count.textContent = String(live.length);
   ui.none.hidden = live.length > 0;
   ui.list.replaceChildren(
@@ -145,7 +154,9 @@ function renderControls(call) {
     ? mine
       ? "You control this call; the agent is silent until you hand it back."
       : `${call.controller} controls this call.`
-    : "The agent is handling this call.";
+    : call.status === "waiting"
+      ? `Waiting for an agent to answer (${duration(call)}).`
+      : "The agent is handling this call.";
 }
 
 function control(type, extra = {}) {
@@ -364,5 +375,9 @@ setInterval(() => {
     const time = button.querySelector(".duration");
     if (call && time) time.textContent = duration(call);
   });
+  const current = calls.get(selected);
+  if (current && ui.controlStatus.textContent.startsWith("Waiting for an agent")) {
+    renderControls(current); // the wait ticks, unless a message (an error, an ack) stands
+  }
 }, 1000);
 connect();
