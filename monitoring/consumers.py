@@ -11,7 +11,8 @@ Protocol (client -> server), JSON objects:
 The same resume map may also be given when connecting, as the query string
 ``?resume=<uuid>:<seq>,<uuid>:<seq>``, so the first snapshot already leaves out what was seen.
 
-Server -> client: ``{"kind": "snapshot", "calls": [...], "items": [...]}`` on connect, then the
+Server -> client: ``{"kind": "snapshot", "calls": [...], "items": [...], "finished": [...]}``
+(``finished``: the calls that ended last, newest first) on connect, then the
 messages of ``monitoring.events`` (``call``, ``segment``, ``event``), ``{"kind": "resumed"}``
 after a resume, and ``{"kind": "error", "error": "..."}`` for a message it cannot use (the
 socket stays open).
@@ -38,6 +39,7 @@ from monitoring import events
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_RESUME_CALLS = 1000
 MAX_WHISPER = 500
+RECENTLY_FINISHED = 10  # the monitor's "just finished" list
 CONTROL_ACTIONS = {"whisper", "take_over", "hand_back"}
 REFUSED = 4403  # close code for a socket that is not a supervisor's
 TRY_AGAIN_LATER = 1013
@@ -100,10 +102,18 @@ def snapshot(last: dict[str, int]) -> dict[str, Any]:
     )
     calls.sort(key=lambda c: c.started_at)
     call_ids = [str(c.pk) for c in calls]
+    finished = (
+        Call.objects.exclude(status__in=Call.LIVE_STATUSES)
+        .filter(ended_at__isnull=False)
+        .select_related("vehicle", "controller")
+        .order_by("-ended_at")[:RECENTLY_FINISHED]
+    )
     return {
         "kind": "snapshot",
         "calls": [events.call_message(c)["call"] for c in calls],
         "items": items_after(call_ids, last),
+        # The page's "just finished" list, so that it survives a reload: newest first.
+        "finished": [events.call_message(c)["call"] for c in finished],
     }
 
 
@@ -289,4 +299,7 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
             self.sent[item["call_id"]] = max(self.sent.get(item["call_id"], 0), item["sequence"])
         for call in data["calls"]:
             self.sent.setdefault(call["id"], 0)
-        await self.send_json({"kind": kind, "calls": data["calls"], "items": fresh})
+        message = {"kind": kind, "calls": data["calls"], "items": fresh}
+        if kind == "snapshot":
+            message["finished"] = data["finished"]
+        await self.send_json(message)

@@ -144,3 +144,20 @@ def test_a_call_no_agent_answered_says_so_and_callers_asking_for_a_person_come_f
     expect(status).to_contain_text("Waiting for an agent to answer (0:0")
     expect(status).not_to_contain_text("The agent is handling")
     assert page.console_errors == []
+
+
+def test_just_finished_calls_survive_a_reload(asgi_server, page, staff_user):
+    from django.utils import timezone
+
+    for name in ("web:earlier", "web:latest"):
+        call = Call.objects.create(status=Call.Status.ACTIVE, caller=name)
+        call.mark_ended(timezone.now())
+    logged_in(page, asgi_server, staff_user)
+    for _ in range(2):  # the first visit and a reload
+        page.goto(asgi_server + "/monitor/")
+        expect(page.locator("#connection")).to_have_text("Live", timeout=15000)
+        finished = page.locator("#finished-list li")
+        expect(finished).to_have_count(2)
+        expect(finished.first).to_contain_text("web:latest")
+        expect(finished.nth(1)).to_contain_text("web:earlier")
+    assert page.console_errors == []

@@ -120,6 +120,7 @@ function renderFinished(call) {
   link.textContent = `${call.caller || call.room} — ${call.status}, ${duration(call)}`;
   li.append(link);
   ui.finished.prepend(li);
+  // As many as the snapshot sends (RECENTLY_FINISHED in monitoring/consumers.py).
   while (ui.finished.children.length > 10) ui.finished.lastChild.remove();
 }
 
@@ -230,6 +231,11 @@ function onMessage(message) {
   switch (message.kind) {
     case "snapshot":
     case "resumed":
+      if (message.finished) {
+        // From the database, newest first: the list survives a reload.
+        ui.finished.replaceChildren();
+        [...message.finished].reverse().forEach(renderFinished);
+      }
       message.calls.forEach(applyCall);
       message.items.forEach(applyItem);
       if (!selected || !calls.has(selected)) {
