@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import subprocess
 import time
 import wave
@@ -23,81 +22,29 @@ from playwright.sync_api import expect
 from agentworker.session import ENDED_CALL_MESSAGE, MAX_TYPED_CHARACTERS
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from recordings.models import Recording
-from tests.support.scripted_llm import ExpectedSpeech, Reply, ToolCall
-from tests.support.voice_stack import silence_wav, speech_wav
+from tests.support.scripted_llm import ExpectedSpeech
+from tests.support.service_desk_script import (
+    ANSWER,
+    CALL_SECONDS,
+    CALLER_SAYS,
+    GREETING,
+    SUMMARY,
+    TYPED,
+    TYPED_ANSWER,
+    VIN,
+    service_desk,
+)
+from tests.support.voice_stack import (
+    HEARD,
+    REMOTE_AUDIO_METER,
+    page_time,
+    silence_wav,
+    speech_wav,
+    wait_until,
+)
 from vehicles.models import Vehicle
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.slow]
-
-VIN = "1HGCM82633A004352"
-SPOKEN_VIN = "one H G C M eight two six three three A zero zero four three five two"
-# A greeting and the VIN in one breath: a pause (as after "Hello.") may let the VAD cut the
-# caller in two, and the stand-in transcription expects one utterance.
-CALLER_SAYS = f"Hi there my VIN is {SPOKEN_VIN}."
-GREETING = "Welcome to the service desk. Please tell me your vehicle's VIN."
-ANSWER = "I found your 2003 Honda Accord. How can I help with it today?"
-TYPED = "When is my next service due?"
-TYPED_ANSWER = "Your next service is due at ninety thousand miles."
-SUMMARY = {"summary": "A caller gave their VIN; the agent found the car.", "outcome": "resolved"}
-CALL_SECONDS = 120
-
-# Watches the level of every audio track the page plays: window.remoteLevels holds
-# [time in ms, RMS, track number (1 = the first the page played)] every 50 ms, so a test can
-# tell whether, when and from which track something was heard.
-REMOTE_AUDIO_METER = """
-window.remoteLevels = [];
-new MutationObserver(() => {
-  for (const element of document.querySelectorAll("audio")) {
-    if (element.dataset.metered || !element.srcObject) continue;
-    const track = window.meteredTracks = (window.meteredTracks || 0) + 1;
-    element.dataset.metered = String(track);
-    const context = new AudioContext();
-    context.resume();
-    const analyser = context.createAnalyser();
-    context.createMediaStreamSource(element.srcObject).connect(analyser);
-    const samples = new Float32Array(analyser.fftSize);
-    setInterval(() => {
-      analyser.getFloatTimeDomainData(samples);
-      const rms = Math.sqrt(samples.reduce((sum, x) => sum + x * x, 0) / samples.length);
-      window.remoteLevels.push([Date.now(), rms, track]);
-    }, 50);
-  }
-}).observe(document, { childList: true, subtree: true });
-// The page's own microphone meter, sampled too: when the agent did not hear the caller, this
-// tells whether the fake microphone played at all.
-window.microphoneLevels = [];
-setInterval(() => {
-  const meter = document.getElementById("mic-level");
-  if (meter && meter.value > 0) window.microphoneLevels.push([Date.now(), meter.value]);
-}, 100);
-"""
-HEARD = "(since) => window.remoteLevels.some(([at, rms]) => at > since && rms > 0.01)"
-
-
-def service_desk(request: dict) -> Reply:
-    """The scripted LLM: greets, looks the spoken VIN up, answers, summarises."""
-    messages = request["messages"]
-    first, last = str(messages[0].get("content", "")), messages[-1]
-    content = str(last.get("content", ""))
-    if first.startswith("You summarise calls"):
-        return Reply(text=json.dumps(SUMMARY))
-    if last["role"] == "tool":
-        return Reply(text=ANSWER)
-    if last["role"] == "user" and SPOKEN_VIN in content:
-        return Reply(tool_calls=[ToolCall("lookup_vehicle", {"vin": SPOKEN_VIN})])
-    if last["role"] == "user" and TYPED in content:
-        return Reply(text=TYPED_ANSWER)
-    return Reply(text=GREETING)
-
-
-def wait_until(condition, seconds: float, what: str):
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"waited {seconds} s for {what}")
 
 
 def start_call(page, stack):
@@ -114,10 +61,6 @@ def silent_caller(stack, caller_browser, tmp_path):
     silence_wav(microphone)
     stack.script(service_desk)
     return caller_browser(microphone)
-
-
-def page_time(page) -> float:
-    return page.evaluate("Date.now()")
 
 
 def channel_levels(ogg: bytes) -> tuple[float, float, float]:

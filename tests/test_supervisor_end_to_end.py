@@ -20,17 +20,20 @@ from callcenter.control import CONTROL_LEASE
 from callcenter.livekit_tokens import SUPERVISOR_IDENTITY_PREFIX
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from tests.support.scripted_llm import ExpectedSpeech, Reply
-from tests.support.voice_stack import silence_wav, speech_wav
-from tests.test_call_end_to_end import (
+from tests.support.service_desk_script import (
     ANSWER,
     CALLER_SAYS,
     GREETING,
-    HEARD,
-    REMOTE_AUDIO_METER,
     SUMMARY,
     VIN,
-    page_time,
     service_desk,
+)
+from tests.support.voice_stack import (
+    HEARD,
+    REMOTE_AUDIO_METER,
+    page_time,
+    silence_wav,
+    speech_wav,
     wait_until,
 )
 from vehicles.models import Vehicle

@@ -372,3 +372,50 @@ def pytest_runtest_makereport(item, call):
     report = yield
     setattr(item, f"rep_{report.when}", report)
     return report
+
+
+# Watches the level of every audio track the page plays: window.remoteLevels holds
+# [time in ms, RMS, track number (1 = the first the page played)] every 50 ms, so a test can
+# tell whether, when and from which track something was heard.
+REMOTE_AUDIO_METER = """
+window.remoteLevels = [];
+new MutationObserver(() => {
+  for (const element of document.querySelectorAll("audio")) {
+    if (element.dataset.metered || !element.srcObject) continue;
+    const track = window.meteredTracks = (window.meteredTracks || 0) + 1;
+    element.dataset.metered = String(track);
+    const context = new AudioContext();
+    context.resume();
+    const analyser = context.createAnalyser();
+    context.createMediaStreamSource(element.srcObject).connect(analyser);
+    const samples = new Float32Array(analyser.fftSize);
+    setInterval(() => {
+      analyser.getFloatTimeDomainData(samples);
+      const rms = Math.sqrt(samples.reduce((sum, x) => sum + x * x, 0) / samples.length);
+      window.remoteLevels.push([Date.now(), rms, track]);
+    }, 50);
+  }
+}).observe(document, { childList: true, subtree: true });
+// The page's own microphone meter, sampled too: when the agent did not hear the caller, this
+// tells whether the fake microphone played at all.
+window.microphoneLevels = [];
+setInterval(() => {
+  const meter = document.getElementById("mic-level");
+  if (meter && meter.value > 0) window.microphoneLevels.push([Date.now(), meter.value]);
+}, 100);
+"""
+HEARD = "(since) => window.remoteLevels.some(([at, rms]) => at > since && rms > 0.01)"
+
+
+def wait_until(condition, seconds: float, what: str):
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.25)
+    raise AssertionError(f"waited {seconds} s for {what}")
+
+
+def page_time(page) -> float:
+    return page.evaluate("Date.now()")
