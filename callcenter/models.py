@@ -15,6 +15,8 @@ from django.db import models
 from django.db.models import Max
 from django.utils import timezone
 
+from vehicles.vin import InvalidVIN, normalize_vin
+
 
 def new_room_name() -> str:
     """Server-chosen, unguessable LiveKit room name."""
@@ -216,7 +218,7 @@ class CallEvent(models.Model):
             case self.Type.TOOL_CALL:
                 name = payload.get("name", "")
                 verb = self.TOOL_VERBS.get(name, f"Used {name}")
-                vin = (payload.get("arguments") or {}).get("vin")
+                vin = _readable_vin((payload.get("arguments") or {}).get("vin"))
                 return f"{verb}{f' {vin}' if vin else ''}: {_first_sentence(payload.get('output'))}"
             case self.Type.HANDOFF_REQUESTED:
                 return f"Handoff requested: {payload.get('reason') or 'no reason given'}"
@@ -241,6 +243,17 @@ class CallEvent(models.Model):
     @property
     def important(self) -> bool:
         return self.type in self.IMPORTANT or bool((self.payload or {}).get("is_error"))
+
+
+def _readable_vin(said) -> str:
+    """The VIN a tool was given, as 17 characters when it reads as one (the model passes it
+    as the caller spoke it: "one H G C, m as in mike, …"), else as given."""
+    if not said:
+        return ""
+    try:
+        return normalize_vin(str(said))
+    except InvalidVIN:
+        return str(said)
 
 
 def _first_sentence(text) -> str:

@@ -116,6 +116,19 @@ def test_supervisor_actions_read_as_sentences_with_who_and_what(staff_client, fi
 
 
 @pytest.mark.django_db
+def test_a_tool_call_names_the_vin_by_its_17_characters_however_it_was_spoken(finished_call):
+    spoken = "one H G C, m as in mike, eight two six three three A, oh oh four three five two"
+    lookup = CallEvent.objects.create(
+        call=finished_call, sequence=50, type=CallEvent.Type.TOOL_CALL,
+        payload={"name": "lookup_vehicle", "arguments": {"vin": spoken},
+                 "output": "Found on file: 2003 Honda Accord. Confirm it with the caller."},
+    )  # fmt: skip
+    assert lookup.describe() == "Looked up 1HGCM82633A004352: Found on file: 2003 Honda Accord."
+    lookup.payload["arguments"]["vin"] = "not a vin"
+    assert lookup.describe().startswith("Looked up not a vin: ")
+
+
+@pytest.mark.django_db
 def test_the_call_page_shows_transcript_tool_calls_recording_and_metrics(
     staff_client, finished_call
 ):
