@@ -94,27 +94,30 @@ def items_after(call_ids: list[str], last: dict[str, int]) -> list[dict[str, Any
     return items
 
 
-def snapshot(last: dict[str, int]) -> dict[str, Any]:
-    """Live calls (and the calls being resumed, which may have ended) with what was missed."""
+def snapshot(last: dict[str, int], *, with_finished: bool = True) -> dict[str, Any]:
+    """Live calls (and the calls being resumed, which may have ended) with what was missed;
+    on connect also the calls that ended last (a resume keeps the page's own list)."""
     calls = list(
         Call.objects.filter(status__in=Call.LIVE_STATUSES).select_related("vehicle", "controller")
         | Call.objects.filter(pk__in=list(last)).select_related("vehicle", "controller")
     )
     calls.sort(key=lambda c: c.started_at)
     call_ids = [str(c.pk) for c in calls]
-    finished = (
-        Call.objects.exclude(status__in=Call.LIVE_STATUSES)
-        .filter(ended_at__isnull=False)
-        .select_related("vehicle", "controller")
-        .order_by("-ended_at")[:RECENTLY_FINISHED]
-    )
-    return {
+    data = {
         "kind": "snapshot",
         "calls": [events.call_message(c)["call"] for c in calls],
         "items": items_after(call_ids, last),
-        # The page's "just finished" list, so that it survives a reload: newest first.
-        "finished": [events.call_message(c)["call"] for c in finished],
     }
+    if with_finished:
+        # The page's "just finished" list, so that it survives a reload: newest first.
+        finished = (
+            Call.objects.exclude(status__in=Call.LIVE_STATUSES)
+            .filter(ended_at__isnull=False)
+            .select_related("vehicle", "controller")
+            .order_by("-ended_at")[:RECENTLY_FINISHED]
+        )
+        data["finished"] = [events.call_message(c)["call"] for c in finished]
+    return data
 
 
 class MonitorConsumer(AsyncJsonWebsocketConsumer):
@@ -211,7 +214,7 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
             await self._control(content)
         elif content["type"] == "resume":
             last = parse_resume_map(content.get("last"))
-            missing = await database_sync_to_async(snapshot)(last)
+            missing = await database_sync_to_async(snapshot)(last, with_finished=False)
             await self._send_items_message(missing, last, kind="resumed")
         else:
             raise BadMessage(f"Unknown message type {content['type']!r}.")
@@ -300,6 +303,6 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         for call in data["calls"]:
             self.sent.setdefault(call["id"], 0)
         message = {"kind": kind, "calls": data["calls"], "items": fresh}
-        if kind == "snapshot":
+        if "finished" in data:
             message["finished"] = data["finished"]
         await self.send_json(message)
