@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "bench" / "results"
 DATABASE = os.environ.get("BENCH_DATABASE", "cc_bench")
 ENV = {
-    "DJANGO_SETTINGS_MODULE": "callcenter.settings",
+    "DJANGO_SETTINGS_MODULE": "config.settings",
     "SECRET_KEY": "bench-secret-key-0123456789-0123456789-0123456789",
     "DATABASE_URL": postgres_url(DATABASE),
     "REDIS_URL": redis_url(),
@@ -88,7 +88,7 @@ def start_daphne(count: int) -> tuple[list[subprocess.Popen], list[int]]:
         processes.append(
             subprocess.Popen(
                 [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                 "callcenter.asgi:application"],
+                 "config.asgi:application"],
                 cwd=ROOT, env={**os.environ, **ENV},
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )

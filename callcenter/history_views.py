@@ -28,7 +28,7 @@ from callcenter.history import (
     search_time_limit,
 )
 from callcenter.models import Call, TranscriptSegment
-from monitoring.views import supervisor_required
+from callcenter.permissions import supervisor_required
 
 PAGE_SIZE = 50
 DASHBOARD_DAYS = 30

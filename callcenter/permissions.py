@@ -1,11 +1,14 @@
 """Who may do what: supervisors hold the ``callcenter.monitor_calls`` permission."""
 
 import ipaddress
+from functools import wraps
 from importlib import import_module
 from types import SimpleNamespace
 
 from django.conf import settings
 from django.contrib import auth
+from django.contrib.auth.views import redirect_to_login
+from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
 from django.middleware.csrf import CsrfViewMiddleware
 from rest_framework import permissions
 from rest_framework.exceptions import PermissionDenied
@@ -50,6 +53,21 @@ def login_still_supervisor(scope: dict) -> bool:
     stored = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
     current = auth.get_user(SimpleNamespace(session=stored))
     return current.pk == user.pk and is_supervisor(current)
+
+
+def supervisor_required(view):
+    """For the supervisors' pages: anonymous visitors go to the login page, logged-in
+    non-supervisors get 403."""
+
+    @wraps(view)
+    def wrapper(request, *args, **kwargs):
+        if not request.user.is_authenticated:
+            return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+        if not is_supervisor(request.user):
+            raise DjangoPermissionDenied("Only supervisors may watch calls.")
+        return view(request, *args, **kwargs)
+
+    return wrapper
 
 
 class IsSupervisor(permissions.BasePermission):

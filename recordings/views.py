@@ -17,7 +17,7 @@ from django.http import (
 from django.shortcuts import get_object_or_404
 from django.views.decorators.http import require_GET
 
-from monitoring.views import supervisor_required
+from callcenter.permissions import supervisor_required
 from recordings.models import Recording
 from recordings.storage import presigned_url, storage_is_remote
 

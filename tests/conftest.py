@@ -175,7 +175,7 @@ def asgi_server(transactional_db, frontend_bundles):
             "127.0.0.1",
             "-p",
             str(port),
-            "callcenter.asgi:application",
+            "config.asgi:application",
         ],
         cwd=root,
         env=env,

@@ -36,7 +36,7 @@ def answers(address: tuple[str, int]) -> bool:
 
 
 def _choose_servers() -> tuple[bool, bool]:
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "callcenter.settings")
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     os.environ.setdefault("SECRET_KEY", "test-only-secret-key-" + CHECKOUT_ID * 4)
     os.environ.setdefault("CHANNEL_LAYER_PREFIX", f"cc-test-{CHECKOUT_ID}")
     if "DATABASE_URL" not in os.environ and answers(POSTGRES_ADDRESS):

@@ -10,8 +10,8 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, Permission
 
 from agentworker.writer import CallWriter
-from callcenter.asgi import application
 from callcenter.models import Call, CallEvent, TranscriptSegment
+from config.asgi import application
 from monitoring import events
 from monitoring.consumers import REFUSED, MonitorConsumer
 from tests.support.monitor_socket import logged_in

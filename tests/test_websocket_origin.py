@@ -7,8 +7,8 @@ import pytest
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 
-from callcenter.asgi import application
-from callcenter.middleware import websocket_origin_allowed
+from config.asgi import application
+from config.middleware import websocket_origin_allowed
 
 
 def handshake(origin: str, host: str, scheme: str = "ws", **headers: str) -> dict:

@@ -232,7 +232,7 @@ def voice_stack(django_db_setup, django_db_blocker, frontend_bundles) -> Iterato
                 "127.0.0.1",
                 "-p",
                 str(web_port),
-                "callcenter.asgi:application",
+                "config.asgi:application",
             ],
             _process_env(**common, DEBUG="true"),
             logs / "daphne.log",

@@ -3,9 +3,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
-from callcenter import api, history_views, views
+from callcenter import api, history_views
+from callcenter import views as call_views
+from callcenter.webhooks import livekit_webhook
+from config import views
 from monitoring import views as monitoring_views
-from monitoring.webhooks import livekit_webhook
 from recordings.views import recording_audio
 from vehicles.api import VehicleViewSet
 
@@ -18,7 +20,7 @@ router.register("vehicles", VehicleViewSet, basename="vehicle")
 router.register("transcripts/search", api.TranscriptSearchViewSet, basename="transcript-search")
 
 urlpatterns = [
-    path("", views.call_page, name="call"),
+    path("", call_views.call_page, name="call"),
     path("healthz", views.healthz, name="healthz"),
     path("favicon.ico", views.favicon, name="favicon"),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

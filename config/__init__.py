@@ -1,0 +1,2 @@
+"""The project: settings, URLs, ASGI entry point, middleware and API plumbing, apart from
+the apps."""
