@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from uuid import UUID
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
@@ -39,8 +38,7 @@ How a call goes:
 """
 
 
-def _vehicle_sentence(vehicle: Vehicle) -> str:
-    return f"{vehicle.year} {vehicle.make} {vehicle.model}, VIN {vehicle.vin}"
+GREETING = "Greet the caller and ask for their vehicle's VIN."
 
 
 async def _say_nothing() -> None:
@@ -55,16 +53,23 @@ class ServiceDeskAgent(Agent):
     # caller is most likely answering them, not the agent.
     SUPERVISOR_FLOOR_SECONDS = 4.0
 
-    def __init__(self, call_id: UUID | str, writer: CallWriter, *, instructions: str = "") -> None:
+    def __init__(self, writer: CallWriter, *, greets: bool = True, instructions: str = "") -> None:
+        """``writer``: the call's; ``greets``: speak first as the agent enters (a caller waits
+        for it), or wait for the caller (the text-mode tests)."""
         super().__init__(instructions=instructions or INSTRUCTIONS)
-        self.call_id = UUID(str(call_id))
+        self.call_id = writer.call_id
         self.writer = writer
+        self.greets = greets
         self.vehicle_id: int | None = None
         # While a supervisor has taken the call over, the agent listens but does not answer.
         self.paused = False
         # A supervisor who barged in speaks on the call (see agentworker.supervisor_voice).
         self.supervisor_speaking = False
         self._supervisor_spoke_at = float("-inf")
+
+    async def on_enter(self) -> None:
+        if self.greets:
+            self.session.generate_reply(instructions=GREETING)
 
     @property
     def holding_back(self) -> bool:
@@ -116,12 +121,7 @@ class ServiceDeskAgent(Agent):
 
     def _remember_vehicle(self, vehicle: Vehicle) -> None:
         self.vehicle_id = vehicle.pk
-
-        def set_vehicle(call: Call) -> None:
-            call.vehicle_id = vehicle.pk
-            call.save(update_fields=["vehicle"])
-
-        self.writer.call_change(set_vehicle, f"vehicle {vehicle.vin}")
+        self.writer.change_call(Call.set_vehicle, vehicle.pk)
 
     @function_tool
     async def lookup_vehicle(self, context: RunContext, vin: str) -> str:
@@ -138,7 +138,7 @@ class ServiceDeskAgent(Agent):
         vehicle = await Vehicle.objects.filter(vin=canonical).afirst()
         if vehicle is not None:
             self._remember_vehicle(vehicle)
-            return f"Found on file: {_vehicle_sentence(vehicle)}. Confirm it with the caller."
+            return f"Found on file: {vehicle.describe()}. Confirm it with the caller."
         decoded = decode_vin(canonical)
         return (
             f"No vehicle with VIN {canonical} is on file. The VIN itself says: "
@@ -172,7 +172,7 @@ class ServiceDeskAgent(Agent):
             existing = await Vehicle.objects.filter(vin=vehicle.vin).afirst()
             if existing is not None and "vin" in error.message_dict:
                 self._remember_vehicle(existing)
-                return f"That vehicle is already on file: {_vehicle_sentence(existing)}."
+                return f"That vehicle is already on file: {existing.describe()}."
             problems = " ".join(
                 f"{name}: {' '.join(messages)}" for name, messages in error.message_dict.items()
             )
@@ -180,9 +180,9 @@ class ServiceDeskAgent(Agent):
         except IntegrityError:
             existing = await Vehicle.objects.aget(vin=vehicle.vin)
             self._remember_vehicle(existing)
-            return f"That vehicle is already on file: {_vehicle_sentence(existing)}."
+            return f"That vehicle is already on file: {existing.describe()}."
         self._remember_vehicle(vehicle)
-        return f"Registered: {_vehicle_sentence(vehicle)}."
+        return f"Registered: {vehicle.describe()}."
 
     @function_tool
     async def get_vehicle_details(self, context: RunContext) -> str:
@@ -192,7 +192,7 @@ class ServiceDeskAgent(Agent):
         vehicle = await Vehicle.objects.aget(pk=self.vehicle_id)
         decoded = vehicle.decoded
         return (
-            f"{_vehicle_sentence(vehicle)}. Built in {decoded.country or decoded.region}; "
+            f"{vehicle.describe()}. Built in {decoded.country or decoded.region}; "
             f"plant code {decoded.plant_code}, serial number {decoded.serial_number}."
         )
 
@@ -204,12 +204,7 @@ class ServiceDeskAgent(Agent):
             reason: Why, in a few words (e.g. "warranty claim", "caller asked for a person").
         """
         self.writer.event(CallEvent.Type.HANDOFF_REQUESTED, {"reason": reason})
-
-        def flag(call: Call) -> None:
-            call.needs_human = True
-            call.save(update_fields=["needs_human"])
-
-        self.writer.call_change(flag, "needs human")
+        self.writer.change_call(Call.flag_needs_human)
         return (
             "A colleague has been alerted and will join. Tell the caller, and keep helping "
             "until they do."

@@ -1,8 +1,8 @@
 """The agent job's side of supervisor control: whispers, take-over, hand-back, barge-in.
 
-Commands arrive on the channel layer (group ``control.<call uuid>``), so the web process and
-the worker may run on different machines. Every command is recorded as a CallEvent by the
-call's writer (which owns the call's sequence numbers).
+Commands (``callcenter.supervision.SupervisorCommand``) arrive on the channel layer, so the
+web process and the worker may run on different machines. Every command is recorded as a
+CallEvent by the call's writer (which owns the call's sequence numbers).
 """
 
 from __future__ import annotations
@@ -10,17 +10,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from uuid import UUID
 
+from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.utils import timezone
-from livekit.agents import AgentSession
 
-from agentworker.agent import ServiceDeskAgent
-from agentworker.writer import CallWriter
-from callcenter.control import lease_lapsed
+from agentworker.call_job import CallJob
+from callcenter.live_updates import publish_call_change
 from callcenter.models import Call, CallEvent
-from monitoring.events import control_group
+from callcenter.supervision import SupervisorCommand, command_group
 
 logger = logging.getLogger(__name__)
 
@@ -36,19 +34,11 @@ SUPERVISOR_JOINED = "A supervisor from our team has joined the call."
 class SupervisorControl:
     """Applies supervisor commands to one running agent session."""
 
-    def __init__(
-        self,
-        call_id: UUID | str,
-        agent: ServiceDeskAgent,
-        session: AgentSession,
-        writer: CallWriter,
-        *,
-        lease_check_seconds: float = LEASE_CHECK_SECONDS,
-    ) -> None:
-        self.call_id = UUID(str(call_id))
-        self.agent = agent
-        self.session = session
-        self.writer = writer
+    def __init__(self, job: CallJob, *, lease_check_seconds: float = LEASE_CHECK_SECONDS) -> None:
+        self.call_id = job.call_id
+        self.agent = job.agent
+        self.session = job.session
+        self.writer = job.writer
         self.lease_check_seconds = lease_check_seconds
         self._task: asyncio.Task | None = None
 
@@ -77,7 +67,7 @@ class SupervisorControl:
     async def _listen_on_layer(self) -> None:
         layer = get_channel_layer()
         channel = await layer.new_channel()
-        await layer.group_add(control_group(self.call_id), channel)
+        await layer.group_add(command_group(self.call_id), channel)
         # One receive stays pending across lease checks: cancelling a receive makes the
         # pub/sub layer drop the channel's subscription, and a command could slip by.
         receiving: asyncio.Future | None = None
@@ -90,33 +80,29 @@ class SupervisorControl:
                     continue
                 message, receiving = receiving.result(), None
                 try:
-                    await self.apply(message["command"])
+                    await self.apply(SupervisorCommand.from_message(message))
                 except Exception:
                     logger.exception("call %s: control command failed", self.call_id)
         finally:
             if receiving is not None:
                 receiving.cancel()
             with contextlib.suppress(Exception):
-                await layer.group_discard(control_group(self.call_id), channel)
+                await layer.group_discard(command_group(self.call_id), channel)
 
-    async def apply(self, command: dict) -> None:
+    async def apply(self, command: SupervisorCommand) -> None:
         """Carry out one command and record it."""
-        action, by = command.get("action"), command.get("by", "")
-        if action == "whisper":
-            text = str(command.get("text", ""))[:500]
-            await self.agent.add_guidance(text)
-            self.writer.event(CallEvent.Type.WHISPER, {"by": by, "text": text})
-        elif action == "take_over":
+        if command.action == "whisper":
+            await self.agent.add_guidance(command.text)
+            self.writer.event(CallEvent.Type.WHISPER, {"by": command.by, "text": command.text})
+        elif command.action == "take_over":
             self.agent.paused = True
             self.session.interrupt()
-            self.writer.event(CallEvent.Type.TAKE_OVER, {"by": by})
-        elif action == "hand_back":
-            await self._resume({"by": by})
-        elif action == "barge_in":
-            self.writer.event(CallEvent.Type.BARGE_IN, {"by": by})
+            self.writer.event(CallEvent.Type.TAKE_OVER, {"by": command.by})
+        elif command.action == "hand_back":
+            await self._resume({"by": command.by})
+        elif command.action == "barge_in":
+            self.writer.event(CallEvent.Type.BARGE_IN, {"by": command.by})
             self.session.say(SUPERVISOR_JOINED)
-        else:
-            logger.warning("call %s: unknown control action %r", self.call_id, action)
 
     async def _resume(self, payload: dict, *, announcement: str = "") -> None:
         self.agent.paused = False
@@ -129,12 +115,14 @@ class SupervisorControl:
     async def check_lease(self) -> bool:
         """Hand the call back when its controller's lease lapsed; True when it did."""
         call = await Call.objects.filter(pk=self.call_id).afirst()
-        if call is None or not lease_lapsed(call):
+        if call is None or not call.control_lapsed():
             return False
-        released = await Call.objects.filter(
-            pk=self.call_id, controller_id=call.controller_id
-        ).aupdate(controller=None, controller_seen_at=None)
+        released = await sync_to_async(call.release_control)(call.controller_id)
         if released:
             payload = {"by": "timeout", "at": timezone.now().isoformat()}
             await self._resume(payload, announcement=BACK_AFTER_TIMEOUT)
-        return bool(released)
+            try:
+                await publish_call_change(self.call_id)
+            except Exception:  # stored; the monitors read it on their next snapshot
+                logger.warning("call %s: publishing the hand-back failed", self.call_id)
+        return released

@@ -1,16 +1,17 @@
-"""What LiveKit's job processes import: Django set up first, then the session code.
+"""One agent job: what LiveKit runs for each dispatched call.
 
-Job processes are started by livekit-agents (forkserver), not by ``manage.py``, so they must
-configure Django themselves before any model is imported. The worker hands the job process
+Job processes are started by livekit-agents (forkserver), not by ``manage.py``, so this module
+configures Django before any model is imported. The worker hands the job process
 ``entrypoint`` and ``prewarm`` by reference (pickled as module + name): they are defined here,
-not imported, so that unpickling them imports this module, and Django is set up before the
-session code and its models load.
+so that unpickling them imports this module, and Django is set up before the models load.
 """
 
 import logging
 import os
+from dataclasses import replace
 
 import django
+from asgiref.sync import sync_to_async
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
@@ -21,16 +22,142 @@ for handler in list(logging.getLogger().handlers):
     if handler.get_name() == "console":
         logging.getLogger().removeHandler(handler)
 
-from livekit.agents import JobContext, JobProcess  # noqa: E402
+from django.conf import settings  # noqa: E402
+from livekit import api, rtc  # noqa: E402
+from livekit.agents import AgentSession, JobContext, JobProcess, room_io  # noqa: E402
 
-from agentworker import session  # noqa: E402
+from agentworker import pipeline  # noqa: E402
+from agentworker.agent import ServiceDeskAgent  # noqa: E402
+from agentworker.audio_recording import AudioRecording, session_record_option  # noqa: E402
+from agentworker.call_job import CallJob  # noqa: E402
+from agentworker.control import SupervisorControl  # noqa: E402
+from agentworker.recorder import CallRecorder  # noqa: E402
+from agentworker.summary import summarize_call  # noqa: E402
+from agentworker.supervisor_voice import SupervisorVoices  # noqa: E402
+from agentworker.writer import CallWriter  # noqa: E402
+from callcenter.livekit_tokens import (  # noqa: E402
+    CALLER_IDENTITY_PREFIX,
+    call_id_from_dispatch_metadata,
+)
+from callcenter.models import Call  # noqa: E402
+
+logger = logging.getLogger(__name__)
 
 
 def prewarm(proc: JobProcess) -> None:
-    """Load what is slow to load once per job process (see ``session.prewarm``)."""
-    session.prewarm(proc)
+    """Load what is slow to load once per job process (see ``pipeline.prewarm``)."""
+    pipeline.prewarm(proc)
+
+
+async def open_call(metadata: str, room_name: str, job_id: str) -> Call:
+    """The Call this job serves: the dispatched one, else the room's, else a new one."""
+    call_id = call_id_from_dispatch_metadata(metadata)
+    call = await Call.objects.filter(pk=call_id).afirst() if call_id else None
+    if call is None:
+        call = await Call.objects.filter(room_name=room_name).afirst()
+    if call is None:
+        call = await Call.objects.acreate(
+            room_name=room_name, channel=Call.Channel.PHONE, caller="unknown"
+        )
+    # An ended call's record is never rewritten (see refuse_ended_call).
+    await sync_to_async(call.assign_job)(job_id)
+    return call
+
+
+ENDED_CALL_MESSAGE = "This call has already ended. Please start a new call."
+
+
+async def refuse_ended_call(ctx: JobContext, call: Call) -> None:
+    """A job for a call that has ended: the caller rejoined with their old token (it lives
+    10 minutes and dispatches the agent), which recreated the room. Nothing of the stored
+    call is touched; the caller is told, and the room is closed."""
+    logger.warning("call %s has already ended: job %s refuses it", call.pk, ctx.job.id)
+    try:
+        await ctx.room.local_participant.send_text(ENDED_CALL_MESSAGE, topic="lk.transcription")
+        async with api.LiveKitAPI(
+            settings.LIVEKIT_URL, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET
+        ) as lkapi:
+            await lkapi.room.delete_room(api.DeleteRoomRequest(room=ctx.room.name))
+    except Exception:
+        logger.warning("call %s: could not close the rejoined room", call.pk, exc_info=True)
+    ctx.shutdown(reason="the call has already ended")
+
+
+# What the caller may type at once (lk.chat); the call page's chat box has the same maxlength.
+MAX_TYPED_CHARACTERS = 500
+
+
+async def typed_text_input(session: AgentSession, event: room_io.TextInputEvent) -> None:
+    """Typed messages (lk.chat) as livekit-agents handles them, cut to MAX_TYPED_CHARACTERS:
+    the page limits the box, but anyone holding the caller's token can send more."""
+    text = event.text.strip()
+    if not text:
+        return
+    if len(text) > MAX_TYPED_CHARACTERS:
+        logger.info("typed message of %d characters cut to %d", len(text), MAX_TYPED_CHARACTERS)
+        text = text[:MAX_TYPED_CHARACTERS]
+    handle = room_io.TextInputOptions().text_input_cb  # livekit-agents' own handling
+    await handle(session, replace(event, text=text))
+
+
+def caller_room_options(call: Call) -> room_io.RoomOptions:
+    """Link the session to the call's caller, never to a supervisor who joins later.
+
+    Web callers have the identity their token names; phone (SIP) callers are linked by kind.
+    """
+    text_input = room_io.TextInputOptions(text_input_cb=typed_text_input)
+    if call.caller.startswith(CALLER_IDENTITY_PREFIX):
+        return room_io.RoomOptions(participant_identity=call.caller, text_input=text_input)
+    return room_io.RoomOptions(
+        participant_kinds=[rtc.ParticipantKind.PARTICIPANT_KIND_SIP], text_input=text_input
+    )
 
 
 async def entrypoint(ctx: JobContext) -> None:
-    """Serve one call (see ``session.entrypoint``)."""
-    await session.entrypoint(ctx)
+    """Serve one call: open its record, run the session, keep the record true to the end."""
+    await ctx.connect()
+    call = await open_call(ctx.job.metadata, ctx.room.name, ctx.job.id)
+    if not call.is_live:
+        await refuse_ended_call(ctx, call)
+        return
+    ctx.log_context_fields["call_id"] = str(call.pk)
+    writer = await CallWriter.open(call.pk)
+    session = pipeline.build_session(ctx.proc.userdata.get("vad"))
+    job = CallJob(call, writer, ServiceDeskAgent(writer), session)
+    recorder = CallRecorder(job)
+    recorder.attach()
+    recording = AudioRecording(job, ctx)
+    ctx.room.on(
+        "participant_connected",
+        lambda p: recorder.participant_event(True, p.identity, str(p.kind)),
+    )
+    ctx.room.on(
+        "participant_disconnected",
+        lambda p: recorder.participant_event(False, p.identity, str(p.kind)),
+    )
+    # A supervisor who barges in is heard separately: the session listens to the caller only.
+    supervisor_voices = SupervisorVoices(job)
+    supervisor_voices.attach(ctx.room)
+    supervisor_control = SupervisorControl(job)
+
+    async def finish(reason: str) -> None:
+        await supervisor_control.stop()
+        await supervisor_voices.stop()
+        recorder.ended()
+        await writer.flush()
+        await recording.finish()
+        await summarize_call(call.pk, session.llm)
+        await writer.close()
+        logger.info("call %s finished: %s", call.pk, reason)
+
+    ctx.add_shutdown_callback(finish)
+    # The agent greets the caller as it enters (ServiceDeskAgent.on_enter).
+    await session.start(
+        agent=job.agent,
+        room=ctx.room,
+        room_options=caller_room_options(call),
+        record=session_record_option(),
+    )
+    supervisor_control.start()
+    recorder.answered()
+    await recording.start()

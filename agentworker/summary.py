@@ -65,7 +65,7 @@ async def summarize_call(call_id: UUID | str, model: llm.LLM | None) -> bool:
                     if chunk.delta and chunk.delta.content:
                         parts.append(chunk.delta.content)
         summary, outcome = parse_summary("".join(parts))
-        await Call.objects.filter(pk=call_id).aupdate(summary=summary, outcome=outcome)
+        await sync_to_async(call.store_summary)(summary, outcome)
         return True
     except Exception:
         # The call is already stored; a missing summary is all a failure costs.

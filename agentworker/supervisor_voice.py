@@ -22,8 +22,7 @@ from livekit import rtc
 from livekit.agents import stt as agents_stt
 from livekit.agents import vad as agents_vad
 
-from agentworker.agent import ServiceDeskAgent
-from agentworker.writer import CallWriter
+from agentworker.call_job import CallJob
 from callcenter.livekit_tokens import SUPERVISOR_IDENTITY_PREFIX
 from callcenter.models import TranscriptSegment
 
@@ -46,20 +45,13 @@ def streaming_stt(stt: agents_stt.STT, vad: agents_vad.VAD) -> agents_stt.STT:
 class SupervisorVoice:
     """Hears one supervisor's audio: floor control for the agent, and their transcript."""
 
-    def __init__(
-        self,
-        identity: str,
-        agent: ServiceDeskAgent,
-        writer: CallWriter,
-        *,
-        stt: agents_stt.STT,
-        vad: agents_vad.VAD,
-    ) -> None:
+    def __init__(self, identity: str, job: CallJob) -> None:
         self.identity = identity
-        self.agent = agent
-        self.writer = writer
-        self.stt = streaming_stt(stt, vad)
-        self.vad = vad
+        self.job = job
+        self.agent = job.agent
+        self.writer = job.writer
+        self.vad = job.session.vad
+        self.stt = streaming_stt(job.session.stt, self.vad)
 
     async def hear(self, frames: AsyncIterable[rtc.AudioFrame]) -> None:
         """Consume the supervisor's audio until it ends."""
@@ -138,11 +130,8 @@ async def audio_frames(track: rtc.Track) -> AsyncIterator[rtc.AudioFrame]:
 class SupervisorVoices:
     """Starts a ``SupervisorVoice`` for every supervisor microphone subscribed in the room."""
 
-    def __init__(self, agent: ServiceDeskAgent, writer: CallWriter, *, stt, vad) -> None:
-        self.agent = agent
-        self.writer = writer
-        self.stt = stt
-        self.vad = vad
+    def __init__(self, job: CallJob) -> None:
+        self.job = job
         self._tasks: dict[str, asyncio.Task] = {}
 
     def attach(self, room: rtc.Room) -> None:
@@ -156,9 +145,7 @@ class SupervisorVoices:
     ) -> None:
         if track.kind != rtc.TrackKind.KIND_AUDIO or not is_supervisor_participant(participant):
             return
-        voice = SupervisorVoice(
-            participant.identity, self.agent, self.writer, stt=self.stt, vad=self.vad
-        )
+        voice = SupervisorVoice(participant.identity, self.job)
         task = asyncio.create_task(voice.hear(audio_frames(track)), name=f"supervisor-{track.sid}")
         task.add_done_callback(self._finished)
         self._tasks[track.sid] = task

@@ -20,11 +20,11 @@ from typing import Any
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
-from django.db import DatabaseError, InterfaceError, connection, transaction
+from django.db import DatabaseError, InterfaceError, connection
 
+from callcenter import live_updates
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from callcenter.redaction import redact_card_numbers, redact_card_numbers_in
-from monitoring import events
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ class CallWriter:
         *,
         last_sequence: int = 0,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
-        publish: Callable[[dict[str, Any]], Awaitable[None]] | None = events.publish,
+        publish: Callable[[dict[str, Any]], Awaitable[None]] | None = live_updates.publish,
     ) -> None:
         self.call_id = UUID(str(call_id))
         self._sequence = last_sequence
@@ -59,7 +59,6 @@ class CallWriter:
         self._queue: asyncio.Queue[_Write | None] = asyncio.Queue()
         self._task: asyncio.Task | None = None
         self.attempts_failed = 0
-        self.written = 0
 
     @classmethod
     async def open(cls, call_id: UUID | str, **options) -> CallWriter:
@@ -108,7 +107,7 @@ class CallWriter:
             )
             # One INSERT ... ON CONFLICT DO NOTHING: a replay of a committed write is a no-op.
             TranscriptSegment.objects.bulk_create([segment], ignore_conflicts=True)
-            return events.segment_message(segment)
+            return segment.to_message()
 
         self._put(_Write(apply, f"segment {sequence}"))
         return sequence
@@ -123,27 +122,24 @@ class CallWriter:
         def apply() -> dict[str, Any]:
             event = CallEvent(call_id=call_id, sequence=sequence, type=type, payload=payload)
             CallEvent.objects.bulk_create([event], ignore_conflicts=True)
-            return events.event_message(event)
+            return event.to_message()
 
         self._put(_Write(apply, f"event {sequence} {type}"))
         return sequence
 
-    def call_change(self, change: Callable[[Call], None], description: str) -> None:
-        """Queue a change to the Call row itself (status, vehicle, metrics...), then publish it.
-
-        ``change`` runs in the ORM thread on a fresh, locked copy of the call and must be safe to
-        run again (a retry after a lost commit runs it twice).
-        """
+    def change_call(self, change: Callable[..., Any], *args: Any, **kwargs: Any) -> None:
+        """Queue one of the call's named changes (``Call.set_vehicle``, ``Call.mark_ended``...)
+        with its arguments, then publish the call as it is stored. The named changes are safe
+        to run again (a retry after a lost commit runs it twice)."""
+        if getattr(Call, change.__name__, None) is not change:
+            raise TypeError(f"{change.__qualname__} is not a named change of Call")
         call_id = self.call_id
 
         def apply() -> dict[str, Any]:
-            with transaction.atomic():
-                call = Call.objects.select_for_update().get(pk=call_id)
-                change(call)
-            call = Call.objects.select_related("vehicle", "controller").get(pk=call_id)
-            return events.call_message(call)
+            change(Call.objects.get(pk=call_id), *args, **kwargs)
+            return live_updates.call_message(call_id)
 
-        self._put(_Write(apply, description))
+        self._put(_Write(apply, change.__name__))
 
     async def flush(self) -> None:
         """Wait until everything queued so far is written and published."""
@@ -171,7 +167,6 @@ class CallWriter:
                 if write is None:
                     return
                 message = await self._write_until_stored(write)
-                self.written += 1
                 if message is not None and self._publish is not None:
                     await self._publish_quietly(message)
             finally:

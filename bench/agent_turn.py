@@ -64,10 +64,9 @@ async def blocking_steps(turns: int, llm_delay: float) -> dict:
     from livekit.agents import AgentSession
     from livekit.plugins import openai
 
-    from agentworker.agent import ServiceDeskAgent
-    from agentworker.session import CallRecorder
     from agentworker.writer import CallWriter
     from callcenter.models import Call
+    from tests.support.agent_job import text_mode_job
 
     loop = asyncio.get_running_loop()
     loop.set_debug(True)
@@ -82,8 +81,8 @@ async def blocking_steps(turns: int, llm_delay: float) -> dict:
             call = await Call.objects.acreate(status=Call.Status.ACTIVE)
             writer = await CallWriter.open(call.pk)
             async with AgentSession(llm=model) as session:
-                CallRecorder(call.pk, writer).attach(session)
-                await session.start(ServiceDeskAgent(call.pk, writer))
+                job, _recorder = text_mode_job(call, writer, session)
+                await session.start(job.agent)
                 await session.run(user_input="Hello")  # start-up is not a turn
                 steps.steps.clear()
                 for _ in range(turns):
@@ -102,9 +101,9 @@ async def turns(turns: int, block: int, llm_delay: float) -> dict:
     from livekit.plugins import openai
 
     from agentworker.agent import ServiceDeskAgent
-    from agentworker.session import CallRecorder
     from agentworker.writer import CallWriter
     from callcenter.models import Call
+    from tests.support.agent_job import text_mode_job
 
     timings = {"off": [], "on": []}
     lags: dict[str, list[float]] = {"off": [], "on": []}
@@ -117,8 +116,10 @@ async def turns(turns: int, block: int, llm_delay: float) -> dict:
                 writer = await CallWriter.open(call.pk)
                 async with AgentSession(llm=model) as session:
                     if mode == "on":
-                        CallRecorder(call.pk, writer).attach(session)
-                    await session.start(ServiceDeskAgent(call.pk, writer))
+                        agent = text_mode_job(call, writer, session)[0].agent
+                    else:
+                        agent = ServiceDeskAgent(writer, greets=False)
+                    await session.start(agent)
                     stop = asyncio.Event()
                     ticker = asyncio.create_task(measure_loop_lag(stop, lags[mode]))
                     for _ in range(block):
@@ -195,7 +196,7 @@ async def lookups(count: int) -> dict:
     )()
     call = await Call.objects.acreate(status=Call.Status.ACTIVE)
     writer = await CallWriter.open(call.pk, publish=None)
-    agent = ServiceDeskAgent(call.pk, writer)
+    agent = ServiceDeskAgent(writer, greets=False)
     timings = []
     for vin in vins:
         spoken = " ".join(vin.lower())

@@ -12,6 +12,7 @@ import sys
 import time
 from pathlib import Path
 
+from callcenter.call_metrics import percentile
 from tests.support.local_services import postgres_dsn, postgres_url, redis_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,7 +125,7 @@ def percentiles(values: list[float]) -> dict[str, float | None]:
     ordered = sorted(values)
 
     def rank(p: float) -> float:
-        return round(ordered[max(0, -(-len(ordered) * p // 100) - 1)], 2)
+        return round(percentile(ordered, p), 2)
 
     return {
         "p50": rank(50),

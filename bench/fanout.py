@@ -6,7 +6,7 @@ loss count, the rate held, and how much CPU each part used (daphne, Redis, Postg
 writers, the clients — all on the same machine). The websocket clients run in a process of
 their own so the writers' work does not delay their reading. The CallWriter is the production
 one; its publish hook only stamps the commit time into the message before handing it to
-``monitoring.events.publish``.
+``callcenter.live_updates.publish``.
 
     .venv/bin/python -m bench.fanout --calls 50 --clients 20 --rate 2 --seconds 20
 """
@@ -94,8 +94,8 @@ async def run(
     from asgiref.sync import sync_to_async
 
     from agentworker.writer import CallWriter
+    from callcenter import live_updates
     from callcenter.models import Call
-    from monitoring import events
 
     cookie = await sync_to_async(supervisor_session)()
     daphnes, ports = start_daphne(processes)
@@ -114,7 +114,7 @@ async def run(
 
         async def stamped_publish(message):
             message["committed_at"] = time.time()
-            await events.publish(message)
+            await live_updates.publish(message)
 
         accounted = {
             "daphne": [psutil.Process(d.pid) for d in daphnes],

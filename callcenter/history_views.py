@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import csv
-import math
 import statistics
 from contextlib import nullcontext
 from datetime import date, datetime, time, timedelta
@@ -16,6 +15,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date
 from django.views.decorators.http import require_GET
 
+from callcenter.call_metrics import SHOWN_LATENCY, percentile
 from callcenter.filters import CallFilter
 from callcenter.history import (
     PageTooDeep,
@@ -27,17 +27,12 @@ from callcenter.history import (
     search_segments,
     search_time_limit,
 )
-from callcenter.models import Call, TranscriptSegment
+from callcenter.models import Call, TranscriptSegment, in_sequence
 from callcenter.permissions import supervisor_required
 
 PAGE_SIZE = 50
 DASHBOARD_DAYS = 30
 LATENCY_SAMPLE_CALLS = 2000
-LATENCY_KEYS = {
-    "eou_delay_ms": "End of utterance",
-    "llm_ttft_ms": "LLM first token",
-    "tts_ttfb_ms": "TTS first byte",
-}
 
 
 @require_GET
@@ -72,33 +67,22 @@ def call_history(request: HttpRequest) -> HttpResponse:
 def call_page(request: HttpRequest, call_id) -> HttpResponse:
     """One call: transcript with turns and timings, tool calls, recording, metrics."""
     call = get_object_or_404(call_detail(), pk=call_id)
-    timeline = sorted(
-        [("segment", s) for s in call.segments.all()] + [("event", e) for e in call.events.all()],
-        key=lambda item: item[1].sequence,
-    )
     origin = call.answered_at or call.started_at
     rows = []
-    for kind, item in timeline:
+    for item in in_sequence(call.segments.all(), call.events.all()):
+        kind = "segment" if isinstance(item, TranscriptSegment) else "event"
         at = item.started_at if kind == "segment" else item.created_at
         offset = (at - origin).total_seconds() if at and origin else None
         rows.append({"kind": kind, "item": item, "offset": offset})
     latency = {
         label: {"p50": call.metrics.get(f"{key}_p50"), "p95": call.metrics.get(f"{key}_p95")}
-        for key, label in LATENCY_KEYS.items()
+        for key, label in SHOWN_LATENCY.items()
     }
     return render(
         request,
         "history/call.html",
         {"call": call, "rows": rows, "latency": latency, "recordings": call.recordings.all()},
     )
-
-
-def _percentile(values: list[float], percent: float) -> float | None:
-    """Nearest-rank percentile: a value that was measured, never an interpolation."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(percent / 100 * len(ordered)) - 1)]
 
 
 def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
@@ -127,21 +111,21 @@ def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
         }
         for row in per_day
     ]
-    samples: dict[str, list[float]] = {key: [] for key in LATENCY_KEYS}
+    samples: dict[str, list[float]] = {key: [] for key in SHOWN_LATENCY}
     metrics = recent.exclude(metrics={}).order_by("-started_at").values_list("metrics", flat=True)
     for call_metrics in metrics[:LATENCY_SAMPLE_CALLS]:
-        for key in LATENCY_KEYS:
+        for key in SHOWN_LATENCY:
             values = call_metrics.get(key) or []
             samples[key].extend(v for v in values if isinstance(v, int | float))
     latency = [
         {
             "name": label,
-            "p50": _percentile(samples[key], 50),
-            "p95": _percentile(samples[key], 95),
-            "p99": _percentile(samples[key], 99),
+            "p50": percentile(samples[key], 50),
+            "p95": percentile(samples[key], 95),
+            "p99": percentile(samples[key], 99),
             "samples": len(samples[key]),
         }
-        for key, label in LATENCY_KEYS.items()
+        for key, label in SHOWN_LATENCY.items()
     ]
     total = sum(r["calls"] for r in rows)
     handoffs = recent.filter(needs_human=True).count()

@@ -9,6 +9,7 @@ import json
 import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING
+from uuid import UUID
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
@@ -44,6 +45,14 @@ def livekit_credentials() -> tuple[str, str]:
 def agent_dispatch_metadata(call: Call) -> str:
     """What the agent job receives: the call it serves."""
     return json.dumps({"call_id": str(call.pk)})
+
+
+def call_id_from_dispatch_metadata(metadata: str) -> UUID | None:
+    """The call id ``agent_dispatch_metadata`` wrote, or None when absent or malformed."""
+    try:
+        return UUID(str(json.loads(metadata or "{}").get("call_id")))
+    except (ValueError, TypeError, AttributeError):
+        return None
 
 
 def new_caller_identity() -> str:
@@ -88,18 +97,23 @@ def caller_token(call: Call) -> str:
     return token.to_jwt()
 
 
-def listen_in_token(call: Call, user: AbstractBaseUser) -> tuple[str, str]:
-    """A token for a supervisor to listen to ``call``: hidden, subscribe only, short-lived."""
+def _supervisor_token(
+    call: Call, user: AbstractBaseUser, *, speaks: bool, attributes: dict[str, str] | None = None
+) -> tuple[str, str]:
+    """A supervisor's short-lived token for ``call``: to listen (hidden, subscribe only) or
+    to speak (visible, microphone only). Never data: supervisors steer the agent through the
+    monitor's socket, not the room."""
     key, secret = livekit_credentials()
     identity = f"{SUPERVISOR_IDENTITY_PREFIX}{user.pk}-{secrets.token_hex(4)}"
     grants = api.VideoGrants(
         room_join=True,
         room=call.room_name,
-        can_publish=False,
+        can_publish=speaks,
+        can_publish_sources=["microphone"] if speaks else [],
         can_publish_data=False,
         can_subscribe=True,
         can_update_own_metadata=False,
-        hidden=True,
+        hidden=not speaks,
     )
     token = (
         api.AccessToken(key, secret)
@@ -108,29 +122,16 @@ def listen_in_token(call: Call, user: AbstractBaseUser) -> tuple[str, str]:
         .with_grants(grants)
         .with_ttl(LISTEN_IN_TOKEN_TTL)
     )
+    if attributes:
+        token = token.with_attributes(attributes)
     return identity, token.to_jwt()
+
+
+def listen_in_token(call: Call, user: AbstractBaseUser) -> tuple[str, str]:
+    """A token for a supervisor to listen to ``call``: hidden, subscribe only, short-lived."""
+    return _supervisor_token(call, user, speaks=False)
 
 
 def barge_in_token(call: Call, user: AbstractBaseUser) -> tuple[str, str]:
     """A token for a supervisor to join ``call`` and speak: visible, microphone, short-lived."""
-    key, secret = livekit_credentials()
-    identity = f"{SUPERVISOR_IDENTITY_PREFIX}{user.pk}-{secrets.token_hex(4)}"
-    grants = api.VideoGrants(
-        room_join=True,
-        room=call.room_name,
-        can_publish=True,
-        can_publish_sources=["microphone"],
-        can_publish_data=False,
-        can_subscribe=True,
-        can_update_own_metadata=False,
-        hidden=False,
-    )
-    token = (
-        api.AccessToken(key, secret)
-        .with_identity(identity)
-        .with_name(f"Supervisor {user.get_username()}")
-        .with_attributes({"callcenter.role": "supervisor"})
-        .with_grants(grants)
-        .with_ttl(LISTEN_IN_TOKEN_TTL)
-    )
-    return identity, token.to_jwt()
+    return _supervisor_token(call, user, speaks=True, attributes={"callcenter.role": "supervisor"})

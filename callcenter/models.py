@@ -6,13 +6,19 @@ write idempotent (``(call, sequence)`` is unique) and let a supervisor's monitor
 reconnect from the last number it saw.
 """
 
+from __future__ import annotations
+
 import secrets
 import uuid
-from datetime import timedelta
+from collections.abc import Iterable
+from datetime import datetime, timedelta
+from operator import attrgetter
+from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Max
+from django.db.models import F, Max, Q, Value
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from vehicles.vin import InvalidVIN, normalize_vin
@@ -21,6 +27,20 @@ from vehicles.vin import InvalidVIN, normalize_vin
 def new_room_name() -> str:
     """Server-chosen, unguessable LiveKit room name."""
     return f"call-{secrets.token_urlsafe(12)}"
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+class CallQuerySet(models.QuerySet):
+    def live(self) -> CallQuerySet:
+        """Calls waiting for the agent or in progress."""
+        return self.filter(status__in=Call.LIVE_STATUSES)
+
+    def for_messages(self) -> CallQuerySet:
+        """With what ``Call.to_message`` reads (the vehicle, the controlling supervisor)."""
+        return self.select_related("vehicle", "controller")
 
 
 class Call(models.Model):
@@ -78,6 +98,13 @@ class Call(models.Model):
         related_name="controlled_calls",
     )
     controller_seen_at = models.DateTimeField(null=True, blank=True)
+    # Counts the changes of the row: a monitor drops a call message older than one it has.
+    version = models.PositiveIntegerField(default=0, editable=False)
+
+    objects = CallQuerySet.as_manager()
+
+    # How long a supervisor's control lasts without their monitor renewing it.
+    CONTROL_LEASE = timedelta(seconds=30)
 
     class Meta:
         ordering = ["-started_at"]
@@ -115,29 +142,121 @@ class Call(models.Model):
         return max(seg, evt)
 
     @classmethod
-    def waiting_now(cls, within: timedelta) -> models.QuerySet:
+    def waiting_now(cls, within: timedelta) -> CallQuerySet:
         """Calls still waiting for the agent that started within ``within``: older ones were
         never answered and count no more."""
         return cls.objects.filter(
             status=cls.Status.WAITING, started_at__gte=timezone.now() - within
         )
 
-    def mark_active(self, when=None) -> None:
-        """The agent answered."""
-        when = when or timezone.now()
-        Call.objects.filter(pk=self.pk, answered_at__isnull=True).update(answered_at=when)
-        Call.objects.filter(pk=self.pk, status=self.Status.WAITING).update(
-            status=self.Status.ACTIVE
-        )
-        self.refresh_from_db(fields=["status", "answered_at"])
+    # --- The named changes of a call ---------------------------------------------------------
+    # Each is one conditional UPDATE of the row (safe to run twice, safe against a concurrent
+    # writer: the agent worker, the webhooks, the sweeper and supervisors all change calls),
+    # counts a new version, and refreshes this instance. Each says whether it changed the row.
 
-    def mark_ended(self, when=None, *, failed_reason: str = "") -> None:
-        """The call finished (or failed). Idempotent: the first end time wins."""
-        when = when or timezone.now()
-        status = self.Status.FAILED if failed_reason else self.Status.ENDED
-        live = Call.objects.filter(pk=self.pk, status__in=self.LIVE_STATUSES)
-        live.update(status=status, ended_at=when, failure_reason=failed_reason)
-        self.refresh_from_db(fields=["status", "ended_at", "failure_reason"])
+    def _change(self, only_if: Q | None = None, **values: Any) -> bool:
+        rows = Call.objects.filter(pk=self.pk)
+        if only_if is not None:
+            rows = rows.filter(only_if)
+        changed = rows.update(**values, version=F("version") + 1)
+        changed_fields = [self._meta.get_field(name).name for name in values]
+        self.refresh_from_db(fields=[*changed_fields, "version"])
+        return bool(changed)
+
+    def mark_active(self, when: datetime | None = None) -> bool:
+        """The agent answered. The first answer time wins."""
+        not_yet = Q(status=self.Status.WAITING) | Q(answered_at__isnull=True)
+        return self._change(
+            Q(status__in=self.LIVE_STATUSES) & not_yet,
+            status=self.Status.ACTIVE,
+            answered_at=Coalesce("answered_at", Value(when or timezone.now())),
+        )
+
+    def mark_ended(self, when: datetime | None = None, *, failed_reason: str = "") -> bool:
+        """The call finished (or failed, saying why). The first end wins."""
+        return self._change(
+            Q(status__in=self.LIVE_STATUSES),
+            status=self.Status.FAILED if failed_reason else self.Status.ENDED,
+            ended_at=when or timezone.now(),
+            failure_reason=failed_reason,
+        )
+
+    def assign_job(self, job_id: str) -> bool:
+        """The agent worker's job that serves the call (an ended call keeps its record)."""
+        return self._change(Q(status__in=self.LIVE_STATUSES), worker_job_id=job_id)
+
+    def set_vehicle(self, vehicle_id: int) -> bool:
+        """The vehicle the call is about, once the agent found or registered it."""
+        return self._change(vehicle_id=vehicle_id)
+
+    def flag_needs_human(self) -> bool:
+        """The agent asked for a person."""
+        return self._change(needs_human=True)
+
+    def store_metrics(self, metrics: dict[str, Any]) -> bool:
+        """Latency samples, their percentiles and usage totals, when the call ends."""
+        return self._change(metrics=metrics)
+
+    def store_summary(self, summary: str, outcome: str) -> bool:
+        """The post-call summary and outcome."""
+        return self._change(summary=summary, outcome=outcome)
+
+    def take_over(self, user, when: datetime | None = None) -> bool:
+        """Make ``user`` the call's controller, unless another supervisor holds a live lease:
+        of two supervisors at once, one wins (the row update decides)."""
+        now = when or timezone.now()
+        free = (
+            Q(controller__isnull=True)
+            | Q(controller=user)
+            | Q(controller_seen_at__lt=now - self.CONTROL_LEASE)
+        )
+        return self._change(
+            Q(status__in=self.LIVE_STATUSES) & free, controller=user, controller_seen_at=now
+        )
+
+    def release_control(self, controller_id: int | None = None) -> bool:
+        """Give the call back to the agent: from ``controller_id`` only, when given."""
+        held = Q(controller_id=controller_id) if controller_id else Q(controller__isnull=False)
+        return self._change(held, controller=None, controller_seen_at=None)
+
+    @classmethod
+    def renew_control(cls, user) -> int:
+        """The supervisor's monitor is still there: keep the calls they control (the lease
+        is no visible change, so no new version)."""
+        return cls.objects.live().filter(controller=user).update(controller_seen_at=timezone.now())
+
+    def control_lapsed(self, now: datetime | None = None) -> bool:
+        """A supervisor controls the call, but their monitor stopped renewing the lease."""
+        cutoff = (now or timezone.now()) - self.CONTROL_LEASE
+        return bool(
+            self.controller_id
+            and (self.controller_seen_at is None or self.controller_seen_at < cutoff)
+        )
+
+    # --- On the wire ---------------------------------------------------------------------------
+
+    def to_dict(self) -> dict[str, Any]:
+        """The call as the live monitor shows it (select it ``for_messages``)."""
+        vehicle = self.vehicle
+        return {
+            "id": str(self.pk),
+            "version": self.version,
+            "room": self.room_name,
+            "status": self.status,
+            "channel": self.channel,
+            "caller": self.caller,
+            "vehicle": {"vin": vehicle.vin, "description": vehicle.title} if vehicle else None,
+            "started_at": _iso(self.started_at),
+            "answered_at": _iso(self.answered_at),
+            "ended_at": _iso(self.ended_at),
+            "needs_human": self.needs_human,
+            "outcome": self.outcome,
+            "controller": self.controller.get_username() if self.controller_id else None,
+        }
+
+    def to_message(self) -> dict[str, Any]:
+        """The live message of a change of the call: ``{"kind": "call", "call": {...}}``."""
+        return {"kind": "call", "call": self.to_dict()}
 
 
 class TranscriptSegment(models.Model):
@@ -170,6 +289,20 @@ class TranscriptSegment(models.Model):
 
     def __str__(self) -> str:
         return f"#{self.sequence} {self.get_speaker_display()}: {self.text[:60]}"
+
+    def to_message(self) -> dict[str, Any]:
+        """The live message of one committed segment."""
+        return {
+            "kind": "segment",
+            "call_id": str(self.call_id),
+            "sequence": self.sequence,
+            "speaker": self.speaker,
+            "text": self.text,
+            "language": self.language,
+            "interrupted": self.interrupted,
+            "started_at": _iso(self.started_at),
+            "ended_at": _iso(self.ended_at),
+        }
 
 
 class CallEvent(models.Model):
@@ -243,6 +376,27 @@ class CallEvent(models.Model):
     @property
     def important(self) -> bool:
         return self.type in self.IMPORTANT or bool((self.payload or {}).get("is_error"))
+
+    def to_message(self) -> dict[str, Any]:
+        """The live message of one event, with its sentence (``describe``)."""
+        return {
+            "kind": "event",
+            "call_id": str(self.call_id),
+            "sequence": self.sequence,
+            "type": self.type,
+            "payload": self.payload,
+            "text": self.describe(),
+            "important": self.important,
+            "created_at": _iso(self.created_at),
+        }
+
+
+def in_sequence(
+    segments: Iterable[TranscriptSegment], events: Iterable[CallEvent]
+) -> list[TranscriptSegment | CallEvent]:
+    """A call's segments and events as one timeline, in the order they happened (they share
+    the call's sequence): the monitor's snapshot and the history page read it so."""
+    return sorted([*segments, *events], key=attrgetter("sequence"))
 
 
 def _readable_vin(said) -> str:

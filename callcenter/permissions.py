@@ -9,9 +9,7 @@ from django.conf import settings
 from django.contrib import auth
 from django.contrib.auth.views import redirect_to_login
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.middleware.csrf import CsrfViewMiddleware
 from rest_framework import permissions
-from rest_framework.exceptions import PermissionDenied
 from rest_framework.throttling import BaseThrottle
 
 MONITOR_PERMISSION = "callcenter.monitor_calls"
@@ -75,17 +73,3 @@ class IsSupervisor(permissions.BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return is_supervisor(request.user)
-
-
-class CsrfProtected(permissions.BasePermission):
-    """Django's CSRF check, also for anonymous callers (DRF checks it only for logged-in ones)."""
-
-    def has_permission(self, request, view) -> bool:
-        if request.method in permissions.SAFE_METHODS:
-            return True
-        check = CsrfViewMiddleware(lambda req: None)
-        check.process_request(request._request)
-        reason = check.process_view(request._request, None, (), {})
-        if reason is not None:
-            raise PermissionDenied("CSRF check failed: reload the page and try again.")
-        return True

@@ -3,7 +3,9 @@
 from django.urls import reverse
 from rest_framework import serializers
 
-from callcenter.models import Call
+from callcenter.models import Call, CallEvent, TranscriptSegment
+from recordings.models import Recording
+from vehicles.models import Vehicle
 
 # What a client might try to choose; the server decides all of it.
 SERVER_CHOSEN_FIELDS = ("room", "room_name", "identity", "ttl", "grants", "token", "name")
@@ -43,15 +45,13 @@ class CallStartedSerializer(serializers.Serializer):
 
 
 class ListenInSerializer(CallStartedSerializer):
-    """A supervisor's listen-in token for a live call."""
+    """A supervisor's token for a live call (to listen in, or to barge in)."""
 
 
-class VehicleSummarySerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    vin = serializers.CharField()
-    make = serializers.CharField()
-    model = serializers.CharField()
-    year = serializers.IntegerField()
+class VehicleSummarySerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Vehicle
+        fields = ["id", "vin", "make", "model", "year"]
 
 
 class CallListSerializer(serializers.ModelSerializer):
@@ -85,34 +85,31 @@ class CallListSerializer(serializers.ModelSerializer):
         return round(duration.total_seconds(), 1) if duration is not None else None
 
 
-class TranscriptSegmentSerializer(serializers.Serializer):
-    sequence = serializers.IntegerField()
-    speaker = serializers.CharField()
-    text = serializers.CharField()
-    language = serializers.CharField()
-    interrupted = serializers.BooleanField()
-    started_at = serializers.DateTimeField(allow_null=True)
-    ended_at = serializers.DateTimeField(allow_null=True)
+class TranscriptSegmentSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = TranscriptSegment
+        fields = [
+            "sequence", "speaker", "text", "language", "interrupted", "started_at", "ended_at",
+        ]  # fmt: skip
 
 
-class CallEventSerializer(serializers.Serializer):
-    sequence = serializers.IntegerField()
-    type = serializers.CharField()
-    payload = serializers.JSONField()
-    created_at = serializers.DateTimeField()
+class CallEventSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = CallEvent
+        fields = ["sequence", "type", "payload", "created_at"]
 
 
-class RecordingSerializer(serializers.Serializer):
-    id = serializers.IntegerField()
-    source = serializers.CharField()
-    status = serializers.CharField()
-    format = serializers.CharField()
-    duration_seconds = serializers.FloatField(allow_null=True)
-    size_bytes = serializers.IntegerField(allow_null=True)
+class RecordingSerializer(serializers.ModelSerializer):
     playback_url = serializers.SerializerMethodField()
 
-    def get_playback_url(self, recording) -> str | None:
-        if recording.status != "ready":
+    class Meta:
+        model = Recording
+        fields = [
+            "id", "source", "status", "format", "duration_seconds", "size_bytes", "playback_url",
+        ]  # fmt: skip
+
+    def get_playback_url(self, recording: Recording) -> str | None:
+        if recording.status != Recording.Status.READY:
             return None
         return reverse("recording-audio", args=[recording.pk])
 

@@ -21,8 +21,8 @@ from django.views.decorators.http import require_POST
 from google.protobuf.json_format import ParseError
 from livekit import api
 
+from callcenter.live_updates import call_message, publish
 from callcenter.models import Call
-from monitoring import events
 from recordings.egress import apply_egress_info
 
 logger = logging.getLogger(__name__)
@@ -33,9 +33,8 @@ AGENT_LOST = "The agent left the call before ending it (its worker stopped)."
 
 
 def _publish_call(call: Call) -> None:
-    call = Call.objects.select_related("vehicle", "controller").get(pk=call.pk)
     try:
-        async_to_sync(events.publish)(events.call_message(call))
+        async_to_sync(publish)(call_message(call.pk))
     except Exception:
         logger.warning("webhook: publishing call %s failed", call.pk, exc_info=True)
 
@@ -60,25 +59,20 @@ def handle_event(event: api.WebhookEvent) -> None:
     call = _call_of_room(event.room)
     if call is None:
         return
+    changed = False
     if kind == "participant_joined" and event.participant.kind == api.ParticipantInfo.AGENT:
-        call.mark_active(timezone.now())
-        _publish_call(call)
-    elif kind == "participant_left" and _is_the_caller(call, event.participant) and call.is_live:
+        changed = call.mark_active(timezone.now())
+    elif kind == "participant_left" and _is_the_caller(call, event.participant):
         # The caller hung up: the call is over. The agent leaves after it (and LiveKit closes
         # the room only then), so the agent's departure must not read as a lost worker.
-        call.mark_ended(timezone.now())
-        _publish_call(call)
-    elif (
-        kind == "participant_left"
-        and event.participant.kind == api.ParticipantInfo.AGENT
-        and call.is_live
-    ):
+        changed = call.mark_ended(timezone.now())
+    elif kind == "participant_left" and event.participant.kind == api.ParticipantInfo.AGENT:
         # The worker ends its call before it leaves the room; an agent gone from a live call
         # means its worker stopped (crashed, killed). The segments written so far stay.
-        call.mark_ended(timezone.now(), failed_reason=AGENT_LOST)
-        _publish_call(call)
+        changed = call.mark_ended(timezone.now(), failed_reason=AGENT_LOST)
     elif kind == "room_finished":
-        call.mark_ended(timezone.now())
+        changed = call.mark_ended(timezone.now())
+    if changed:
         _publish_call(call)
 
 

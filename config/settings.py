@@ -234,8 +234,9 @@ API_TOKEN_DAYS = env_int("API_TOKEN_DAYS", 30)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.SessionAuthentication",
-        "config.authentication.ExpiringTokenAuthentication",
+        # DRF's session authentication, its CSRF check also for anonymous callers.
+        "callcenter.authentication.CallerSessionAuthentication",
+        "callcenter.authentication.ExpiringTokenAuthentication",
     ],
     "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "DEFAULT_PARSER_CLASSES": [
@@ -246,7 +247,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.CursorPagination",
     "PAGE_SIZE": 50,
     # Secure by default: every endpoint is staff-only unless it says otherwise.
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    # Supervisors only, unless a view says otherwise (starting a call does).
+    "DEFAULT_PERMISSION_CLASSES": ["callcenter.permissions.IsSupervisor"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     # One hop: the proxy in front of daphne appends the client address to X-Forwarded-For.
     "NUM_PROXIES": env_int("NUM_PROXIES", 0),
@@ -269,6 +271,11 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
+    # A call's status and a recording's status are different choices with the same name.
+    "ENUM_NAME_OVERRIDES": {
+        "CallStatusEnum": "callcenter.models.Call.Status",
+        "RecordingStatusEnum": "recordings.models.Recording.Status",
+    },
 }
 
 # Throttling counts must be shared by every web process: Redis when there is one.

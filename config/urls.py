@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from callcenter import api, history_views
 from callcenter import views as call_views
+from callcenter.permissions import supervisor_required
 from callcenter.webhooks import livekit_webhook
 from config import views
 from monitoring import views as monitoring_views
@@ -37,6 +38,10 @@ urlpatterns = [
     ),
     path("dashboard/", history_views.dashboard, name="dashboard"),
     path("livekit/webhook/", livekit_webhook, name="livekit-webhook"),
-    path("recordings/<int:pk>/audio", recording_audio, name="recording-audio"),
+    path(
+        "recordings/<int:pk>/audio",
+        supervisor_required(recording_audio),
+        name="recording-audio",
+    ),
     path("admin/", admin.site.urls),
 ]

@@ -1,4 +1,4 @@
-"""The supervisors' live-monitor socket: snapshot, resume and live deltas, with no gaps.
+"""The supervisors' live-monitor socket: snapshot, resume and live updates, with no gaps.
 
 Protocol (client -> server), JSON objects:
     {"type": "resume", "last": {"<call uuid>": <last sequence seen>, ...}}
@@ -12,8 +12,8 @@ The same resume map may also be given when connecting, as the query string
 ``?resume=<uuid>:<seq>,<uuid>:<seq>``, so the first snapshot already leaves out what was seen.
 
 Server -> client: ``{"kind": "snapshot", "calls": [...], "items": [...], "finished": [...]}``
-(``finished``: the calls that ended last, newest first) on connect, then the
-messages of ``monitoring.events`` (``call``, ``segment``, ``event``), ``{"kind": "resumed"}``
+(``finished``: the calls that ended last, newest first) on connect, then the live messages
+of ``callcenter.live_updates`` (``call``, ``segment``, ``event``), ``{"kind": "resumed"}``
 after a resume, and ``{"kind": "error", "error": "..."}`` for a message it cannot use (the
 socket stays open).
 """
@@ -28,22 +28,21 @@ from urllib.parse import parse_qs
 from uuid import UUID
 
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
-from django.utils import timezone
 
-from callcenter import control
-from callcenter.models import Call, CallEvent, TranscriptSegment
+from callcenter import supervision
+from callcenter.live_updates import CALLS_GROUP
+from callcenter.models import Call, CallEvent, TranscriptSegment, in_sequence
 from callcenter.permissions import is_supervisor, login_still_supervisor
-from monitoring import events
 
 MAX_MESSAGE_BYTES = 64 * 1024
 MAX_RESUME_CALLS = 1000
-MAX_WHISPER = 500
 RECENTLY_FINISHED = 10  # the monitor's "just finished" list
-CONTROL_ACTIONS = {"whisper", "take_over", "hand_back"}
 REFUSED = 4403  # close code for a socket that is not a supervisor's
 TRY_AGAIN_LATER = 1013
 LAYER_DOWN = "Live updates are unavailable right now (the message bus is down). Retrying."
+CONTROL_ACTIONS = {"whisper", "take_over", "hand_back"}
 
 
 logger = logging.getLogger(__name__)
@@ -85,39 +84,74 @@ def items_after(call_ids: list[str], last: dict[str, int]) -> list[dict[str, Any
     items = []
     for call_id in call_ids:
         after = last.get(call_id, 0)
-        segments = TranscriptSegment.objects.filter(call_id=call_id, sequence__gt=after)
-        call_events = CallEvent.objects.filter(call_id=call_id, sequence__gt=after)
-        merged = [events.segment_message(s) for s in segments] + [
-            events.event_message(e) for e in call_events
-        ]
-        items.extend(sorted(merged, key=lambda m: m["sequence"]))
+        timeline = in_sequence(
+            TranscriptSegment.objects.filter(call_id=call_id, sequence__gt=after),
+            CallEvent.objects.filter(call_id=call_id, sequence__gt=after),
+        )
+        items.extend(item.to_message() for item in timeline)
     return items
 
 
 def snapshot(last: dict[str, int], *, with_finished: bool = True) -> dict[str, Any]:
     """Live calls (and the calls being resumed, which may have ended) with what was missed;
     on connect also the calls that ended last (a resume keeps the page's own list)."""
-    calls = list(
-        Call.objects.filter(status__in=Call.LIVE_STATUSES).select_related("vehicle", "controller")
-        | Call.objects.filter(pk__in=list(last)).select_related("vehicle", "controller")
-    )
+    calls = list(Call.objects.live().for_messages() | Call.objects.filter(pk__in=list(last)))
     calls.sort(key=lambda c: c.started_at)
-    call_ids = [str(c.pk) for c in calls]
     data = {
         "kind": "snapshot",
-        "calls": [events.call_message(c)["call"] for c in calls],
-        "items": items_after(call_ids, last),
+        "calls": [call.to_dict() for call in calls],
+        "items": items_after([str(call.pk) for call in calls], last),
     }
     if with_finished:
         # The page's "just finished" list, so that it survives a reload: newest first.
         finished = (
             Call.objects.exclude(status__in=Call.LIVE_STATUSES)
             .filter(ended_at__isnull=False)
-            .select_related("vehicle", "controller")
+            .for_messages()
             .order_by("-ended_at")[:RECENTLY_FINISHED]
         )
-        data["finished"] = [events.call_message(c)["call"] for c in finished]
+        data["finished"] = [call.to_dict() for call in finished]
     return data
+
+
+def answer_when_layer_down(consumer):
+    """Wraps the consumer's ASGI app: when the channel layer fails before the socket was
+    answered (the pub/sub layer subscribes a new channel at once, so with Redis away the
+    consumer cannot even start), a supervisor is told so and asked to retry; anyone else
+    is refused as always."""
+
+    async def app(scope, receive, send) -> None:
+        handshake = {"received": False, "answered": False}
+
+        async def receiving():
+            message = await receive()
+            handshake["received"] |= message["type"] == "websocket.connect"
+            return message
+
+        async def sending(message):
+            handshake["answered"] = True
+            await send(message)
+
+        try:
+            await consumer(scope, receiving, sending)
+        except Exception:
+            if handshake["answered"]:
+                raise
+            logger.warning("monitor: channel layer unavailable", exc_info=True)
+            if not handshake["received"] and (await receive())["type"] != "websocket.connect":
+                return
+            if not await database_sync_to_async(is_supervisor)(scope.get("user")):
+                await send({"type": "websocket.close", "code": REFUSED})
+                return
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.send", "text": json.dumps(_layer_down())})
+            await send({"type": "websocket.close", "code": TRY_AGAIN_LATER})
+
+    return app
+
+
+def _layer_down() -> dict[str, str]:
+    return {"kind": "error", "error": LAYER_DOWN}
 
 
 class MonitorConsumer(AsyncJsonWebsocketConsumer):
@@ -128,50 +162,24 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
     deactivation or a lost permission the socket is closed with 4403.
     """
 
+    # Joined before ``connect`` reads the snapshot: anything committed later arrives as an
+    # update, and anything both in the snapshot and delivered live is dropped by its sequence.
+    groups = [CALLS_GROUP]
     ACCESS_RECHECK_SECONDS = 30.0
 
-    async def __call__(self, scope, receive, send) -> None:
-        try:
-            await super().__call__(scope, receive, send)
-        except Exception:
-            if hasattr(self, "channel_receive"):
-                raise
-            # The layer could not even make this socket's channel (the pub/sub layer
-            # subscribes at once, and Redis is away): answer the handshake ourselves.
-            logger.warning("monitor: channel layer unavailable", exc_info=True)
-            self.base_send = send
-            if (await receive())["type"] == "websocket.connect" and await self._admitted():
-                await self._say_layer_down()
-
-    async def _admitted(self) -> bool:
-        """Supervisors only: anyone else is refused before anything is said."""
-        if await database_sync_to_async(is_supervisor)(self.scope.get("user")):
-            return True
-        await self.close(code=REFUSED)
-        return False
-
-    async def _say_layer_down(self) -> None:
-        """The channel layer (Redis) is away: say so, and let the page retry."""
-        await self.accept()
-        await self.send_json({"kind": "error", "error": LAYER_DOWN})
-        await self.close(code=TRY_AGAIN_LATER)
+    @classmethod
+    def as_asgi(cls, **initkwargs):
+        return answer_when_layer_down(super().as_asgi(**initkwargs))
 
     async def connect(self) -> None:
-        if not await self._admitted():
+        if not await database_sync_to_async(is_supervisor)(self.scope.get("user")):
+            await self.close(code=REFUSED)  # before anything is said
             return
         try:
             last = parse_resume_query(self.scope.get("query_string", b""))
         except BadMessage:
             last = {}
         self.sent: dict[str, int] = {}
-        # Join before reading the snapshot: anything committed later arrives as a delta, and
-        # anything both in the snapshot and delivered live is dropped by its sequence number.
-        try:
-            await self.channel_layer.group_add(events.CALLS_GROUP, self.channel_name)
-        except Exception:
-            logger.warning("monitor: channel layer unavailable", exc_info=True)
-            await self._say_layer_down()
-            return
         await self.accept()
         await self._send_items_message(await database_sync_to_async(snapshot)(last), last)
         self._access_recheck = asyncio.create_task(self._recheck_access_periodically())
@@ -180,10 +188,16 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         recheck = getattr(self, "_access_recheck", None)
         if recheck is not None:
             recheck.cancel()
+
+    async def websocket_disconnect(self, message) -> None:
         try:
-            await self.channel_layer.group_discard(events.CALLS_GROUP, self.channel_name)
-        except Exception:
+            await super().websocket_disconnect(message)  # leaves the groups
+        except StopConsumer:
+            raise
+        except Exception:  # the layer is away; its group membership expires by itself
             logger.warning("monitor: could not leave the group", exc_info=True)
+            await self.disconnect(message["code"])
+            raise StopConsumer() from None
 
     # --- From the client --------------------------------------------------------------------
 
@@ -191,24 +205,27 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         if not await self._access_stands():
             return
         try:
-            if text_data is None:
+            if not text_data:
                 raise BadMessage("Send JSON text frames.")
-            if len(text_data.encode()) > MAX_MESSAGE_BYTES:
-                raise BadMessage(f"Messages may be at most {MAX_MESSAGE_BYTES} bytes.")
-            try:
-                content = json.loads(text_data)
-            except json.JSONDecodeError as exc:
-                raise BadMessage("That message is not valid JSON.") from exc
-            await self.receive_json(content)
+            await super().receive(text_data=text_data)
         except BadMessage as error:
             await self.send_json({"kind": "error", "error": str(error)})
+
+    @classmethod
+    async def decode_json(cls, text_data: str) -> Any:
+        if len(text_data.encode()) > MAX_MESSAGE_BYTES:
+            raise BadMessage(f"Messages may be at most {MAX_MESSAGE_BYTES} bytes.")
+        try:
+            return json.loads(text_data)
+        except json.JSONDecodeError as exc:
+            raise BadMessage("That message is not valid JSON.") from exc
 
     async def receive_json(self, content: Any, **kwargs) -> None:
         if not isinstance(content, dict) or not isinstance(content.get("type"), str):
             raise BadMessage('Messages are JSON objects with a "type".')
         if content["type"] == "ping":
             # The page pings every few seconds: that keeps the calls this supervisor controls.
-            await database_sync_to_async(control.renew_leases)(self.scope["user"])
+            await database_sync_to_async(supervision.renew_leases)(self.scope["user"])
             await self.send_json({"kind": "pong"})
         elif content["type"] in CONTROL_ACTIONS:
             await self._control(content)
@@ -225,34 +242,22 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
             call_id = str(UUID(str(content.get("call_id"))))
         except ValueError as exc:
             raise BadMessage('"call_id" must be a call id.') from exc
-        text = content.get("text", "")
-        if action == "whisper" and (not isinstance(text, str) or not text.strip()):
-            raise BadMessage("A whisper needs some text.")
-        if action == "whisper" and len(text) > MAX_WHISPER:
-            raise BadMessage(f"Whispers may be at most {MAX_WHISPER} characters.")
         user = self.scope["user"]
         try:
-            if action == "take_over":
-                await database_sync_to_async(control.take_over)(call_id, user)
-            elif action == "hand_back":
-                await database_sync_to_async(control.hand_back)(call_id, user)
+            if action == "whisper":
+                await supervision.whisper(call_id, user, content.get("text", ""))
+            elif action == "take_over":
+                await supervision.take_over(call_id, user)
             else:
-                await database_sync_to_async(control.live_call)(call_id)
-        except control.ControlRefused as refused:
+                await supervision.hand_back(call_id, user)
+        except supervision.ControlRefused as refused:
             await self.send_json({"kind": "error", "action": action, "error": str(refused)})
             return
-        command = {"action": action, "by": user.get_username(), "at": timezone.now().isoformat()}
-        if action == "whisper":
-            command["text"] = text.strip()
-        await events.send_control(call_id, command)
-        if action != "whisper":
-            fresh = await Call.objects.select_related("vehicle", "controller").aget(pk=call_id)
-            await events.publish(events.call_message(fresh))
         await self.send_json({"kind": "control", "action": action, "call_id": call_id})
 
     # --- From the group ---------------------------------------------------------------------
 
-    async def monitor_message(self, envelope: dict[str, Any]) -> None:
+    async def live_update(self, envelope: dict[str, Any]) -> None:
         message = envelope["message"]
         if message["kind"] == "call":
             await self.send_json(message)
@@ -262,7 +267,7 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         if sequence <= already:
             return  # seen in the snapshot or a resume
         if sequence > already + 1:
-            # A delta went missing on the way (layer capacity, expiry): read the gap.
+            # An update went missing on the way (layer capacity, expiry): read the gap.
             gap = await database_sync_to_async(items_after)([call_id], {call_id: already})
             for item in gap:
                 if item["sequence"] < sequence:

@@ -18,13 +18,13 @@ from channels.layers import get_channel_layer
 from livekit.agents import AgentSession
 from livekit.plugins import openai
 
-from agentworker.agent import ServiceDeskAgent
-from agentworker.session import CallRecorder, call_id_from_metadata
 from agentworker.summary import parse_summary, summarize_call
 from agentworker.writer import CallWriter
+from callcenter.live_updates import CALLS_GROUP
+from callcenter.livekit_tokens import call_id_from_dispatch_metadata
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from callcenter.redaction import CARD_REDACTED
-from monitoring.events import CALLS_GROUP, call_group
+from tests.support.agent_job import text_mode_job
 from tests.support.scripted_llm import Reply, ScriptedLLMServer, ToolCall
 from vehicles.models import Vehicle
 
@@ -40,12 +40,10 @@ async def agent_call(script):
     call = await Call.objects.acreate()
     async with ScriptedLLMServer(script) as server:
         writer = await CallWriter.open(call.pk)
-        recorder = CallRecorder(call.pk, writer)
         model = openai.LLM(model="scripted", base_url=server.base_url, api_key="test")
         async with AgentSession(llm=model) as session:
-            recorder.attach(session)
-            agent = ServiceDeskAgent(call.pk, writer)
-            await session.start(agent)
+            job, recorder = text_mode_job(call, writer, session)
+            await session.start(job.agent)
             yield session, call, server, writer, recorder
         await writer.close()
 
@@ -179,21 +177,20 @@ async def test_request_human_flags_the_call_and_records_the_handoff():
     assert handoff.payload == {"reason": "warranty claim"}
 
 
-async def test_every_write_is_published_to_the_call_and_calls_groups():
+async def test_every_write_is_published_to_the_calls_group():
     layer = get_channel_layer()
     script = [Reply(text="Hello, could you read me your VIN?")]
     call = await Call.objects.acreate()
     watcher, everyone = await layer.new_channel(), await layer.new_channel()
-    await layer.group_add(call_group(call.pk), watcher)
+    await layer.group_add(CALLS_GROUP, watcher)
     await layer.group_add(CALLS_GROUP, everyone)
     try:
         async with ScriptedLLMServer(script) as server:
             writer = await CallWriter.open(call.pk)
-            recorder = CallRecorder(call.pk, writer)
             model = openai.LLM(model="scripted", base_url=server.base_url, api_key="test")
             async with AgentSession(llm=model) as session:
-                recorder.attach(session)
-                await session.start(ServiceDeskAgent(call.pk, writer))
+                job, _recorder = text_mode_job(call, writer, session)
+                await session.start(job.agent)
                 await session.run(user_input="Hi")
             await writer.close()
         for channel in (watcher, everyone):
@@ -207,7 +204,7 @@ async def test_every_write_is_published_to_the_call_and_calls_groups():
             assert messages[1]["text"] == "Hello, could you read me your VIN?"
             assert messages[1]["call_id"] == str(call.pk)
     finally:
-        await layer.group_discard(call_group(call.pk), watcher)
+        await layer.group_discard(CALLS_GROUP, watcher)
         await layer.group_discard(CALLS_GROUP, everyone)
 
 
@@ -294,12 +291,12 @@ async def test_the_writer_holds_writes_while_the_database_is_away_and_loses_none
 
 
 def test_dispatch_metadata_carries_the_call_id():
-    assert str(call_id_from_metadata('{"call_id": "0b6a3c6e-9c9e-4a43-9d0a-2d3f0f4f2a11"}')) == (
-        "0b6a3c6e-9c9e-4a43-9d0a-2d3f0f4f2a11"
-    )
-    assert call_id_from_metadata("") is None
-    assert call_id_from_metadata('{"call_id": "../x"}') is None
-    assert call_id_from_metadata("not json") is None
+    assert str(
+        call_id_from_dispatch_metadata('{"call_id": "0b6a3c6e-9c9e-4a43-9d0a-2d3f0f4f2a11"}')
+    ) == ("0b6a3c6e-9c9e-4a43-9d0a-2d3f0f4f2a11")
+    assert call_id_from_dispatch_metadata("") is None
+    assert call_id_from_dispatch_metadata('{"call_id": "../x"}') is None
+    assert call_id_from_dispatch_metadata("not json") is None
 
 
 def test_runagent_without_settings_exits_with_one_readable_line():
@@ -364,7 +361,7 @@ async def test_a_write_replayed_after_its_commit_is_not_stored_twice():
 
 
 async def test_an_llm_failing_mid_call_gets_an_apology_an_error_event_and_the_call_goes_on():
-    from agentworker.session import LLM_APOLOGY
+    from agentworker.recorder import LLM_APOLOGY
 
     script = [Reply(status=500)] * 4 + [Reply(text="Sorry about that. How can I help?")]
     async with agent_call(script) as (session, call, _server, writer, _):

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from agentworker.session import ENDED_CALL_MESSAGE, MAX_TYPED_CHARACTERS
+from agentworker.job import ENDED_CALL_MESSAGE, MAX_TYPED_CHARACTERS
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from recordings.models import Recording
 from tests.support.scripted_llm import ExpectedSpeech

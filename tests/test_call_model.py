@@ -7,6 +7,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from callcenter.models import Call, CallEvent, TranscriptSegment
+from vehicles.models import Vehicle
 
 
 @pytest.mark.django_db
@@ -63,3 +64,37 @@ def test_a_failed_call_keeps_its_reason():
     assert call.status == Call.Status.FAILED
     assert call.failure_reason == "agent crashed"
     assert not call.is_live
+
+
+@pytest.mark.django_db
+def test_each_named_change_counts_a_version_and_an_ended_call_keeps_its_record(
+    django_user_model,
+):
+    call = Call.objects.create()
+    vehicle = Vehicle.objects.create(
+        vin="1HGCM82633A004352", make="Honda", model="Accord", year=2003
+    )
+    supervisor = django_user_model.objects.create_user("ana", is_staff=True)
+    changes = [
+        (call.mark_active, ()),
+        (call.assign_job, ("AJ_first",)),
+        (call.set_vehicle, (vehicle.pk,)),
+        (call.flag_needs_human, ()),
+        (call.take_over, (supervisor,)),
+        (call.release_control, (supervisor.pk,)),
+        (call.store_metrics, ({"turns": 2},)),
+        (call.mark_ended, ()),
+        (call.store_summary, ("Asked about brakes.", Call.Outcome.RESOLVED)),
+    ]
+    for number, (change, arguments) in enumerate(changes, start=1):
+        assert change(*arguments) is True, change.__name__
+        assert call.version == number, change.__name__
+    stored = Call.objects.select_related("vehicle").get(pk=call.pk)
+    assert (stored.worker_job_id, stored.vehicle, stored.needs_human) == ("AJ_first", vehicle, True)
+    assert stored.controller is None and stored.metrics == {"turns": 2}
+    assert stored.to_dict()["version"] == len(changes)
+    # Once ended, a job that comes for the call (a caller rejoining) does not rewrite it.
+    assert call.assign_job("AJ_second") is False
+    assert call.take_over(supervisor) is False
+    stored.refresh_from_db()
+    assert (stored.worker_job_id, stored.version) == ("AJ_first", len(changes))

@@ -4,20 +4,21 @@ import pytest
 from channels.layers import InMemoryChannelLayer, get_channel_layer
 from django.conf import settings
 
-from monitoring.events import CALLS_GROUP, call_group
+from callcenter.live_updates import CALLS_GROUP
+from callcenter.supervision import command_group
 
 
-def test_call_group_names_are_valid_channel_layer_groups():
-    name = call_group("0b6a3c6e-9c9e-4a43-9d0a-2d3f0f4f2a11")
-    assert name == "call.0b6a3c6e-9c9e-4a43-9d0a-2d3f0f4f2a11"
+def test_group_names_are_valid_channel_layer_groups():
+    name = command_group("0b6a3c6e-9c9e-4a43-9d0a-2d3f0f4f2a11")
+    assert name == "control.0b6a3c6e-9c9e-4a43-9d0a-2d3f0f4f2a11"
     layer = InMemoryChannelLayer()  # Channels' naming rules (the pub/sub layer checks none)
     assert layer.require_valid_group_name(name)
     assert layer.require_valid_group_name(CALLS_GROUP)
 
 
-def test_a_call_group_refuses_a_value_that_is_not_a_uuid():
+def test_a_call_command_group_refuses_a_value_that_is_not_a_uuid():
     with pytest.raises(ValueError):
-        call_group("../../etc")
+        command_group("../../etc")
 
 
 @pytest.mark.redis

@@ -109,10 +109,8 @@ def test_supervisor_actions_read_as_sentences_with_who_and_what(staff_client, fi
     for sentence in sentences:
         assert sentence in page
     # The monitor receives the same sentence with each live event.
-    from monitoring.events import event_message
-
     whisper = finished_call.events.get(type=CallEvent.Type.WHISPER)
-    assert event_message(whisper)["text"] == "ana whispered: offer the winter tyre check"
+    assert whisper.to_message()["text"] == "ana whispered: offer the winter tyre check"
 
 
 @pytest.mark.django_db

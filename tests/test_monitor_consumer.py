@@ -10,9 +10,9 @@ from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AnonymousUser, Permission
 
 from agentworker.writer import CallWriter
+from callcenter import live_updates
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from config.asgi import application
-from monitoring import events
 from monitoring.consumers import REFUSED, MonitorConsumer
 from tests.support.monitor_socket import logged_in
 
@@ -102,7 +102,7 @@ async def test_a_segment_written_by_the_worker_arrives_live_once():
     assert (message["sequence"], message["text"]) == (2, "Could you read me your VIN?")
     # Publishing the snapshot's own row again is not sent twice.
     first = await TranscriptSegment.objects.aget(call=call, sequence=1)
-    await events.publish(events.segment_message(first))
+    await live_updates.publish(first.to_message())
     assert await communicator.receive_nothing(timeout=0.3)
     await communicator.disconnect()
 
@@ -142,7 +142,7 @@ async def test_a_delta_lost_on_the_way_is_filled_in_from_the_database():
     third = await TranscriptSegment.objects.acreate(
         call=call, sequence=3, speaker="customer", text="three"
     )
-    await events.publish(events.segment_message(third))
+    await live_updates.publish(third.to_message())
     received = [await communicator.receive_json_from(timeout=5) for _ in range(2)]
     assert [m["sequence"] for m in received] == [2, 3]
     await communicator.disconnect()

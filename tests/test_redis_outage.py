@@ -11,8 +11,8 @@ from django.test import Client
 
 from agentworker.writer import CallWriter
 from callcenter.models import Call, TranscriptSegment
+from callcenter.supervision import SupervisorCommand, send_command
 from monitoring.consumers import LAYER_DOWN, REFUSED, TRY_AGAIN_LATER, MonitorConsumer
-from monitoring.events import send_control
 from tests.support.monitor_socket import logged_in
 from tests.support.redis_server import RedisServer
 from tests.test_supervisor_control import GUIDANCE, running_call
@@ -112,7 +112,7 @@ async def test_the_agent_hears_supervisor_commands_once_redis_is_back(private_re
         await asyncio.sleep(0.5)  # a few failed attempts to subscribe
         private_redis.start()
         for _ in range(50):  # the listener's next attempt joins the control group
-            await send_control(call.pk, {"action": "whisper", "by": "sup", "text": GUIDANCE})
+            await send_command(call.pk, SupervisorCommand("whisper", "sup", GUIDANCE))
             await asyncio.sleep(0.1)
             if any(GUIDANCE in (item.text_content or "") for item in _notes(session)):
                 break

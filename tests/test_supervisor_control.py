@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
-from asgiref.sync import sync_to_async
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import Permission
 from django.utils import timezone
@@ -17,13 +17,12 @@ from livekit.api import TokenVerifier
 from livekit.plugins import openai
 from rest_framework.test import APIClient
 
-from agentworker.agent import ServiceDeskAgent
 from agentworker.control import BACK_AFTER_TIMEOUT, SupervisorControl
-from agentworker.session import CallRecorder
 from agentworker.writer import CallWriter
-from callcenter import control
+from callcenter import supervision
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from monitoring.consumers import MonitorConsumer
+from tests.support.agent_job import text_mode_job
 from tests.support.monitor_socket import logged_in
 from tests.support.scripted_llm import Reply, ScriptedLLMServer
 
@@ -44,12 +43,9 @@ async def running_call(script, *, lease_check_seconds=5.0):
         writer = await CallWriter.open(call.pk)
         model = openai.LLM(model="scripted", base_url=server.base_url, api_key="test")
         async with AgentSession(llm=model) as session:
-            CallRecorder(call.pk, writer).attach(session)
-            agent = ServiceDeskAgent(call.pk, writer)
-            await session.start(agent)
-            supervisor_control = SupervisorControl(
-                call.pk, agent, session, writer, lease_check_seconds=lease_check_seconds
-            )
+            job, _recorder = text_mode_job(call, writer, session)
+            await session.start(job.agent)
+            supervisor_control = SupervisorControl(job, lease_check_seconds=lease_check_seconds)
             supervisor_control.start()
             await asyncio.sleep(0.1)  # joined the control group
             yield call, session, server, writer, supervisor_control
@@ -146,9 +142,9 @@ def test_two_supervisors_taking_over_at_once_leave_one_owner(django_user_model):
 
     def attempt(user):
         try:
-            control.take_over(call.pk, user)
+            async_to_sync(supervision.take_over)(call.pk, user)
             return "owner"
-        except control.ControlRefused as refused:
+        except supervision.ControlRefused as refused:
             return str(refused)
 
     with ThreadPoolExecutor(2) as pool:
@@ -159,16 +155,16 @@ def test_two_supervisors_taking_over_at_once_leave_one_owner(django_user_model):
     call.refresh_from_db()
     assert call.controller in (first, second)
     loser = second if call.controller == first else first
-    with pytest.raises(control.ControlRefused, match="do not control"):
-        control.hand_back(call.pk, loser)
+    with pytest.raises(supervision.ControlRefused, match="do not control"):
+        async_to_sync(supervision.hand_back)(call.pk, loser)
 
 
 async def test_a_lapsed_lease_hands_the_call_back_and_says_so(django_user_model):
     user = await sync_to_async(make_supervisor)(django_user_model)
     async with running_call([], lease_check_seconds=0.1) as (call, _session, _server, writer, _):
-        await sync_to_async(control.take_over)(call.pk, user)
+        await supervision.take_over(call.pk, user)
         await Call.objects.filter(pk=call.pk).aupdate(
-            controller_seen_at=timezone.now() - control.CONTROL_LEASE - timedelta(seconds=1)
+            controller_seen_at=timezone.now() - Call.CONTROL_LEASE - timedelta(seconds=1)
         )
         for _ in range(50):
             if (await Call.objects.aget(pk=call.pk)).controller_id is None:
@@ -186,7 +182,7 @@ async def test_control_messages_are_checked_and_refusals_say_why(django_user_mod
     user = await sync_to_async(make_supervisor)(django_user_model)
     other = await sync_to_async(make_supervisor)(django_user_model, "other")
     call = await Call.objects.acreate(status=Call.Status.ACTIVE)
-    await sync_to_async(control.take_over)(call.pk, other)
+    await supervision.take_over(call.pk, other)
     socket = await supervisor_socket(user)
     for frame, error in [
         ({"type": "take_over", "call_id": str(call.pk)}, "other already controls this call"),

@@ -16,7 +16,6 @@ from livekit import api
 from playwright.sync_api import expect
 
 from agentworker.control import BACK_AFTER_TIMEOUT
-from callcenter.control import CONTROL_LEASE
 from callcenter.livekit_tokens import SUPERVISOR_IDENTITY_PREFIX
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from tests.support.scripted_llm import ExpectedSpeech, Reply
@@ -234,7 +233,7 @@ def test_when_the_owners_page_closes_the_lease_lapses_and_the_agent_resumes(
 
     handed_back = wait_until(
         lambda: call.events.filter(type=CallEvent.Type.HAND_BACK).first(),
-        CONTROL_LEASE.total_seconds() + 30,
+        Call.CONTROL_LEASE.total_seconds() + 30,
         "the lease to lapse",
     )
     assert handed_back.payload["by"] == "timeout"

@@ -15,8 +15,7 @@ from livekit import rtc
 from livekit.agents import AgentSession, inference
 from livekit.plugins import openai
 
-from agentworker.agent import ServiceDeskAgent
-from agentworker.session import CallRecorder, caller_room_options
+from agentworker.job import caller_room_options
 from agentworker.supervisor_voice import (
     SupervisorVoice,
     SupervisorVoices,
@@ -25,6 +24,7 @@ from agentworker.supervisor_voice import (
 from agentworker.writer import CallWriter
 from callcenter.livekit_tokens import barge_in_token, new_caller_identity
 from callcenter.models import Call, TranscriptSegment
+from tests.support.agent_job import text_mode_job
 from tests.support.scripted_llm import Reply, ScriptedLLMServer
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -66,14 +66,12 @@ async def call_with_supervisor(script, transcripts):
         writer = await CallWriter.open(call.pk)
         model = openai.LLM(model="scripted", base_url=server.base_url, api_key="test")
         stt = openai.STT(base_url=server.base_url, api_key="test", use_realtime=False)
-        async with AgentSession(llm=model) as session:
-            CallRecorder(call.pk, writer).attach(session)
-            agent = ServiceDeskAgent(call.pk, writer)
+        async with AgentSession(llm=model, stt=stt, vad=inference.VAD()) as session:
+            job, _recorder = text_mode_job(call, writer, session)
+            agent = job.agent
             agent.SUPERVISOR_FLOOR_SECONDS = 0.5
             await session.start(agent)
-            voice = SupervisorVoice(
-                "supervisor-1-ab12", agent, writer, stt=stt, vad=inference.VAD()
-            )
+            voice = SupervisorVoice("supervisor-1-ab12", job)
             yield call, session, agent, server, writer, voice
         await writer.close()
 
@@ -155,13 +153,8 @@ async def test_a_supervisors_microphone_track_is_heard_and_a_callers_is_left_to_
     supervisor_speech,
 ):
     """The room wiring: a subscribed audio track, read through livekit-rtc's AudioStream."""
-    async with call_with_supervisor([], [SPOKEN]) as (call, _s, agent, server, writer, _v):
-        voices = SupervisorVoices(
-            agent,
-            writer,
-            stt=openai.STT(base_url=server.base_url, api_key="test", use_realtime=False),
-            vad=inference.VAD(),
-        )
+    async with call_with_supervisor([], [SPOKEN]) as (call, _s, _a, _server, writer, voice):
+        voices = SupervisorVoices(voice.job)
         rate = supervisor_speech[0].sample_rate
         microphone = rtc.AudioSource(rate, 1)
         track = rtc.LocalAudioTrack.create_audio_track("microphone", microphone)

@@ -1,10 +1,9 @@
-"""Vehicles for supervisors and staff: create, read, update, delete."""
+"""Vehicles for supervisors (the API's default permission): create, read, update, delete."""
 
 from rest_framework import viewsets
 from rest_framework.filters import OrderingFilter, SearchFilter
 from rest_framework.pagination import PageNumberPagination
 
-from callcenter.permissions import IsSupervisor
 from vehicles.models import Vehicle
 from vehicles.serializers import VehicleSerializer
 
@@ -18,7 +17,6 @@ class VehiclePagination(PageNumberPagination):
 class VehicleViewSet(viewsets.ModelViewSet):
     queryset = Vehicle.objects.all()
     serializer_class = VehicleSerializer
-    permission_classes = [IsSupervisor]
     pagination_class = VehiclePagination
     filter_backends = [SearchFilter, OrderingFilter]
     search_fields = ["vin", "make", "model"]

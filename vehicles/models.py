@@ -96,9 +96,14 @@ class Vehicle(models.Model):
     def __str__(self) -> str:
         return f"{self.year} {self.make} {self.model} ({self.vin})"
 
+    @property
+    def title(self) -> str:
+        """Year, make and model: "2003 Honda Accord"."""
+        return f"{self.year} {self.make} {self.model}"
+
     def describe(self) -> str:
         """A sentence the agent can read out."""
-        return f"{self.year} {self.make} {self.model}, VIN {self.vin}"
+        return f"{self.title}, VIN {self.vin}"
 
     @property
     def decoded(self):

@@ -76,7 +76,6 @@ function renderList() {
       button.setAttribute("aria-pressed", String(call.id === selected));
       if (call.needs_human) button.classList.add("needs-human");
       const vehicle = call.vehicle ? call.vehicle.description : "vehicle not identified yet";
-      button.innerHTML = "";
       const title = document.createElement("strong");
       title.textContent = call.caller || call.room;
       const meta = document.createElement("span");
@@ -201,7 +200,15 @@ function announce(text) {
   setTimeout(() => (ui.announcer.textContent = text), 50);
 }
 
+// Whether the message is older than what the page shows: call messages from different
+// processes (the worker, a webhook, a supervisor's action) may arrive out of order.
+function isStale(call) {
+  const shown = calls.get(call.id);
+  return Boolean(shown) && shown.version > call.version;
+}
+
 function applyCall(call) {
+  if (isStale(call)) return;
   const before = calls.get(call.id);
   calls.set(call.id, call);
   if (!items.has(call.id)) items.set(call.id, new Map());
@@ -292,37 +299,63 @@ function connect() {
   });
 }
 
+// A supervisor's token for the selected call from the API (listen, barge-in), or null after
+// saying why not in ``status``.
+async function supervisorToken(callId, path, status) {
+  const response = await fetch(`/api/calls/${callId}/${path}/`, {
+    method: "POST",
+    credentials: "same-origin",
+    headers: { "X-CSRFToken": csrfToken() },
+  });
+  const body = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    // The server said no (ended call, permission, CSRF): its sentence, not a network story.
+    status.textContent = body.detail || "The server refused.";
+    return null;
+  }
+  return body;
+}
+
+// Joins the call's room with ``token`` and plays what the others say.
+async function joinRoom(token) {
+  const room = new Room();
+  room.on(RoomEvent.TrackSubscribed, (track) => {
+    if (track.kind === Track.Kind.Audio) ui.audio.append(track.attach());
+  });
+  room.on(RoomEvent.Disconnected, () => stopListening());
+  await Promise.race([
+    room.connect(token.server_url, token.token),
+    new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), 15000)),
+  ]);
+  await room.startAudio();
+  return room;
+}
+
 async function startListening() {
-  const callId = selected;
   ui.listenStatus.textContent = "Joining…";
+  const token = await supervisorToken(selected, "listen", ui.listenStatus);
+  if (!token) return;
   try {
-    const response = await fetch(`/api/calls/${callId}/listen/`, {
-      method: "POST",
-      credentials: "same-origin",
-      headers: { "X-CSRFToken": csrfToken() },
-    });
-    const body = await response.json().catch(() => ({}));
-    if (!response.ok) {
-      // The server said no (ended call, permission, CSRF): its sentence, not a network story.
-      ui.listenStatus.textContent = body.detail || "The server refused the listen-in.";
-      return;
-    }
-    const room = new Room();
-    room.on(RoomEvent.TrackSubscribed, (track) => {
-      if (track.kind === Track.Kind.Audio) ui.audio.append(track.attach());
-    });
-    room.on(RoomEvent.Disconnected, () => stopListening());
-    await Promise.race([
-      room.connect(body.server_url, body.token),
-      new Promise((_, reject) => setTimeout(() => reject(new Error("timeout")), 15000)),
-    ]);
-    await room.startAudio();
-    listening = room;
+    listening = await joinRoom(token);
     ui.listen.textContent = "Stop listening";
     ui.listen.setAttribute("aria-pressed", "true");
     ui.listenStatus.textContent = "Listening (the caller cannot hear you).";
   } catch {
     ui.listenStatus.textContent = "Could not reach the voice server. Try again in a moment.";
+  }
+}
+
+async function bargeIn() {
+  const token = await supervisorToken(selected, "barge-in", ui.controlStatus);
+  if (!token) return;
+  try {
+    if (listening) stopListening();
+    const room = await joinRoom(token);
+    await room.localParticipant.setMicrophoneEnabled(true);
+    listening = room;
+    ui.controlStatus.textContent = "You are on the call; the caller can hear you.";
+  } catch {
+    ui.controlStatus.textContent = "Could not reach the voice server. Try again in a moment.";
   }
 }
 
@@ -346,31 +379,7 @@ ui.whisperForm.addEventListener("submit", (event) => {
   control("whisper", { text });
   ui.whisperInput.value = "";
 });
-ui.bargeIn.addEventListener("click", async () => {
-  const response = await fetch(`/api/calls/${selected}/barge-in/`, {
-    method: "POST",
-    credentials: "same-origin",
-    headers: { "X-CSRFToken": csrfToken() },
-  });
-  const body = await response.json().catch(() => ({}));
-  if (!response.ok) {
-    ui.controlStatus.textContent = body.detail || "Could not join the call.";
-    return;
-  }
-  try {
-    if (listening) stopListening();
-    const room = new Room();
-    room.on(RoomEvent.TrackSubscribed, (track) => {
-      if (track.kind === Track.Kind.Audio) ui.audio.append(track.attach());
-    });
-    await room.connect(body.server_url, body.token);
-    await room.localParticipant.setMicrophoneEnabled(true);
-    listening = room;
-    ui.controlStatus.textContent = "You are on the call; the caller can hear you.";
-  } catch {
-    ui.controlStatus.textContent = "Could not reach the voice server. Try again in a moment.";
-  }
-});
+ui.bargeIn.addEventListener("click", bargeIn);
 // Keeps the lease on calls this supervisor controls (and the connection alive).
 setInterval(() => {
   if (socket && socket.readyState === WebSocket.OPEN) socket.send('{"type": "ping"}');

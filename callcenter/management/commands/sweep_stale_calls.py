@@ -42,7 +42,7 @@ class Command(BaseCommand):
             call.mark_ended(failed_reason=UNANSWERED.format(minutes=unanswered_minutes))
         self.stdout.write(f"Marked {len(never_answered)} unanswered calls as failed.")
         cutoff = timezone.now() - timedelta(minutes=idle_minutes)
-        live = Call.objects.filter(status__in=Call.LIVE_STATUSES).annotate(
+        live = Call.objects.live().annotate(
             last_activity=Greatest(
                 Coalesce(Max("segments__created_at"), "started_at"),
                 Coalesce(Max("events__created_at"), "started_at"),

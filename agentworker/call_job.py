@@ -1,0 +1,27 @@
+"""What the parts of one agent job share: the call, its writer, the agent and its session."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from livekit.agents import AgentSession
+
+    from agentworker.agent import ServiceDeskAgent
+    from agentworker.writer import CallWriter
+    from callcenter.models import Call
+
+
+@dataclass(frozen=True)
+class CallJob:
+    """One call being served. The writer is the only way its parts change the call's record."""
+
+    call: Call
+    writer: CallWriter
+    agent: ServiceDeskAgent
+    session: AgentSession
+
+    @property
+    def call_id(self):
+        return self.call.pk

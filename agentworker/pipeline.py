@@ -1,0 +1,72 @@
+"""The voice pipeline of a call: the models it uses, and what is loaded once per process."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from livekit.agents import AgentSession, JobProcess, inference, llm
+from livekit.plugins import openai
+
+
+def build_llm() -> llm.LLM:
+    """The OpenAI (or OpenAI-compatible) LLM named in settings."""
+    return openai.LLM(
+        model=settings.LLM_MODEL,
+        base_url=settings.OPENAI_BASE_URL or None,
+        api_key=settings.OPENAI_API_KEY or None,
+    )
+
+
+def azure_configured() -> bool:
+    return bool(settings.AZURE_SPEECH_KEY and settings.AZURE_SPEECH_REGION)
+
+
+def build_stt():
+    """Azure speech-to-text when configured (auto-detecting CALL_LANGUAGES), else OpenAI's."""
+    if azure_configured():
+        from livekit.plugins import azure
+
+        languages = settings.CALL_LANGUAGES
+        return azure.STT(
+            speech_key=settings.AZURE_SPEECH_KEY,
+            speech_region=settings.AZURE_SPEECH_REGION,
+            language=languages if len(languages) > 1 else languages[0],
+        )
+    return openai.STT(
+        base_url=settings.OPENAI_BASE_URL or None, api_key=settings.OPENAI_API_KEY or None
+    )
+
+
+def build_tts():
+    """Azure text-to-speech with the voice of the first call language, else OpenAI's."""
+    if azure_configured():
+        from livekit.plugins import azure
+
+        language = settings.CALL_LANGUAGES[0]
+        return azure.TTS(
+            speech_key=settings.AZURE_SPEECH_KEY,
+            speech_region=settings.AZURE_SPEECH_REGION,
+            language=language,
+            voice=settings.AZURE_VOICES.get(language, "en-US-JennyNeural"),
+        )
+    return openai.TTS(
+        base_url=settings.OPENAI_BASE_URL or None, api_key=settings.OPENAI_API_KEY or None
+    )
+
+
+def build_session(vad=None) -> AgentSession:
+    """The voice session: Azure (or OpenAI) speech, the LLM, the bundled VAD and turn detector."""
+    return AgentSession(
+        stt=build_stt(),
+        llm=build_llm(),
+        tts=build_tts(),
+        vad=vad or inference.VAD(),
+        turn_handling={
+            "turn_detection": inference.TurnDetector(version="v1-mini"),
+            "interruption": {"enabled": True},
+        },
+    )
+
+
+def prewarm(proc: JobProcess) -> None:
+    """Load once per worker process what is slow to load: the VAD shipped in livekit-agents."""
+    proc.userdata["vad"] = inference.VAD()

@@ -1,0 +1,140 @@
+"""Supervisors on a live call: the command protocol and the actions, in one place.
+
+The actions (whisper, take over, hand back, barge in) are used by the monitor's socket and the
+API alike: each checks and changes the database, sends the command to the agent job serving
+the call, and publishes the call's change to the monitors. The job (``agentworker.control``)
+reads the same commands.
+
+Ownership is a row update that succeeds for one supervisor only (``Call.take_over``: two
+pressing *take over* at once leave one owner; the other is told who). The owner's monitor
+renews a lease; when it lapses (the supervisor closed the page, lost the network) the job
+hands the call back to the agent and says so.
+
+Commands travel on the channel layer to the group ``control.<call uuid>``, so the web process
+and the worker may run on different machines:
+``{"type": COMMAND_TYPE, "command": {"action": ..., "by": "<username>", "text": ..., "at": ...}}``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from uuid import UUID
+
+from channels.db import database_sync_to_async
+from channels.layers import get_channel_layer
+from django.utils import timezone
+
+from callcenter.live_updates import publish_call_change
+from callcenter.models import Call
+
+COMMAND_TYPE = "call.control"
+ACTIONS = ("whisper", "take_over", "hand_back", "barge_in")
+# The monitor's whisper box has the same maxlength (templates/monitor/monitor.html).
+MAX_WHISPER_CHARACTERS = 500
+
+
+class ControlRefused(Exception):
+    """A control action that cannot be done; the message says why, for the supervisor."""
+
+
+@dataclass(frozen=True)
+class SupervisorCommand:
+    """One command for the agent job serving a call."""
+
+    action: str
+    by: str
+    text: str = ""
+    at: str = field(default_factory=lambda: timezone.now().isoformat())
+
+    def to_message(self) -> dict[str, Any]:
+        """The command as the channel layer carries it."""
+        return {"type": COMMAND_TYPE, "command": asdict(self)}
+
+    @classmethod
+    def from_message(cls, message: dict[str, Any]) -> SupervisorCommand:
+        """The command in a channel-layer message; ValueError when it is none."""
+        command = message.get("command") or {}
+        if command.get("action") not in ACTIONS:
+            raise ValueError(f"unknown control action {command.get('action')!r}")
+        return cls(
+            action=command["action"],
+            by=str(command.get("by", "")),
+            text=str(command.get("text", ""))[:MAX_WHISPER_CHARACTERS],
+            at=str(command.get("at", "")),
+        )
+
+
+def command_group(call_id: UUID | str) -> str:
+    """The group the agent job of a call listens to for supervisor commands."""
+    return f"control.{UUID(str(call_id))}"
+
+
+async def send_command(call_id: UUID | str, command: SupervisorCommand) -> None:
+    """Hand a command to the job serving the call, wherever it runs."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(command_group(call_id), command.to_message())
+
+
+def live_call(call_id: UUID | str) -> Call:
+    """The call, if it is live; ControlRefused otherwise."""
+    call = Call.objects.for_messages().filter(pk=call_id).first()
+    if call is None:
+        raise ControlRefused("There is no such call.")
+    if not call.is_live:
+        raise ControlRefused("This call has ended.")
+    return call
+
+
+def whisper_text(text: Any) -> str:
+    """The whisper as it is sent; ControlRefused says what is wrong with it."""
+    if not isinstance(text, str) or not text.strip():
+        raise ControlRefused("A whisper needs some text.")
+    if len(text) > MAX_WHISPER_CHARACTERS:
+        raise ControlRefused(f"Whispers may be at most {MAX_WHISPER_CHARACTERS} characters.")
+    return text.strip()
+
+
+def _take(call_id, user) -> None:
+    call = live_call(call_id)
+    if not call.take_over(user):
+        raise ControlRefused(f"{call.controller.get_username()} already controls this call.")
+
+
+def _release(call_id, user) -> None:
+    call = live_call(call_id)
+    if not call.release_control(None if user.is_superuser else user.pk):
+        raise ControlRefused("You do not control this call.")
+
+
+async def whisper(call_id: UUID | str, user, text: Any) -> None:
+    """Guidance for the agent only; the caller never hears it."""
+    text = whisper_text(text)
+    await database_sync_to_async(live_call)(call_id)
+    await send_command(call_id, SupervisorCommand("whisper", user.get_username(), text))
+
+
+async def take_over(call_id: UUID | str, user) -> None:
+    """The supervisor speaks for the call; the agent listens and stays silent."""
+    await database_sync_to_async(_take)(call_id, user)
+    await send_command(call_id, SupervisorCommand("take_over", user.get_username()))
+    await publish_call_change(call_id)
+
+
+async def hand_back(call_id: UUID | str, user) -> None:
+    """Back to the agent; only its controller (or a superuser) may."""
+    await database_sync_to_async(_release)(call_id, user)
+    await send_command(call_id, SupervisorCommand("hand_back", user.get_username()))
+    await publish_call_change(call_id)
+
+
+async def barge_in(call_id: UUID | str, user) -> None:
+    """The supervisor joins the live call with their microphone (their token comes from the
+    API, which checked the call): the agent announces them."""
+    await send_command(call_id, SupervisorCommand("barge_in", user.get_username()))
+
+
+def renew_leases(user) -> int:
+    """The supervisor's monitor is still there: keep the calls they control."""
+    return Call.renew_control(user)
