@@ -6,6 +6,7 @@ import csv
 import statistics
 from contextlib import nullcontext
 from datetime import date, datetime, time, timedelta
+from functools import wraps
 
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
 from django.db.models.functions import TruncDate
@@ -188,80 +189,78 @@ def spreadsheet_safe(value):
     return value
 
 
-def _csv_response(rows, filename: str) -> StreamingHttpResponse:
-    """Every cell quoted, and text that would start a formula neutralised: transcripts and
+def csv_export(name: str):
+    """A supervisors' CSV export of the calls started in a ``from``/``to`` day range: the
+    decorated function turns the range into rows (the header first); the view answers 400
+    with a sentence for a bad range, else streams the rows as ``<name>-<from>-to-<to>.csv``.
+    Every cell is quoted, and text that would start a formula is neutralised: transcripts and
     summaries hold whatever callers said or typed."""
-    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
-    response = StreamingHttpResponse(
-        (writer.writerow([spreadsheet_safe(cell) for cell in row]) for row in rows),
-        content_type="text/csv; charset=utf-8",
-    )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
+
+    def decorate(rows_of):
+        @require_GET
+        @supervisor_required
+        @wraps(rows_of)
+        def view(request: HttpRequest) -> HttpResponse:
+            span = _date_range(request)
+            if isinstance(span, str):
+                return HttpResponseBadRequest(span)
+            writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
+            response = StreamingHttpResponse(
+                (
+                    writer.writerow([spreadsheet_safe(cell) for cell in row])
+                    for row in rows_of(span)
+                ),
+                content_type="text/csv; charset=utf-8",
+            )
+            response["Content-Disposition"] = f'attachment; filename="{name}-{_stamp(span)}.csv"'
+            return response
+
+        return view
+
+    return decorate
 
 
-@require_GET
-@supervisor_required
-def export_calls(request: HttpRequest) -> HttpResponse:
-    """Calls started in the date range as CSV, streamed row by row."""
-    span = _date_range(request)
-    if isinstance(span, str):
-        return HttpResponseBadRequest(span)
+def _iso_or_blank(value: datetime | None) -> str:
+    return value.isoformat() if value else ""
+
+
+@csv_export("calls")
+def export_calls(span: tuple[datetime, datetime]):
+    """Calls started in the date range, row by row."""
     calls = (
         Call.objects.filter(started_at__gte=span[0], started_at__lt=span[1])
         .select_related("vehicle")
         .order_by("started_at")
     )
-    header = [
+    yield [
         "call_id", "started_at", "answered_at", "ended_at", "status", "channel", "caller",
         "vin", "outcome", "needs_human", "summary",
     ]  # fmt: skip
-
-    def rows():
-        yield header
-        for call in calls.iterator(chunk_size=2000):
-            yield [
-                call.pk, call.started_at.isoformat(),
-                call.answered_at.isoformat() if call.answered_at else "",
-                call.ended_at.isoformat() if call.ended_at else "",
-                call.status, call.channel, call.caller,
-                call.vehicle.vin if call.vehicle else "",
-                call.outcome, call.needs_human, call.summary,
-            ]  # fmt: skip
-
-    return _csv_response(rows(), f"calls-{_stamp(span)}.csv")
+    for call in calls.iterator(chunk_size=2000):
+        yield [
+            call.pk, call.started_at.isoformat(), _iso_or_blank(call.answered_at),
+            _iso_or_blank(call.ended_at), call.status, call.channel, call.caller,
+            call.vehicle.vin if call.vehicle else "", call.outcome, call.needs_human,
+            call.summary,
+        ]  # fmt: skip
 
 
-@require_GET
-@supervisor_required
-def export_transcripts(request: HttpRequest) -> HttpResponse:
-    """Transcript segments of calls started in the date range as CSV, streamed."""
-    span = _date_range(request)
-    if isinstance(span, str):
-        return HttpResponseBadRequest(span)
+@csv_export("transcripts")
+def export_transcripts(span: tuple[datetime, datetime]):
+    """Transcript segments of calls started in the date range, row by row."""
+    columns = ["call_id", "sequence", "speaker", "started_at", "language", "text"]
     segments = (
         TranscriptSegment.objects.filter(
             call__started_at__gte=span[0], call__started_at__lt=span[1]
         )
         .order_by("call__started_at", "call_id", "sequence")
-        .values_list("call_id", "sequence", "speaker", "started_at", "language", "text")
+        .values_list(*columns)
     )
-
-    def rows():
-        yield ["call_id", "sequence", "speaker", "started_at", "language", "text"]
-        for call_id, sequence, speaker, started_at, language, text in segments.iterator(
-            chunk_size=5000
-        ):
-            yield [
-                call_id,
-                sequence,
-                speaker,
-                started_at.isoformat() if started_at else "",
-                language,
-                text,
-            ]
-
-    return _csv_response(rows(), f"transcripts-{_stamp(span)}.csv")
+    yield columns
+    for call_id, sequence, speaker, started_at, language, text in segments.iterator(
+        chunk_size=5000
+    ):
+        yield [call_id, sequence, speaker, _iso_or_blank(started_at), language, text]
 
 
 def _stamp(span: tuple[datetime, datetime]) -> str:

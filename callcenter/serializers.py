@@ -132,14 +132,16 @@ class CallDetailSerializer(CallListSerializer):
         ]
 
 
-class TranscriptHitSerializer(serializers.Serializer):
+class TranscriptHitSerializer(serializers.ModelSerializer):
     """A transcript segment that matched a search, with its call."""
 
-    call_id = serializers.UUIDField()
-    call_started_at = serializers.DateTimeField(source="call.started_at")
-    sequence = serializers.IntegerField()
-    speaker = serializers.CharField()
-    text = serializers.CharField()
+    call_id = serializers.UUIDField(read_only=True)
+    call_started_at = serializers.DateTimeField(source="call.started_at", read_only=True)
     headline = serializers.CharField(
-        help_text="HTML: the text escaped, the matches in <b>…</b> (no other markup)"
+        read_only=True,
+        help_text="HTML: the text escaped, the matches in <b>…</b> (no other markup)",
     )
+
+    class Meta:
+        model = TranscriptSegment
+        fields = ["call_id", "call_started_at", "sequence", "speaker", "text", "headline"]

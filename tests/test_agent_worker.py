@@ -360,6 +360,22 @@ async def test_a_write_replayed_after_its_commit_is_not_stored_twice():
     assert writer.attempts_failed == 0
 
 
+async def test_the_writer_changes_a_call_only_through_its_named_changes():
+    call = await Call.objects.acreate()
+    writer = CallWriter(call.pk, last_sequence=0, publish=None)
+
+    def anything(stored: Call) -> None:
+        stored.status = Call.Status.ENDED
+        stored.save()
+
+    with pytest.raises(TypeError, match="not a named change of Call"):
+        writer.change_call(anything)
+    writer.change_call(Call.flag_needs_human)
+    await writer.close()
+    stored = await Call.objects.aget(pk=call.pk)
+    assert (stored.status, stored.needs_human, stored.version) == (Call.Status.WAITING, True, 1)
+
+
 async def test_an_llm_failing_mid_call_gets_an_apology_an_error_event_and_the_call_goes_on():
     from agentworker.recorder import LLM_APOLOGY
 

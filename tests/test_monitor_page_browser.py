@@ -161,3 +161,33 @@ def test_just_finished_calls_survive_a_reload(asgi_server, page, staff_user):
         expect(finished.first).to_contain_text("web:latest")
         expect(finished.nth(1)).to_contain_text("web:earlier")
     assert page.console_errors == []
+
+
+def test_a_late_call_message_older_than_what_the_page_shows_is_dropped(
+    asgi_server, page, staff_user
+):
+    """Call messages come from different processes (the worker, webhooks, supervisors'
+    actions) and may arrive out of order: the row's version decides."""
+    from callcenter.live_updates import call_message, publish
+
+    call = Call.objects.create(status=Call.Status.ACTIVE, caller="web:versioned")
+    stale = call_message(call.pk)
+    logged_in(page, asgi_server, staff_user)
+    page.goto(asgi_server + "/monitor/")
+    expect(page.locator("#connection")).to_have_text("Live", timeout=15000)
+    call.flag_needs_human()
+    fresh = call_message(call.pk)
+    run_in_thread(lambda: publish(fresh))
+    flag = page.get_by_role("button", name="web:versioned").locator(".flag")
+    expect(flag).to_have_text("needs a person")
+    later = Call.objects.create(status=Call.Status.ACTIVE, caller="web:sentinel")
+    sentinel = call_message(later.pk)
+
+    async def stale_then_sentinel():
+        await publish(stale)
+        await publish(sentinel)  # the same group, in order: once it shows, the stale one came
+
+    run_in_thread(stale_then_sentinel)
+    expect(page.get_by_role("button", name="web:sentinel")).to_be_visible()
+    expect(flag).to_have_text("needs a person")
+    assert page.console_errors == []
