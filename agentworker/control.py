@@ -18,7 +18,7 @@ from django.utils import timezone
 from agentworker.call_job import CallJob
 from callcenter.live_updates import publish_call_change
 from callcenter.models import Call, CallEvent
-from callcenter.supervision import SupervisorCommand, command_group
+from callcenter.supervision import SupervisorCommand, acknowledge, command_group
 
 logger = logging.getLogger(__name__)
 
@@ -80,7 +80,9 @@ class SupervisorControl:
                     continue
                 message, receiving = receiving.result(), None
                 try:
-                    await self.apply(SupervisorCommand.from_message(message))
+                    command = SupervisorCommand.from_message(message)
+                    await self.apply(command)
+                    await acknowledge(self.call_id, command)
                 except Exception:
                     logger.exception("call %s: control command failed", self.call_id)
         finally:

@@ -17,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import models
-from django.db.models import F, Max, Q, Value
+from django.db.models import Case, F, Max, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -38,12 +38,19 @@ class CallQuerySet(models.QuerySet):
         """Calls waiting for the agent or in progress."""
         return self.filter(status__in=Call.LIVE_STATUSES)
 
+    def unanswered_for(self, wait: timedelta) -> CallQuerySet:
+        """Calls no agent has answered though they started more than ``wait`` ago: they
+        will not be (the caller's page never connected, or no worker took the job)."""
+        return self.filter(status=Call.Status.WAITING, started_at__lt=timezone.now() - wait)
+
     def for_messages(self) -> CallQuerySet:
         """With what ``Call.to_message`` reads (the vehicle, the controlling supervisor)."""
         return self.select_related("vehicle", "controller")
 
 
 class Call(models.Model):
+    # The labels of these choices are the product's one vocabulary: the admin, the history
+    # pages and the monitor (the live messages carry them) all say them the same way.
     class Status(models.TextChoices):
         WAITING = "waiting", "Waiting for the agent"
         ACTIVE = "active", "In progress"
@@ -105,6 +112,9 @@ class Call(models.Model):
 
     # How long a supervisor's control lasts without their monitor renewing it.
     CONTROL_LEASE = timedelta(seconds=30)
+    # Why a call that ended before any agent answered it failed (the webhooks, the worker and
+    # the sweeper all end calls through mark_ended, which applies it).
+    NEVER_ANSWERED = "Never answered: no agent joined the call."
 
     class Meta:
         ordering = ["-started_at"]
@@ -143,8 +153,8 @@ class Call(models.Model):
 
     @classmethod
     def waiting_now(cls, within: timedelta) -> CallQuerySet:
-        """Calls still waiting for the agent that started within ``within``: older ones were
-        never answered and count no more."""
+        """Calls still waiting for the agent that started within ``within``: older ones
+        (``unanswered_for``) will not be answered and count no more."""
         return cls.objects.filter(
             status=cls.Status.WAITING, started_at__gte=timezone.now() - within
         )
@@ -173,12 +183,23 @@ class Call(models.Model):
         )
 
     def mark_ended(self, when: datetime | None = None, *, failed_reason: str = "") -> bool:
-        """The call finished (or failed, saying why). The first end wins."""
+        """The call finished, or failed saying why. A call no agent answered has failed as
+        NEVER_ANSWERED (decided by the row as it is, not as this instance last read it). The
+        first end wins."""
+        never_answered = Q(status=self.Status.WAITING)
+        if failed_reason:
+            status, reason = Value(self.Status.FAILED), Value(failed_reason)
+        else:
+            status = Case(
+                When(never_answered, then=Value(self.Status.FAILED)),
+                default=Value(self.Status.ENDED),
+            )
+            reason = Case(When(never_answered, then=Value(self.NEVER_ANSWERED)), default=Value(""))
         return self._change(
             Q(status__in=self.LIVE_STATUSES),
-            status=self.Status.FAILED if failed_reason else self.Status.ENDED,
+            status=status,
             ended_at=when or timezone.now(),
-            failure_reason=failed_reason,
+            failure_reason=reason,
         )
 
     def assign_job(self, job_id: str) -> bool:
@@ -243,6 +264,7 @@ class Call(models.Model):
             "version": self.version,
             "room": self.room_name,
             "status": self.status,
+            "status_label": self.get_status_display(),
             "channel": self.channel,
             "caller": self.caller,
             "vehicle": {"vin": vehicle.vin, "description": vehicle.title} if vehicle else None,
@@ -261,7 +283,7 @@ class Call(models.Model):
 
 class TranscriptSegment(models.Model):
     class Speaker(models.TextChoices):
-        CUSTOMER = "customer", "Customer"
+        CUSTOMER = "customer", "Caller"
         AGENT = "agent", "Agent"
         SUPERVISOR = "supervisor", "Supervisor"
         SYSTEM = "system", "System"
@@ -297,6 +319,7 @@ class TranscriptSegment(models.Model):
             "call_id": str(self.call_id),
             "sequence": self.sequence,
             "speaker": self.speaker,
+            "speaker_label": self.get_speaker_display(),
             "text": self.text,
             "language": self.language,
             "interrupted": self.interrupted,

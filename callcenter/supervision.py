@@ -12,14 +12,18 @@ hands the call back to the agent and says so.
 
 Commands travel on the channel layer to the group ``control.<call uuid>``, so the web process
 and the worker may run on different machines:
-``{"type": COMMAND_TYPE, "command": {"action": ..., "by": "<username>", "text": ..., "at": ...}}``.
+``{"type": COMMAND_TYPE, "command": {"action": ..., "by": "<username>", "text": ..., "at": ...,
+"id": ..., "reply_to": "<channel>"}}``. The job that carried a command out acknowledges it to
+``reply_to`` (``{"type": ACK_TYPE, "id": ..., "action": ..., "call_id": ...}``); the monitor
+confirms an action only then, and says it did not reach the agent when no acknowledgement
+comes within ``ACK_TIMEOUT_SECONDS``.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from typing import Any
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
@@ -29,6 +33,9 @@ from callcenter.live_updates import publish_call_change
 from callcenter.models import Call
 
 COMMAND_TYPE = "call.control"
+ACK_TYPE = "control.ack"  # consumers handle it in a method named control_ack
+# A job answers within milliseconds; this long means the command did not reach one.
+ACK_TIMEOUT_SECONDS = 5.0
 ACTIONS = ("whisper", "take_over", "hand_back", "barge_in")
 # The monitor's whisper box has the same maxlength (templates/monitor/monitor.html).
 MAX_WHISPER_CHARACTERS = 500
@@ -46,6 +53,9 @@ class SupervisorCommand:
     by: str
     text: str = ""
     at: str = field(default_factory=lambda: timezone.now().isoformat())
+    id: str = field(default_factory=lambda: uuid4().hex)
+    # The channel that wants the acknowledgement (a supervisor's socket), if any.
+    reply_to: str = ""
 
     def to_message(self) -> dict[str, Any]:
         """The command as the channel layer carries it."""
@@ -62,6 +72,8 @@ class SupervisorCommand:
             by=str(command.get("by", "")),
             text=str(command.get("text", ""))[:MAX_WHISPER_CHARACTERS],
             at=str(command.get("at", "")),
+            id=str(command.get("id", "")),
+            reply_to=str(command.get("reply_to", "")),
         )
 
 
@@ -75,6 +87,14 @@ async def send_command(call_id: UUID | str, command: SupervisorCommand) -> None:
     layer = get_channel_layer()
     if layer is not None:
         await layer.group_send(command_group(call_id), command.to_message())
+
+
+async def acknowledge(call_id: UUID | str, command: SupervisorCommand) -> None:
+    """The job carried ``command`` out: tell the socket that sent it."""
+    layer = get_channel_layer()
+    if layer is not None and command.reply_to:
+        ack = {"type": ACK_TYPE, "id": command.id, "action": command.action}
+        await layer.send(command.reply_to, {**ack, "call_id": str(call_id)})
 
 
 def live_call(call_id: UUID | str) -> Call:
@@ -108,25 +128,34 @@ def _release(call_id, user) -> None:
         raise ControlRefused("You do not control this call.")
 
 
-async def whisper(call_id: UUID | str, user, text: Any) -> None:
+# Each action returns the command it sent; ``reply_to`` asks the job for an acknowledgement.
+
+
+async def whisper(call_id: UUID | str, user, text: Any, reply_to: str = "") -> SupervisorCommand:
     """Guidance for the agent only; the caller never hears it."""
     text = whisper_text(text)
     await database_sync_to_async(live_call)(call_id)
-    await send_command(call_id, SupervisorCommand("whisper", user.get_username(), text))
+    command = SupervisorCommand("whisper", user.get_username(), text, reply_to=reply_to)
+    await send_command(call_id, command)
+    return command
 
 
-async def take_over(call_id: UUID | str, user) -> None:
+async def take_over(call_id: UUID | str, user, reply_to: str = "") -> SupervisorCommand:
     """The supervisor speaks for the call; the agent listens and stays silent."""
     await database_sync_to_async(_take)(call_id, user)
-    await send_command(call_id, SupervisorCommand("take_over", user.get_username()))
+    command = SupervisorCommand("take_over", user.get_username(), reply_to=reply_to)
+    await send_command(call_id, command)
     await publish_call_change(call_id)
+    return command
 
 
-async def hand_back(call_id: UUID | str, user) -> None:
+async def hand_back(call_id: UUID | str, user, reply_to: str = "") -> SupervisorCommand:
     """Back to the agent; only its controller (or a superuser) may."""
     await database_sync_to_async(_release)(call_id, user)
-    await send_command(call_id, SupervisorCommand("hand_back", user.get_username()))
+    command = SupervisorCommand("hand_back", user.get_username(), reply_to=reply_to)
+    await send_command(call_id, command)
     await publish_call_change(call_id)
+    return command
 
 
 async def barge_in(call_id: UUID | str, user) -> None:

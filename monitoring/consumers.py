@@ -6,8 +6,10 @@ Protocol (client -> server), JSON objects:
         those numbers (and the calls' current state), then carries on live.
     {"type": "ping"}  ->  {"kind": "pong"}   (also renews the calls this supervisor controls)
     {"type": "whisper", "call_id": "<uuid>", "text": "..."}   guidance for the agent only
-    {"type": "take_over" | "hand_back", "call_id": "<uuid>"}   answered with
-        {"kind": "control", ...}, or an error frame saying who controls the call
+    {"type": "take_over" | "hand_back", "call_id": "<uuid>"}
+        Each control message is answered with {"kind": "control", "action": ...} once the job
+        serving the call has carried it out, or an error frame with the "action": refused
+        (who controls the call, an ended call), or not confirmed by the job in time.
 The same resume map may also be given when connecting, as the query string
 ``?resume=<uuid>:<seq>,<uuid>:<seq>``, so the first snapshot already leaves out what was seen.
 
@@ -42,6 +44,12 @@ RECENTLY_FINISHED = 10  # the monitor's "just finished" list
 REFUSED = 4403  # close code for a socket that is not a supervisor's
 TRY_AGAIN_LATER = 1013
 LAYER_DOWN = "Live updates are unavailable right now (the message bus is down). Retrying."
+# What the page says when the job serving the call does not acknowledge a command in time.
+NOT_CONFIRMED = {
+    "whisper": "The agent did not confirm your whisper: it may not have reached it. Try again.",
+    "take_over": "The agent did not confirm that you took over: it may still answer the caller.",
+    "hand_back": "The agent did not confirm the hand-back: it may still be holding back.",
+}
 CONTROL_ACTIONS = {"whisper", "take_over", "hand_back"}
 
 
@@ -180,6 +188,7 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         except BadMessage:
             last = {}
         self.sent: dict[str, int] = {}
+        self.unconfirmed: dict[str, asyncio.Task] = {}  # command id -> its timeout
         await self.accept()
         await self._send_items_message(await database_sync_to_async(snapshot)(last), last)
         self._access_recheck = asyncio.create_task(self._recheck_access_periodically())
@@ -188,6 +197,8 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         recheck = getattr(self, "_access_recheck", None)
         if recheck is not None:
             recheck.cancel()
+        for timeout in getattr(self, "unconfirmed", {}).values():
+            timeout.cancel()
 
     async def websocket_disconnect(self, message) -> None:
         try:
@@ -242,18 +253,36 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
             call_id = str(UUID(str(content.get("call_id"))))
         except ValueError as exc:
             raise BadMessage('"call_id" must be a call id.') from exc
-        user = self.scope["user"]
+        user, reply_to = self.scope["user"], self.channel_name
         try:
             if action == "whisper":
-                await supervision.whisper(call_id, user, content.get("text", ""))
+                text = content.get("text", "")
+                command = await supervision.whisper(call_id, user, text, reply_to=reply_to)
             elif action == "take_over":
-                await supervision.take_over(call_id, user)
+                command = await supervision.take_over(call_id, user, reply_to=reply_to)
             else:
-                await supervision.hand_back(call_id, user)
+                command = await supervision.hand_back(call_id, user, reply_to=reply_to)
         except supervision.ControlRefused as refused:
             await self.send_json({"kind": "error", "action": action, "error": str(refused)})
             return
-        await self.send_json({"kind": "control", "action": action, "call_id": call_id})
+        # Confirmed to the page when the job serving the call acknowledges it (control_ack).
+        self.unconfirmed[command.id] = asyncio.create_task(self._unconfirmed_after(command))
+
+    async def _unconfirmed_after(self, command: supervision.SupervisorCommand) -> None:
+        await asyncio.sleep(supervision.ACK_TIMEOUT_SECONDS)
+        self.unconfirmed.pop(command.id, None)
+        error = NOT_CONFIRMED[command.action]
+        await self.send_json({"kind": "error", "action": command.action, "error": error})
+
+    async def control_ack(self, ack: dict[str, Any]) -> None:
+        """The job serving the call carried a command of this socket out."""
+        waiting = self.unconfirmed.pop(ack.get("id"), None)
+        if waiting is None:
+            return  # too late: the page was already told it did not arrive
+        waiting.cancel()
+        await self.send_json(
+            {"kind": "control", "action": ack["action"], "call_id": ack["call_id"]}
+        )
 
     # --- From the group ---------------------------------------------------------------------
 

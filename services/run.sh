@@ -5,13 +5,14 @@
 #   livekit  the pinned livekit-server on 127.0.0.1:7880, unless LIVEKIT_URL names another
 #            server (e.g. a LiveKit Cloud project); it gets this checkout's key pair
 #   agent    `runagent dev`, when an LLM is configured (OPENAI_API_KEY or OPENAI_BASE_URL)
+#   sweeper  `sweep_stale_calls --every 60`: ends calls that never connected or went silent
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
 export WEB_HOST="${WEB_HOST:-127.0.0.1}" WEB_PORT="${WEB_PORT:-8000}"
 export SECRET_KEY="${SECRET_KEY:-$(cat var/secret_key)}"
 
-processes=(web)
+processes=(web sweeper)
 if [ -z "${LIVEKIT_URL:-}" ]; then
   if make --no-print-directory livekit-server; then
     export LIVEKIT_URL=ws://127.0.0.1:7880

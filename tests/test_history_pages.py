@@ -199,3 +199,18 @@ def test_bad_export_dates_get_a_readable_400(staff_client, params, message):
     response = staff_client.get("/history/export/calls.csv", params)
     assert response.status_code == 400
     assert message in response.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_monitor_and_the_history_say_statuses_and_speakers_in_the_same_words(
+    staff_client, finished_call
+):
+    call_words = finished_call.to_dict()["status_label"]
+    segment = finished_call.segments.get()
+    speaker_words = segment.to_message()["speaker_label"]
+    assert (call_words, speaker_words) == ("Ended", "Caller")
+    record = staff_client.get(f"/history/{finished_call.pk}/").content.decode()
+    listed = staff_client.get("/history/").content.decode()
+    assert f'<span class="speaker">{speaker_words}</span>' in record
+    assert f"<dd>{call_words}" in record
+    assert f"<td>{call_words}" in listed

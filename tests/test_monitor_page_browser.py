@@ -54,6 +54,9 @@ def test_a_live_transcript_grows_on_the_monitor_page(asgi_server, page, staff_us
     expect(page.get_by_role("button", name="web:browser-test")).to_be_visible()
     transcript = page.locator("#transcript")
     expect(transcript).to_contain_text("Hello there")
+    # The words of the history pages and the admin (the models' choices), not the raw values.
+    expect(transcript.locator(".speaker").first).to_have_text("Caller")
+    expect(page.locator(".call-meta").first).to_contain_text("In progress")
 
     async def worker_speaks():
         writer = await CallWriter.open(call.pk)
@@ -95,7 +98,8 @@ def test_a_supervisor_takes_over_and_hands_back_from_the_page(asgi_server, page,
     assert call.controller == staff_user
     page.get_by_label("Whisper to the agent").fill("offer the winter tyre check")
     page.get_by_role("button", name="Send").click()
-    expect(status).to_have_text("Whisper sent to the agent.")
+    # No worker serves this call: the page says the whisper was not confirmed, never "sent".
+    expect(status).to_contain_text("The agent did not confirm your whisper", timeout=10000)
     page.get_by_role("button", name="Hand back to the agent").click()
     expect(status).to_have_text("The agent is handling this call.")
     call.refresh_from_db()

@@ -220,3 +220,52 @@ def test_barge_in_token_may_speak_and_is_visible(settings, django_user_model):
     customer = django_user_model.objects.create_user("cust")
     client.force_authenticate(customer)
     assert client.post(f"/api/calls/{call.pk}/barge-in/").status_code == 403
+
+
+async def test_an_action_no_job_acknowledges_is_reported_as_not_reaching_the_agent(
+    django_user_model, monkeypatch
+):
+    monkeypatch.setattr(supervision, "ACK_TIMEOUT_SECONDS", 0.3)
+    user = await sync_to_async(make_supervisor)(django_user_model)
+    call = await Call.objects.acreate(status=Call.Status.ACTIVE)  # no job serves it
+    socket = await supervisor_socket(user)
+    await socket.send_json_to({"type": "whisper", "call_id": str(call.pk), "text": GUIDANCE})
+    error = await receive_kind(socket, "error")
+    assert error["action"] == "whisper"
+    assert "did not confirm your whisper" in error["error"]
+    await socket.send_json_to({"type": "take_over", "call_id": str(call.pk)})
+    error = await receive_kind(socket, "error")
+    assert error["action"] == "take_over"
+    assert "did not confirm that you took over" in error["error"]
+    await socket.disconnect()
+
+
+async def frames_for(socket, seconds: float) -> list[dict]:
+    frames = []
+    while not await socket.receive_nothing(timeout=seconds):
+        frames.append(await socket.receive_json_from())
+    return frames
+
+
+async def test_the_job_acknowledges_each_command_to_the_socket_that_sent_it(django_user_model):
+    user = await sync_to_async(make_supervisor)(django_user_model)
+    other = await sync_to_async(make_supervisor)(django_user_model, "other")
+    async with running_call([]) as (call, session, _server, writer, _control):
+        socket, watcher = await supervisor_socket(user), await supervisor_socket(other)
+        await socket.send_json_to({"type": "whisper", "call_id": str(call.pk), "text": GUIDANCE})
+        confirmed = await receive_kind(socket, "control")
+        assert (confirmed["action"], confirmed["call_id"]) == ("whisper", str(call.pk))
+        # The agent had the note before the page was told.
+        notes = [item.text_content or "" for item in _notes(session)]
+        assert any(GUIDANCE in note for note in notes)
+        # The other supervisor sees the whisper event, but no confirmation of another's action.
+        seen = await frames_for(watcher, 0.5)
+        assert "event" in {frame["kind"] for frame in seen}
+        assert "control" not in {frame["kind"] for frame in seen}
+        await writer.flush()
+        await socket.disconnect()
+        await watcher.disconnect()
+
+
+def _notes(session):
+    return [i for i in session.current_agent.chat_ctx.items if getattr(i, "role", "") == "system"]

@@ -124,3 +124,35 @@ def test_the_sweeper_fails_calls_no_agent_answered_in_time():
     assert "Never answered" in unanswered.failure_reason
     statuses = {c.pk: c.status for c in Call.objects.exclude(pk=unanswered.pk)}
     assert statuses == {just_started.pk: Call.Status.WAITING, answered.pk: Call.Status.ACTIVE}
+
+
+@pytest.mark.django_db
+def test_a_caller_leaving_before_any_agent_answered_fails_the_call_as_the_sweeper_would(client):
+    """One rule for a call that never connected, whoever ends it: webhook or sweeper."""
+    left = Call.objects.create(caller="caller-gave-up")
+    caller = api.ParticipantInfo(identity="caller-gave-up", kind=api.ParticipantInfo.STANDARD)
+    participant_left(client, left, "EV_gave_up", caller)
+    swept = Call.objects.create(started_at=timezone.now() - timedelta(minutes=5))
+    call_command("sweep_stale_calls", "--unanswered-minutes", "2", stdout=StringIO())
+    for call in (left, swept):
+        call.refresh_from_db()
+        assert (call.status, call.failure_reason) == (Call.Status.FAILED, Call.NEVER_ANSWERED)
+
+
+@pytest.mark.django_db
+def test_the_sweeper_keeps_sweeping_with_every(monkeypatch):
+    import callcenter.management.commands.sweep_stale_calls as sweeper
+
+    naps = []
+
+    def nap(seconds):
+        naps.append(seconds)
+        if len(naps) == 2:
+            raise KeyboardInterrupt
+
+    monkeypatch.setattr(sweeper.time, "sleep", nap)
+    out = StringIO()
+    with pytest.raises(KeyboardInterrupt):
+        call_command("sweep_stale_calls", "--every", "60", stdout=out)
+    assert naps == [60, 60]
+    assert out.getvalue().count("Marked 0 unanswered calls") == 2

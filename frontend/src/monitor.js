@@ -80,7 +80,7 @@ function renderList() {
       title.textContent = call.caller || call.room;
       const meta = document.createElement("span");
       meta.className = "call-meta";
-      meta.textContent = `${call.status} · ${vehicle} · `;
+      meta.textContent = `${call.status_label} · ${vehicle} · `;
       const time = document.createElement("time");
       time.className = "duration";
       time.textContent = duration(call);
@@ -116,7 +116,7 @@ function renderFinished(call) {
   const li = document.createElement("li");
   const link = document.createElement("a");
   link.href = `/history/${call.id}/`;
-  link.textContent = `${call.caller || call.room} — ${call.status}, ${duration(call)}`;
+  link.textContent = `${call.caller || call.room} — ${call.status_label}, ${duration(call)}`;
   li.append(link);
   ui.finished.prepend(li);
   // As many as the snapshot sends (RECENTLY_FINISHED in monitoring/consumers.py).
@@ -130,7 +130,7 @@ function itemElement(item) {
     li.className = `turn turn-${item.speaker}`;
     const who = document.createElement("span");
     who.className = "speaker";
-    who.textContent = item.speaker === "customer" ? "Caller" : item.speaker[0].toUpperCase() + item.speaker.slice(1);
+    who.textContent = item.speaker_label; // the server's words (the model's choices)
     const text = document.createElement("span");
     text.className = "text";
     text.textContent = item.text + (item.interrupted ? " (interrupted)" : "");
@@ -162,6 +162,7 @@ function renderControls(call) {
 function control(type, extra = {}) {
   if (socket && socket.readyState === WebSocket.OPEN && selected) {
     socket.send(JSON.stringify({ type, call_id: selected, ...extra }));
+    ui.controlStatus.textContent = "Sending to the agent…";
   }
 }
 
@@ -175,7 +176,7 @@ function renderTranscript() {
     return;
   }
   const vehicle = call.vehicle ? `${call.vehicle.description} (${call.vehicle.vin})` : "no vehicle yet";
-  ui.details.textContent = `${call.caller || call.room} · ${call.status} · ${vehicle}`;
+  ui.details.textContent = `${call.caller || call.room} · ${call.status_label} · ${vehicle}`;
   const sorted = [...(items.get(selected) || new Map()).values()].sort((a, b) => a.sequence - b.sequence);
   ui.transcript.replaceChildren(...sorted.map(itemElement));
 }
@@ -266,7 +267,9 @@ function onMessage(message) {
       else console.warn("monitor:", message.error);
       break;
     case "control":
-      if (message.action === "whisper") ui.controlStatus.textContent = "Whisper sent to the agent.";
+      // The job serving the call carried the action out (the server waits for its word).
+      if (message.action === "whisper") ui.controlStatus.textContent = "Whisper sent: the agent has it.";
+      else renderControls(calls.get(selected));
       break;
     default:
       break;

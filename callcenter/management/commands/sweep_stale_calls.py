@@ -1,8 +1,12 @@
-"""Mark live calls that have gone silent as failed (a worker that died without a webhook).
+"""End the live calls that will not end by themselves: calls no agent answered within
+UNANSWERED_CALL_MINUTES (the caller's page never connected, or no worker took the job), and
+calls gone silent (a worker that died without LiveKit telling us).
 
-Run it every few minutes (cron, systemd timer, a Kubernetes CronJob).
+Run it every minute or so: ``--every 60`` keeps it running (``make run`` does), or from cron,
+a systemd timer or a Kubernetes CronJob.
 """
 
+import time
 from datetime import timedelta
 
 from django.conf import settings
@@ -14,13 +18,12 @@ from django.utils import timezone
 from callcenter.models import Call
 
 STALE = "No activity for {minutes} minutes; the agent worker serving it must have stopped."
-UNANSWERED = "Never answered: no agent joined within {minutes} minutes."
 
 
 class Command(BaseCommand):
     help = (
-        "Fail live calls with no transcript or event for N minutes (default 15), and calls "
-        "no agent answered within UNANSWERED_CALL_MINUTES."
+        "Fail calls no agent answered within UNANSWERED_CALL_MINUTES, and live calls with no "
+        "transcript or event for N minutes (default 15); with --every, again and again."
     )
 
     def add_arguments(self, parser):
@@ -28,18 +31,25 @@ class Command(BaseCommand):
         parser.add_argument(
             "--unanswered-minutes", type=int, default=settings.UNANSWERED_CALL_MINUTES
         )
+        parser.add_argument(
+            "--every", type=int, default=0, metavar="SECONDS", help="repeat until stopped"
+        )
 
-    def handle(self, *args, idle_minutes: int, unanswered_minutes: int, **options):
+    def handle(self, *args, idle_minutes: int, unanswered_minutes: int, every: int, **options):
         if idle_minutes < 1 or unanswered_minutes < 1:
             raise CommandError("--idle-minutes and --unanswered-minutes must be at least 1")
-        never_answered = list(
-            Call.objects.filter(
-                status=Call.Status.WAITING,
-                started_at__lt=timezone.now() - timedelta(minutes=unanswered_minutes),
-            )
-        )
-        for call in never_answered:
-            call.mark_ended(failed_reason=UNANSWERED.format(minutes=unanswered_minutes))
+        if every < 0:
+            raise CommandError("--every must be a number of seconds, at least 1")
+        while True:
+            self.sweep(idle_minutes, unanswered_minutes)
+            if not every:
+                return
+            time.sleep(every)
+
+    def sweep(self, idle_minutes: int, unanswered_minutes: int) -> None:
+        wait = timedelta(minutes=unanswered_minutes)
+        # mark_ended fails each as Call.NEVER_ANSWERED: the rule the webhooks apply too.
+        never_answered = [call for call in Call.objects.unanswered_for(wait) if call.mark_ended()]
         self.stdout.write(f"Marked {len(never_answered)} unanswered calls as failed.")
         cutoff = timezone.now() - timedelta(minutes=idle_minutes)
         live = Call.objects.live().annotate(
@@ -48,7 +58,9 @@ class Command(BaseCommand):
                 Coalesce(Max("events__created_at"), "started_at"),
             )
         )
-        stale = list(live.filter(last_activity__lt=cutoff))
-        for call in stale:
-            call.mark_ended(failed_reason=STALE.format(minutes=idle_minutes))
+        stale = [
+            call
+            for call in live.filter(last_activity__lt=cutoff)
+            if call.mark_ended(failed_reason=STALE.format(minutes=idle_minutes))
+        ]
         self.stdout.write(f"Marked {len(stale)} silent calls as failed.")
