@@ -61,7 +61,11 @@ def build_session(vad=None) -> AgentSession:
         tts=build_tts(),
         vad=vad or inference.VAD(),
         turn_handling={
-            "turn_detection": inference.TurnDetector(version="v1-mini"),
+            "turn_detection": (
+                inference.TurnDetector(version="v1-mini")
+                if settings.TURN_DETECTION == "model"
+                else "vad"
+            ),
             "interruption": {"enabled": True},
         },
     )

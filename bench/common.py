@@ -96,16 +96,21 @@ def start_daphne(count: int) -> tuple[list[subprocess.Popen], list[int]]:
         )  # fmt: skip
         ports.append(port)
     for port in ports:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise RuntimeError("daphne did not start") from None
-                time.sleep(0.1)
+        wait_for_port(port)
     return processes, ports
+
+
+def wait_for_port(port: int, seconds: float = 30) -> None:
+    """Until something listens on 127.0.0.1:``port``."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"nothing listens on port {port}") from None
+            time.sleep(0.1)
 
 
 def stop(processes: list[subprocess.Popen]) -> None:

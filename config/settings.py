@@ -355,6 +355,12 @@ AZURE_VOICES = dict(
     item.split("=", 1) for item in env_list("AZURE_VOICES", "en-US=en-US-JennyNeural")
 )
 
+# How the agent decides that the caller has finished speaking: "model" (the end-of-turn model
+# shipped in livekit-agents, v1-mini, on the caller's audio) or "vad" (silence alone).
+TURN_DETECTION = env_str("TURN_DETECTION", "model")
+if TURN_DETECTION not in {"model", "vad"}:
+    raise ImproperlyConfigured("TURN_DETECTION must be one of: model, vad")
+
 RECORDING_MODE = env_str("RECORDING_MODE", "off")
 if RECORDING_MODE not in {"egress", "agent", "off"}:
     raise ImproperlyConfigured("RECORDING_MODE must be one of: egress, agent, off")

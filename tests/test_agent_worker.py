@@ -395,3 +395,15 @@ async def test_an_llm_failing_mid_call_gets_an_apology_an_error_event_and_the_ca
     assert texts[-1] == ("agent", "Sorry about that. How can I help?")
     errors = [e.payload async for e in CallEvent.objects.filter(call=call, type="error")]
     assert any(not error["recoverable"] for error in errors)
+
+
+@pytest.mark.parametrize(("setting", "expected"), [("model", "TurnDetector"), ("vad", "str")])
+async def test_turn_detection_follows_the_setting(settings, setting, expected):
+    from agentworker.pipeline import build_session
+
+    settings.TURN_DETECTION = setting
+    settings.OPENAI_API_KEY = "test"
+    session = build_session()
+    assert type(session.turn_detection).__name__ == expected
+    if setting == "vad":
+        assert session.turn_detection == "vad"

@@ -83,6 +83,12 @@ def test_a_bad_recording_mode_is_refused():
     assert "RECORDING_MODE must be one of" in result.stderr
 
 
+def test_a_bad_turn_detection_is_refused():
+    result = manage("check", env={"SECRET_KEY": "local", "TURN_DETECTION": "guess"})
+    assert result.returncode != 0
+    assert "TURN_DETECTION must be one of: model, vad" in result.stderr
+
+
 def test_egress_recording_without_a_bucket_is_refused():
     result = manage("check", env={"SECRET_KEY": "local", "RECORDING_MODE": "egress"})
     assert result.returncode != 0

@@ -21,6 +21,7 @@ another process can reach it while the test drives a browser.
 from __future__ import annotations
 
 import asyncio
+import functools
 import io
 import itertools
 import json
@@ -100,6 +101,12 @@ def espeak_wav(text: str, *, rate: int = 24000) -> bytes:
         return resampled.read_bytes()
 
 
+@functools.lru_cache(maxsize=64)
+def _spoken(text: str) -> bytes:
+    """espeak-ng's speech of ``text``, made once per text (a benchmark's replies repeat)."""
+    return espeak_wav(text)
+
+
 class ScriptedLLMServer:
     def __init__(
         self, script: Script, *, chunk_words: int = 3, transcripts: list[str] | None = None
@@ -172,7 +179,7 @@ class ScriptedLLMServer:
         body = await request.json()
         text = str(body.get("input", ""))
         self.spoken.append(text)
-        wav = await asyncio.to_thread(espeak_wav, text)
+        wav = await asyncio.to_thread(_spoken, text)
         return web.Response(body=wav, content_type="audio/wav")
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:

@@ -1,0 +1,484 @@
+"""How long a caller waits for the answer, and how many calls this machine carries, through
+the real livekit-server.
+
+Everything runs as in production except the models: daphne, livekit-server (``runlivekit``),
+the agent worker (``runagent start``, its own job processes), PostgreSQL and Redis. The
+stand-in STT, LLM and TTS (``bench.llm_server``, a process of its own) answer at once, or the
+LLM after ``--llm-delay``. Each simulated caller is a LiveKit participant in this process: it
+starts its call through the API as the call page does, publishes espeak-ng speech at real-time
+pace (silence in between, as a microphone sends), and listens to the agent's track.
+
+Per turn: from the end of the caller's speech (known to the frame: the benchmark plays it) to
+the first sound of the answer at the caller. The session's own figures for the same turns
+(``Call.metrics``: end-of-turn delay, LLM first token, TTS first byte) are subtracted to leave
+"the rest": our code and the media path. Levels of concurrent calls run until the response's
+p95 doubles against one call, a turn goes unanswered, or the levels end; CPU seconds per second
+of each part and the private memory of the job processes are read from /proc (psutil).
+
+    .venv/bin/python -m bench.voice_turn --levels 1,5,10,20 --turns 4
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import random
+import subprocess
+import sys
+import time
+import urllib.request
+from http.cookiejar import CookieJar
+from pathlib import Path
+
+import numpy as np
+
+from bench.common import (
+    ENV,
+    ROOT,
+    free_port,
+    percentiles,
+    report,
+    setup_django,
+    stop,
+    wait_for_port,
+)
+from bench.llm_server import TRANSCRIPT, llm_server_process
+
+SAMPLE_RATE = 48000
+FRAME_SAMPLES = SAMPLE_RATE // 100  # 10 ms frames, as a browser sends
+LOUD = 300  # RMS of int16 samples: espeak-ng speech is far above, silence is 0
+QUIET_AFTER_ANSWER = 1.0  # seconds of silence that end the agent's answer
+ANSWER_TIMEOUT = 20.0
+KEY, SECRET = "bench-voice", "bench-voice-secret-0123456789-0123456789"
+
+
+def speech_samples(text: str) -> np.ndarray:
+    """``text`` spoken by espeak-ng as 48 kHz mono int16 samples, trimmed to the speech."""
+    from tests.support.scripted_llm import espeak_wav
+
+    wav = espeak_wav(text, rate=SAMPLE_RATE)
+    samples = np.frombuffer(wav[44:], dtype=np.int16)
+    loud = np.flatnonzero(np.abs(samples) > LOUD)
+    return samples[loud[0] : loud[-1] + 1].copy()
+
+
+class Caller:
+    """One simulated caller: a microphone that is silent unless a turn is being said, and an
+    ear on the agent's audio."""
+
+    def __init__(self, room, source) -> None:
+        self.room = room
+        self.source = source
+        self.speech: asyncio.Queue[np.ndarray] = asyncio.Queue()
+        self.speech_ended = asyncio.Event()
+        self.speech_end = 0.0
+        self.last_loud = 0.0
+        self.first_loud_after: float | None = None
+        self.listening_since = float("inf")
+
+    async def microphone(self) -> None:
+        silence = np.zeros(FRAME_SAMPLES, dtype=np.int16)
+        while True:
+            samples = self.speech.get_nowait() if not self.speech.empty() else None
+            if samples is None:
+                await self._frame(silence)
+                continue
+            for start in range(0, len(samples), FRAME_SAMPLES):
+                chunk = samples[start : start + FRAME_SAMPLES]
+                if len(chunk) < FRAME_SAMPLES:
+                    chunk = np.pad(chunk, (0, FRAME_SAMPLES - len(chunk)))
+                await self._frame(chunk)
+            # The last sample leaves when what is queued ahead of it has played out.
+            self.speech_end = time.monotonic() + self.source.queued_duration
+            self.listening_since = self.speech_end
+            self.first_loud_after = None
+            self.speech_ended.set()
+
+    async def _frame(self, samples: np.ndarray) -> None:
+        from livekit import rtc
+
+        frame = rtc.AudioFrame.create(SAMPLE_RATE, 1, FRAME_SAMPLES)
+        np.frombuffer(frame.data, dtype=np.int16)[:] = samples
+        await self.source.capture_frame(frame)
+
+    async def ear(self, track) -> None:
+        from livekit import rtc
+
+        async for event in rtc.AudioStream(track, sample_rate=SAMPLE_RATE, num_channels=1):
+            samples = np.frombuffer(event.frame.data, dtype=np.int16).astype(np.float32)
+            if samples.size and float(np.sqrt(np.mean(samples * samples))) > LOUD:
+                now = time.monotonic()
+                self.last_loud = now
+                if self.first_loud_after is None and now > self.listening_since:
+                    self.first_loud_after = now
+
+    async def quiet_for(self, seconds: float, timeout: float = ANSWER_TIMEOUT) -> None:
+        """Until the agent has been silent ``seconds`` (its answer is over)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() - self.last_loud < seconds and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+
+    async def turn(self, samples: np.ndarray) -> float | None:
+        """Say ``samples``; seconds from the end of the speech to the first sound back."""
+        self.speech_ended.clear()
+        await self.speech.put(samples)
+        await self.speech_ended.wait()
+        deadline = self.speech_end + ANSWER_TIMEOUT
+        while self.first_loud_after is None and time.monotonic() < deadline:
+            await asyncio.sleep(0.005)
+        if self.first_loud_after is None:
+            return None
+        return self.first_loud_after - self.speech_end
+
+
+def start_call(web_url: str) -> dict:
+    """POST /api/calls/ as the call page does (CSRF cookie from the page first)."""
+    import json
+
+    jar = CookieJar()
+    opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+    opener.open(web_url + "/").read()
+    token = next(cookie.value for cookie in jar if cookie.name == "csrftoken")
+    request = urllib.request.Request(
+        web_url + "/api/calls/",
+        data=b"{}",
+        headers={"Content-Type": "application/json", "X-CSRFToken": token},
+        method="POST",
+    )
+    return json.loads(opener.open(request).read())
+
+
+async def one_call(web_url: str, samples: np.ndarray, turns: int, seed: int) -> dict:
+    from livekit import rtc
+
+    started = await asyncio.to_thread(start_call, web_url)
+    room = rtc.Room()
+    source = rtc.AudioSource(SAMPLE_RATE, 1, queue_size_ms=50)
+    caller = Caller(room, source)
+    ears: list[asyncio.Task] = []
+    room.on(
+        "track_subscribed",
+        lambda track, *_: (
+            ears.append(asyncio.create_task(caller.ear(track)))
+            if track.kind == rtc.TrackKind.KIND_AUDIO
+            else None
+        ),
+    )
+    await room.connect(started["server_url"], started["token"])
+    track = rtc.LocalAudioTrack.create_audio_track("microphone", source)
+    options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
+    await room.local_participant.publish_track(track, options)
+    microphone = asyncio.create_task(caller.microphone())
+    responses: list[float | None] = []
+    pauses = random.Random(seed)
+    try:
+        # The greeting: wait for it to start and end.
+        deadline = time.monotonic() + 60
+        while not caller.last_loud and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        await caller.quiet_for(QUIET_AFTER_ANSWER)
+        for _ in range(turns):
+            await asyncio.sleep(pauses.uniform(0.5, 1.5))  # a person's pause
+            responses.append(await caller.turn(samples))
+            await caller.quiet_for(QUIET_AFTER_ANSWER)
+    finally:
+        microphone.cancel()
+        for ear in ears:
+            ear.cancel()
+        await room.disconnect()
+    return {"call_id": started["call_id"], "responses": responses}
+
+
+def session_figures(call_ids: list[str], seconds: float = 60) -> dict[str, dict]:
+    """Each call's metrics once its job has stored them (it does when the call ends)."""
+    from callcenter.models import Call
+
+    deadline = time.monotonic() + seconds
+    while True:
+        stored = dict(
+            Call.objects.filter(pk__in=call_ids).exclude(metrics={}).values_list("pk", "metrics")
+        )
+        if len(stored) == len(call_ids) or time.monotonic() > deadline:
+            return {str(pk): metrics for pk, metrics in stored.items()}
+        time.sleep(0.5)
+
+
+def split_turns(calls: list[dict], figures: dict[str, dict]) -> tuple[dict, int]:
+    """Per answered turn: the response, the session's parts, and the rest (ms); and how many
+    calls could not be split (the session counted other turns than the caller took, e.g. a
+    sentence heard as two: pairing their figures by order would be wrong)."""
+    parts: dict[str, list[float]] = {
+        "response": [], "end_of_turn": [], "llm_first_token": [], "tts_first_byte": [], "rest": []
+    }  # fmt: skip
+    unsplit = 0
+    for call in calls:
+        responses = call["responses"]
+        parts["response"] += [r * 1000 for r in responses if r is not None]
+        metrics = figures.get(call["call_id"], {})
+        eou = metrics.get("eou_delay_ms", [])
+        # Agent turns begin with the greeting, which no caller turn precedes.
+        ttft = metrics.get("llm_ttft_ms", [])[1:]
+        ttfb = metrics.get("tts_ttfb_ms", [])[1:]
+        if None in responses or not len(responses) == len(eou) == len(ttft) == len(ttfb):
+            unsplit += 1
+            continue
+        for response, *session in zip(responses, eou, ttft, ttfb, strict=True):
+            for name, value in zip(
+                ("end_of_turn", "llm_first_token", "tts_first_byte"), session, strict=True
+            ):
+                parts[name].append(value)
+            parts["rest"].append(response * 1000 - sum(session))
+    return parts, unsplit
+
+
+class CpuMeter:
+    """CPU seconds of each part of the product between two readings."""
+
+    def __init__(self, parts: dict[str, list[int]]) -> None:
+        self.parts = parts
+        self.start = self._read()
+        self.started = time.monotonic()
+
+    def _read(self) -> dict[str, float]:
+        import psutil
+
+        seconds: dict[str, float] = {}
+        for name, pids in self.parts.items():
+            total = 0.0
+            for pid in pids:
+                try:
+                    process = psutil.Process(pid)
+                    times = process.cpu_times()
+                    total += times.user + times.system
+                    if name == "worker + jobs":
+                        # Job processes that ended (and were reaped) count in the parent's
+                        # children times; the running ones are read one by one.
+                        total += times.children_user + times.children_system
+                        for child in process.children(recursive=True):
+                            child_times = child.cpu_times()
+                            total += child_times.user + child_times.system
+                            total += child_times.children_user + child_times.children_system
+                except psutil.Error:
+                    continue
+            seconds[name] = total
+        return seconds
+
+    def per_second(self) -> dict[str, float]:
+        """CPU seconds per wall second of each part (1.0 = one core busy)."""
+        end, wall = self._read(), time.monotonic() - self.started
+        return {name: round((end[name] - self.start[name]) / wall, 3) for name in end}
+
+
+def job_memory_mb(worker_pid: int) -> list[float]:
+    """Private memory (USS) of each of the worker's job processes, MB."""
+    import psutil
+
+    sizes = []
+    for child in psutil.Process(worker_pid).children(recursive=True):
+        try:
+            if "python" in child.name():
+                sizes.append(round(child.memory_full_info().uss / 2**20, 1))
+        except psutil.Error:
+            continue
+    return sorted(sizes)
+
+
+def pids_named(name: str) -> list[int]:
+    import psutil
+
+    return [p.pid for p in psutil.process_iter(["name"]) if p.info["name"] == name]
+
+
+VIN_GROUPS = (
+    "My VIN is one H G C",
+    "M eight two six three",
+    "three A zero zero four three five two",
+)
+VIN_PAUSE = 1.5  # seconds between the groups, as a caller reading from a document pauses
+
+
+def vin_in_groups() -> np.ndarray:
+    """A VIN read in three groups with VIN_PAUSE of silence between them."""
+    pause = np.zeros(int(VIN_PAUSE * SAMPLE_RATE), dtype=np.int16)
+    pieces = []
+    for group in VIN_GROUPS:
+        pieces += [speech_samples(group), pause]
+    return np.concatenate(pieces[:-1])
+
+
+async def vin_trials(web_url: str, trials: int, at_once: int) -> dict:
+    """How often a VIN read in groups is taken as one turn: each trial is a call whose caller
+    reads it once; the call's caller segments are its turns."""
+    from callcenter.models import TranscriptSegment
+
+    samples = vin_in_groups()
+    gate = asyncio.Semaphore(at_once)
+
+    async def trial(index: int) -> str:
+        async with gate:
+            return (await one_call(web_url, samples, 1, seed=index))["call_id"]
+
+    call_ids = await asyncio.gather(*(trial(i) for i in range(trials)))
+    await asyncio.to_thread(session_figures, call_ids)  # the jobs have written everything
+
+    def turns_of(call_id: str) -> int:
+        return TranscriptSegment.objects.filter(call_id=call_id, speaker="customer").count()
+
+    turns = [await asyncio.to_thread(turns_of, call_id) for call_id in call_ids]
+    return {
+        "trials": trials,
+        "one_turn": sum(count == 1 for count in turns),
+        "turns_per_trial": turns,
+        "pause_s": VIN_PAUSE,
+    }
+
+
+async def run_level(
+    web_url: str, samples: np.ndarray, calls: int, turns: int, worker_pid: int
+) -> tuple[list[dict], list[float]]:
+    """The calls' turns, and the job processes' private memory while most of them ran."""
+    busiest: list[float] = []
+
+    async def sample_memory() -> None:
+        nonlocal busiest
+        while True:
+            await asyncio.sleep(2)
+            sizes = await asyncio.to_thread(job_memory_mb, worker_pid)
+            if len(sizes) > len(busiest):
+                busiest = sizes
+
+    async def staggered(index: int) -> dict:
+        await asyncio.sleep(index * 0.2)  # callers do not all dial in the same instant
+        return await one_call(web_url, samples, turns, seed=index)
+
+    sampler = asyncio.create_task(sample_memory())
+    try:
+        return list(await asyncio.gather(*(staggered(i) for i in range(calls)))), busiest
+    finally:
+        sampler.cancel()
+
+
+def log_to(path: Path) -> int:
+    """A file descriptor a child process writes its log to (the child owns it)."""
+    return os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+
+
+def wait_registered(log: Path, process: subprocess.Popen, seconds: float = 120) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"the worker exited: {log.read_text()[-2000:]}")
+        if "registered worker" in log.read_text(errors="replace"):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the worker did not register: {log.read_text()[-2000:]}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default="1,5,10,20")
+    parser.add_argument("--turns", type=int, default=4)
+    parser.add_argument("--llm-delay", type=float, default=0.0)
+    parser.add_argument("--turn-detection", choices=["model", "vad"], default="model")
+    parser.add_argument(
+        "--vin-trials", type=int, default=0, help="instead of levels: read a VIN in groups N times"
+    )
+    args = parser.parse_args()
+    levels = [int(level) for level in args.levels.split(",")]
+
+    setup_django()
+    from callcenter.models import Call
+
+    Call.objects.live().update(status=Call.Status.ENDED)
+    logs = ROOT / "bench" / "results" / "voice_turn_logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    samples = speech_samples(TRANSCRIPT)
+    livekit_port, udp_port = free_port(), free_port()
+    processes: list[subprocess.Popen] = []
+    with llm_server_process(args.llm_delay) as models_url:
+        voice = {
+            "LIVEKIT_URL": f"ws://127.0.0.1:{livekit_port}",
+            "LIVEKIT_API_KEY": KEY,
+            "LIVEKIT_API_SECRET": SECRET,
+            "LIVEKIT_AGENT_NAME": "bench-voice-agent",
+            "OPENAI_BASE_URL": models_url,
+            "OPENAI_API_KEY": "bench",
+            "LLM_MODEL": "scripted",
+            "AGENT_MAX_CALLS": "500",
+            "TURN_DETECTION": args.turn_detection,
+            "MAX_WAITING_CALLS": "500",
+        }
+        os.environ.update(voice)
+        env = {**os.environ, **ENV, **voice}
+        try:
+            web_port = free_port()
+            daphne = subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(web_port),
+                 "config.asgi:application"],
+                cwd=ROOT, env=env, stdout=log_to(logs / "daphne.log"), stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            processes.append(daphne)
+            web_url = f"http://127.0.0.1:{web_port}"
+            wait_for_port(web_port)
+            livekit = subprocess.Popen(
+                [sys.executable, "manage.py", "runlivekit", "--port", str(livekit_port),
+                 "--udp-port", str(udp_port), "--webhook-url", f"{web_url}/livekit/webhook/"],
+                cwd=ROOT, env=env, stdout=log_to(logs / "livekit.log"), stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            processes.append(livekit)
+            worker_log = logs / "worker.log"
+            worker = subprocess.Popen(
+                [sys.executable, "manage.py", "runagent", "start"],
+                cwd=ROOT, env={**env, "LOG_LEVEL": "INFO"}, stdout=log_to(worker_log),
+                stderr=subprocess.STDOUT,
+            )  # fmt: skip
+            processes.append(worker)
+            wait_registered(worker_log, worker)
+            parts = {
+                "livekit-server": [livekit.pid],
+                "worker + jobs": [worker.pid],
+                "daphne": [daphne.pid],
+                "postgres": pids_named("postgres"),
+                "redis": pids_named("redis-server"),
+                "callers (this process)": [os.getpid()],
+            }
+            figures: dict = {
+                "turns_per_call": args.turns,
+                "llm_delay_s": args.llm_delay,
+                "turn_detection": args.turn_detection,
+            }
+            if args.vin_trials:
+                figures["vin_in_groups"] = asyncio.run(vin_trials(web_url, args.vin_trials, 4))
+                levels = []
+            baseline = None
+            for level in levels:
+                meter = CpuMeter(parts)
+                calls, memory = asyncio.run(
+                    run_level(web_url, samples, level, args.turns, worker.pid)
+                )
+                cpu = meter.per_second()
+                figures_of = session_figures([c["call_id"] for c in calls])
+                split, unsplit = split_turns(calls, figures_of)
+                unanswered = sum(r is None for c in calls for r in c["responses"])
+                result = {name: percentiles(values) for name, values in split.items()}
+                result |= {"unanswered_turns": unanswered, "calls_not_split": unsplit,
+                           "cpu_per_second": cpu, "job_private_mb": memory}  # fmt: skip
+                figures[f"{level}_calls"] = result
+                print(level, "calls:", {k: result[k]["p95"] for k in split}, cpu, flush=True)
+                p95 = result["response"]["p95"]
+                baseline = baseline or p95
+                if unanswered or p95 is None or p95 > 2 * baseline:
+                    figures["stopped_at"] = (
+                        f"{level} calls: response p95 {p95} ms against {baseline} ms with one "
+                        f"call, {unanswered} turns unanswered"
+                    )
+                    break
+        finally:
+            stop(list(reversed(processes)))
+    kind = "vin" if args.vin_trials else "levels"
+    report(f"voice_turn_{kind}_{args.turn_detection}", figures)
+
+
+if __name__ == "__main__":
+    main()
