@@ -13,7 +13,7 @@ from agentworker.writer import CallWriter
 from callcenter.models import Call, CallEvent
 from callcenter.redaction import redact_card_numbers
 from vehicles.models import Vehicle
-from vehicles.vin import InvalidVIN, decode_vin, normalize_vin
+from vehicles.vin import InvalidVIN, decode_vin, normalize_vin, spoken_groups
 
 INSTRUCTIONS = """\
 You are the voice assistant of a car dealership's service desk, speaking with a customer on
@@ -25,11 +25,14 @@ How a call goes:
 2. Read the VIN back in small groups (for example "1 H G, C M 8, 2 6 3 3, A 0 0 4 3 5 2")
    and look it up with lookup_vehicle. Pass the VIN exactly as the caller said it; the tool
    understands spoken forms. If the tool says the VIN is not valid, tell the caller why in
-   plain words and ask them to read it again. Never guess missing characters.
+   plain words and ask them to read it again. Never guess missing characters. If a tool
+   asks you to read the VIN back and have it confirmed (VINs from outside North America have
+   no check digit), do that, then call it again with confirmed=true.
 3. If the vehicle is on file, confirm it with the caller ("a 2003 Honda Accord?").
    If it is not, ask for the make, model and model year, then register it with
    create_vehicle. The VIN itself may already tell you the maker and year: use that to
-   confirm, not to skip asking.
+   confirm, not to skip asking. If create_vehicle says the VIN contradicts the make or year,
+   ask the caller which is right before calling it again.
 4. Answer the caller's questions about their vehicle and the service desk. Use
    get_vehicle_details when you need the record again. If you do not know something, say so.
 5. If the caller asks for a person, is upset, or needs something you cannot do (bookings,
@@ -39,6 +42,34 @@ How a call goes:
 
 
 GREETING = "Greet the caller and ask for their vehicle's VIN."
+
+
+def _read_back_first(vin: str, tool: str) -> str | None:
+    """For a VIN no check digit confirms (most VINs from outside North America and China): the
+    sentence that makes the agent read it back and have it confirmed first."""
+    if decode_vin(vin).confirmed_by_check_digit:
+        return None
+    return (
+        f"This VIN has no check digit that confirms it was heard right. Read it back to the "
+        f"caller in groups: {spoken_groups(vin)}. Once they confirm, call {tool} again with "
+        "confirmed=true; if they correct it, use the corrected VIN."
+    )
+
+
+def _question_before_saving(vehicle: Vehicle) -> str | None:
+    """What to check with the caller before registering ``vehicle``, if anything: a VIN no
+    check digit confirms, or a make or year the VIN contradicts."""
+    read_back = _read_back_first(vehicle.vin, "create_vehicle")
+    if read_back:
+        return read_back
+    found = vehicle.vin_disagreements()
+    if found:
+        return (
+            f"Not registered yet. {' '.join(found)} Ask the caller which is right; then call "
+            "create_vehicle again with the corrected make and year, or with confirmed=true if "
+            "the caller confirms what they said."
+        )
+    return None
 
 
 async def _say_nothing() -> None:
@@ -124,17 +155,20 @@ class ServiceDeskAgent(Agent):
         self.writer.change_call(Call.set_vehicle, vehicle.pk)
 
     @function_tool
-    async def lookup_vehicle(self, context: RunContext, vin: str) -> str:
+    async def lookup_vehicle(self, context: RunContext, vin: str, confirmed: bool = False) -> str:
         """Look up a vehicle by its VIN.
 
         Args:
             vin: The 17-character VIN exactly as the caller gave it, spoken forms included
                 ("one H G, m as in mike, oh oh four..."); the tool normalises it.
+            confirmed: True only once the caller has confirmed the VIN you read back to them.
         """
         try:
             canonical = normalize_vin(vin)
         except InvalidVIN as error:
             return f"The VIN is not valid: {error} Ask the caller to read it again."
+        if not confirmed and (unconfirmable := _read_back_first(canonical, "lookup_vehicle")):
+            return unconfirmable
         vehicle = await Vehicle.objects.filter(vin=canonical).afirst()
         if vehicle is not None:
             self._remember_vehicle(vehicle)
@@ -148,7 +182,13 @@ class ServiceDeskAgent(Agent):
 
     @function_tool
     async def create_vehicle(
-        self, context: RunContext, vin: str, make: str, model: str, year: int
+        self,
+        context: RunContext,
+        vin: str,
+        make: str,
+        model: str,
+        year: int,
+        confirmed: bool = False,
     ) -> str:
         """Register a vehicle that is not on file yet.
 
@@ -157,6 +197,8 @@ class ServiceDeskAgent(Agent):
             make: The maker, e.g. "Honda".
             model: The model name, e.g. "Accord".
             year: The model year, e.g. 2003.
+            confirmed: True only once the caller has confirmed what the tool asked you to
+                check with them (the VIN read back, or a make or year the VIN contradicts).
         """
         vehicle = Vehicle(
             vin=vin,
@@ -166,7 +208,9 @@ class ServiceDeskAgent(Agent):
             created_by_call_id=self.call_id,
         )
         try:
-            await sync_to_async(vehicle.full_clean)()
+            await sync_to_async(vehicle.full_clean)()  # the VIN is canonical from here
+            if not confirmed and (question := _question_before_saving(vehicle)):
+                return question
             await vehicle.asave()
         except ValidationError as error:
             existing = await Vehicle.objects.filter(vin=vehicle.vin).afirst()

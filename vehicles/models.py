@@ -6,7 +6,7 @@ from django.core.validators import MinValueValidator
 from django.db import models
 from django.utils import timezone
 
-from vehicles.vin import InvalidVIN, decode_vin, normalize_vin
+from vehicles.vin import InvalidVIN, decode_vin, disagreements, normalize_vin
 
 # 17-character VINs (ISO 3779) are standard from model year 1981.
 FIRST_MODEL_YEAR = 1981
@@ -104,6 +104,10 @@ class Vehicle(models.Model):
     def describe(self) -> str:
         """A sentence the agent can read out."""
         return f"{self.title}, VIN {self.vin}"
+
+    def vin_disagreements(self) -> list[str]:
+        """What the make and model year say against the VIN (see vin.disagreements)."""
+        return disagreements(self.vin, self.make, self.year)
 
     @property
     def decoded(self):

@@ -10,15 +10,24 @@ class VehicleSerializer(serializers.ModelSerializer):
     """A vehicle; the VIN may be typed with spaces or dashes and is stored canonical."""
 
     decoded = serializers.SerializerMethodField()
+    warnings = serializers.SerializerMethodField(
+        help_text="What the make or model year say against the VIN; saved all the same."
+    )
     vin = serializers.CharField(max_length=64)
 
     class Meta:
         model = Vehicle
-        fields = ["id", "vin", "make", "model", "year", "created_at", "updated_at", "decoded"]
+        fields = [
+            "id", "vin", "make", "model", "year", "created_at", "updated_at", "decoded",
+            "warnings",
+        ]  # fmt: skip
         read_only_fields = ["created_at", "updated_at"]
 
     def get_decoded(self, vehicle: Vehicle) -> str:
         return vehicle.decoded.describe()
+
+    def get_warnings(self, vehicle: Vehicle) -> list[str]:
+        return vehicle.vin_disagreements()
 
     def validate(self, attrs):
         # Run the model's own validation (VIN module, year range, uniqueness) for its messages.

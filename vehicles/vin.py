@@ -14,8 +14,20 @@ Spoken forms are handled word by word:
 - Filler words ("my VIN is", "uh", "letter", "number") are dropped.
 - Anything else made of letters and digits is taken character by character.
 
-The check digit (position 9) follows ISO 3779 / 49 CFR 565; the model year (position 10)
-follows the 30-year cycle of 49 CFR 565, position 7 telling which cycle.
+The check digit policy goes by where the VIN says the vehicle was made for:
+
+- North America (the United States, Canada, Mexico) and China require the position-9 check
+  digit of ISO 3779 / 49 CFR 565 (and GB 16735): a VIN from there whose digit does not compute
+  is refused, so a misheard character is caught.
+- Elsewhere (Europe, Japan and Korea for their home markets, ...) position 9 is the maker's to
+  use: a VIN whose digit does not compute is accepted, and ``decode_vin`` says the check digit
+  is not applicable, so the agent reads the VIN back in groups and has it confirmed.
+
+The model year (position 10) follows the 30-year cycle of 49 CFR 565, position 7 telling which
+cycle. It is decoded where position 10 is required to mean the year (the same regions), and for
+a VIN from elsewhere whose check digit computes: such a VIN was made to the North American
+standard (a Japanese or German car exported there), which puts the year at position 10. For
+the others it is left unknown.
 """
 
 from __future__ import annotations
@@ -245,15 +257,31 @@ def with_check_digit(vin: str) -> str:
     return vin[:CHECK_DIGIT_POSITION] + digit + vin[CHECK_DIGIT_POSITION + 1 :]
 
 
+# Where the check digit (and the model year at position 10) are mandatory: the countries the
+# first characters name (see COUNTRIES below).
+CHECK_DIGIT_COUNTRIES = {"United States", "Canada", "Mexico", "China"}
+
+
+def check_digit_required(vin: str) -> bool:
+    """Whether the region ``vin`` was made for requires the position-9 check digit."""
+    return _country(vin) in CHECK_DIGIT_COUNTRIES
+
+
+def check_digit_computes(vin: str) -> bool:
+    return vin[CHECK_DIGIT_POSITION] == compute_check_digit(vin)
+
+
 def normalize_vin(text: str) -> str:
-    """The canonical 17-character VIN that ``text`` writes or speaks, or ``InvalidVIN``."""
+    """The canonical 17-character VIN that ``text`` writes or speaks, or ``InvalidVIN``.
+
+    The check digit is enforced only where it is mandatory (``check_digit_required``)."""
     if not isinstance(text, str):
         raise InvalidVIN("I didn't catch a VIN. Please read the 17 characters.", "empty")
     candidate = _characters(text)
     _check_characters(candidate)
     expected = compute_check_digit(candidate)
     heard = candidate[CHECK_DIGIT_POSITION]
-    if heard != expected:
+    if heard != expected and check_digit_required(candidate):
         raise InvalidVIN(
             f"The check digit doesn't match: position 9 should be {expected}, not {heard}. "
             "Please read the VIN again.",
@@ -301,7 +329,7 @@ WMI_MANUFACTURERS = {
     **dict.fromkeys(["JF1", "JF2", "4S3", "4S4"], "Subaru"),
     **dict.fromkeys(["JM1", "JM3", "4F2", "3MZ"], "Mazda"),
     **dict.fromkeys(["JA3", "JA4", "4A3", "ML3"], "Mitsubishi"),
-    **dict.fromkeys(["WVW", "WVG", "WV1", "WV2", "1VW", "3VW"], "Volkswagen"),
+    **dict.fromkeys(["WVW", "WVG", "WV1", "WV2", "1VW", "3VW", "LSV", "LFV"], "Volkswagen"),
     **dict.fromkeys(["WAU", "WA1", "TRU"], "Audi"),
     **dict.fromkeys(["WBA", "WBS", "WBX", "WBY", "5UX", "4US", "5YM"], "BMW"),
     "WMW": "MINI",
@@ -328,6 +356,56 @@ WMI_MANUFACTURERS = {
     "SCF": "Aston Martin",
     "SCB": "Bentley",
     "SCA": "Rolls-Royce",
+    # Europe
+    **dict.fromkeys(["W0L", "W0V", "VXK"], "Opel"),
+    **dict.fromkeys(["VR3", "VF3"], "Peugeot"),
+    **dict.fromkeys(["VR7", "VF7"], "Citroën"),
+    "VR1": "DS",
+    "VNK": "Toyota",
+    "SB1": "Toyota",
+    "SJN": "Nissan",
+    "VSK": "Nissan",
+    "UU1": "Dacia",
+    "WME": "smart",
+    "WUA": "Audi",
+    "TMA": "Hyundai",
+    "U5Y": "Kia",
+    "ZCF": "Iveco",
+    "YS2": "Scania",
+    "WMA": "MAN",
+    "SAR": "Rover",
+    "SAT": "Triumph",
+    "ZDM": "Ducati",
+    "ZLA": "Lancia",
+    "ZFC": "Fiat",
+    "VF6": "Renault Trucks",
+    "VF8": "Matra",
+    # Asia (home and export markets)
+    "JMZ": "Mazda",
+    "JMB": "Mitsubishi",
+    **dict.fromkeys(["JSA", "JS2", "JS3", "MA3", "TSM"], "Suzuki"),
+    "JDA": "Daihatsu",
+    "JYA": "Yamaha",
+    "MAJ": "Ford",
+    "MAL": "Hyundai",
+    "MAT": "Tata",
+    "MA1": "Mahindra",
+    "KPT": "SsangYong",
+    "KL8": "Chevrolet",
+    "LBV": "BMW",
+    "LDC": "Dongfeng",
+    "LGW": "Great Wall",
+    "LVS": "Ford",
+    "LSG": "General Motors",
+    "LYV": "Volvo",
+    "LHG": "Honda",
+    "LVG": "Toyota",
+    "LSJ": "MG",
+    "LNB": "BAIC",
+    **dict.fromkeys(["LC0", "LGX"], "BYD"),
+    "LB3": "Geely",
+    "LVV": "Chery",
+    "LE4": "Mercedes-Benz",
 }
 
 # When the three-character WMI is not listed, these two-character prefixes still tell the maker.
@@ -405,13 +483,27 @@ class VinInfo:
     model_year_candidates: tuple[int, ...]
     plant_code: str
     serial_number: str
+    # "valid" (computes; where it is required it always does) or "not applicable" (a region
+    # where position 9 is the maker's: nothing confirms the VIN but the caller).
+    check_digit_status: str = "valid"
+
+    @property
+    def confirmed_by_check_digit(self) -> bool:
+        return self.check_digit_status == "valid"
 
     def describe(self) -> str:
-        """A short phrase the agent can read back, like "2003 Honda (United States)"."""
+        """A short phrase the agent can read back, like "2003 Honda (United States)"; it says
+        when the model year is not in the VIN and when no check digit confirms it."""
         parts = [str(self.model_year) if self.model_year else "", self.manufacturer or "vehicle"]
         text = " ".join(part for part in parts if part)
         where = self.country or self.region
-        return f"{text} ({where})" if where else text
+        text = f"{text} ({where})" if where else text
+        notes = []
+        if not self.model_year_candidates:
+            notes.append("model year not encoded")
+        if not self.confirmed_by_check_digit:
+            notes.append("check digit not applicable")
+        return f"{text}; {', '.join(notes)}" if notes else text
 
 
 def _region(vin: str) -> str | None:
@@ -446,9 +538,12 @@ def _model_year(vin: str) -> tuple[int | None, tuple[int, ...]]:
 
 
 def decode_vin(vin: str) -> VinInfo:
-    """Decode a VIN (normalised first, so ``InvalidVIN`` for anything that is not one)."""
+    """Decode a VIN (normalised first, so ``InvalidVIN`` for anything that is not one). The
+    model year is decoded only for VINs made to the North American standard (see above)."""
     vin = normalize_vin(vin)
-    model_year, candidates = _model_year(vin)
+    computes = check_digit_computes(vin)
+    standard = computes or check_digit_required(vin)
+    model_year, candidates = _model_year(vin) if standard else (None, ())
     return VinInfo(
         vin=vin,
         wmi=vin[:3],
@@ -462,4 +557,48 @@ def decode_vin(vin: str) -> VinInfo:
         model_year_candidates=candidates,
         plant_code=vin[10],
         serial_number=vin[11:],
+        check_digit_status="valid" if computes else "not applicable",
     )
+
+
+# --- What a record says against its VIN -----------------------------------------------------
+
+# Names people use for a maker, as the maker table spells it.
+MAKE_ALIASES = {
+    "vw": "volkswagen",
+    "chevy": "chevrolet",
+    "mercedes": "mercedesbenz",
+    "benz": "mercedesbenz",
+    "merc": "mercedesbenz",
+    "landrover": "landrover",
+    "rangerover": "landrover",
+    "alfa": "alfaromeo",
+    "gm": "generalmotors",
+}
+
+
+def _make_key(make: str) -> str:
+    key = "".join(char for char in make.casefold() if char.isalnum())
+    return MAKE_ALIASES.get(key, key)
+
+
+def disagreements(vin: str, make: str, year: int | None) -> list[str]:
+    """Sentences for what ``make`` and ``year`` say against what ``vin`` says, empty when they
+    agree. A maker the table does not know, or a year the VIN does not encode, contradicts
+    nothing: the tables are not complete, so the caller or the user decides."""
+    try:
+        info = decode_vin(vin)
+    except InvalidVIN:
+        return []
+    found = []
+    if info.manufacturer and make and _make_key(make) != _make_key(info.manufacturer):
+        found.append(f"The VIN says the maker is {info.manufacturer}, not {make}.")
+    if info.model_year_candidates and year and year not in info.model_year_candidates:
+        others = " or ".join(str(y) for y in info.model_year_candidates)
+        found.append(f"The VIN says the model year is {info.model_year} ({others}), not {year}.")
+    return found
+
+
+def spoken_groups(vin: str) -> str:
+    """The VIN in the three groups it is read back in: maker, vehicle, serial."""
+    return ", ".join(" ".join(part) for part in (vin[:3], vin[3:9], vin[9:]))
