@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.urls import reverse
+from django.utils.html import format_html
 
 from callcenter.models import Call, CallEvent, TranscriptSegment
 
@@ -19,14 +21,25 @@ class HistoryInline(admin.TabularInline):
 
 class TranscriptSegmentInline(HistoryInline):
     model = TranscriptSegment
-    fields = ["sequence", "speaker", "text", "language", "interrupted", "started_at"]
+    fields = ["sequence", "speaker", "said", "language", "started_at"]
     readonly_fields = fields
+    verbose_name_plural = "Transcript"
+
+    @admin.display(description="Said")
+    def said(self, segment: TranscriptSegment) -> str:
+        """The words, marked only when the speaker was cut off."""
+        return f"{segment.text} (interrupted)" if segment.interrupted else segment.text
 
 
 class CallEventInline(HistoryInline):
     model = CallEvent
-    fields = ["sequence", "type", "payload", "created_at"]
+    fields = ["sequence", "type", "describe", "created_at"]
     readonly_fields = fields
+    verbose_name_plural = "Events"
+
+    @admin.display(description="What happened")
+    def describe(self, event: CallEvent) -> str:
+        return event.describe()
 
 
 @admin.register(Call)
@@ -46,26 +59,44 @@ class CallAdmin(admin.ModelAdmin):
     search_fields = ["room_name", "caller", "vehicle__vin", "summary", "id"]
     date_hierarchy = "started_at"
     list_select_related = ["vehicle"]
-    raw_id_fields = ["vehicle"]
+    # The vehicle is chosen by searching vehicles (VIN, make, model), not by its id.
+    autocomplete_fields = ["vehicle"]
+    # A call's status, times and controller are changed by the system (the worker, LiveKit's
+    # webhooks, the sweeper, supervisors' actions: Call's named changes), never by hand.
     readonly_fields = [
         "id",
+        "history",
         "room_name",
+        "status",
         "channel",
         "started_at",
         "answered_at",
         "ended_at",
+        "controller",
         "metrics",
         "worker_job_id",
         "failure_reason",
     ]
     fieldsets = [
-        (None, {"fields": ["id", "room_name", "status", "channel", "caller", "vehicle"]}),
+        (
+            None,
+            {"fields": ["id", "history", "room_name", "status", "channel", "caller", "vehicle"]},
+        ),
         ("Times", {"fields": ["started_at", "answered_at", "ended_at"]}),
         ("Outcome", {"fields": ["outcome", "needs_human", "summary", "failure_reason"]}),
-        ("Worker", {"fields": ["metrics", "worker_job_id"], "classes": ["collapse"]}),
+        ("Worker", {"fields": ["controller", "metrics", "worker_job_id"], "classes": ["collapse"]}),
     ]
     inlines = [TranscriptSegmentInline, CallEventInline]
 
     def has_add_permission(self, request) -> bool:
         # Calls start from the call page or the phone, never from the admin.
         return False
+
+    @admin.display(description="History page")
+    def history(self, call: Call) -> str:
+        """The call as supervisors read it: transcript with timings, recording, metrics."""
+        if not call.pk:
+            return "—"
+        return format_html(
+            '<a href="{}">Open the call\'s record</a>', reverse("history-call", args=[call.pk])
+        )

@@ -19,6 +19,10 @@ class RecordingAdmin(admin.ModelAdmin):
         "duration_seconds",
     ]
 
+    def has_add_permission(self, request) -> bool:
+        # Recordings come from the calls (LiveKit egress or the worker), never from the admin.
+        return False
+
     @admin.display(description="Listen")
     def player(self, obj: Recording) -> str:
         return render_to_string("recordings/player.html", {"recording": obj}) if obj.pk else "—"

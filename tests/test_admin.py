@@ -76,3 +76,37 @@ def test_the_admin_is_closed_to_non_staff(client, customer_user):
     response = client.get("/admin/vehicles/vehicle/")
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+@pytest.mark.django_db
+def test_a_calls_status_and_times_are_the_systems_and_the_record_is_linked(
+    admin_client_logged_in,
+):
+    call = Call.objects.create(caller="web:admin", status=Call.Status.ACTIVE)
+    TranscriptSegment.objects.create(call=call, sequence=1, speaker="customer", text="Hello")
+    TranscriptSegment.objects.create(
+        call=call, sequence=2, speaker="agent", text="Welcome", interrupted=True
+    )
+    page = admin_client_logged_in.get(f"/admin/callcenter/call/{call.pk}/change/")
+    body = page.content.decode()
+    assert 'name="status"' not in body  # shown, not a field
+    assert f'href="/history/{call.pk}/"' in body
+    assert "Welcome (interrupted)" in body and "Hello (interrupted)" not in body
+    # The vehicle is picked by searching, not by typing an id.
+    assert "admin-autocomplete" in body
+    vehicle = Vehicle.objects.create(vin=ACCORD_VIN, make="Honda", model="Accord", year=2003)
+    form = {"caller": "web:admin", "vehicle": vehicle.pk, "outcome": "", "summary": ""}
+    inlines = {"segments-TOTAL_FORMS": "0", "segments-INITIAL_FORMS": "2",
+               "events-TOTAL_FORMS": "0", "events-INITIAL_FORMS": "0"}  # fmt: skip
+    saved = admin_client_logged_in.post(
+        f"/admin/callcenter/call/{call.pk}/change/",
+        {**form, **inlines, "status": Call.Status.ENDED},  # a status posted anyway
+    )
+    assert saved.status_code == 302, saved.content.decode()[:2000]
+    call.refresh_from_db()
+    assert (call.vehicle, call.status) == (vehicle, Call.Status.ACTIVE)
+
+
+@pytest.mark.django_db
+def test_recordings_are_not_added_by_hand(admin_client_logged_in):
+    assert admin_client_logged_in.get("/admin/recordings/recording/add/").status_code == 403
