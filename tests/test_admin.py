@@ -110,3 +110,17 @@ def test_a_calls_status_and_times_are_the_systems_and_the_record_is_linked(
 @pytest.mark.django_db
 def test_recordings_are_not_added_by_hand(admin_client_logged_in):
     assert admin_client_logged_in.get("/admin/recordings/recording/add/").status_code == 403
+
+
+@pytest.mark.django_db
+def test_supervisors_reach_the_monitor_and_history_from_the_admin_and_other_staff_do_not(
+    client, staff_user, django_user_model
+):
+    client.force_login(staff_user)
+    page = client.get("/admin/").content.decode()
+    assert 'href="/monitor/"' in page and 'href="/history/"' in page
+    clerk = django_user_model.objects.create_user("clerk", is_staff=True)
+    client.force_login(clerk)
+    page = client.get("/admin/").content.decode()
+    assert 'href="/monitor/"' not in page and 'href="/history/"' not in page
+    assert "View site" in page  # the admin's own links stay
