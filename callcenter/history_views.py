@@ -8,7 +8,7 @@ from contextlib import nullcontext
 from datetime import date, datetime, time, timedelta
 from functools import wraps
 
-from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q
+from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
@@ -36,19 +36,34 @@ DASHBOARD_DAYS = 30
 LATENCY_SAMPLE_CALLS = 2000
 
 
+class BadSelection(ValueError):
+    """The history's filters or search cannot be used; the message says why."""
+
+
+def selected_calls(request: HttpRequest, calls: QuerySet) -> tuple[CallFilter, QuerySet, str]:
+    """The calls the history page's filters and transcript search select (the page lists them,
+    the exports write them): the filter form, the calls, and the search words."""
+    query = request.GET.get("q", "").strip()
+    problem = search_query_problem(query) if query else None
+    if problem:
+        raise BadSelection(problem)
+    filters = CallFilter(request.GET, queryset=calls)
+    if not filters.is_valid():
+        return filters, Call.objects.none(), query
+    selected = filters.qs
+    if query:
+        selected = selected.filter(pk__in=search_segments(query).values("call_id"))
+    return filters, selected, query
+
+
 @require_GET
 @supervisor_required
 def call_history(request: HttpRequest) -> HttpResponse:
     """All calls, newest first, with filters and transcript search."""
-    query = request.GET.get("q", "").strip()
-    problem = search_query_problem(query) if query else None
-    if problem:
-        return HttpResponseBadRequest(problem)
-    filters = CallFilter(request.GET, queryset=call_list().order_by("-started_at"))
-    calls = filters.qs if filters.is_valid() else Call.objects.none()
-    if query and filters.is_valid():
-        matching = search_segments(query).values("call_id")
-        calls = calls.filter(pk__in=matching)
+    try:
+        filters, calls, query = selected_calls(request, call_list().order_by("-started_at"))
+    except BadSelection as error:
+        return HttpResponseBadRequest(str(error))
     try:
         with search_time_limit() if query else nullcontext():
             page = UncountedPage(calls, request.GET.get("page"), PAGE_SIZE)
@@ -190,9 +205,11 @@ def spreadsheet_safe(value):
 
 
 def csv_export(name: str):
-    """A supervisors' CSV export of the calls started in a ``from``/``to`` day range: the
-    decorated function turns the range into rows (the header first); the view answers 400
-    with a sentence for a bad range, else streams the rows as ``<name>-<from>-to-<to>.csv``.
+    """A supervisors' CSV export of the calls started in a ``from``/``to`` day range that the
+    history page's filters and search select (its export links carry them): the decorated
+    function turns those calls into rows (the header first); the view answers 400 with a
+    sentence for a bad range or selection, else streams the rows as
+    ``<name>-<from>-to-<to>.csv``.
     Every cell is quoted, and text that would start a formula is neutralised: transcripts and
     summaries hold whatever callers said or typed."""
 
@@ -204,11 +221,19 @@ def csv_export(name: str):
             span = _date_range(request)
             if isinstance(span, str):
                 return HttpResponseBadRequest(span)
+            in_range = Call.objects.filter(started_at__gte=span[0], started_at__lt=span[1])
+            try:
+                filters, calls, _query = selected_calls(request, in_range)
+            except BadSelection as error:
+                return HttpResponseBadRequest(str(error))
+            if not filters.is_valid():
+                problems = " ".join(" ".join(errors) for errors in filters.errors.values())
+                return HttpResponseBadRequest(problems)
             writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
             response = StreamingHttpResponse(
                 (
                     writer.writerow([spreadsheet_safe(cell) for cell in row])
-                    for row in rows_of(span)
+                    for row in rows_of(calls)
                 ),
                 content_type="text/csv; charset=utf-8",
             )
@@ -225,13 +250,9 @@ def _iso_or_blank(value: datetime | None) -> str:
 
 
 @csv_export("calls")
-def export_calls(span: tuple[datetime, datetime]):
-    """Calls started in the date range, row by row."""
-    calls = (
-        Call.objects.filter(started_at__gte=span[0], started_at__lt=span[1])
-        .select_related("vehicle")
-        .order_by("started_at")
-    )
+def export_calls(selected: QuerySet):
+    """The selected calls, row by row."""
+    calls = selected.select_related("vehicle").order_by("started_at")
     yield [
         "call_id", "started_at", "answered_at", "ended_at", "status", "channel", "caller",
         "vin", "outcome", "needs_human", "summary",
@@ -246,13 +267,11 @@ def export_calls(span: tuple[datetime, datetime]):
 
 
 @csv_export("transcripts")
-def export_transcripts(span: tuple[datetime, datetime]):
-    """Transcript segments of calls started in the date range, row by row."""
+def export_transcripts(selected: QuerySet):
+    """The transcript segments of the selected calls, row by row."""
     columns = ["call_id", "sequence", "speaker", "started_at", "language", "text"]
     segments = (
-        TranscriptSegment.objects.filter(
-            call__started_at__gte=span[0], call__started_at__lt=span[1]
-        )
+        TranscriptSegment.objects.filter(call__in=selected.values("pk"))
         .order_by("call__started_at", "call_id", "sequence")
         .values_list(*columns)
     )

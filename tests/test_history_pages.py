@@ -214,3 +214,28 @@ def test_the_monitor_and_the_history_say_statuses_and_speakers_in_the_same_words
     assert f'<span class="speaker">{speaker_words}</span>' in record
     assert f"<dd>{call_words}" in record
     assert f"<td>{call_words}" in listed
+
+
+@pytest.mark.django_db
+def test_the_exports_follow_the_history_pages_filters_and_search(staff_client, finished_call):
+    other = Call.objects.create(status=Call.Status.ENDED, caller="web:other", outcome="unresolved")
+    TranscriptSegment.objects.create(call=other, sequence=1, speaker="customer", text="brakes")
+    today = timezone.localdate().isoformat()
+    span = {"from": today, "to": today}
+
+    def exported(kind, **selection):
+        response = staff_client.get(f"/history/export/{kind}.csv", {**span, **selection})
+        assert response.status_code == 200, response.content
+        rows = csv.reader(io.StringIO(b"".join(response.streaming_content).decode()))
+        return [row[0] for row in list(rows)[1:]]
+
+    both = {str(finished_call.pk), str(other.pk)}
+    assert set(exported("calls")) == both
+    assert exported("calls", outcome="unresolved") == [str(other.pk)]
+    assert exported("calls", q="timing belt") == [str(finished_call.pk)]
+    assert exported("transcripts", q="brakes") == [str(other.pk)]
+    # The history page's export links carry what it shows.
+    page = staff_client.get("/history/", {"outcome": "unresolved"}).content.decode()
+    assert "/history/export/calls.csv?outcome=unresolved" in page
+    refused = staff_client.get("/history/export/calls.csv", {**span, "status": "nonsense"})
+    assert refused.status_code == 400 and refused.content.strip()
