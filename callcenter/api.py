@@ -1,6 +1,7 @@
 """The call API: anyone may start a call; everything else is for supervisors."""
 
 import logging
+import math
 from datetime import timedelta
 
 from asgiref.sync import async_to_sync
@@ -145,7 +146,10 @@ class CallViewSet(viewsets.GenericViewSet):
         return [CallStartThrottle()] if self.action == "create" else super().get_throttles()
 
     def throttled(self, request, wait):
-        raise Throttled(wait, detail="Too many calls from this connection. Please wait.")
+        minutes = max(1, math.ceil(wait / 60)) if wait else None
+        when = f"in {minutes} minute{'s' if minutes != 1 else ''}" if minutes else "in a while"
+        detail = f"Too many calls from this connection. Please try again {when}."
+        raise Throttled(wait, detail=detail)
 
     def get_serializer_class(self):
         if self.action == "list":

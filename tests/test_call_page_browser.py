@@ -46,6 +46,9 @@ def test_a_throttled_caller_reads_why(page, live_server, voice_settings):
     page.goto(live_server.url + "/")
     page.get_by_role("button", name="Call", exact=True).click()
     expect(page.get_by_role("alert")).to_contain_text("Too many calls")
+    # It says how long, and offers no "Try again" that would be refused until then.
+    expect(page.get_by_role("alert")).to_contain_text("Please try again in 1 minute.")
+    expect(page.get_by_role("button", name="Try again")).to_be_hidden()
     assert not Call.objects.exists()
 
 

@@ -98,6 +98,8 @@ def test_too_many_calls_from_one_client_get_a_readable_429(livekit):
     assert response.status_code == 429
     assert "Too many calls" in response.json()["detail"]
     assert "Retry-After" in response
+    minutes = -(-int(response["Retry-After"]) // 60)
+    assert f"Please try again in {minutes} minute" in response.json()["detail"]
     # Another client is not held back by the first one's burst.
     assert start_call(APIClient(REMOTE_ADDR="10.0.0.2")).status_code == 201
     assert Call.objects.count() == 3

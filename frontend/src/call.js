@@ -57,10 +57,19 @@ function setState(name, failureText = "") {
   if (!state.inCall) ui.activity.textContent = "";
 }
 
-function fail(kind, detail) {
+// retryAfter (seconds, from the server's Retry-After): "Try again" stays hidden until then.
+function fail(kind, detail, retryAfter = 0) {
   const text = describeFailure(kind, detail);
   setState("failed", text);
   ui.typeOnlyButton.hidden = !kind.startsWith("microphone");
+  if (retryAfter > 0) {
+    ui.retryButton.hidden = true;
+    setTimeout(() => {
+      ui.retryButton.hidden = false;
+    }, retryAfter * 1000);
+    return;
+  }
+  ui.retryButton.hidden = false;
   ui.retryButton.focus();
 }
 
@@ -106,7 +115,8 @@ async function requestCall() {
   }
   const body = await response.json().catch(() => ({}));
   const failure = classifyStartResponse(response.status);
-  return failure ? { failure, detail: body.detail } : { call: body };
+  const retryAfter = Number(response.headers.get("Retry-After")) || 0;
+  return failure ? { failure, detail: body.detail, retryAfter } : { call: body };
 }
 
 function startLevelMeter(track) {
@@ -216,8 +226,8 @@ async function startCall() {
     if (problem) return fail(problem);
   }
   setState("starting");
-  const { call, failure, detail } = await requestCall();
-  if (failure) return fail(failure, detail);
+  const { call, failure, detail, retryAfter } = await requestCall();
+  if (failure) return fail(failure, detail, retryAfter);
   try {
     await connect(call);
   } catch {
