@@ -145,6 +145,10 @@ def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
     ]
     total = sum(r["calls"] for r in rows)
     handoffs = recent.filter(needs_human=True).count()
+    lost = recent.aggregate(
+        failed=Count("id", filter=Q(status=Call.Status.FAILED)),
+        abandoned=Count("id", filter=Q(outcome=Call.Outcome.ABANDONED)),
+    )
     handle_values = [r["handle_seconds"] for r in rows if r["handle_seconds"] is not None]
     return {
         "days": days,
@@ -152,6 +156,8 @@ def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
         "latency": latency,
         "total_calls": total,
         "handoff_rate": round(100 * handoffs / total, 1) if total else 0,
+        "failed_calls": lost["failed"],
+        "abandoned_calls": lost["abandoned"],
         "average_handle_seconds": round(statistics.mean(handle_values), 1)
         if handle_values
         else None,

@@ -154,6 +154,18 @@ def test_the_dashboard_computes_rates_and_percentiles(staff_client, finished_cal
 
 
 @pytest.mark.django_db
+def test_the_dashboard_counts_failed_and_abandoned_calls(staff_client, finished_call):
+    Call.objects.create(status=Call.Status.FAILED, failure_reason=Call.NEVER_ANSWERED)
+    Call.objects.create(status=Call.Status.ENDED, outcome=Call.Outcome.ABANDONED)
+    from callcenter.history_views import dashboard_data
+
+    data = dashboard_data()
+    assert (data["total_calls"], data["failed_calls"], data["abandoned_calls"]) == (3, 1, 1)
+    page = staff_client.get("/dashboard/").content.decode()
+    assert "failed (never answered, worker lost)" in page and "abandoned by the caller" in page
+
+
+@pytest.mark.django_db
 def test_csv_exports_stream_calls_and_transcripts_for_a_date_range(staff_client, finished_call):
     today = timezone.localdate().isoformat()
     response = staff_client.get("/history/export/calls.csv", {"from": today, "to": today})
