@@ -67,8 +67,7 @@ class Caller:
     """One simulated caller: a microphone that is silent unless a turn is being said, and an
     ear on the agent's audio."""
 
-    def __init__(self, room, source) -> None:
-        self.room = room
+    def __init__(self, source) -> None:
         self.source = source
         self.speech: asyncio.Queue[np.ndarray] = asyncio.Queue()
         self.speech_ended = asyncio.Event()
@@ -155,7 +154,7 @@ async def one_call(web_url: str, samples: np.ndarray, turns: int, seed: int) -> 
     started = await asyncio.to_thread(start_call, web_url)
     room = rtc.Room()
     source = rtc.AudioSource(SAMPLE_RATE, 1, queue_size_ms=50)
-    caller = Caller(room, source)
+    caller = Caller(source)
     ears: list[asyncio.Task] = []
     room.on(
         "track_subscribed",
@@ -310,6 +309,8 @@ def vin_in_groups() -> np.ndarray:
 async def vin_trials(web_url: str, trials: int, at_once: int) -> dict:
     """How often a VIN read in groups is taken as one turn: each trial is a call whose caller
     reads it once; the call's caller segments are its turns."""
+    from django.db.models import Count
+
     from callcenter.models import TranscriptSegment
 
     samples = vin_in_groups()
@@ -322,10 +323,16 @@ async def vin_trials(web_url: str, trials: int, at_once: int) -> dict:
     call_ids = await asyncio.gather(*(trial(i) for i in range(trials)))
     await asyncio.to_thread(session_figures, call_ids)  # the jobs have written everything
 
-    def turns_of(call_id: str) -> int:
-        return TranscriptSegment.objects.filter(call_id=call_id, speaker="customer").count()
+    def caller_turns() -> dict[str, int]:
+        counted = (
+            TranscriptSegment.objects.filter(call_id__in=call_ids, speaker="customer")
+            .values("call_id")
+            .annotate(turns=Count("id"))
+        )
+        return {str(row["call_id"]): row["turns"] for row in counted}
 
-    turns = [await asyncio.to_thread(turns_of, call_id) for call_id in call_ids]
+    per_call = await asyncio.to_thread(caller_turns)
+    turns = [per_call.get(str(call_id), 0) for call_id in call_ids]
     return {
         "trials": trials,
         "one_turn": sum(count == 1 for count in turns),

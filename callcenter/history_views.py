@@ -144,11 +144,12 @@ def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
         for key, label in SHOWN_LATENCY.items()
     ]
     total = sum(r["calls"] for r in rows)
-    handoffs = recent.filter(needs_human=True).count()
-    lost = recent.aggregate(
+    counts = recent.aggregate(
+        handoffs=Count("id", filter=Q(needs_human=True)),
         failed=Count("id", filter=Q(status=Call.Status.FAILED)),
         abandoned=Count("id", filter=Q(outcome=Call.Outcome.ABANDONED)),
     )
+    handoffs = counts["handoffs"]
     handle_values = [r["handle_seconds"] for r in rows if r["handle_seconds"] is not None]
     return {
         "days": days,
@@ -156,8 +157,8 @@ def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
         "latency": latency,
         "total_calls": total,
         "handoff_rate": round(100 * handoffs / total, 1) if total else 0,
-        "failed_calls": lost["failed"],
-        "abandoned_calls": lost["abandoned"],
+        "failed_calls": counts["failed"],
+        "abandoned_calls": counts["abandoned"],
         "average_handle_seconds": round(statistics.mean(handle_values), 1)
         if handle_values
         else None,

@@ -142,17 +142,18 @@ async def whisper(call_id: UUID | str, user, text: Any, reply_to: str = "") -> S
 
 async def take_over(call_id: UUID | str, user, reply_to: str = "") -> SupervisorCommand:
     """The supervisor speaks for the call; the agent listens and stays silent."""
-    await database_sync_to_async(_take)(call_id, user)
-    command = SupervisorCommand("take_over", user.get_username(), reply_to=reply_to)
-    await send_command(call_id, command)
-    await publish_call_change(call_id)
-    return command
+    return await _change_control("take_over", _take, call_id, user, reply_to)
 
 
 async def hand_back(call_id: UUID | str, user, reply_to: str = "") -> SupervisorCommand:
     """Back to the agent; only its controller (or a superuser) may."""
-    await database_sync_to_async(_release)(call_id, user)
-    command = SupervisorCommand("hand_back", user.get_username(), reply_to=reply_to)
+    return await _change_control("hand_back", _release, call_id, user, reply_to)
+
+
+async def _change_control(action: str, change, call_id, user, reply_to: str) -> SupervisorCommand:
+    """Change who controls the call in the database, tell the job, and show the monitors."""
+    await database_sync_to_async(change)(call_id, user)
+    command = SupervisorCommand(action, user.get_username(), reply_to=reply_to)
     await send_command(call_id, command)
     await publish_call_change(call_id)
     return command

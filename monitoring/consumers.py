@@ -32,6 +32,7 @@ from uuid import UUID
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.db.models import Q
 
 from callcenter import supervision
 from callcenter.live_updates import CALLS_GROUP
@@ -88,22 +89,26 @@ def parse_resume_query(query_string: bytes) -> dict[str, int]:
 
 
 def items_after(call_ids: list[str], last: dict[str, int]) -> list[dict[str, Any]]:
-    """Segments and events of the calls after the numbers in ``last``, in sequence order."""
-    items = []
+    """Segments and events of the calls after the numbers in ``last``, call by call in
+    sequence order: two queries whatever the number of calls."""
+    if not call_ids:
+        return []
+    missed = Q()
     for call_id in call_ids:
-        after = last.get(call_id, 0)
-        timeline = in_sequence(
-            TranscriptSegment.objects.filter(call_id=call_id, sequence__gt=after),
-            CallEvent.objects.filter(call_id=call_id, sequence__gt=after),
-        )
-        items.extend(item.to_message() for item in timeline)
-    return items
+        missed |= Q(call_id=call_id, sequence__gt=last.get(call_id, 0))
+    timeline = in_sequence(
+        TranscriptSegment.objects.filter(missed), CallEvent.objects.filter(missed)
+    )
+    position = {call_id: index for index, call_id in enumerate(call_ids)}
+    timeline.sort(key=lambda item: position[str(item.call_id)])  # stable: sequence kept
+    return [item.to_message() for item in timeline]
 
 
 def snapshot(last: dict[str, int], *, with_finished: bool = True) -> dict[str, Any]:
     """Live calls (and the calls being resumed, which may have ended) with what was missed;
     on connect also the calls that ended last (a resume keeps the page's own list)."""
-    calls = list(Call.objects.live().for_messages() | Call.objects.filter(pk__in=list(last)))
+    wanted = Q(status__in=Call.LIVE_STATUSES) | Q(pk__in=list(last))
+    calls = list(Call.objects.for_messages().filter(wanted))
     calls.sort(key=lambda c: c.started_at)
     data = {
         "kind": "snapshot",

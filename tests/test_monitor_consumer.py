@@ -221,3 +221,29 @@ async def test_two_supervisors_on_the_redis_layer_both_receive_a_delta():
         )
         await communicator.disconnect()
     await asyncio.sleep(0)
+
+
+def test_the_snapshot_reads_any_number_of_live_calls_in_the_same_few_queries():
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from monitoring.consumers import snapshot
+
+    def queries_for(calls: int) -> tuple[int, dict]:
+        for number in range(calls):
+            call = Call.objects.create(status=Call.Status.ACTIVE, caller=f"web:{number}")
+            TranscriptSegment.objects.create(call=call, sequence=1, speaker="agent", text="Hi")
+            CallEvent.objects.create(call=call, sequence=2, type=CallEvent.Type.TOOL_CALL)
+        with CaptureQueriesContext(connection) as captured:
+            data = snapshot({})
+        return len(captured), data
+
+    few, _ = queries_for(2)
+    many, data = queries_for(10)
+    assert many == few
+    # Call by call, each in its sequence order.
+    by_call = [(item["call_id"], item["sequence"]) for item in data["items"]]
+    assert len(by_call) == 24
+    assert by_call == sorted(
+        by_call, key=lambda pair: ([c["id"] for c in data["calls"]].index(pair[0]), pair[1])
+    )

@@ -570,7 +570,6 @@ MAKE_ALIASES = {
     "mercedes": "mercedesbenz",
     "benz": "mercedesbenz",
     "merc": "mercedesbenz",
-    "landrover": "landrover",
     "rangerover": "landrover",
     "alfa": "alfaromeo",
     "gm": "generalmotors",
