@@ -11,4 +11,8 @@ from django.views.decorators.http import require_GET
 @ensure_csrf_cookie
 def call_page(request: HttpRequest) -> HttpResponse:
     """The customer's page: press Call and talk to the agent."""
-    return render(request, "call.html", {"voice_configured": bool(settings.LIVEKIT_URL)})
+    context = {
+        "voice_configured": bool(settings.LIVEKIT_URL),
+        "caller_wait_seconds": settings.CALLER_WAIT_SECONDS,
+    }
+    return render(request, "call.html", context)

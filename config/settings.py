@@ -59,7 +59,7 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 INSTALLED_APPS = [
     "daphne",
-    "django.contrib.admin",
+    "config.apps.ServiceDeskAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -122,6 +122,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "config.context_processors.service_desk",
             ],
         },
     },
@@ -261,9 +262,17 @@ CALL_START_RATE = env_str("CALL_START_RATE", "10/hour")
 # longer counts, and sweep_stale_calls marks it failed.
 MAX_WAITING_CALLS = env_int("MAX_WAITING_CALLS", 50)
 UNANSWERED_CALL_MINUTES = env_int("UNANSWERED_CALL_MINUTES", 2)
+# How long the call page waits for the assistant to answer before it says so.
+CALLER_WAIT_SECONDS = env_int("CALLER_WAIT_SECONDS", 20)
+
+# The service desk as callers and staff know it: one name on every page, the admin and the API
+# docs, and the way to reach a person whenever voice calls are unavailable.
+SERVICE_DESK_NAME = env_str("SERVICE_DESK_NAME", "Service desk")
+SERVICE_DESK_PHONE = env_str("SERVICE_DESK_PHONE")
+SERVICE_DESK_HOURS = env_str("SERVICE_DESK_HOURS")
 
 SPECTACULAR_SETTINGS = {
-    "TITLE": "Call center API",
+    "TITLE": f"{SERVICE_DESK_NAME} API",
     "DESCRIPTION": "Start calls, listen in, and read the call history.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,

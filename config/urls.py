@@ -12,9 +12,6 @@ from monitoring import views as monitoring_views
 from recordings.views import recording_audio
 from vehicles.api import VehicleViewSet
 
-admin.site.site_header = "Call center"
-admin.site.site_title = "Call center admin"
-
 router = SimpleRouter()
 router.register("calls", api.CallViewSet, basename="call")
 router.register("vehicles", VehicleViewSet, basename="vehicle")

@@ -124,3 +124,29 @@ def test_supervisors_reach_the_monitor_and_history_from_the_admin_and_other_staf
     page = client.get("/admin/").content.decode()
     assert 'href="/monitor/"' not in page and 'href="/history/"' not in page
     assert "View site" in page  # the admin's own links stay
+
+
+def test_the_admin_index_lists_calls_and_vehicles_first_under_the_desks_name(
+    admin_client_logged_in, settings
+):
+    settings.SERVICE_DESK_NAME = "Northside Motors service desk"
+    page = admin_client_logged_in.get("/admin/").content.decode()
+    assert "Northside Motors service desk" in page
+    order = [page.index(f'href="/admin/{app}/"') for app in ("callcenter", "vehicles", "auth")]
+    assert order == sorted(order), "calls and vehicles come before users and groups"
+
+
+def test_view_site_is_the_monitor_for_supervisors_and_the_call_page_for_other_staff(
+    client, staff_user, django_user_model
+):
+    from django.contrib import admin
+    from django.test import RequestFactory
+
+    from config.admin_site import ServiceDeskAdminSite
+
+    assert isinstance(admin.site, ServiceDeskAdminSite)
+    request = RequestFactory().get("/admin/")
+    request.user = staff_user
+    assert admin.site.each_context(request)["site_url"] == "/monitor/"
+    request.user = django_user_model.objects.create_user("clerk2", is_staff=True)
+    assert admin.site.each_context(request)["site_url"] == "/"

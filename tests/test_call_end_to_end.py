@@ -309,3 +309,27 @@ def test_typed_messages_reach_the_model_cut_to_the_limit(e2e_stack, caller_brows
     assert content.count("x") == MAX_TYPED_CHARACTERS
     page.get_by_role("button", name="Hang up").click()
     e2e_stack.wait_for_job_end(call.pk)
+
+
+def test_a_caller_nobody_answers_is_told_so_within_the_promised_wait(
+    live_server, voice_stack, settings, caller_browser, tmp_path
+):
+    # The page served by this test's server dispatches to an agent no worker runs.
+    settings.LIVEKIT_URL = voice_stack.livekit_url
+    settings.LIVEKIT_API_KEY = voice_stack.api_key
+    settings.LIVEKIT_API_SECRET = voice_stack.api_secret
+    settings.LIVEKIT_AGENT_NAME = "an-agent-nobody-runs"
+    settings.CALLER_WAIT_SECONDS = 3
+    settings.SERVICE_DESK_PHONE = "555 0100"
+    microphone = tmp_path / "silence.wav"
+    silence_wav(microphone)
+    page = caller_browser(microphone)
+    page.goto(live_server.url + "/")
+    page.get_by_role("button", name="Call", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "Waiting for the assistant to answer (at most 3 seconds)", timeout=20000
+    )
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Our assistant did not pick up", timeout=10000)
+    expect(alert).to_contain_text("Or call us on 555 0100.")
+    expect(page.get_by_role("button", name="Try again")).to_be_visible()

@@ -11,10 +11,11 @@ import {
   STATES,
   classifyStartResponse,
   describeFailure,
+  statusText,
 } from "./lib/call_state.js";
 import { csrfToken } from "./lib/csrf.js";
 
-const CONNECT_TIMEOUT_MS = 15000;
+const CONNECT_SECONDS = 15;
 const $ = (id) => document.getElementById(id);
 
 const ui = {
@@ -39,12 +40,18 @@ let room = null;
 let meter = null;
 let withMicrophone = true;
 let hungUp = false;
+let agentWait = null;
+// How long the page waits for the voice server and then for the assistant (settings).
+const limits = {
+  connectSeconds: CONNECT_SECONDS,
+  waitSeconds: Number(ui.page.dataset.waitSeconds) || 20,
+};
 
 
 function setState(name, failureText = "") {
   const state = STATES[name];
   ui.page.dataset.state = name;
-  ui.status.textContent = state.status;
+  ui.status.textContent = statusText(name, limits);
   // After a failure the error box offers "Try again"; one way to retry is enough.
   ui.callButton.hidden = state.inCall || state.busy || name === "failed";
   ui.callButton.textContent = name === "ended" ? "Call again" : "Call";
@@ -59,7 +66,10 @@ function setState(name, failureText = "") {
 
 // retryAfter (seconds, from the server's Retry-After): "Try again" stays hidden until then.
 function fail(kind, detail, retryAfter = 0) {
-  const text = describeFailure(kind, detail);
+  const text = describeFailure(kind, detail, {
+    contact: ui.page.dataset.contact,
+    online: navigator.onLine,
+  });
   setState("failed", text);
   ui.typeOnlyButton.hidden = !kind.startsWith("microphone");
   if (retryAfter > 0) {
@@ -146,6 +156,7 @@ function stopLevelMeter() {
 
 function agentJoined(participant) {
   if (participant.kind !== ParticipantKind.AGENT) return;
+  clearTimeout(agentWait);
   setState("inCall");
   showAgentActivity(participant);
 }
@@ -183,6 +194,7 @@ function wireRoom(current) {
       }
     })
     .on(RoomEvent.Disconnected, () => {
+      clearTimeout(agentWait);
       stopLevelMeter();
       ui.audio.replaceChildren();
       if (room === current) room = null;
@@ -208,11 +220,16 @@ async function connect(call) {
   wireRoom(current);
   setState("connecting");
   const timeout = new Promise((_, reject) =>
-    setTimeout(() => reject(new Error("timeout")), CONNECT_TIMEOUT_MS),
+    setTimeout(() => reject(new Error("timeout")), CONNECT_SECONDS * 1000),
   );
   await Promise.race([current.connect(call.server_url, call.token), timeout]);
   await current.startAudio();
   setState("waiting");
+  agentWait = setTimeout(() => {
+    // Nobody answered: say so, and leave the room (the server then ends the call).
+    fail("no-agent");
+    current.disconnect();
+  }, limits.waitSeconds * 1000);
   current.remoteParticipants.forEach(agentJoined);
   if (withMicrophone) await current.localParticipant.setMicrophoneEnabled(true);
 }

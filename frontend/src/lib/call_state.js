@@ -5,8 +5,18 @@ export const STATES = {
   idle: { status: "Press Call to talk to our service desk.", busy: false, inCall: false },
   microphone: { status: "Asking your browser for the microphone…", busy: true, inCall: false },
   starting: { status: "Starting your call…", busy: true, inCall: false },
-  connecting: { status: "Connecting to the voice server…", busy: true, inCall: false },
-  waiting: { status: "Connected. Waiting for the assistant to join…", busy: true, inCall: true },
+  connecting: {
+    status: ({ connectSeconds }) =>
+      `Connecting to the voice server (at most ${connectSeconds} seconds)…`,
+    busy: true,
+    inCall: false,
+  },
+  waiting: {
+    status: ({ waitSeconds }) =>
+      `Connected. Waiting for the assistant to answer (at most ${waitSeconds} seconds)…`,
+    busy: true,
+    inCall: true,
+  },
   inCall: { status: "In call. Speak any time, or type below.", busy: false, inCall: true },
   reconnecting: { status: "Connection lost. Reconnecting…", busy: true, inCall: true },
   ended: { status: "The call has ended. Thank you for calling.", busy: false, inCall: false },
@@ -20,8 +30,19 @@ export const AGENT_ACTIVITY = {
   speaking: "The assistant is speaking.",
 };
 
-// Turns what went wrong into a sentence for the caller.
-export function describeFailure(kind, detail) {
+// The words a state shows; some say how long the page waits at most.
+export function statusText(name, limits) {
+  const { status } = STATES[name];
+  return typeof status === "function" ? status(limits) : status;
+}
+
+// Turns what went wrong into a sentence for the caller, in their terms: their device is
+// blamed only when the browser says it is offline, and whenever our side is at fault the
+// service desk's other way in (contact, e.g. "Or call us on …") follows.
+export function describeFailure(kind, detail, { contact = "", online = true } = {}) {
+  const orCallUs = (sentence) => (contact ? `${sentence} ${contact}` : sentence);
+  const offline =
+    "Your device seems to be offline. Check your internet connection, then press Try again.";
   switch (kind) {
     case "microphone-denied":
       return (
@@ -31,17 +52,21 @@ export function describeFailure(kind, detail) {
     case "microphone-missing":
       return "No microphone was found. Connect one and try again, or call without it and type.";
     case "throttled":
-      return detail || "Too many calls from this connection. Please wait a little and try again.";
-    case "unavailable":
-      return detail || "Voice calls are not available right now. Please try again later.";
-    case "start-failed":
-      return "We could not start your call (the server did not answer). Please try again.";
-    case "unreachable":
-      return (
-        "We could not reach the voice server. Check your internet connection and try again."
+      return orCallUs(
+        detail || "Too many calls from this connection. Please wait a little and try again.",
       );
+    case "unavailable":
+      return orCallUs(detail || "Our phone line is busy right now. Try again in a minute.");
+    case "start-failed":
+      if (!online) return offline;
+      return orCallUs("Our service desk is not answering right now. Try again in a minute.");
+    case "unreachable":
+      if (!online) return offline;
+      return orCallUs("Our voice line is not answering right now. Try again in a minute.");
+    case "no-agent":
+      return orCallUs("Our assistant did not pick up. Try again in a minute.");
     default:
-      return detail || "Something went wrong. Please try again.";
+      return orCallUs(detail || "Something went wrong on our side. Try again in a minute.");
   }
 }
 
