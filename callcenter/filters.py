@@ -47,15 +47,45 @@ class UTCDateTimeFilter(django_filters.IsoDateTimeFilter):
     field_class = UTCDateTimeFormField
 
 
+# A date the history page's picker sends (2026-11-29: midnight in TIME_ZONE), or an ISO 8601
+# date-time with its offset as API clients send; anything else is refused with the formats.
+DATE_HINT = "Enter a date as YYYY-MM-DD (or a date-time as 2026-11-29T14:30:00Z)."
+
+
+def date_filter(lookup: str, label: str) -> UTCDateTimeFilter:
+    return UTCDateTimeFilter(
+        field_name="started_at",
+        lookup_expr=lookup,
+        label=label,
+        widget=forms.DateInput(attrs={"type": "date"}),
+        error_messages={"invalid": DATE_HINT},
+    )
+
+
+class AnyYesNo(forms.NullBooleanSelect):
+    """Yes / No / Any, rather than Django's Unknown."""
+
+    def __init__(self, attrs=None):
+        super().__init__(attrs)
+        self.choices = (("unknown", "Any"), ("true", "Yes"), ("false", "No"))
+
+
+def choice_filter(choices, label: str) -> django_filters.ChoiceFilter:
+    return django_filters.ChoiceFilter(choices=choices, label=label, empty_label="Any")
+
+
 class CallFilter(django_filters.FilterSet):
-    started_after = UTCDateTimeFilter(field_name="started_at", lookup_expr="gte")
-    started_before = UTCDateTimeFilter(field_name="started_at", lookup_expr="lt")
+    started_after = date_filter("gte", "Started after")
+    started_before = date_filter("lt", "Started before")
     vin = VINFilter(field_name="vehicle__vin", label="Vehicle VIN")
-    status = django_filters.ChoiceFilter(choices=Call.Status.choices)
-    outcome = django_filters.ChoiceFilter(choices=Call.Outcome.choices)
-    channel = django_filters.ChoiceFilter(choices=Call.Channel.choices)
-    needs_human = django_filters.BooleanFilter()
+    status = choice_filter(Call.Status.choices, "Status")
+    outcome = choice_filter(Call.Outcome.choices, "Outcome")
+    channel = choice_filter(Call.Channel.choices, "Channel")
+    needs_human = django_filters.BooleanFilter(label="Asked for a person", widget=AnyYesNo)
 
     class Meta:
         model = Call
-        fields = ["status", "outcome", "needs_human", "channel"]
+        fields = [
+            "started_after", "started_before", "status", "outcome", "channel", "needs_human",
+            "vin",
+        ]  # fmt: skip

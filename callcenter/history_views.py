@@ -10,7 +10,7 @@ from functools import wraps
 
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, QuerySet
 from django.db.models.functions import TruncDate
-from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.utils import timezone
 from django.utils.dateparse import parse_date
@@ -27,6 +27,7 @@ from callcenter.history import (
     search_query_problem,
     search_segments,
     search_time_limit,
+    with_headlines,
 )
 from callcenter.models import Call, TranscriptSegment, in_sequence
 from callcenter.permissions import supervisor_required
@@ -60,22 +61,64 @@ def selected_calls(request: HttpRequest, calls: QuerySet) -> tuple[CallFilter, Q
 @supervisor_required
 def call_history(request: HttpRequest) -> HttpResponse:
     """All calls, newest first, with filters and transcript search."""
+    return history_page(request)
+
+
+# How many matches the list reads to find the first matching line of each call on a page.
+MATCHES_READ = PAGE_SIZE * 4
+
+
+def matching_lines(calls: list[Call], query: str) -> dict:
+    """For each listed call, its newest transcript line matching the search, with the match
+    marked (``headline``), by call id."""
+    ids = [call.pk for call in calls]
+    first: dict = {}
+    for segment in search_segments(query).filter(call_id__in=ids)[:MATCHES_READ]:
+        first.setdefault(segment.call_id, segment)
+    return {segment.call_id: segment for segment in with_headlines(list(first.values()), query)}
+
+
+def history_page(request: HttpRequest, *, export_error: str = "") -> HttpResponse:
+    """The history list for the request's filters and search. Whatever cannot be used (a bad
+    filter, search or export range) is said on the page itself, answered with status 400."""
+    problem = export_error
+    page, matches, filters, query = [], {}, None, request.GET.get("q", "").strip()
     try:
         filters, calls, query = selected_calls(request, call_list().order_by("-started_at"))
-    except BadSelection as error:
-        return HttpResponseBadRequest(str(error))
-    try:
         with search_time_limit() if query else nullcontext():
             page = UncountedPage(calls, request.GET.get("page"), PAGE_SIZE)
-    except (PageTooDeep, SearchTooSlow) as error:
-        return HttpResponseBadRequest(str(error))
+            if query:
+                matches = matching_lines(list(page), query)
+    except (BadSelection, PageTooDeep, SearchTooSlow) as error:
+        problem = problem or str(error)
+    if filters is None:
+        filters = CallFilter(request.GET, queryset=Call.objects.none())
+    rows = [{"call": call, "match": matches.get(call.pk)} for call in page]
     params = request.GET.copy()
-    params.pop("page", None)
-    return render(
-        request,
-        "history/list.html",
-        {"filters": filters, "page": page, "query": query, "params": params.urlencode()},
-    )
+    for own in ("page", "from", "to"):
+        params.pop(own, None)
+    invalid = filters.is_bound and not filters.is_valid()
+    context = {
+        "filters": filters,
+        "page": page,
+        "rows": rows,
+        "query": query,
+        "problem": problem,
+        "params": params.urlencode(),
+        "selection": [(key, value) for key, values in params.lists() for value in values],
+        "export_span": export_span_defaults(request),
+    }
+    failed = bool(problem) or invalid
+    return render(request, "history/list.html", context, status=400 if failed else 200)
+
+
+def export_span_defaults(request: HttpRequest) -> dict:
+    """The export's from/to pickers: what was asked, else the last 30 days."""
+    today = timezone.localdate()
+    return {
+        "from": request.GET.get("from") or (today - timedelta(days=30)).isoformat(),
+        "to": request.GET.get("to") or today.isoformat(),
+    }
 
 
 @require_GET
@@ -155,6 +198,7 @@ def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
         "days": days,
         "per_day": rows,
         "latency": latency,
+        "has_latency": any(row["samples"] for row in latency),
         "total_calls": total,
         "handoff_rate": round(100 * handoffs / total, 1) if total else 0,
         "failed_calls": counts["failed"],
@@ -187,9 +231,9 @@ def _date_range(request: HttpRequest) -> tuple[datetime, datetime] | str:
     except ValueError:
         first = last = None
     if first is None or last is None:
-        return "Give dates as YYYY-MM-DD in 'from' and 'to'."
+        return "Give the export's dates as YYYY-MM-DD."
     if first > last:
-        return "'from' must not be after 'to'."
+        return "The export's first day must not be after its last."
     if (last - first).days > 366:
         return "Export at most a year at a time."
     if last >= date.max - timedelta(days=1):
@@ -227,15 +271,15 @@ def csv_export(name: str):
         def view(request: HttpRequest) -> HttpResponse:
             span = _date_range(request)
             if isinstance(span, str):
-                return HttpResponseBadRequest(span)
+                return history_page(request, export_error=span)
             in_range = Call.objects.filter(started_at__gte=span[0], started_at__lt=span[1])
             try:
                 filters, calls, _query = selected_calls(request, in_range)
             except BadSelection as error:
-                return HttpResponseBadRequest(str(error))
+                return history_page(request, export_error=str(error))
             if not filters.is_valid():
                 problems = " ".join(" ".join(errors) for errors in filters.errors.values())
-                return HttpResponseBadRequest(problems)
+                return history_page(request, export_error=problems)
             writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
             response = StreamingHttpResponse(
                 (

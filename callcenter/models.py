@@ -64,7 +64,7 @@ class Call(models.Model):
     class Outcome(models.TextChoices):
         RESOLVED = "resolved", "Resolved"
         VEHICLE_REGISTERED = "vehicle_registered", "Vehicle registered"
-        HANDED_OFF = "handed_off", "Handed to a human"
+        HANDED_OFF = "handed_off", "Handed to a person"
         ABANDONED = "abandoned", "Abandoned"
         UNRESOLVED = "unresolved", "Unresolved"
 

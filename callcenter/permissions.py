@@ -13,6 +13,12 @@ from rest_framework import permissions
 from rest_framework.throttling import BaseThrottle
 
 MONITOR_PERMISSION = "callcenter.monitor_calls"
+# What a staff member without the permission reads: what is missing and who can grant it.
+SUPERVISORS_ONLY = (
+    "This page is for supervisors. It needs the permission “Can monitor live calls and listen "
+    f"in” ({MONITOR_PERMISSION}) on a staff account. An administrator of the service desk "
+    "grants it in the admin: Users, or the Supervisors group."
+)
 
 
 def client_address(request) -> str:
@@ -62,7 +68,7 @@ def supervisor_required(view):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
         if not is_supervisor(request.user):
-            raise DjangoPermissionDenied("Only supervisors may watch calls.")
+            raise DjangoPermissionDenied(SUPERVISORS_ONLY)
         return view(request, *args, **kwargs)
 
     return wrapper

@@ -16,4 +16,5 @@ def service_desk(request: HttpRequest) -> dict:
     return {
         "service_desk_name": settings.SERVICE_DESK_NAME,
         "service_desk_contact": contact_sentence(),
+        "time_zone": settings.TIME_ZONE,
     }

@@ -12,6 +12,8 @@ from monitoring import views as monitoring_views
 from recordings.views import recording_audio
 from vehicles.api import VehicleViewSet
 
+handler400 = views.bad_request
+
 router = SimpleRouter()
 router.register("calls", api.CallViewSet, basename="call")
 router.register("vehicles", VehicleViewSet, basename="vehicle")

@@ -150,3 +150,28 @@ def test_view_site_is_the_monitor_for_supervisors_and_the_call_page_for_other_st
     assert admin.site.each_context(request)["site_url"] == "/monitor/"
     request.user = django_user_model.objects.create_user("clerk2", is_staff=True)
     assert admin.site.each_context(request)["site_url"] == "/"
+
+
+@pytest.mark.django_db
+def test_the_vehicle_forms_vin_decoder_says_what_the_vin_says_and_what_contradicts_it(
+    admin_client_logged_in, client, django_user_model
+):
+    url = "/admin/vehicles/vehicle/decode-vin/"
+    form = admin_client_logged_in.get("/admin/vehicles/vehicle/add/").content.decode()
+    assert f'data-decode-url="{url}"' in form and "vehicles/admin/vin_decode.js" in form
+    agrees = admin_client_logged_in.get(url, {"vin": "1hgcm82633a004352", "make": "Honda"})
+    assert agrees.json()["says"] == "2003 Honda (United States)"
+    assert agrees.json()["warnings"] == []
+    clash = admin_client_logged_in.get(
+        url, {"vin": ACCORD_VIN, "make": "Toyota", "year": "2010"}
+    ).json()["warnings"]
+    assert clash == [
+        "The VIN says the maker is Honda, not Toyota.",
+        "The VIN says the model year is 2003 (2003 or 2033), not 2010.",
+    ]
+    bad = admin_client_logged_in.get(url, {"vin": "1HGCM82633AOO4352", "year": "soon"})
+    assert bad.status_code == 400 and "O" in bad.json()["error"]
+    # Staff who may not edit vehicles are refused; visitors are sent to the login.
+    reader = django_user_model.objects.create_user("reader", is_staff=True)
+    client.force_login(reader)
+    assert client.get(url, {"vin": ACCORD_VIN}).status_code == 403

@@ -315,6 +315,42 @@ def test_runagent_without_settings_exits_with_one_readable_line():
     assert "set OPENAI_API_KEY, LIVEKIT_URL, LIVEKIT_API_KEY, LIVEKIT_API_SECRET" in lines[0]
 
 
+def test_runagent_help_explains_the_modes_without_any_secret_set():
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "manage.py", "runagent", "--help"],
+        cwd=root,
+        env={"PATH": "/usr/bin:/bin"},  # no SECRET_KEY, no DEBUG
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    help_text = " ".join(result.stdout.split())
+    assert "console: talk to the agent in this terminal" in help_text
+    assert "PortAudio" in help_text
+
+
+def test_console_without_sound_says_what_it_needs_in_one_line():
+    from agentworker.management.commands.runagent import console_audio_problem
+
+    if console_audio_problem() is None:
+        pytest.skip("this machine has PortAudio and a microphone: console would start")
+    root = Path(__file__).resolve().parent.parent
+    result = subprocess.run(
+        [sys.executable, "manage.py", "runagent", "console"],
+        cwd=root,
+        env={"PATH": "/usr/bin:/bin", "SECRET_KEY": "x", "OPENAI_API_KEY": "x"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "console needs an audio device and the PortAudio library" in lines[0]
+
+
 def test_the_workers_load_is_its_calls_over_its_capacity_not_the_machines_cpu(settings):
     from types import SimpleNamespace
 

@@ -25,3 +25,27 @@ def test_the_dashboard_draws_its_charts_without_console_errors(
     width = page.evaluate("document.getElementById('calls-per-day').width")
     assert width > 100
     assert page.console_errors == []
+    # The cards of a row line up, and the chart of counts has whole-number ticks only.
+    tops = page.eval_on_selector_all(
+        ".kpi", "cards => cards.map((card) => card.getBoundingClientRect().top)"
+    )
+    assert len(set(tops)) == 1, tops
+    ticks = page.locator("#calls-per-day").get_attribute("data-y-ticks").split()
+    assert ticks and all(float(value).is_integer() for value in ticks), ticks
+
+
+def test_an_empty_dashboard_says_what_will_appear_instead_of_blank_charts(
+    page, live_server, staff_user, frontend_bundles
+):
+    from django.test import Client
+
+    client = Client()
+    client.force_login(staff_user)
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
+    )
+    page.goto(live_server.url + "/dashboard/")
+    expect(page.get_by_text("No calls in the last 30 days yet")).to_be_visible()
+    expect(page.get_by_text("No latency measured yet")).to_be_visible()
+    assert page.locator("canvas").count() == 0
+    assert page.console_errors == []

@@ -225,7 +225,7 @@ def test_the_monitor_and_the_history_say_statuses_and_speakers_in_the_same_words
     listed = staff_client.get("/history/").content.decode()
     assert f'<span class="speaker">{speaker_words}</span>' in record
     assert f"<dd>{call_words}" in record
-    assert f"<td>{call_words}" in listed
+    assert f'<td data-label="Status">{call_words}' in listed
 
 
 @pytest.mark.django_db
@@ -246,8 +246,67 @@ def test_the_exports_follow_the_history_pages_filters_and_search(staff_client, f
     assert exported("calls", outcome="unresolved") == [str(other.pk)]
     assert exported("calls", q="timing belt") == [str(finished_call.pk)]
     assert exported("transcripts", q="brakes") == [str(other.pk)]
-    # The history page's export links carry what it shows.
-    page = staff_client.get("/history/", {"outcome": "unresolved"}).content.decode()
-    assert "/history/export/calls.csv?outcome=unresolved" in page
+    # The history page's export form carries what it shows, with date pickers for the span.
+    page = staff_client.get("/history/", {"outcome": "unresolved", "q": "brakes"})
+    html = page.content.decode()
+    assert '<input type="hidden" name="outcome" value="unresolved">' in html
+    assert '<input type="hidden" name="q" value="brakes">' in html
+    assert 'formaction="/history/export/calls.csv"' in html
+    assert f'<input type="date" name="to" value="{today}" required>' in html
+    # A refused export is explained on the history page, with the filters kept.
     refused = staff_client.get("/history/export/calls.csv", {**span, "status": "nonsense"})
-    assert refused.status_code == 400 and refused.content.strip()
+    assert refused.status_code == 400
+    assert "Select a valid choice" in refused.content.decode()
+    assert refused.templates[0].name == "history/list.html"
+
+
+@pytest.mark.django_db
+def test_a_bad_export_range_is_said_on_the_history_page_not_a_bare_one(staff_client):
+    response = staff_client.get(
+        "/history/export/transcripts.csv", {"from": "2026-05-02", "to": "2026-05-01"}
+    )
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert '<p class="page-error" role="alert">' in html
+    assert "must not be after" in html
+    assert "<h1>Call history</h1>" in html
+
+
+@pytest.mark.django_db
+def test_history_filters_read_in_plain_words_and_a_bad_date_gets_the_format(staff_client):
+    html = staff_client.get("/history/").content.decode()
+    assert '<label for="id_started_after">' not in html  # labels wrap their fields
+    assert "Started after" in html and "Started before" in html
+    assert '<input type="date" name="started_after"' in html
+    assert '<option value="" selected>Any</option>' in html
+    assert '<option value="unknown" selected>Any</option>' in html  # asked for a person
+    assert "Unknown" not in html
+    bad = staff_client.get("/history/", {"started_after": "29/11/2026"})
+    assert bad.status_code == 400
+    assert "Started after: Enter a date as YYYY-MM-DD" in bad.content.decode()
+
+
+@pytest.mark.django_db
+def test_the_list_shows_durations_as_a_clock_and_says_the_time_zone(
+    staff_client, finished_call, settings
+):
+    settings.TIME_ZONE = "Europe/Berlin"
+    html = staff_client.get("/history/").content.decode()
+    assert '<td data-label="Duration">2:00</td>' in html
+    assert "Times are in Europe/Berlin." in html
+    local = timezone.localtime(finished_call.started_at, timezone.get_current_timezone())
+    assert local.strftime("%Y-%m-%d %H:%M") in html
+    record = staff_client.get(f"/history/{finished_call.pk}/").content.decode()
+    assert "<dd>2:00</dd>" in record
+
+
+@pytest.mark.django_db
+def test_a_search_shows_each_calls_matching_line_with_the_match_marked(staff_client, finished_call):
+    TranscriptSegment.objects.create(
+        call=finished_call, sequence=3, speaker="agent", text="Nothing to see <here>."
+    )
+    html = staff_client.get("/history/", {"q": "timing"}).content.decode()
+    assert '<tr class="match-row">' in html
+    assert "<b>timing</b>" in html
+    assert "&lt;here&gt;" not in html  # only the matching line is shown
+    assert '<tr class="match-row">' not in staff_client.get("/history/").content.decode()

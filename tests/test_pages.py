@@ -15,3 +15,16 @@ def test_call_page_renders_for_anyone(client):
     response = client.get("/")
     assert response.status_code == 200
     assert b"Call" in response.content
+
+
+@pytest.mark.django_db
+def test_one_product_name_on_the_pages_the_admin_and_the_api_docs(staff_client, settings):
+    name = settings.SERVICE_DESK_NAME
+    page = staff_client.get("/").content.decode()
+    assert f'<a class="brand" href="/">{name}</a>' in page and f"· {name}</title>" in page
+    assert (
+        f'<div id="site-name"><a href="/admin/">{name}</a></div>'
+        in staff_client.get("/admin/").content.decode()
+    )
+    schema = staff_client.get("/api/schema/", HTTP_ACCEPT="application/json").json()
+    assert schema["info"]["title"] == f"{name} API"

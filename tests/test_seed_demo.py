@@ -1,18 +1,38 @@
 """The demo seeder fills an empty database once and is safe to run again."""
 
+import shutil
 from io import StringIO
 
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
+from django.test import Client
+from django.utils import timezone
 
-from callcenter.models import Call
+from callcenter.models import Call, CallEvent
+from callcenter.permissions import is_supervisor
+from recordings.models import Recording
+from tests.services import IN_CI
 from vehicles.models import Vehicle
 from vehicles.vin import is_valid_vin
 
 
+@pytest.fixture
+def private_var(monkeypatch, tmp_path):
+    """Passwords the seeder makes up go to this test's own var/ folder."""
+    from callcenter.management.commands import seed_demo
+
+    monkeypatch.setattr(seed_demo, "ADMIN_PASSWORD_FILE", tmp_path / "var" / "admin_password")
+    monkeypatch.setattr(
+        seed_demo, "SUPERVISOR_PASSWORD_FILE", tmp_path / "var" / "supervisor_password"
+    )
+    monkeypatch.setattr(seed_demo.settings, "BASE_DIR", tmp_path)
+    return tmp_path / "var"
+
+
 @pytest.mark.django_db
-def test_seed_demo_is_idempotent_and_creates_valid_vehicles(monkeypatch):
+def test_seed_demo_is_idempotent_and_creates_valid_vehicles(monkeypatch, private_var, settings):
+    settings.MEDIA_ROOT = str(private_var / "media")
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "demo pass 123")
     out = StringIO()
     call_command("seed_demo", "--no-input", verbosity=0, stdout=out)
@@ -24,20 +44,67 @@ def test_seed_demo_is_idempotent_and_creates_valid_vehicles(monkeypatch):
     assert admin.check_password("demo pass 123")
     assert "demo pass 123" not in out.getvalue()
 
-    call_command("seed_demo", "--no-input", verbosity=0, stdout=StringIO())
+    again = StringIO()
+    call_command("seed_demo", "--no-input", verbosity=0, stdout=again)
     assert (Vehicle.objects.count(), Call.objects.count()) == (vehicles, calls)
     assert get_user_model().objects.filter(is_superuser=True).count() == 1
+    # A second run reminds how to log in and how to set a new password.
+    assert "Log in at /admin/ as 'admin'" in again.getvalue()
+    assert "python manage.py changepassword supervisor" in again.getvalue()
+
+
+@pytest.mark.django_db
+def test_the_demo_is_two_weeks_of_calls_that_agree_with_their_vehicles(private_var, settings):
+    settings.MEDIA_ROOT = str(private_var / "media")
+    call_command("seed_demo", "--no-input", verbosity=0, stdout=StringIO())
+    calls = Call.objects.all()
+    days = {call.started_at.date() for call in calls}
+    assert len(days) >= 14 and (timezone.now().date() - min(days)).days >= 14
+    outcomes = set(calls.values_list("outcome", flat=True))
+    assert {"resolved", "vehicle_registered", "handed_off", "abandoned"} <= outcomes
+    assert calls.filter(status=Call.Status.FAILED, answered_at__isnull=True).exists()
+    assert CallEvent.objects.filter(type=CallEvent.Type.HANDOFF_REQUESTED).exists()
+    answered = calls.filter(status=Call.Status.ENDED)
+    assert all(call.summary and call.metrics.get("llm_ttft_ms_p50") for call in answered)
+    for event in CallEvent.objects.filter(type=CallEvent.Type.TOOL_CALL).select_related("call"):
+        vehicle = event.call.vehicle
+        assert event.payload["arguments"]["vin"] == vehicle.vin
+        spoken = " ".join(event.call.segments.values_list("text", flat=True))
+        assert vehicle.title in spoken and vehicle.title in event.call.summary
+
+
+@pytest.mark.django_db
+def test_the_demo_has_a_supervisor_who_can_watch_and_a_recording_that_plays(private_var, settings):
+    if not shutil.which("espeak-ng"):
+        message = "the demo recording needs espeak-ng (make test-tools installs it)"
+        pytest.fail(message) if IN_CI else pytest.skip(message)
+    settings.MEDIA_ROOT = str(private_var / "media")
+    out = StringIO()
+    call_command("seed_demo", "--no-input", verbosity=0, stdout=out)
+    supervisor = get_user_model().objects.get(username="supervisor")
+    assert is_supervisor(supervisor)
+    assert supervisor.groups.filter(name="Supervisors").exists()
+    password = (private_var / "supervisor_password").read_text().strip()
+    assert password not in out.getvalue()
+    client = Client()
+    assert supervisor.check_password(password)
+    client.force_login(supervisor)
+    recording = Recording.objects.get()
+    assert recording.call == Call.objects.order_by("-started_at").first()
+    audio = client.get(f"/recordings/{recording.pk}/audio")
+    assert audio.status_code == 200 and audio["Content-Type"] == "audio/wav"
+    body = b"".join(audio.streaming_content)
+    assert body[:4] == b"RIFF" and len(body) > 100_000  # seconds of speech, not silence
+    page = client.get(f"/history/{recording.call_id}/").content.decode()
+    assert f"/recordings/{recording.pk}/audio" in page
 
 
 @pytest.mark.django_db
 def test_a_made_up_admin_password_is_written_to_a_private_file_not_to_the_log(
-    monkeypatch, tmp_path
+    monkeypatch, tmp_path, private_var, settings
 ):
-    from callcenter.management.commands import seed_demo
-
+    settings.MEDIA_ROOT = str(tmp_path / "media")
     monkeypatch.delenv("DJANGO_SUPERUSER_PASSWORD", raising=False)
-    monkeypatch.setattr(seed_demo, "ADMIN_PASSWORD_FILE", tmp_path / "var" / "admin_password")
-    monkeypatch.setattr(seed_demo.settings, "BASE_DIR", tmp_path)
     out = StringIO()  # not a terminal, as under a process manager or in CI
     call_command("seed_demo", verbosity=0, stdout=out)
     password = (tmp_path / "var" / "admin_password").read_text().strip()

@@ -1,8 +1,11 @@
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, JsonResponse
+from django.urls import path, reverse
 
 from vehicles.models import Vehicle
-from vehicles.vin import disagreements
+from vehicles.vin import InvalidVIN, decode_vin, disagreements
 
 
 class VehicleForm(forms.ModelForm):
@@ -45,3 +48,47 @@ class VehicleAdmin(admin.ModelAdmin):
     @admin.display(description="What the VIN says")
     def decoded_vin(self, obj: Vehicle) -> str:
         return obj.decoded.describe() if obj.pk else "—"
+
+    class Media:
+        # Decodes the VIN as it is typed and flags a make or year that contradicts it.
+        js = ["vehicles/admin/vin_decode.js"]
+
+    def get_form(self, request, obj=None, change=False, **kwargs):
+        form = super().get_form(request, obj, change, **kwargs)
+        form.base_fields["vin"].widget.attrs["data-decode-url"] = reverse(
+            "admin:vehicles_vehicle_decode_vin"
+        )
+        return form
+
+    def get_urls(self):
+        decode = path(
+            "decode-vin/",
+            self.admin_site.admin_view(self.decode_vin_view),
+            name="vehicles_vehicle_decode_vin",
+        )
+        return [decode, *super().get_urls()]
+
+    def decode_vin_view(self, request: HttpRequest) -> JsonResponse:
+        """What a VIN typed in the form says (maker, model year, country) and what the typed
+        make and year say against it; 400 with the reason for something that is no VIN."""
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            raise PermissionDenied
+        try:
+            info = decode_vin(request.GET.get("vin", ""))
+        except InvalidVIN as error:
+            return JsonResponse({"error": str(error)}, status=400)
+        try:
+            year = int(request.GET.get("year") or 0) or None
+        except ValueError:
+            year = None
+        make = request.GET.get("make", "")[:100]
+        return JsonResponse(
+            {
+                "vin": info.vin,
+                "says": info.describe(),
+                "manufacturer": info.manufacturer,
+                "model_year": info.model_year,
+                "country": info.country or info.region,
+                "warnings": disagreements(info.vin, make, year),
+            }
+        )

@@ -92,7 +92,7 @@ function renderList() {
         flag.textContent = "needs a person";
         button.append(flag);
       }
-      button.addEventListener("click", () => select(call.id));
+      button.addEventListener("click", () => select(call.id, { byUser: true }));
       li.append(button);
       if (call.needs_human && !call.controller) {
         // The handoff alert answers itself: one click takes the call over.
@@ -102,7 +102,7 @@ function renderList() {
         take.textContent = "Take over";
         take.setAttribute("aria-label", `Take over the call from ${call.caller || call.room}`);
         take.addEventListener("click", () => {
-          select(call.id);
+          select(call.id, { byUser: true });
           control("take_over");
         });
         li.append(take);
@@ -189,11 +189,17 @@ function appendToTranscript(item) {
   element.scrollIntoView({ block: "nearest" });
 }
 
-function select(callId) {
+// Where the list and the transcript stack (a phone), choosing a call shows its transcript.
+const stacked = window.matchMedia("(max-width: 800px)");
+
+function select(callId, { byUser = false } = {}) {
   if (listening && selected !== callId) stopListening();
   selected = callId;
   renderList();
   renderTranscript();
+  if (byUser && stacked.matches) {
+    document.querySelector(".transcript-panel").scrollIntoView({ block: "start" });
+  }
 }
 
 function announce(text) {

@@ -26,11 +26,30 @@ def missing_settings(mode: str) -> list[str]:
     return [name for name in needed if not getattr(settings, name)]
 
 
+def console_audio_problem() -> str | None:
+    """Why ``console`` cannot talk through this machine's sound (no PortAudio library, no
+    microphone), or None."""
+    try:
+        import sounddevice
+
+        sounddevice.query_devices(kind="input")
+    # OSError: no PortAudio library (PortAudioError is one too); ValueError: no input device.
+    except Exception as error:
+        return str(error) or type(error).__name__
+    return None
+
+
 class Command(BaseCommand):
-    help = "Run the LiveKit agent worker (dev: reload and debug logs; start: production)."
+    help = (
+        "Run the LiveKit agent worker that answers calls. "
+        "dev: for development (reloads on code changes, debug logs, health endpoint on "
+        "loopback); start: for production; console: talk to the agent in this terminal with "
+        "your microphone and speakers, without a LiveKit server (needs an audio device and "
+        "the PortAudio library, e.g. Debian's libportaudio2, and an LLM setting)."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("mode", choices=MODES)
+        parser.add_argument("mode", choices=MODES, help="dev, start or console (see above)")
         parser.add_argument(
             "worker_args",
             nargs="*",
@@ -41,6 +60,13 @@ class Command(BaseCommand):
         missing = missing_settings(mode)
         if missing:
             raise CommandError(f"cannot start the agent worker: set {', '.join(missing)}")
+        if mode == "console":
+            problem = console_audio_problem()
+            if problem:
+                raise CommandError(
+                    "console needs an audio device and the PortAudio library (Debian: "
+                    f"apt-get install libportaudio2); here: {problem}"
+                )
 
         from livekit.agents import AgentServer, cli
 

@@ -1,24 +1,42 @@
-"""Fill an empty database with demo vehicles and a few finished calls, and an admin login.
+"""Fill an empty database with demo data that makes the product look alive: vehicles, two
+weeks of calls (summaries, outcomes, metrics, tool calls, a handoff, failed calls) and a short
+recording that plays; an admin, a "Supervisors" group and a supervisor to log in as.
 
-Idempotent: run it as often as you like; it adds only what is missing.
+Idempotent: run it as often as you like; it adds only what is missing, and says how to log in.
 """
 
 import os
 import secrets
-from datetime import timedelta
+import shutil
+import subprocess
+import tempfile
+import wave
+from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group, Permission
+from django.core.files.base import ContentFile
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
-from callcenter.models import Call, CallEvent, TranscriptSegment
+from callcenter.demo import DEMO_CALLER_PREFIX, add_demo_calls
+from callcenter.models import Call
+from callcenter.permissions import MONITOR_PERMISSION
+from recordings.models import Recording
 from vehicles.models import Vehicle
 from vehicles.vin import decode_vin, with_check_digit
 
 ADMIN_PASSWORD_FILE = settings.BASE_DIR / "var" / "admin_password"
+SUPERVISOR_PASSWORD_FILE = settings.BASE_DIR / "var" / "supervisor_password"
+SUPERVISORS_GROUP = "Supervisors"
+# What supervisors do besides watching calls: read the call records and keep vehicles right.
+SUPERVISOR_PERMISSIONS = [
+    MONITOR_PERMISSION, "callcenter.view_call", "vehicles.view_vehicle", "vehicles.change_vehicle",
+    "vehicles.add_vehicle", "recordings.view_recording",
+]  # fmt: skip
 
 # (WMI + VDS stem, make, model, year code, year). Serial numbers are made up per row.
 DEMO_MODELS = [
@@ -48,40 +66,19 @@ DEMO_MODELS = [
     ("1C4RJFAG", "Jeep", "Grand Cherokee", "E", 2014),
 ]
 
-DEMO_CALLS = [
-    (
-        "resolved",
-        [
-            ("agent", "Thanks for calling the service desk. Could you read me your VIN?"),
-            (
-                "customer",
-                "Sure, it's one H G C M eight two six three three A zero zero four three five two.",
-            ),
-            ("agent", "I have 1HGCM82633A004352, a 2003 Honda Accord. How can I help?"),
-            ("customer", "When is the timing belt due?"),
-            ("agent", "For that model it is due at 105,000 miles or seven years."),
-        ],
-    ),
-    (
-        "handed_off",
-        [
-            ("agent", "Thanks for calling the service desk. Could you read me your VIN?"),
-            ("customer", "I'd rather talk to a person about a warranty claim."),
-            ("agent", "Of course, I'm handing you over to a colleague now."),
-        ],
-    ),
-]
-
 
 def demo_vin(stem: str, year_code: str, serial: int) -> str:
     return with_check_digit(f"{stem}0{year_code}A{serial:06d}")
 
 
 class Command(BaseCommand):
-    help = "Add demo vehicles, a few finished calls and an admin user, if they are missing."
+    help = (
+        "Add demo vehicles, two weeks of calls with a recording, an admin and a supervisor, "
+        "if they are missing."
+    )
 
     def add_arguments(self, parser):
-        parser.add_argument("--no-input", action="store_true", help="Do not print the password.")
+        parser.add_argument("--no-input", action="store_true", help="Do not print passwords.")
 
     def handle(self, *args, **options):
         created_vehicles = 0
@@ -95,70 +92,97 @@ class Command(BaseCommand):
                     vin=vin, defaults={"make": make, "model": model, "year": year}
                 )
                 created_vehicles += created
-            created_calls = self._seed_calls()
-        self.stdout.write(f"Added {created_vehicles} vehicles and {created_calls} calls.")
-        self._ensure_admin(quiet=options["no_input"])
+            calls = self._seed_calls()
+            self._ensure_supervisors_group()
+        recorded = self._record(calls[-1]) if calls else ""
+        self.stdout.write(f"Added {created_vehicles} vehicles and {len(calls)} calls.{recorded}")
+        quiet = options["no_input"]
+        self._ensure_user(
+            "admin", ADMIN_PASSWORD_FILE, "DJANGO_SUPERUSER_PASSWORD", quiet, superuser=True
+        )
+        self._ensure_user("supervisor", SUPERVISOR_PASSWORD_FILE, "DEMO_SUPERVISOR_PASSWORD", quiet)
 
-    def _seed_calls(self) -> int:
-        if Call.objects.filter(caller__startswith="demo:").exists():
-            return 0
-        vehicle = Vehicle.objects.order_by("pk").first()
-        now = timezone.now()
-        for index, (outcome, lines) in enumerate(DEMO_CALLS):
-            started = now - timedelta(days=index + 1, minutes=5)
-            call = Call.objects.create(
-                caller=f"demo:{index + 1}",
-                status=Call.Status.ENDED,
-                started_at=started,
-                answered_at=started + timedelta(seconds=2),
-                ended_at=started + timedelta(seconds=20 + 12 * len(lines)),
-                outcome=outcome,
-                needs_human=outcome == "handed_off",
-                vehicle=vehicle if outcome == "resolved" else None,
+    def _seed_calls(self) -> list[Call]:
+        if Call.objects.filter(caller__startswith=DEMO_CALLER_PREFIX).exists():
+            return []
+        vehicles = list(Vehicle.objects.filter(vin__in=self._demo_vins()).order_by("vin"))
+        return add_demo_calls(vehicles, timezone.now())
+
+    @staticmethod
+    def _demo_vins() -> list[str]:
+        return [
+            demo_vin(stem, code, 100000 + index)
+            for index, (stem, _make, _model, code, _year) in enumerate(DEMO_MODELS)
+        ]
+
+    def _record(self, call: Call) -> str:
+        """A short recording of ``call``'s transcript spoken by espeak-ng, so the history's
+        player has something to play; skipped (and said) without espeak-ng."""
+        espeak = shutil.which("espeak-ng")
+        if not espeak:
+            return " No demo recording: espeak-ng is missing (make test-tools installs it)."
+        text = " ".join(segment.text for segment in call.segments.order_by("sequence"))
+        with tempfile.TemporaryDirectory() as folder:
+            spoken = Path(folder) / "call.wav"
+            # A fixed program, the text one argument (no shell): nothing is interpreted.
+            subprocess.run([espeak, "-w", str(spoken), text], check=True, capture_output=True)  # noqa: S603
+            audio = spoken.read_bytes()
+            with wave.open(str(spoken)) as reader:
+                seconds = reader.getnframes() / reader.getframerate()
+        recording = Recording(
+            call=call, source=Recording.Source.AGENT, status=Recording.Status.READY,
+            format="wav", duration_seconds=round(seconds, 1), size_bytes=len(audio),
+        )  # fmt: skip
+        recording.file.save("demo.wav", ContentFile(audio), save=True)
+        return f" The latest call has a {seconds:.0f}-second recording."
+
+    def _ensure_supervisors_group(self) -> None:
+        group, _ = Group.objects.get_or_create(name=SUPERVISORS_GROUP)
+        for name in SUPERVISOR_PERMISSIONS:
+            app_label, codename = name.split(".")
+            group.permissions.add(
+                Permission.objects.get(content_type__app_label=app_label, codename=codename)
             )
-            sequence = 0
-            for offset, (speaker, text) in enumerate(lines):
-                sequence += 1
-                at = started + timedelta(seconds=2 + 12 * offset)
-                TranscriptSegment.objects.create(
-                    call=call,
-                    sequence=sequence,
-                    speaker=speaker,
-                    text=text,
-                    started_at=at,
-                    ended_at=at + timedelta(seconds=8),
-                    language="en-US",
-                )
-            if outcome == "handed_off":
-                sequence += 1
-                CallEvent.objects.create(
-                    call=call,
-                    sequence=sequence,
-                    type=CallEvent.Type.HANDOFF_REQUESTED,
-                    payload={"reason": "warranty claim"},
-                )
-        return len(DEMO_CALLS)
 
-    def _ensure_admin(self, *, quiet: bool) -> None:
+    def _ensure_user(
+        self, username: str, password_file: Path, variable: str, quiet: bool, *, superuser=False
+    ) -> None:
+        """Create ``username`` once (the admin, or a supervisor in the Supervisors group);
+        later runs say how to log in."""
         User = get_user_model()
-        if User.objects.filter(is_superuser=True).exists():
+        where = password_file.relative_to(settings.BASE_DIR)
+        exists = (
+            User.objects.filter(is_superuser=True).exists()
+            if superuser
+            else User.objects.filter(username=username).exists()
+        )
+        if exists:
+            found = f" (its first password is in {where})" if password_file.exists() else ""
+            self.stdout.write(
+                f"Log in at /admin/ as '{username}'{found}; to set a new password run "
+                f"python manage.py changepassword {username}"
+            )
             return
-        given = os.environ.get("DJANGO_SUPERUSER_PASSWORD")
+        given = os.environ.get(variable)
         password = given or secrets.token_urlsafe(12)
-        User.objects.create_superuser("admin", "admin@example.com", password)
+        if superuser:
+            User.objects.create_superuser(username, f"{username}@example.com", password)
+        else:
+            user = User.objects.create_user(username, password=password, is_staff=True)
+            user.groups.add(Group.objects.get(name=SUPERVISORS_GROUP))
+        role = "superuser" if superuser else "supervisor"
         if given:
-            self.stdout.write("Created superuser 'admin' with DJANGO_SUPERUSER_PASSWORD")
+            self.stdout.write(f"Created {role} '{username}' with {variable}")
             return
         # Logs keep what is printed: the password goes to a file only its owner can read,
         # and on the screen only when a person is watching (a terminal), once.
-        ADMIN_PASSWORD_FILE.parent.mkdir(parents=True, exist_ok=True)
-        ADMIN_PASSWORD_FILE.touch(mode=0o600, exist_ok=True)
-        ADMIN_PASSWORD_FILE.chmod(0o600)
-        ADMIN_PASSWORD_FILE.write_text(password + "\n")
-        where = ADMIN_PASSWORD_FILE.relative_to(settings.BASE_DIR)
+        password_file.parent.mkdir(parents=True, exist_ok=True)
+        password_file.touch(mode=0o600, exist_ok=True)
+        password_file.chmod(0o600)
+        password_file.write_text(password + "\n")
         if not quiet and self.stdout.isatty():
             self.stdout.write(
-                f"Created superuser 'admin' with password {password} (also in {where})"
+                f"Created {role} '{username}' with password {password} (also in {where})"
             )
         else:
-            self.stdout.write(f"Created superuser 'admin'; its password is in {where}")
+            self.stdout.write(f"Created {role} '{username}'; its password is in {where}")

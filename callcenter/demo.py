@@ -1,0 +1,211 @@
+"""Demo calls for ``seed_demo``: two weeks of a service desk's calls that read like real ones.
+
+Each call follows a scenario (a lookup, a registration, a handoff, an abandoned call, one the
+agent never answered, one it could not help with) about one of the demo vehicles, so the
+transcript, the tool calls, the vehicle and the summary agree. Numbers come from a seeded
+random generator: the same demo every time.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.db.models import F
+
+from callcenter.call_metrics import SHOWN_LATENCY, percentile
+from callcenter.models import Call, CallEvent, TranscriptSegment
+from vehicles.models import Vehicle
+from vehicles.vin import spoken_groups
+
+DEMO_CALLER_PREFIX = "web:demo-"
+DAYS = 14
+SECONDS_PER_LINE = 9
+
+
+@dataclass(frozen=True)
+class Scenario:
+    outcome: str
+    lines: tuple[tuple[str, str], ...]  # (speaker, text) with {vin}, {spoken_vin}, {title}
+    tool: str | None  # the tool the agent used on the VIN
+    summary: str
+    handoff_reason: str = ""
+    answered: bool = True
+
+
+GREETING = ("agent", "Thanks for calling the service desk. Could you read me your VIN?")
+READ_VIN = ("customer", "Sure, it's {spoken_vin}.")
+
+SCENARIOS = [
+    Scenario(
+        Call.Outcome.RESOLVED,
+        (
+            GREETING,
+            READ_VIN,
+            ("agent", "I have {vin}, a {title}. How can I help?"),
+            ("customer", "When is the timing belt due?"),
+            (
+                "agent",
+                "For your {title} it is due at 105,000 miles or seven years, "
+                "whichever comes first.",
+            ),
+        ),
+        "lookup_vehicle",
+        "The caller asked when the timing belt of their {title} is due; the agent gave the "
+        "interval.",
+    ),
+    Scenario(
+        Call.Outcome.RESOLVED,
+        (
+            GREETING,
+            READ_VIN,
+            ("agent", "Found it: a {title}. What can I do for you?"),
+            ("customer", "Which oil does it take?"),
+            (
+                "agent",
+                "Your {title} takes 0W-20 synthetic oil; a change is due every 10,000 miles.",
+            ),
+        ),
+        "lookup_vehicle",
+        "The caller asked which oil their {title} takes; answered.",
+    ),
+    Scenario(
+        Call.Outcome.VEHICLE_REGISTERED,
+        (
+            GREETING,
+            READ_VIN,
+            ("agent", "That vehicle is not on file yet. What make, model and year is it?"),
+            ("customer", "It's a {title}."),
+            ("agent", "Thank you, I have registered your {title} under {vin}."),
+        ),
+        "create_vehicle",
+        "A new customer registered their {title}.",
+    ),
+    Scenario(
+        Call.Outcome.HANDED_OFF,
+        (
+            GREETING,
+            READ_VIN,
+            ("agent", "I have your {title}. How can I help?"),
+            ("customer", "I'd rather talk to a person about a warranty claim."),
+            ("agent", "Of course, I'm handing you over to a colleague now."),
+        ),
+        "lookup_vehicle",
+        "The caller wanted to discuss a warranty claim on their {title}; handed to a person.",
+        handoff_reason="warranty claim",
+    ),
+    Scenario(
+        Call.Outcome.UNRESOLVED,
+        (
+            GREETING,
+            READ_VIN,
+            ("agent", "I have your {title}. How can I help?"),
+            ("customer", "How much would new brake pads cost?"),
+            ("agent", "I'm sorry, I can't quote prices. Our service advisors can, on weekdays."),
+        ),
+        "lookup_vehicle",
+        "The caller asked the price of brake pads for their {title}; the agent could not quote.",
+    ),
+    Scenario(
+        Call.Outcome.ABANDONED,
+        (GREETING, ("customer", "Hold on, let me find the papers…")),
+        None,
+        "The caller left before giving a VIN.",
+    ),
+    Scenario(Call.Outcome.UNRESOLVED, (), None, "", answered=False),
+]
+
+
+def latency_metrics(rng: random.Random, turns: int) -> dict:
+    """Per-turn latencies as the worker stores them, with their p50 and p95."""
+    means = {"eou_delay_ms": 450, "llm_ttft_ms": 380, "tts_ttfb_ms": 210}
+    metrics: dict = {"turns": turns}
+    for key in SHOWN_LATENCY:
+        values = [round(rng.gauss(means[key], means[key] / 4), 1) for _ in range(turns)]
+        metrics[key] = values
+        metrics[f"{key}_p50"] = percentile(values, 50)
+        metrics[f"{key}_p95"] = percentile(values, 95)
+    return metrics
+
+
+def add_demo_call(
+    scenario: Scenario, vehicle: Vehicle, started: datetime, number: int, rng: random.Random
+) -> Call:
+    """One finished call of ``scenario`` about ``vehicle``, with its transcript and events."""
+    words = {
+        "vin": vehicle.vin,
+        "spoken_vin": spoken_groups(vehicle.vin),
+        "title": vehicle.title,
+    }
+    caller = f"{DEMO_CALLER_PREFIX}{number:02d}"
+    if not scenario.answered:
+        return Call.objects.create(
+            caller=caller,
+            status=Call.Status.FAILED,
+            started_at=started,
+            ended_at=started + timedelta(minutes=2),
+            failure_reason=Call.NEVER_ANSWERED,
+        )
+    answered = started + timedelta(seconds=rng.uniform(1.0, 3.0))
+    call = Call.objects.create(
+        caller=caller,
+        status=Call.Status.ENDED,
+        started_at=started,
+        answered_at=answered,
+        ended_at=answered + timedelta(seconds=SECONDS_PER_LINE * len(scenario.lines) + 4),
+        outcome=scenario.outcome,
+        needs_human=bool(scenario.handoff_reason),
+        vehicle=vehicle if scenario.tool else None,
+        summary=scenario.summary.format(**words),
+        metrics=latency_metrics(rng, sum(1 for who, _ in scenario.lines if who == "agent")),
+    )
+    sequence = 0
+    for index, (speaker, text) in enumerate(scenario.lines):
+        sequence += 1
+        at = answered + timedelta(seconds=SECONDS_PER_LINE * index)
+        TranscriptSegment.objects.create(
+            call=call, sequence=sequence, speaker=speaker, text=text.format(**words),
+            started_at=at, ended_at=at + timedelta(seconds=SECONDS_PER_LINE - 2),
+            language="en-US",
+        )  # fmt: skip
+        if scenario.tool and (speaker, text) == READ_VIN:
+            sequence += 1
+            CallEvent.objects.create(
+                call=call, sequence=sequence, type=CallEvent.Type.TOOL_CALL,
+                payload={"name": scenario.tool, "arguments": {"vin": vehicle.vin},
+                         "output": tool_output(scenario, vehicle)},
+                created_at=at + timedelta(seconds=SECONDS_PER_LINE - 1),
+            )  # fmt: skip
+    if scenario.handoff_reason:
+        CallEvent.objects.create(
+            call=call, sequence=sequence + 1, type=CallEvent.Type.HANDOFF_REQUESTED,
+            payload={"reason": scenario.handoff_reason}, created_at=call.ended_at,
+        )  # fmt: skip
+    # Stored when they were said, as the worker stores them (search lists the newest first).
+    call.segments.update(created_at=F("started_at"))
+    return call
+
+
+def tool_output(scenario: Scenario, vehicle: Vehicle) -> str:
+    if scenario.tool == "create_vehicle":
+        return f"Registered {vehicle.title} with VIN {vehicle.vin}."
+    return f"Found on file: {vehicle.title} (VIN {vehicle.vin})."
+
+
+def add_demo_calls(vehicles: list[Vehicle], now: datetime) -> list[Call]:
+    """Two to four calls a day for the last ``DAYS`` days, oldest first; the most recent
+    call is a resolved lookup (the one given a recording)."""
+    rng = random.Random(DAYS)
+    calls = []
+    number = 0
+    for days_ago in range(DAYS, 0, -1):
+        day = (now - timedelta(days=days_ago)).replace(hour=8, minute=0, second=0, microsecond=0)
+        for _ in range(rng.randint(2, 4)):
+            number += 1
+            started = day + timedelta(minutes=rng.randint(0, 9 * 60))
+            scenario = SCENARIOS[number % len(SCENARIOS)]
+            calls.append(add_demo_call(scenario, rng.choice(vehicles), started, number, rng))
+    last = now - timedelta(hours=1)
+    calls.append(add_demo_call(SCENARIOS[0], vehicles[0], last, number + 1, rng))
+    return calls
