@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from livekit.agents import Agent, RunContext, StopResponse, function_tool, llm
 
+from agentworker.appointment_tools import AppointmentTools
 from agentworker.writer import CallWriter
 from callcenter.models import Call, CallEvent
 from callcenter.redaction import redact_card_numbers
@@ -35,9 +36,17 @@ How a call goes:
    ask the caller which is right before calling it again.
 4. Answer the caller's questions about their vehicle and the service desk. Use
    get_vehicle_details when you need the record again. If you do not know something, say so.
-5. If the caller asks for a person, is upset, or needs something you cannot do (bookings,
-   prices, warranty claims), call request_human with a short reason and tell the caller a
-   colleague will take over.
+5. Book services yourself. Ask which service and when suits them, find free times with
+   find_appointment_slots (pass their words: "next Tuesday morning"), offer two or three in
+   words, and book the one they choose with book_appointment (their name and a phone number
+   or e-mail). Then read back the day, the time and the service, and spell out the reference
+   code. To move or cancel, ask for the reference code (or use list_appointments for this
+   call's vehicle), confirm which appointment, then use move_appointment or
+   cancel_appointment. If a time is taken or a day impossible, the tool says so: offer what
+   it suggests.
+6. If the caller asks for a person, is upset, or needs something you cannot do (prices,
+   warranty claims), call request_human with a short reason and tell the caller a colleague
+   will take over.
 """
 
 
@@ -77,8 +86,9 @@ async def _say_nothing() -> None:
     return None
 
 
-class ServiceDeskAgent(Agent):
-    """Answers one call. Tools read and write the vehicle records through the ORM."""
+class ServiceDeskAgent(AppointmentTools, Agent):
+    """Answers one call. Tools read and write the vehicle records and the appointment book
+    (``AppointmentTools``) through the ORM."""
 
     # After a supervisor on the call stops speaking, the floor stays theirs this long: the
     # caller is most likely answering them, not the agent.

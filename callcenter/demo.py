@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, time, timedelta
 
 from django.db.models import F
+from django.utils import timezone
 
+from appointments.booking import spoken_day
+from appointments.calendar import local, slot_id, spoken
+from appointments.models import Appointment, OpeningHours, ServiceType, Shop, shop_time_zone
 from callcenter.call_metrics import SHOWN_LATENCY, percentile
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from vehicles.models import Vehicle
@@ -32,6 +36,7 @@ class Scenario:
     summary: str
     handoff_reason: str = ""
     answered: bool = True
+    books: bool = False  # the agent books an oil change two working days after the call
 
 
 GREETING = ("agent", "Thanks for calling the service desk. Could you read me your VIN?")
@@ -81,6 +86,24 @@ SCENARIOS = [
         ),
         "create_vehicle",
         "A new customer registered their {title}.",
+    ),
+    Scenario(
+        Call.Outcome.RESOLVED,
+        (
+            GREETING,
+            READ_VIN,
+            ("agent", "I have your {title}. How can I help?"),
+            ("customer", "I'd like to book an oil change in a couple of days, in the morning."),
+            ("agent", "{booked_day} at 9 am is free. Shall I book it?"),
+            ("customer", "Yes please, for Sam Lee, 555 0142."),
+            (
+                "agent",
+                "Booked: an oil change on {booked_day} at 9 am. Your reference is {reference}.",
+            ),
+        ),
+        "lookup_vehicle",
+        "The caller booked an oil change for their {title} on {booked_day}.",
+        books=True,
     ),
     Scenario(
         Call.Outcome.HANDED_OFF,
@@ -138,6 +161,10 @@ def add_demo_call(
         "spoken_vin": spoken_groups(vehicle.vin),
         "title": vehicle.title,
     }
+    appointment = demo_appointment(vehicle, started) if scenario.books else None
+    if appointment is not None:
+        words["booked_day"] = spoken_day(local(appointment.start).date())
+        words["reference"] = appointment.reference
     caller = f"{DEMO_CALLER_PREFIX}{number:02d}"
     if not scenario.answered:
         return Call.objects.create(
@@ -177,6 +204,18 @@ def add_demo_call(
                          "output": tool_output(scenario, vehicle)},
                 created_at=at + timedelta(seconds=SECONDS_PER_LINE - 1),
             )  # fmt: skip
+    if appointment is not None:
+        appointment.call = call
+        appointment.save(update_fields=["call"])
+        sequence += 1
+        CallEvent.objects.create(
+            call=call, sequence=sequence, type=CallEvent.Type.TOOL_CALL,
+            payload={"name": "book_appointment",
+                     "arguments": {"slot": slot_id(appointment.start), "service": "Oil change"},
+                     "output": f"Booked: Oil change on {spoken(appointment.start)}, reference "
+                               f"{appointment.reference}."},
+            created_at=call.ended_at - timedelta(seconds=SECONDS_PER_LINE),
+        )  # fmt: skip
     if scenario.handoff_reason:
         CallEvent.objects.create(
             call=call, sequence=sequence + 1, type=CallEvent.Type.HANDOFF_REQUESTED,
@@ -185,6 +224,51 @@ def add_demo_call(
     # Stored when they were said, as the worker stores them (search lists the newest first).
     call.segments.update(created_at=F("started_at"))
     return call
+
+
+# The demo workshop: what it offers, when it is open.
+DEMO_SERVICES = [
+    ("Oil change", 60, True, False),
+    ("Annual inspection", 120, True, True),
+    ("Brake inspection", 60, True, False),
+    ("Tyre change", 30, True, False),
+    ("Diagnostics", 60, False, False),
+]
+DEMO_HOURS = {weekday: (time(8), time(17)) for weekday in range(5)} | {5: (time(9), time(13))}
+
+
+def add_demo_workshop() -> None:
+    """The shop's capacity, opening hours and services, where they are missing."""
+    Shop.current()
+    for weekday, (opens, closes) in DEMO_HOURS.items():
+        OpeningHours.objects.get_or_create(
+            weekday=weekday, defaults={"opens": opens, "closes": closes}
+        )
+    for name, minutes, lift, loan in DEMO_SERVICES:
+        ServiceType.objects.get_or_create(
+            name=name,
+            defaults={"duration_minutes": minutes, "needs_lift": lift, "needs_loan_car": loan},
+        )
+
+
+def working_day_after(day: date, days: int) -> date:
+    while days:
+        day += timedelta(days=1)
+        days -= day.weekday() < 5
+    return day
+
+
+def demo_appointment(vehicle: Vehicle, booked_at: datetime) -> Appointment:
+    """An oil change two working days after ``booked_at`` at 9:00 (done once it is past)."""
+    day = working_day_after(local(booked_at).date(), 2)
+    start = datetime.combine(day, time(9), tzinfo=shop_time_zone())
+    past = start < timezone.now()
+    return Appointment.objects.create(
+        service=ServiceType.objects.get(name="Oil change"), vehicle=vehicle,
+        customer_name="Sam Lee", contact="555 0142", start=start,
+        end=start + timedelta(hours=1),
+        status=Appointment.Status.DONE if past else Appointment.Status.BOOKED,
+    )  # fmt: skip
 
 
 def tool_output(scenario: Scenario, vehicle: Vehicle) -> str:
@@ -196,6 +280,7 @@ def tool_output(scenario: Scenario, vehicle: Vehicle) -> str:
 def add_demo_calls(vehicles: list[Vehicle], now: datetime) -> list[Call]:
     """Two to four calls a day for the last ``DAYS`` days, oldest first; the most recent
     call is a resolved lookup (the one given a recording)."""
+    add_demo_workshop()
     rng = random.Random(DAYS)
     calls = []
     number = 0

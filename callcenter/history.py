@@ -9,6 +9,7 @@ from django.db.models import Count, OuterRef, Prefetch, QuerySet, Subquery, Valu
 from django.db.models.functions import Coalesce, Replace
 from django.utils.html import escape
 
+from appointments.models import Appointment
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from recordings.models import Recording
 
@@ -39,6 +40,9 @@ def call_detail() -> QuerySet[Call]:
         Prefetch("segments", queryset=TranscriptSegment.objects.order_by("sequence")),
         Prefetch("events", queryset=CallEvent.objects.order_by("sequence")),
         Prefetch("recordings", queryset=Recording.objects.order_by("created_at")),
+        Prefetch(
+            "appointments", queryset=Appointment.objects.select_related("service").order_by("start")
+        ),
     )
 
 

@@ -8,6 +8,7 @@ from contextlib import nullcontext
 from datetime import date, datetime, time, timedelta
 from functools import wraps
 
+from django.conf import settings
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
@@ -140,7 +141,13 @@ def call_page(request: HttpRequest, call_id) -> HttpResponse:
     return render(
         request,
         "history/call.html",
-        {"call": call, "rows": rows, "latency": latency, "recordings": call.recordings.all()},
+        {
+            "call": call,
+            "rows": rows,
+            "latency": latency,
+            "recordings": call.recordings.all(),
+            "shop_time_zone": settings.SHOP_TIME_ZONE,
+        },
     )
 
 
@@ -192,6 +199,8 @@ def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
         failed=Count("id", filter=Q(status=Call.Status.FAILED)),
         abandoned=Count("id", filter=Q(outcome=Call.Outcome.ABANDONED)),
     )
+    # Calls that ended with an appointment in the book: resolved by a booking.
+    counts["booked"] = recent.filter(appointments__isnull=False).distinct().count()
     handoffs = counts["handoffs"]
     handle_values = [r["handle_seconds"] for r in rows if r["handle_seconds"] is not None]
     return {
@@ -203,6 +212,7 @@ def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
         "handoff_rate": round(100 * handoffs / total, 1) if total else 0,
         "failed_calls": counts["failed"],
         "abandoned_calls": counts["abandoned"],
+        "booked_calls": counts["booked"],
         "average_handle_seconds": round(statistics.mean(handle_values), 1)
         if handle_values
         else None,

@@ -361,6 +361,12 @@ class CallEvent(models.Model):
         "create_vehicle": "Registered",
         "get_vehicle_details": "Read the vehicle record",
         "request_human": "Asked for a person",
+        # The appointment tools' answers say what happened ("Booked: …", "Not booked: …").
+        "find_appointment_slots": "Free slots asked",
+        "book_appointment": "Appointment",
+        "list_appointments": "Appointments listed",
+        "move_appointment": "Appointment",
+        "cancel_appointment": "Appointment",
     }
     # Events a supervisor should not miss (the monitor and the history page mark them).
     IMPORTANT = {Type.HANDOFF_REQUESTED, Type.ERROR}

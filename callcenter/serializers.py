@@ -3,6 +3,7 @@
 from django.urls import reverse
 from rest_framework import serializers
 
+from appointments.serializers import CallAppointmentSerializer
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from recordings.models import Recording
 from vehicles.models import Vehicle
@@ -120,6 +121,7 @@ class CallDetailSerializer(CallListSerializer):
     segments = TranscriptSegmentSerializer(many=True)
     events = CallEventSerializer(many=True)
     recordings = RecordingSerializer(many=True)
+    appointments = CallAppointmentSerializer(many=True)
 
     class Meta(CallListSerializer.Meta):
         fields = [
@@ -129,6 +131,7 @@ class CallDetailSerializer(CallListSerializer):
             "segments",
             "events",
             "recordings",
+            "appointments",
         ]
 
 

@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "vehicles",
     "monitoring",
     "recordings",
+    "appointments",
     "agentworker",
     "axes",
 ]
@@ -270,6 +271,8 @@ CALLER_WAIT_SECONDS = env_int("CALLER_WAIT_SECONDS", 20)
 SERVICE_DESK_NAME = env_str("SERVICE_DESK_NAME", "Service desk")
 SERVICE_DESK_PHONE = env_str("SERVICE_DESK_PHONE")
 SERVICE_DESK_HOURS = env_str("SERVICE_DESK_HOURS")
+# The workshop's time zone: appointments are stored in UTC and read, spoken and shown in it.
+SHOP_TIME_ZONE = env_str("SHOP_TIME_ZONE", env_str("TIME_ZONE", "UTC"))
 
 SPECTACULAR_SETTINGS = {
     "TITLE": f"{SERVICE_DESK_NAME} API",
@@ -284,6 +287,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "CallStatusEnum": "callcenter.models.Call.Status",
         "RecordingStatusEnum": "recordings.models.Recording.Status",
+        "AppointmentStatusEnum": "appointments.models.Appointment.Status",
     },
 }
 

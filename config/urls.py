@@ -3,6 +3,8 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.routers import SimpleRouter
 
+from appointments import api as appointment_api
+from appointments import views as appointment_views
 from callcenter import api, history_views
 from callcenter import views as call_views
 from callcenter.permissions import supervisor_required
@@ -18,6 +20,8 @@ router = SimpleRouter()
 router.register("calls", api.CallViewSet, basename="call")
 router.register("vehicles", VehicleViewSet, basename="vehicle")
 router.register("transcripts/search", api.TranscriptSearchViewSet, basename="transcript-search")
+router.register("appointments", appointment_api.AppointmentViewSet, basename="appointment")
+router.register("service-types", appointment_api.ServiceTypeViewSet, basename="service-type")
 
 urlpatterns = [
     path("", call_views.call_page, name="call"),
@@ -27,6 +31,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include(router.urls)),
     path("monitor/", monitoring_views.monitor_page, name="monitor"),
+    path("appointments/", appointment_views.appointment_book, name="appointment-book"),
     path("history/", history_views.call_history, name="history"),
     path("history/<uuid:call_id>/", history_views.call_page, name="history-call"),
     path("history/export/calls.csv", history_views.export_calls, name="export-calls"),

@@ -10,7 +10,6 @@ import json
 import pickle
 import subprocess
 import sys
-from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -24,7 +23,7 @@ from callcenter.live_updates import CALLS_GROUP
 from callcenter.livekit_tokens import call_id_from_dispatch_metadata
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from callcenter.redaction import CARD_REDACTED
-from tests.support.agent_job import text_mode_job
+from tests.support.agent_job import agent_call, text_mode_job, tool_outputs
 from tests.support.scripted_llm import Reply, ScriptedLLMServer, ToolCall
 from vehicles.models import Vehicle
 
@@ -32,20 +31,6 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 ACCORD = "1HGCM82633A004352"
 SPOKEN_ACCORD = "one H G C, m as in mike, eight two six three three A, oh oh four three five two"
-
-
-@asynccontextmanager
-async def agent_call(script):
-    """A call with its writer, recorder, agent and text-mode session on the scripted LLM."""
-    call = await Call.objects.acreate()
-    async with ScriptedLLMServer(script) as server:
-        writer = await CallWriter.open(call.pk)
-        model = openai.LLM(model="scripted", base_url=server.base_url, api_key="test")
-        async with AgentSession(llm=model) as session:
-            job, recorder = text_mode_job(call, writer, session)
-            await session.start(job.agent)
-            yield session, call, server, writer, recorder
-        await writer.close()
 
 
 async def test_a_card_number_the_caller_reads_out_is_never_stored_nor_sent_to_the_model():
@@ -71,10 +56,6 @@ async def test_card_numbers_are_removed_from_event_payloads_and_summaries():
     assert event.payload == {"reason": f"wants to pay with {CARD_REDACTED}"}
     summary, _ = parse_summary('{"summary": "Paid with 4111111111111111.", "outcome": "x"}')
     assert summary == f"Paid with {CARD_REDACTED}."
-
-
-def tool_outputs(request_body):
-    return [m["content"] for m in request_body["messages"] if m["role"] == "tool"]
 
 
 async def test_the_agent_looks_up_a_known_vehicle_from_a_spoken_vin():

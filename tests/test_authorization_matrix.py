@@ -5,13 +5,16 @@ decision in ACCESS fails ``test_every_route_has_an_access_decision``.
 """
 
 import uuid
+from datetime import timedelta
 
 import pytest
 from channels.testing import WebsocketCommunicator
 from django.contrib.auth.models import AnonymousUser, Permission
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
+from django.utils import timezone
 
+from appointments.models import Appointment, ServiceType
 from callcenter.models import Call
 from monitoring.routing import websocket_urlpatterns
 from recordings.models import Recording
@@ -42,6 +45,13 @@ ACCESS = {
     "recordings/<int:pk>/audio": ("supervisors", "get"),
     "livekit/webhook/": ("signed-webhooks", "post"),
     "admin/": ("staff-admin", "get"),
+    # The appointment book: staff holding the appointments app's model permissions (of these
+    # roles only the superuser; test_appointment_pages_and_api covers a clerk who has them).
+    "appointments/": ("book-keepers", "get"),
+    "api/appointments/": ("book-keepers", "get"),
+    "api/appointments/<pk>/": ("book-keepers", "get"),
+    "api/service-types/": ("book-keepers", "get"),
+    "api/service-types/<pk>/": ("book-keepers", "get"),
 }
 WEBSOCKETS = {"ws/monitor/": "supervisors"}
 
@@ -90,12 +100,14 @@ def make_user(role, django_user_model):
     return user
 
 
-def concrete(route, call, recording, vehicle_id):
+def concrete(route, call, recording, vehicle_id, appointment_id=0, service_id=0):
     return "/" + (
         route.replace("<uuid:call_id>", str(call.pk))
         .replace("api/calls/<pk>", f"api/calls/{call.pk}")
         .replace("api/vehicles/<pk>", f"api/vehicles/{vehicle_id}")
         .replace("<int:pk>", str(recording.pk))
+        .replace("api/appointments/<pk>", f"api/appointments/{appointment_id}")
+        .replace("api/service-types/<pk>", f"api/service-types/{service_id}")
     )
 
 
@@ -114,6 +126,11 @@ def test_each_role_reaches_exactly_what_it_may(role, django_user_model, settings
     recording = Recording.objects.create(call=call, source="agent", status="ready", format="ogg")
     recording.file.save("a.ogg", ContentFile(b"OggS"))
     vehicle = Vehicle.objects.create(vin="1HGCM82633A004352", make="Honda", model="A", year=2003)
+    service = ServiceType.objects.create(name="Oil change")
+    now = timezone.now()
+    appointment = Appointment.objects.create(
+        service=service, start=now, end=now + timedelta(hours=1), customer_name="A", contact="1"
+    )
 
     client = Client()
     user = make_user(role, django_user_model)
@@ -121,7 +138,7 @@ def test_each_role_reaches_exactly_what_it_may(role, django_user_model, settings
         client.force_login(user)
     refused = []
     for route, (who, method) in ACCESS.items():
-        url = concrete(route, call, recording, vehicle.pk)
+        url = concrete(route, call, recording, vehicle.pk, appointment.pk, service.pk)
         response = getattr(client, method)(url)
         denied = response.status_code in (401, 403) or (
             response.status_code == 302 and "/login/" in response.get("Location", "")
@@ -132,6 +149,8 @@ def test_each_role_reaches_exactly_what_it_may(role, django_user_model, settings
             allowed = role in SUPERVISORS
         elif who == "staff-admin":
             allowed = role != "anonymous" and role != "customer"
+        elif who == "book-keepers":
+            allowed = role == "superuser"
         elif who == "signed-webhooks":
             allowed = False  # nobody without LiveKit's signature, whatever their session
         else:  # pragma: no cover

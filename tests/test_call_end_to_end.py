@@ -14,6 +14,8 @@ import subprocess
 import time
 import wave
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 
 import numpy as np
 import pytest
@@ -333,3 +335,62 @@ def test_a_caller_nobody_answers_is_told_so_within_the_promised_wait(
     expect(alert).to_contain_text("Our assistant did not pick up", timeout=10000)
     expect(alert).to_contain_text("Or call us on 555 0100.")
     expect(page.get_by_role("button", name="Try again")).to_be_visible()
+
+
+def test_a_caller_books_moves_and_cancels_an_oil_change_in_one_call(
+    e2e_stack, caller_browser, tmp_path
+):
+    from appointments.models import Appointment, OpeningHours, ServiceType, Shop
+    from tests.support.service_desk_script import (
+        BOOK,
+        BOOKED_ANSWER,
+        CANCEL,
+        CANCELLED_ANSWER,
+        MOVE,
+        MOVED_ANSWER,
+        booking_desk,
+    )
+
+    Shop.objects.create(pk=1, minimum_notice_minutes=0)
+    for weekday in range(7):
+        OpeningHours.objects.create(weekday=weekday, opens=dt_time(8), closes=dt_time(17))
+    ServiceType.objects.create(name="Oil change", duration_minutes=60)
+    microphone = tmp_path / "silence.wav"
+    silence_wav(microphone)
+    e2e_stack.script(booking_desk)
+    page = caller_browser(microphone)
+    call = start_call(page, e2e_stack)
+    captions = page.locator("#captions")
+    expect(captions).to_contain_text(f"Assistant: {GREETING}", timeout=30000)
+    typed = page.get_by_label("Type a message to the assistant")
+
+    typed.fill(BOOK)
+    page.get_by_role("button", name="Send").click()
+    booked = wait_until(lambda: Appointment.objects.filter(call=call).first(), 30, "a booking")
+    expect(captions).to_contain_text(BOOKED_ANSWER.format(reference=booked.reference))
+    typed.fill(MOVE)
+    page.get_by_role("button", name="Send").click()
+    expect(captions).to_contain_text(MOVED_ANSWER, timeout=30000)
+    typed.fill(CANCEL)
+    page.get_by_role("button", name="Send").click()
+    expect(captions).to_contain_text(CANCELLED_ANSWER, timeout=30000)
+
+    booked.refresh_from_db()
+    assert booked.status == Appointment.Status.CANCELLED
+    events = call.events.filter(type=CallEvent.Type.TOOL_CALL).order_by("sequence")
+    tools = [(e.payload["name"], e.payload["arguments"]) for e in events]
+    assert [name for name, _ in tools] == [
+        "find_appointment_slots", "book_appointment", "move_appointment", "cancel_appointment"
+    ]  # fmt: skip
+    # Moved half an hour on (the shop's zone is UTC here, as the worker runs it).
+    first, moved = (datetime.fromisoformat(tools[i][1]["slot"]) for i in (1, 2))
+    assert moved - first == timedelta(minutes=30)
+    assert booked.start == moved.replace(tzinfo=UTC)
+    assert booked.end - booked.start == timedelta(hours=1)
+    page.get_by_role("button", name="Hang up").click()
+    wait_until(
+        lambda: Call.objects.filter(pk=call.pk, status=Call.Status.ENDED).exists(),
+        CALL_SECONDS,
+        "the call to end",
+    )
+    e2e_stack.wait_for_job_end(call.pk)

@@ -82,6 +82,7 @@ def check_page(page, name: str, screen: str) -> None:
         ("history-bad-date", "supervisor", "/history/?started_after=29.11.2026"),
         ("call-record", "supervisor", "/history/{call}/"),
         ("dashboard", "supervisor", "/dashboard/"),
+        ("appointment-book", "supervisor", "/appointments/?view=week"),
         ("not-allowed", "clerk", "/history/"),
         ("not-found", "supervisor", "/history/no-such-call/"),
     ],

@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.test import Client
 from django.utils import timezone
 
+from appointments.models import Appointment
 from callcenter.models import Call, CallEvent
 from callcenter.permissions import is_supervisor
 from recordings.models import Recording
@@ -60,13 +61,19 @@ def test_the_demo_is_two_weeks_of_calls_that_agree_with_their_vehicles(private_v
     calls = Call.objects.all()
     days = {call.started_at.date() for call in calls}
     assert len(days) >= 14 and (timezone.now().date() - min(days)).days >= 14
+    booked = Appointment.objects.filter(call__isnull=False).select_related("call", "vehicle")
+    assert booked.exists() and all(a.vehicle == a.call.vehicle for a in booked)
+    assert all(a.reference in a.call.segments.last().text for a in booked)
     outcomes = set(calls.values_list("outcome", flat=True))
     assert {"resolved", "vehicle_registered", "handed_off", "abandoned"} <= outcomes
     assert calls.filter(status=Call.Status.FAILED, answered_at__isnull=True).exists()
     assert CallEvent.objects.filter(type=CallEvent.Type.HANDOFF_REQUESTED).exists()
     answered = calls.filter(status=Call.Status.ENDED)
     assert all(call.summary and call.metrics.get("llm_ttft_ms_p50") for call in answered)
-    for event in CallEvent.objects.filter(type=CallEvent.Type.TOOL_CALL).select_related("call"):
+    lookups = CallEvent.objects.filter(
+        type=CallEvent.Type.TOOL_CALL, payload__name="lookup_vehicle"
+    )
+    for event in lookups.select_related("call"):
         vehicle = event.call.vehicle
         assert event.payload["arguments"]["vin"] == vehicle.vin
         spoken = " ".join(event.call.segments.values_list("text", flat=True))

@@ -2,9 +2,17 @@
 and benchmarks (no room): the call's writer, a quiet agent (it waits for the caller instead
 of greeting), the session, and the recorder on the session's events."""
 
+from contextlib import asynccontextmanager
+
+from livekit.agents import AgentSession
+from livekit.plugins import openai
+
 from agentworker.agent import ServiceDeskAgent
 from agentworker.call_job import CallJob
 from agentworker.recorder import CallRecorder
+from agentworker.writer import CallWriter
+from callcenter.models import Call
+from tests.support.scripted_llm import ScriptedLLMServer
 
 
 def text_mode_job(call, writer, session, **agent_options) -> tuple[CallJob, CallRecorder]:
@@ -14,3 +22,23 @@ def text_mode_job(call, writer, session, **agent_options) -> tuple[CallJob, Call
     recorder = CallRecorder(job)
     recorder.attach()
     return job, recorder
+
+
+@asynccontextmanager
+async def agent_call(script, **call_fields):
+    """A call with its writer, recorder, agent and text-mode session on the scripted LLM:
+    yields (session, call, server, writer, recorder)."""
+    call = await Call.objects.acreate(**call_fields)
+    async with ScriptedLLMServer(script) as server:
+        writer = await CallWriter.open(call.pk)
+        model = openai.LLM(model="scripted", base_url=server.base_url, api_key="test")
+        async with AgentSession(llm=model) as session:
+            job, recorder = text_mode_job(call, writer, session)
+            await session.start(job.agent)
+            yield session, call, server, writer, recorder
+        await writer.close()
+
+
+def tool_outputs(request_body) -> list[str]:
+    """What the tools answered, in the order the model read them in this request."""
+    return [m["content"] for m in request_body["messages"] if m["role"] == "tool"]

@@ -4,6 +4,7 @@ LLM answers to each request (greeting, VIN lookup, answers, summary)."""
 from __future__ import annotations
 
 import json
+import re
 
 from tests.support.scripted_llm import Reply, ToolCall
 
@@ -33,4 +34,67 @@ def service_desk(request: dict) -> Reply:
         return Reply(tool_calls=[ToolCall("lookup_vehicle", {"vin": SPOKEN_VIN})])
     if last["role"] == "user" and TYPED in content:
         return Reply(text=TYPED_ANSWER)
+    return Reply(text=GREETING)
+
+
+# A caller books an oil change, moves it and cancels it, typing; the scripted LLM uses the
+# appointment tools as a model would, reading slots and the reference from their answers.
+BOOK = "Please book an oil change tomorrow morning for Ana Silva, 555 0100."
+MOVE = "Move it half an hour later, please."
+CANCEL = "Cancel it after all."
+BOOKED_ANSWER = "You're booked. Your reference is {reference}."
+MOVED_ANSWER = "Done, it is half an hour later now."
+CANCELLED_ANSWER = "Your appointment is cancelled."
+
+
+def _slots(text: str) -> list[str]:
+    return re.findall(r"\(slot ([0-9T:-]+)\)", text)
+
+
+def booking_desk(request: dict) -> Reply:
+    """The scripted LLM for a booking, a move and a cancellation in one call."""
+    messages = request["messages"]
+    first, last = str(messages[0].get("content", "")), messages[-1]
+    if first.startswith("You summarise calls"):
+        return Reply(text=json.dumps(SUMMARY))
+    tool_texts = [str(m.get("content", "")) for m in messages if m["role"] == "tool"]
+    references = re.findall(r"reference ([A-Z0-9]{6})", " ".join(tool_texts))
+    offered = next((_slots(text) for text in tool_texts if text.startswith("Free for")), [])
+    if last["role"] == "tool":
+        answer = str(last["content"])
+        if answer.startswith("Free for"):
+            return Reply(
+                tool_calls=[
+                    ToolCall(
+                        "book_appointment",
+                        {"slot": offered[0], "service": "oil change", "name": "Ana Silva",
+                         "contact": "555 0100"},
+                    )
+                ]
+            )  # fmt: skip
+        if answer.startswith("Booked:"):
+            return Reply(text=BOOKED_ANSWER.format(reference=references[0]))
+        if answer.startswith("Moved:"):
+            return Reply(text=MOVED_ANSWER)
+        if answer.startswith("Cancelled:"):
+            return Reply(text=CANCELLED_ANSWER)
+        return Reply(text="Sorry, that did not work.")
+    content = str(last.get("content", ""))
+    if BOOK in content:
+        return Reply(
+            tool_calls=[
+                ToolCall(
+                    "find_appointment_slots",
+                    {"service": "oil change", "earliest": "tomorrow morning"},
+                )
+            ]
+        )
+    if MOVE in content:
+        return Reply(
+            tool_calls=[
+                ToolCall("move_appointment", {"appointment": references[0], "slot": offered[1]})
+            ]
+        )
+    if CANCEL in content:
+        return Reply(tool_calls=[ToolCall("cancel_appointment", {"appointment": references[0]})])
     return Reply(text=GREETING)

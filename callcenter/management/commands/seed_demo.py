@@ -35,7 +35,9 @@ SUPERVISORS_GROUP = "Supervisors"
 # What supervisors do besides watching calls: read the call records and keep vehicles right.
 SUPERVISOR_PERMISSIONS = [
     MONITOR_PERMISSION, "callcenter.view_call", "vehicles.view_vehicle", "vehicles.change_vehicle",
-    "vehicles.add_vehicle", "recordings.view_recording",
+    "vehicles.add_vehicle", "recordings.view_recording", "appointments.view_appointment",
+    "appointments.add_appointment", "appointments.change_appointment",
+    "appointments.view_servicetype",
 ]  # fmt: skip
 
 # (WMI + VDS stem, make, model, year code, year). Serial numbers are made up per row.

@@ -1,0 +1,297 @@
+"""Finding free slots and booking, moving and cancelling appointments: the one place the
+agent's tools, the API and the admin change the book through.
+
+Capacity: at every moment an appointment takes one technician, one bay when its service needs
+a lift, and one loan car when it needs one. A change locks the shop's row first
+(``SELECT … FOR UPDATE``), so two calls can never both take the last place in a slot: the
+second waits, then sees the first one's booking and is offered the next slots.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from appointments.calendar import When, local, ordinal, spoken
+from appointments.models import (
+    Appointment,
+    ClosedDay,
+    OpeningHours,
+    ServiceType,
+    Shop,
+    shop_time_zone,
+)
+
+OPTIONS_OFFERED = 3
+# How many days past the asked one the search looks for free slots. It reads the book for
+# the first DAYS_READ_FIRST days, where most searches end, then for the rest in one query.
+SEARCH_DAYS = 14
+DAYS_READ_FIRST = 2
+
+
+class BookingRefused(ValueError):
+    """The book cannot take this change; the message is a sentence for the caller's agent (or
+    the API's client), and ``alternatives`` the nearest free starts, when there are any."""
+
+    def __init__(self, message: str, alternatives: list[datetime] | None = None) -> None:
+        super().__init__(message)
+        self.alternatives = alternatives or []
+
+
+@dataclass(frozen=True)
+class Need:
+    """What one appointment of a service takes while it runs."""
+
+    lift: bool
+    loan_car: bool
+
+    @classmethod
+    def of(cls, service: ServiceType) -> Need:
+        return cls(lift=service.needs_lift, loan_car=service.needs_loan_car)
+
+
+class Occupancy:
+    """How many technicians, bays and loan cars the held appointments take in each slot of a
+    window (slots are ``shop.slot_minutes`` from midnight UTC, which every opening time the
+    admin allows falls on for 15, 30 and 60 minutes)."""
+
+    def __init__(self, shop: Shop, held: Iterable[tuple[datetime, datetime, bool, bool]]):
+        self.shop = shop
+        self.step = timedelta(minutes=shop.slot_minutes)
+        self.technicians: Counter[datetime] = Counter()
+        self.bays: Counter[datetime] = Counter()
+        self.loan_cars: Counter[datetime] = Counter()
+        for start, end, lift, loan in held:
+            for slot in self.slots(start, end):
+                self.technicians[slot] += 1
+                if lift:
+                    self.bays[slot] += 1
+                if loan:
+                    self.loan_cars[slot] += 1
+
+    def slots(self, start: datetime, end: datetime) -> Iterator[datetime]:
+        minutes = self.shop.slot_minutes
+        first = start.replace(minute=start.minute - start.minute % minutes, second=0, microsecond=0)
+        slot = first
+        while slot < end:
+            yield slot
+            slot += self.step
+
+    def fits(self, start: datetime, end: datetime, need: Need) -> bool:
+        shop = self.shop
+        return all(
+            self.technicians[slot] < shop.technicians
+            and (not need.lift or self.bays[slot] < shop.bays)
+            and (not need.loan_car or self.loan_cars[slot] < shop.loan_cars)
+            for slot in self.slots(start, end)
+        )
+
+
+def occupancy(shop: Shop, start: datetime, end: datetime, *, excluding=None) -> Occupancy:
+    held = Appointment.objects.active().overlapping(start, end)
+    if excluding is not None:
+        held = held.exclude(pk=excluding.pk)
+    rows = held.values_list("start", "end", "service__needs_lift", "service__needs_loan_car")
+    return Occupancy(shop, rows)
+
+
+def opening_hours() -> dict[int, tuple[time, time]]:
+    return {row.weekday: (row.opens, row.closes) for row in OpeningHours.objects.all()}
+
+
+def day_problem(day: date, shop: Shop, hours: dict, closed: dict[date, str]) -> str | None:
+    """Why nothing can be booked on ``day``, or None."""
+    today = timezone.localtime(timezone.now(), shop_time_zone()).date()
+    if day < today:
+        return f"{day:%A, %B} {day.day} is in the past."
+    if day > today + timedelta(days=shop.booking_days_ahead):
+        return f"Bookings open {shop.booking_days_ahead} days ahead; {day:%B} {day.day} is later."
+    if day in closed:
+        reason = f" ({closed[day]})" if closed[day] else ""
+        return f"The workshop is closed on {day:%A, %B} {day.day}{reason}."
+    if day.weekday() not in hours:
+        return f"The workshop is closed on {day:%A}s."
+    return None
+
+
+def candidate_starts(
+    day: date, service: ServiceType, shop: Shop, hours: dict, not_before: datetime
+) -> Iterator[datetime]:
+    """Every start on ``day`` at which ``service`` fits in the opening hours, in order."""
+    opens, closes = hours[day.weekday()]
+    zone = shop_time_zone()
+    start = datetime.combine(day, opens, tzinfo=zone)
+    close = datetime.combine(day, closes, tzinfo=zone)
+    length = timedelta(minutes=service.duration_minutes)
+    step = timedelta(minutes=shop.slot_minutes)
+    while start + length <= close:  # wall-clock steps: 8:00, 8:30… on a DST day too
+        if start >= not_before:
+            yield start
+        start += step
+
+
+def find_slots(
+    service: ServiceType, when: When, *, count: int = OPTIONS_OFFERED, until: date | None = None
+) -> tuple[list[datetime], str | None]:
+    """Up to ``count`` free starts for ``service`` from the asked day and part of day on (up
+    to ``until``, else ``SEARCH_DAYS`` later), and why the asked day itself has none (None when
+    it has some)."""
+    shop = Shop.current()
+    hours = opening_hours()
+    last_day = until or when.day + timedelta(days=SEARCH_DAYS)
+    closed = dict(
+        ClosedDay.objects.filter(date__range=(when.day, last_day)).values_list("date", "reason")
+    )
+    zone = shop_time_zone()
+    not_before = timezone.now() + timedelta(minutes=shop.minimum_notice_minutes)
+    need = Need.of(service)
+    length = timedelta(minutes=service.duration_minutes)
+    found: list[datetime] = []
+    first_day_problem = day_problem(when.day, shop, hours, closed)
+    if first_day_problem and when.day < timezone.localtime(timezone.now(), zone).date():
+        return [], first_day_problem
+    day = when.day
+    taken, read_until = None, day
+    while day <= last_day and len(found) < count:
+        if day >= read_until:  # the first days first; the rest at once if the search walks on
+            ahead = DAYS_READ_FIRST if day == when.day else SEARCH_DAYS
+            read_until = min(day + timedelta(days=ahead), last_day + timedelta(days=1))
+            taken = occupancy(
+                shop,
+                datetime.combine(day, time(0), tzinfo=zone),
+                datetime.combine(read_until, time(0), tzinfo=zone),
+            )
+        if day_problem(day, shop, hours, closed) is None:
+            for start in candidate_starts(day, service, shop, hours, not_before):
+                at = start.astimezone(zone).time()
+                if day == when.day and not (when.earliest <= at < when.latest):
+                    continue
+                if taken.fits(start, start + length, need):
+                    found.append(start)
+                    if len(found) == count:
+                        break
+        day += timedelta(days=1)
+    asked_day_full = not found or local(found[0]).date() != when.day
+    if first_day_problem is None and asked_day_full:
+        part = "" if (when.earliest, when.latest) == (time(0), time(23, 59)) else " then"
+        first_day_problem = f"Nothing is free on {spoken_day(when.day)}{part} for {service.name}."
+    return found, first_day_problem
+
+
+def spoken_day(day: date) -> str:
+    return f"{day:%A} the {ordinal(day.day)}"
+
+
+def _check_start(service: ServiceType, start: datetime, shop: Shop) -> None:
+    """Refuses a start outside the book's rules (past, closed, outside hours, off the grid)."""
+    zone = shop_time_zone()
+    day = start.astimezone(zone).date()
+    hours = opening_hours()
+    closed = dict(ClosedDay.objects.filter(date=day).values_list("date", "reason"))
+    problem = day_problem(day, shop, hours, closed)
+    if problem:
+        raise BookingRefused(problem)
+    not_before = timezone.now() + timedelta(minutes=shop.minimum_notice_minutes)
+    if start not in set(candidate_starts(day, service, shop, hours, not_before)):
+        opens, closes = hours[day.weekday()]
+        raise BookingRefused(
+            f"{spoken(start)} is not a start for {service.name}: appointments start every "
+            f"{shop.slot_minutes} minutes from {opens:%H:%M}, end by {closes:%H:%M}, and "
+            f"need {shop.minimum_notice_minutes} minutes' notice."
+        )
+
+
+def _take_place(service: ServiceType, start: datetime, shop: Shop, *, moving=None) -> datetime:
+    """The end of an appointment of ``service`` at ``start``, if the book has room for it;
+    else ``BookingRefused`` with the next free starts. Call with the shop's row locked."""
+    _check_start(service, start, shop)
+    end = start + timedelta(minutes=service.duration_minutes)
+    if occupancy(shop, start, end, excluding=moving).fits(start, end, Need.of(service)):
+        return end
+    zone = shop_time_zone()
+    at = start.astimezone(zone)
+    options, _ = find_slots(service, When(day=at.date(), earliest=at.time()))
+    raise BookingRefused(
+        f"{spoken(start)} has just been taken for {service.name}.", alternatives=options
+    )
+
+
+def _locked_shop() -> Shop:
+    Shop.current()
+    return Shop.objects.select_for_update().get(pk=1)
+
+
+def book(
+    service: ServiceType,
+    start: datetime,
+    *,
+    customer_name: str,
+    contact: str,
+    vehicle_id: int | None = None,
+    call_id=None,
+    notes: str = "",
+) -> Appointment:
+    """Book ``service`` at ``start``, or ``BookingRefused`` saying why (with alternatives)."""
+    if not service.active:
+        raise BookingRefused(f"{service.name} is not offered at the moment.")
+    if not customer_name.strip() or not contact.strip():
+        raise BookingRefused("A booking needs the customer's name and a phone number or e-mail.")
+    for _attempt in range(5):
+        try:
+            with transaction.atomic():
+                shop = _locked_shop()
+                end = _take_place(service, start, shop)
+                return Appointment.objects.create(
+                    service=service, start=start, end=end, customer_name=customer_name.strip(),
+                    contact=contact.strip(), vehicle_id=vehicle_id, call_id=call_id,
+                    notes=notes,
+                )  # fmt: skip
+        except IntegrityError:
+            continue  # the random reference was taken: draw another
+    raise BookingRefused("The booking could not be stored; please try again.")
+
+
+def move(appointment: Appointment, start: datetime) -> Appointment:
+    """Move a held appointment to ``start``, or ``BookingRefused``; the old place is freed."""
+    with transaction.atomic():
+        shop = _locked_shop()
+        current = Appointment.objects.select_for_update().get(pk=appointment.pk)
+        if not current.holds_place:
+            raise BookingRefused(
+                f"Appointment {current.reference} is {current.get_status_display().lower()}; "
+                "it cannot be moved."
+            )
+        current.end = _take_place(current.service, start, shop, moving=current)
+        current.start = start
+        current.status = Appointment.Status.MOVED
+        current.save(update_fields=["start", "end", "status", "updated_at"])
+        return current
+
+
+def cancel(appointment: Appointment) -> Appointment:
+    """Cancel a held appointment (its place frees at once); cancelling twice is refused."""
+    with transaction.atomic():
+        current = Appointment.objects.select_for_update().get(pk=appointment.pk)
+        if not current.holds_place:
+            raise BookingRefused(
+                f"Appointment {current.reference} is already "
+                f"{current.get_status_display().lower()}."
+            )
+        current.status = Appointment.Status.CANCELLED
+        current.save(update_fields=["status", "updated_at"])
+        return current
+
+
+def find_by_reference(reference: str) -> Appointment:
+    code = "".join(ch for ch in (reference or "").upper() if ch.isalnum())
+    found = Appointment.objects.select_related("service").filter(reference=code).first()
+    if found is None:
+        raise BookingRefused(
+            f"No appointment has the reference “{reference}”. Ask the caller to read it again."
+        )
+    return found

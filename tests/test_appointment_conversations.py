@@ -1,0 +1,215 @@
+"""The agent books, moves and cancels service appointments in text-mode conversations with the
+scripted LLM, on the real ORM: what the tools tell the model, what lands in the book, and
+what the monitor shows."""
+
+from datetime import datetime, timedelta
+from types import SimpleNamespace
+
+import pytest
+from asgiref.sync import sync_to_async
+
+from appointments import booking
+from appointments.models import Appointment, ClosedDay, ServiceType
+from callcenter.models import CallEvent
+from tests.support.agent_job import agent_call, tool_outputs
+from tests.support.scripted_llm import Reply, ToolCall
+from tests.support.workshop import BERLIN, at, next_weekday, open_workshop
+from vehicles.models import Vehicle
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ACCORD = "1HGCM82633A004352"
+
+
+@pytest.fixture
+def workshop(transactional_db, settings):
+    open_workshop(settings, technicians=1, bays=1)
+    return SimpleNamespace(
+        oil=ServiceType.objects.create(name="Oil change", duration_minutes=60),
+        tuesday=next_weekday(1),
+        accord=Vehicle.objects.create(vin=ACCORD, make="Honda", model="Accord", year=2003),
+    )
+
+
+def slot(day, hour, minute=0) -> str:
+    return f"{day.isoformat()}T{hour:02d}:{minute:02d}"
+
+
+async def test_the_agent_finds_slots_and_books_one_for_the_callers_vehicle(workshop):
+    tuesday = workshop.tuesday
+    script = [
+        Reply(tool_calls=[ToolCall("lookup_vehicle", {"vin": ACCORD})]),
+        Reply(text="I found your 2003 Honda Accord. How can I help?"),
+        Reply(
+            tool_calls=[
+                ToolCall(
+                    "find_appointment_slots",
+                    {"service": "oil change", "earliest": "next Tuesday morning"},
+                )
+            ]
+        ),
+        Reply(text="I can offer 8, 8:30 or 9 on Tuesday morning."),
+        Reply(
+            tool_calls=[
+                ToolCall(
+                    "book_appointment",
+                    {
+                        "slot": slot(tuesday, 8),
+                        "service": "Oil change",
+                        "name": "Ana Silva",
+                        "contact": "555 0100",
+                    },
+                )
+            ]
+        ),
+        Reply(text="You're booked for an oil change on Tuesday at 8."),
+    ]
+    async with agent_call(script) as (session, call, server, writer, _):
+        await session.run(user_input=f"My VIN is {ACCORD}")
+        await session.run(user_input="I'd like an oil change next Tuesday morning.")
+        offered = tool_outputs(server.requests[3])[-1]
+        await session.run(user_input="8 please. I'm Ana Silva, 555 0100.")
+        booked = tool_outputs(server.requests[5])[-1]
+        await writer.flush()
+
+    assert f"Tuesday the {tuesday.day}" in offered
+    assert f"(slot {slot(tuesday, 8)})" in offered and f"(slot {slot(tuesday, 9)})" in offered
+    appointment = await Appointment.objects.select_related("service").aget()
+    assert booked.startswith("Booked: Oil change on Tuesday the")
+    assert f"reference {appointment.reference}" in booked
+    assert "Read back the day, the time and the service" in booked
+    assert (appointment.call_id, appointment.vehicle_id) == (call.pk, workshop.accord.pk)
+    assert appointment.start == at(tuesday, 8)
+    assert (appointment.customer_name, appointment.contact) == ("Ana Silva", "555 0100")
+    # The booking is an event of the call: the monitor and the history show it.
+    event = await CallEvent.objects.aget(call=call, payload__name="book_appointment")
+    assert event.to_message()["text"].startswith("Appointment: Booked: Oil change on Tuesday")
+
+
+async def test_a_taken_slot_comes_back_with_the_next_free_ones(workshop):
+    await sync_to_async(booking.book)(
+        workshop.oil, at(workshop.tuesday, 8), customer_name="Ben Ode", contact="555 0199"
+    )
+    script = [
+        Reply(
+            tool_calls=[
+                ToolCall(
+                    "book_appointment",
+                    {
+                        "slot": slot(workshop.tuesday, 8),
+                        "service": "oil change",
+                        "name": "Ana Silva",
+                        "contact": "555 0100",
+                    },
+                )
+            ]
+        ),
+        Reply(text="Sorry, 8 was just taken. I can do 9 or 9:30."),
+    ]
+    async with agent_call(script) as (session, _call, server, writer, _):
+        await session.run(user_input="Book me for 8 on Tuesday, Ana Silva, 555 0100.")
+        answer = tool_outputs(server.requests[1])[-1]
+        await writer.flush()
+    assert answer.startswith("Not booked:") and "has just been taken" in answer
+    assert f"(slot {slot(workshop.tuesday, 9)})" in answer
+    assert await Appointment.objects.acount() == 1
+
+
+async def test_the_agent_moves_and_cancels_by_the_reference_the_caller_reads(workshop):
+    appointment = await sync_to_async(booking.book)(
+        workshop.oil, at(workshop.tuesday, 8), customer_name="Ana Silva", contact="555 0100"
+    )
+    read_out = " ".join(appointment.reference.lower())  # "k 7 m 4 r 9"
+    script = [
+        Reply(
+            tool_calls=[
+                ToolCall(
+                    "move_appointment",
+                    {"appointment": read_out, "slot": slot(workshop.tuesday, 14)},
+                )
+            ]
+        ),
+        Reply(text="Moved to 2 pm."),
+        Reply(tool_calls=[ToolCall("cancel_appointment", {"appointment": read_out})]),
+        Reply(text="It's cancelled."),
+        Reply(tool_calls=[ToolCall("cancel_appointment", {"appointment": "XXXXXX"})]),
+        Reply(text="I can't find that one."),
+    ]
+    async with agent_call(script) as (session, _call, server, writer, _):
+        await session.run(user_input=f"Please move {read_out} to 2 pm.")
+        moved = tool_outputs(server.requests[1])[-1]
+        await session.run(user_input="Actually, cancel it.")
+        cancelled = tool_outputs(server.requests[3])[-1]
+        await session.run(user_input="And cancel XXXXXX too.")
+        unknown = tool_outputs(server.requests[5])[-1]
+        await writer.flush()
+    assert moved.startswith("Moved: Oil change on Tuesday") and "at 2 pm" in moved
+    assert cancelled.startswith("Cancelled:")
+    assert "No appointment has the reference" in unknown
+    await appointment.arefresh_from_db()
+    assert appointment.status == Appointment.Status.CANCELLED
+    assert appointment.start == at(workshop.tuesday, 14)
+
+
+@pytest.mark.parametrize(
+    ("earliest", "says"),
+    [
+        ("yesterday", "is in the past"),
+        ("whenever the moon is full", "not a date I can read"),
+        ("next Saturday", "closed on Saturdays"),
+        ("next Tuesday", "closed on Tuesday"),
+    ],
+)
+async def test_impossible_days_come_back_to_the_model_as_a_sentence(workshop, earliest, says):
+    await ClosedDay.objects.acreate(date=workshop.tuesday, reason="staff training")
+    script = [
+        Reply(
+            tool_calls=[
+                ToolCall("find_appointment_slots", {"service": "oil", "earliest": earliest})
+            ]
+        ),
+        Reply(text="That day doesn't work; how about another?"),
+    ]
+    async with agent_call(script) as (session, _call, server, writer, _):
+        await session.run(user_input=f"An oil change {earliest}, please.")
+        answer = tool_outputs(server.requests[1])[-1]
+        await writer.flush()
+    assert says in answer
+    if earliest.startswith("next"):  # a closed day still gets the next open day's slots
+        if says.endswith("Tuesday"):
+            next_open = workshop.tuesday + timedelta(days=1)
+        else:
+            next_open = next_weekday(0, after=next_weekday(5))
+        assert f"(slot {slot(next_open, 8)})" in answer
+
+
+async def test_an_unknown_service_gets_the_list_of_what_is_offered(workshop):
+    script = [
+        Reply(
+            tool_calls=[
+                ToolCall("find_appointment_slots", {"service": "paint job", "earliest": "today"})
+            ]
+        ),
+        Reply(text="We don't do paint jobs."),
+    ]
+    async with agent_call(script) as (session, _call, server, writer, _):
+        await session.run(user_input="Can you paint my car today?")
+        answer = tool_outputs(server.requests[1])[-1]
+        await writer.flush()
+    assert "is not one of our services. We offer: Oil change." in answer
+
+
+def test_the_agent_no_longer_sends_bookings_to_a_person():
+    from agentworker.agent import INSTRUCTIONS
+
+    assert "book_appointment" in INSTRUCTIONS and "find_appointment_slots" in INSTRUCTIONS
+    handoff = next(step for step in INSTRUCTIONS.split("\n") if "cannot do" in step)
+    assert "booking" not in handoff
+
+
+def test_spoken_times_are_in_the_shops_zone(settings):
+    from appointments.calendar import spoken
+
+    settings.SHOP_TIME_ZONE = "Europe/Berlin"
+    utc_morning = datetime(2031, 1, 7, 7, 30, tzinfo=BERLIN).astimezone(BERLIN)
+    assert spoken(utc_morning) == "Tuesday the 7th of January at 7:30 am"
