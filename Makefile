@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install install-dev frontend test-tools services livekit-server
+.PHONY: run test lint install install-dev frontend test-tools services livekit-server livekit-sip
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,12 +34,13 @@ static/build/.built: $(FRONTEND_SOURCES)
 frontend: static/build/.built
 
 # Browser tests drive Debian's Chromium; the voice tests speak with espeak-ng and measure
-# audio with sox. Install them once if the machine lacks them.
+# audio with sox; the phone tests dial with SIPp (Debian's sip-tester). Installed once.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 test-tools:
-	@command -v chromium >/dev/null && command -v espeak-ng >/dev/null && command -v sox >/dev/null || \
+	@command -v chromium >/dev/null && command -v espeak-ng >/dev/null && command -v sox >/dev/null \
+	  && command -v sipp >/dev/null || \
 	  ($(SUDO) apt-get update -qq && \
-	   $(SUDO) apt-get install -y -qq chromium espeak-ng sox >/dev/null)
+	   $(SUDO) apt-get install -y -qq chromium espeak-ng sox sip-tester >/dev/null)
 
 # PostgreSQL and Redis on 127.0.0.1, installed from Debian's packages when missing.
 services:
@@ -57,6 +58,24 @@ livekit-server:
 	@if [ -n "$$LIVEKIT_SERVER_BIN" ]; then echo "livekit-server: $$LIVEKIT_SERVER_BIN"; \
 	 else $(MAKE) --no-print-directory $(LIVEKIT_SERVER); fi
 
+# livekit-sip, LiveKit's SIP bridge (phone calls), pinned and built the same way. It links
+# Opus and SoX with cgo: Debian's development packages are installed when missing.
+LIVEKIT_SIP_VERSION := $(shell cat services/livekit-sip.version)
+LIVEKIT_SIP := .tools/livekit-sip-$(LIVEKIT_SIP_VERSION)/livekit-sip
+SIP_BUILD_PACKAGES := libopus-dev libopusfile-dev libsoxr-dev pkg-config
+$(LIVEKIT_SIP):
+	@command -v go >/dev/null || { echo "livekit-sip is built with Go (>= 1.26), which is missing"; exit 1; }
+	@dpkg -s $(SIP_BUILD_PACKAGES) >/dev/null 2>&1 || \
+	  ($(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq $(SIP_BUILD_PACKAGES) >/dev/null)
+	@# `go install pkg@version` would ask the proxy for the module's version list, which it
+	@# refuses for this module; a throwaway module that requires the pinned version builds it.
+	mkdir -p $(dir $@)build
+	printf 'module livekitsipbuild\n\ngo 1.26\n\nrequire github.com/livekit/sip $(LIVEKIT_SIP_VERSION)\n' > $(dir $@)build/go.mod
+	cd $(dir $@)build && CGO_ENABLED=1 GOFLAGS=-mod=mod go build -o $(abspath $@) github.com/livekit/sip/cmd/livekit-sip
+
+livekit-sip:
+	@$(MAKE) --no-print-directory $(LIVEKIT_SIP)
+
 # A per-checkout secret for the local run; production sets SECRET_KEY itself.
 var/secret_key:
 	mkdir -p var
@@ -73,7 +92,7 @@ var/livekit_api_secret:
 run: install frontend var/secret_key var/livekit_api_secret
 	@WEB_HOST=$(HOST) WEB_PORT=$(PORT) bash services/run.sh
 
-test: install-dev frontend test-tools services livekit-server
+test: install-dev frontend test-tools services livekit-server livekit-sip
 	$(PY) -m pytest
 
 lint: install-dev

@@ -6,6 +6,7 @@ configures Django before any model is imported. The worker hands the job process
 so that unpickling them imports this module, and Django is set up before the models load.
 """
 
+import asyncio
 import logging
 import os
 from dataclasses import replace
@@ -31,6 +32,7 @@ from agentworker.agent import ServiceDeskAgent  # noqa: E402
 from agentworker.audio_recording import AudioRecording, session_record_option  # noqa: E402
 from agentworker.call_job import CallJob  # noqa: E402
 from agentworker.control import SupervisorControl  # noqa: E402
+from agentworker.keypad import Keypad  # noqa: E402
 from agentworker.recorder import CallRecorder  # noqa: E402
 from agentworker.summary import summarize_call  # noqa: E402
 from agentworker.supervisor_voice import SupervisorVoices  # noqa: E402
@@ -38,6 +40,7 @@ from agentworker.writer import CallWriter  # noqa: E402
 from callcenter.livekit_tokens import (  # noqa: E402
     CALLER_IDENTITY_PREFIX,
     call_id_from_dispatch_metadata,
+    phone_line_of,
 )
 from callcenter.models import Call  # noqa: E402
 
@@ -49,15 +52,35 @@ def prewarm(proc: JobProcess) -> None:
     pipeline.prewarm(proc)
 
 
-async def open_call(metadata: str, room_name: str, job_id: str) -> Call:
-    """The Call this job serves: the dispatched one, else the room's, else a new one."""
+async def phone_numbers(ctx: JobContext) -> tuple[str, str]:
+    """A phone call's (caller's number, dialled number), from its SIP participant, which
+    livekit-sip put in the room before the agent was dispatched (waited for briefly)."""
+    sip = rtc.ParticipantKind.PARTICIPANT_KIND_SIP
+    caller = next((p for p in ctx.room.remote_participants.values() if p.kind == sip), None)
+    if caller is None:
+        try:
+            caller = await asyncio.wait_for(ctx.wait_for_participant(kind=sip), timeout=10)
+        except TimeoutError:
+            return "unknown", ""
+    attributes = caller.attributes
+    return attributes.get("sip.phoneNumber") or "unknown", attributes.get(
+        "sip.trunkPhoneNumber", ""
+    )
+
+
+async def open_call(
+    metadata: str, room_name: str, job_id: str, phone: tuple[str, str] | None = None
+) -> Call:
+    """The Call this job serves: the dispatched one, else the room's, else a new one (a phone
+    call: ``phone`` holds the caller's and the dialled number)."""
     call_id = call_id_from_dispatch_metadata(metadata)
     call = await Call.objects.filter(pk=call_id).afirst() if call_id else None
     if call is None:
         call = await Call.objects.filter(room_name=room_name).afirst()
     if call is None:
+        caller, dialled = phone or ("unknown", "")
         call = await Call.objects.acreate(
-            room_name=room_name, channel=Call.Channel.PHONE, caller="unknown"
+            room_name=room_name, channel=Call.Channel.PHONE, caller=caller, dialled_number=dialled
         )
     # An ended call's record is never rewritten (see refuse_ended_call).
     await sync_to_async(call.assign_job)(job_id)
@@ -116,7 +139,8 @@ def caller_room_options(call: Call) -> room_io.RoomOptions:
 async def entrypoint(ctx: JobContext) -> None:
     """Serve one call: open its record, run the session, keep the record true to the end."""
     await ctx.connect()
-    call = await open_call(ctx.job.metadata, ctx.room.name, ctx.job.id)
+    phone = await phone_numbers(ctx) if phone_line_of(ctx.job.metadata) else None
+    call = await open_call(ctx.job.metadata, ctx.room.name, ctx.job.id, phone)
     if not call.is_live:
         await refuse_ended_call(ctx, call)
         return
@@ -159,5 +183,6 @@ async def entrypoint(ctx: JobContext) -> None:
         record=session_record_option(),
     )
     supervisor_control.start()
+    Keypad(job).attach(ctx.room)
     recorder.answered()
     await recording.start()

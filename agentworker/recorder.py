@@ -36,6 +36,7 @@ class CallRecorder:
     """Turns one AgentSession's events into segments, events, metrics and call state."""
 
     def __init__(self, job: CallJob) -> None:
+        self.call = job.call
         self.writer = job.writer
         self.session = job.session
         self.samples: dict[str, list[float]] = {key: [] for key in SESSION_LATENCY.values()}
@@ -137,9 +138,12 @@ class CallRecorder:
         return result
 
     def participant_event(self, joined: bool, identity: str, kind: str) -> None:
+        # A phone caller's identity carries their number (sip_+49…): stored masked, as
+        # supervisors see it everywhere.
+        shown = self.call.hide_number_in(identity)
         self.writer.event(
             CallEvent.Type.PARTICIPANT_JOINED if joined else CallEvent.Type.PARTICIPANT_LEFT,
-            {"identity": identity, "kind": kind},
+            {"identity": shown, "kind": kind},
         )
 
     def answered(self) -> None:

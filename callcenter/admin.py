@@ -45,10 +45,10 @@ class CallEventInline(HistoryInline):
 @admin.register(Call)
 class CallAdmin(admin.ModelAdmin):
     list_display = [
-        "room_name",
+        "room_display",
         "status",
         "channel",
-        "caller",
+        "caller_display",
         "vehicle",
         "started_at",
         "duration",
@@ -76,11 +76,25 @@ class CallAdmin(admin.ModelAdmin):
         "metrics",
         "worker_job_id",
         "failure_reason",
+        "dialled_number",
+        "caller_display",
+        "room_display",
     ]
     fieldsets = [
         (
             None,
-            {"fields": ["id", "history", "room_name", "status", "channel", "caller", "vehicle"]},
+            {
+                "fields": [
+                    "id",
+                    "history",
+                    "room_name",
+                    "status",
+                    "channel",
+                    "caller",
+                    "dialled_number",
+                    "vehicle",
+                ]
+            },
         ),
         ("Times", {"fields": ["started_at", "answered_at", "ended_at"]}),
         ("Outcome", {"fields": ["outcome", "needs_human", "summary", "failure_reason"]}),
@@ -91,6 +105,37 @@ class CallAdmin(admin.ModelAdmin):
     def has_add_permission(self, request) -> bool:
         # Calls start from the call page or the phone, never from the admin.
         return False
+
+    @staticmethod
+    def _sees_numbers(request) -> bool:
+        return request.user.has_perm("callcenter.view_caller_number")
+
+    def get_fieldsets(self, request, obj=None):
+        """A phone caller's full number only for staff with ``view_caller_number``."""
+        if self._sees_numbers(request):
+            return self.fieldsets
+        return [
+            (name, {**options, "fields": [
+                {"caller": "caller_display", "room_name": "room_display"}.get(field, field)
+                for field in options["fields"]
+            ]})
+            for name, options in self.fieldsets
+        ]  # fmt: skip
+
+    def get_list_display(self, request):
+        fields = super().get_list_display(request)
+        if not self._sees_numbers(request):
+            return fields
+        whole = {"caller_display": "caller", "room_display": "room_name"}
+        return [whole.get(field, field) for field in fields]
+
+    @admin.display(description="Caller")
+    def caller_display(self, call: Call) -> str:
+        return call.caller_shown
+
+    @admin.display(description="Room name")
+    def room_display(self, call: Call) -> str:
+        return call.room_shown
 
     @admin.display(description="History page")
     def history(self, call: Call) -> str:

@@ -321,7 +321,7 @@ def export_calls(selected: QuerySet):
     for call in calls.iterator(chunk_size=2000):
         yield [
             call.pk, call.started_at.isoformat(), _iso_or_blank(call.answered_at),
-            _iso_or_blank(call.ended_at), call.status, call.channel, call.caller,
+            _iso_or_blank(call.ended_at), call.status, call.channel, call.caller_shown,
             call.vehicle.vin if call.vehicle else "", call.outcome, call.needs_human,
             call.summary,
         ]  # fmt: skip

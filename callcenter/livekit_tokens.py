@@ -55,6 +55,16 @@ def call_id_from_dispatch_metadata(metadata: str) -> UUID | None:
         return None
 
 
+def phone_line_of(metadata: str) -> str | None:
+    """The dialled line a phone call's dispatch rule names (telephony.provisioning), or None
+    for a web call."""
+    try:
+        line = json.loads(metadata or "{}").get("phone_line")
+    except (ValueError, TypeError, AttributeError):
+        return None
+    return str(line) if line else None
+
+
 def new_caller_identity() -> str:
     """A fresh participant identity for a caller (stored on the Call as ``caller``)."""
     return f"{CALLER_IDENTITY_PREFIX}{secrets.token_hex(6)}"

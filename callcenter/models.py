@@ -77,6 +77,9 @@ class Call(models.Model):
     caller = models.CharField(
         max_length=128, blank=True, help_text="Who called: a name, a phone number, or blank."
     )
+    dialled_number = models.CharField(
+        max_length=32, blank=True, help_text="For a phone call: the number the caller dialled."
+    )
     vehicle = models.ForeignKey(
         "vehicles.Vehicle",
         null=True,
@@ -127,10 +130,30 @@ class Call(models.Model):
                 name="call_needs_human_started",
             ),
         ]
-        permissions = [("monitor_calls", "Can monitor live calls and listen in")]
+        permissions = [
+            ("monitor_calls", "Can monitor live calls and listen in"),
+            ("view_caller_number", "Can see phone callers' full numbers"),
+        ]
 
     def __str__(self) -> str:
-        return f"Call {self.room_name} ({self.get_status_display()})"
+        return f"Call {self.room_shown} ({self.get_status_display()})"
+
+    @property
+    def caller_shown(self) -> str:
+        """The caller as supervisors see them: a phone caller's number masked but for its last
+        digits (the admin shows it whole to staff with ``view_caller_number``)."""
+        return self.hide_number_in(self.caller)
+
+    @property
+    def room_shown(self) -> str:
+        return self.hide_number_in(self.room_name)
+
+    def hide_number_in(self, text: str) -> str:
+        """``text`` with a phone caller's number masked (LiveKit puts it in the room's name
+        and the caller's identity)."""
+        if self.channel == self.Channel.PHONE and self.caller.startswith("+"):
+            return text.replace(self.caller, mask_number(self.caller))
+        return text
 
     @property
     def is_live(self) -> bool:
@@ -262,11 +285,12 @@ class Call(models.Model):
         return {
             "id": str(self.pk),
             "version": self.version,
-            "room": self.room_name,
+            "room": self.room_shown,
             "status": self.status,
             "status_label": self.get_status_display(),
             "channel": self.channel,
-            "caller": self.caller,
+            "caller": self.caller_shown,
+            "dialled_number": self.dialled_number,
             "vehicle": {"vin": vehicle.vin, "description": vehicle.title} if vehicle else None,
             "started_at": _iso(self.started_at),
             "answered_at": _iso(self.answered_at),
@@ -339,6 +363,7 @@ class CallEvent(models.Model):
         TAKE_OVER = "take_over", "Supervisor took over"
         HAND_BACK = "hand_back", "Handed back to the agent"
         BARGE_IN = "barge_in", "Supervisor joined"
+        KEY_PRESSED = "key_pressed", "Keys pressed"
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
     sequence = models.PositiveIntegerField()
@@ -400,6 +425,8 @@ class CallEvent(models.Model):
                 return f"{by} handed back to the agent"
             case self.Type.BARGE_IN:
                 return f"{by} joined the call"
+            case self.Type.KEY_PRESSED:
+                return f"The caller pressed {' '.join(payload.get('digits', ''))} on the keypad"
         return self.get_type_display()
 
     @property
@@ -437,6 +464,13 @@ def _readable_vin(said) -> str:
         return normalize_vin(str(said))
     except InvalidVIN:
         return str(said)
+
+
+def mask_number(number: str, shown: int = 3) -> str:
+    """``+4915112345678`` as ``•••••••••••678``: only the last digits."""
+    if len(number) <= shown:
+        return number
+    return "•" * (len(number) - shown) + number[-shown:]
 
 
 def _first_sentence(text) -> str:

@@ -59,6 +59,10 @@ class CallListSerializer(serializers.ModelSerializer):
     """A call in the history list."""
 
     vehicle = VehicleSummarySerializer(allow_null=True)
+    caller = serializers.CharField(
+        source="caller_shown", read_only=True, help_text="A phone caller's number is masked."
+    )
+    room_name = serializers.CharField(source="room_shown", read_only=True)
     duration_seconds = serializers.SerializerMethodField()
     segment_count = serializers.IntegerField(read_only=True)
 
@@ -70,6 +74,7 @@ class CallListSerializer(serializers.ModelSerializer):
             "status",
             "channel",
             "caller",
+            "dialled_number",
             "vehicle",
             "started_at",
             "answered_at",

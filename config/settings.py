@@ -77,6 +77,7 @@ INSTALLED_APPS = [
     "monitoring",
     "recordings",
     "appointments",
+    "telephony",
     "agentworker",
     "axes",
 ]

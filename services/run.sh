@@ -6,6 +6,8 @@
 #            server (e.g. a LiveKit Cloud project); it gets this checkout's key pair
 #   agent    `runagent dev`, when an LLM is configured (OPENAI_API_KEY or OPENAI_BASE_URL)
 #   sweeper  `sweep_stale_calls --every 60`: ends calls that never connected or went silent
+#   sip      with TELEPHONY=on (and REDIS_URL): livekit-sip on 127.0.0.1:${SIP_PORT:-5060}, the
+#            local livekit-server then sharing state through that Redis, as SIP requires
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -21,6 +23,17 @@ if [ -z "${LIVEKIT_URL:-}" ]; then
     processes+=(livekit)
   else
     echo "Voice calls are off: livekit-server could not be built (see above); set LIVEKIT_URL to use another server"
+  fi
+fi
+export LIVEKIT_REDIS_ARGS=""
+if [ "${TELEPHONY:-off}" = on ]; then
+  if [ -z "${REDIS_URL:-}" ]; then
+    echo "TELEPHONY=on needs REDIS_URL (livekit-server and livekit-sip meet in Redis); phone calls are off"
+  elif make --no-print-directory livekit-sip; then
+    export LIVEKIT_REDIS_ARGS="--redis-url $REDIS_URL" SIP_PORT="${SIP_PORT:-5060}"
+    processes+=(sip)
+  else
+    echo "Phone calls are off: livekit-sip could not be built (see above)"
   fi
 fi
 if [ -n "${OPENAI_API_KEY:-}${OPENAI_BASE_URL:-}" ] && [ -n "${LIVEKIT_URL:-}" ]; then

@@ -125,6 +125,8 @@ class VoiceStack:
     web: ServerProcess
     livekit: ServerProcess
     worker: ServerProcess
+    sip: ServerProcess
+    sip_port: int
     processes: list[ServerProcess] = field(default_factory=list)
 
     def start_worker(self) -> None:
@@ -181,11 +183,13 @@ def voice_stack(django_db_setup, django_db_blocker, frontend_bundles) -> Iterato
         )
     try:
         from callcenter.management.commands.runlivekit import livekit_server_binary
+        from telephony.management.commands.runsip import livekit_sip_binary
 
         livekit_server_binary()
+        livekit_sip_binary()
     except Exception as error:
         missing.append(str(error))
-    for tool in ("espeak-ng", "sox"):
+    for tool in ("espeak-ng", "sox", "sipp"):
         if subprocess.run(["which", tool], capture_output=True).returncode:
             missing.append(f"{tool} (make test installs it)")
     if missing:
@@ -197,6 +201,14 @@ def voice_stack(django_db_setup, django_db_blocker, frontend_bundles) -> Iterato
     for old in logs.glob("*.log"):
         old.unlink()
     web_port, livekit_port, udp_port = free_port(), free_port(), free_port()
+    sip_port = free_port()
+    # livekit-server and livekit-sip meet in Redis, in a database of this checkout's own (two
+    # checkouts' servers in one database would route each other's rooms).
+    from tests.services import CHECKOUT_ID
+    from tests.support.local_services import redis_url
+
+    livekit_redis = redis_url(int(CHECKOUT_ID, 16) % 14 + 2)
+    rtp_base = 30000 + int(CHECKOUT_ID, 16) % 300 * 100
     key, secret = "e2e-key", secrets.token_urlsafe(32)
     s3 = S3Server()
     s3.start()
@@ -249,10 +261,21 @@ def voice_stack(django_db_setup, django_db_blocker, frontend_bundles) -> Iterato
                 str(udp_port),
                 "--webhook-url",
                 f"http://127.0.0.1:{web_port}/livekit/webhook/",
+                "--redis-url",
+                livekit_redis,
             ],
             _process_env(**common),
             logs / "livekit-server.log",
         )
+        sip = ServerProcess(
+            "livekit-sip",
+            [
+                python, "manage.py", "runsip", "--sip-port", str(sip_port),
+                "--rtp-ports", f"{rtp_base}-{rtp_base + 99}", "--redis-url", livekit_redis,
+            ],
+            _process_env(**common),
+            logs / "livekit-sip.log",
+        )  # fmt: skip
         worker = ServerProcess(
             "worker",
             [python, "manage.py", "runagent", "dev"],
@@ -269,13 +292,16 @@ def voice_stack(django_db_setup, django_db_blocker, frontend_bundles) -> Iterato
             web=web,
             livekit=livekit,
             worker=worker,
-            processes=[web, livekit, worker],
+            sip=sip,
+            sip_port=sip_port,
+            processes=[web, livekit, sip, worker],
         )
         try:
             web.start()
             wait_for_port(web_port, web.process, "daphne", web.log)
             livekit.start()
             wait_for_port(livekit_port, livekit.process, "livekit-server", livekit.log)
+            sip.start()
             stack.start_worker()
             yield stack
         finally:

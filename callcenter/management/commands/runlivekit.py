@@ -13,29 +13,25 @@ import yaml
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-SERVICES = Path(settings.BASE_DIR) / "services"
-CONFIG_TEMPLATE = SERVICES / "livekit-server.yaml"
-VERSION = (SERVICES / "livekit-server.version").read_text().strip()
-BUILT_BINARY = Path(settings.BASE_DIR) / ".tools" / f"livekit-server-{VERSION}" / "server"
+from callcenter.pinned_tools import LIVEKIT_SERVER, redis_address
+
+VERSION = LIVEKIT_SERVER.version
+CONFIG_TEMPLATE = LIVEKIT_SERVER.config_template
 
 
 def livekit_server_binary() -> Path:
-    """``LIVEKIT_SERVER_BIN`` when set, else the one ``make livekit-server`` builds."""
-    chosen = os.environ.get("LIVEKIT_SERVER_BIN")
-    binary = Path(chosen) if chosen else BUILT_BINARY
-    if not binary.is_file():
-        if chosen:
-            raise CommandError(f"LIVEKIT_SERVER_BIN names {binary}, which does not exist")
-        raise CommandError(f"livekit-server {VERSION} is not built: run `make livekit-server`")
-    return binary
+    return LIVEKIT_SERVER.binary()
 
 
-def server_config(*, port: int, udp_port: int, webhook_url: str) -> dict:
-    """The project's server configuration with this run's ports, webhook URL and key name."""
+def server_config(*, port: int, udp_port: int, webhook_url: str, redis_url: str = "") -> dict:
+    """The project's server configuration with this run's ports, webhook URL and key name;
+    with ``redis_url`` the server shares state through Redis, which the SIP bridge needs."""
     config = yaml.safe_load(CONFIG_TEMPLATE.read_text())
     config["port"] = port
     config["rtc"]["udp_port"] = udp_port
     config["webhook"] = {"api_key": settings.LIVEKIT_API_KEY, "urls": [webhook_url]}
+    if redis_url:
+        config["redis"] = redis_address(redis_url)
     return config
 
 
@@ -50,15 +46,22 @@ class Command(BaseCommand):
             default="http://127.0.0.1:8000/livekit/webhook/",
             help="where the server posts room, participant and egress events",
         )
+        parser.add_argument(
+            "--redis-url",
+            default="",
+            help="share state through this Redis (redis://host:port/db): phone calls need it",
+        )
 
-    def handle(self, *args, port: int, udp_port: int, webhook_url: str, **options):
+    def handle(self, *args, port: int, udp_port: int, webhook_url: str, redis_url: str, **options):
         key, secret = settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET
         if not (key and secret):
             raise CommandError(
                 "cannot start livekit-server: set LIVEKIT_API_KEY and LIVEKIT_API_SECRET"
             )
         binary = livekit_server_binary()
-        config = server_config(port=port, udp_port=udp_port, webhook_url=webhook_url)
+        config = server_config(
+            port=port, udp_port=udp_port, webhook_url=webhook_url, redis_url=redis_url
+        )
         environment = {**os.environ, "LIVEKIT_KEYS": f"{key}: {secret}"}
         environment.pop("LIVEKIT_CONFIG", None)
         self.stdout.write(

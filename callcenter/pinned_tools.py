@@ -1,0 +1,55 @@
+"""The LiveKit programs this project pins and builds into ``.tools/`` (livekit-server,
+livekit-sip): where each one is, its configuration template, and Redis as they both read it."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+from django.conf import settings
+from django.core.management.base import CommandError
+
+SERVICES = Path(settings.BASE_DIR) / "services"
+
+
+@dataclass(frozen=True)
+class PinnedTool:
+    name: str  # also its make target and the stem of its files under services/
+    executable: str  # the file `go build` makes
+    override: str  # the environment variable naming a binary of one's own
+
+    @property
+    def version(self) -> str:
+        return (SERVICES / f"{self.name}.version").read_text().strip()
+
+    @property
+    def config_template(self) -> Path:
+        return SERVICES / f"{self.name}.yaml"
+
+    def binary(self) -> Path:
+        """The ``override`` binary when set, else the one ``make <name>`` builds."""
+        chosen = os.environ.get(self.override)
+        built = Path(settings.BASE_DIR) / ".tools" / f"{self.name}-{self.version}"
+        binary = Path(chosen) if chosen else built / self.executable
+        if not binary.is_file():
+            if chosen:
+                raise CommandError(f"{self.override} names {binary}, which does not exist")
+            raise CommandError(f"{self.name} {self.version} is not built: run `make {self.name}`")
+        return binary
+
+
+LIVEKIT_SERVER = PinnedTool("livekit-server", "server", "LIVEKIT_SERVER_BIN")
+LIVEKIT_SIP = PinnedTool("livekit-sip", "livekit-sip", "LIVEKIT_SIP_BIN")
+
+
+def redis_address(url: str) -> dict:
+    """LiveKit's ``redis`` configuration (server and SIP bridge alike) for a redis:// URL."""
+    parsed = urlparse(url)
+    address: dict = {"address": f"{parsed.hostname or '127.0.0.1'}:{parsed.port or 6379}"}
+    if parsed.password:
+        address["password"] = parsed.password
+    if parsed.path.strip("/"):
+        address["db"] = int(parsed.path.strip("/"))
+    return address

@@ -1,0 +1,133 @@
+"""A phone line on LiveKit: its inbound trunk (the number, from where) and its dispatch rule
+(each call in its own room, the agent dispatched with the line's id). Idempotent: a line is
+brought to exactly one trunk and one rule, and a failure removes what this attempt made, so
+nothing half-made is left."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+
+from asgiref.sync import async_to_sync
+from django.conf import settings
+from django.utils import timezone
+from livekit import api
+
+from telephony.models import PhoneLine
+
+
+class ProvisioningFailed(RuntimeError):
+    """LiveKit refused or could not be reached; the message says which and why."""
+
+
+def _client() -> api.LiveKitAPI:
+    if not (settings.LIVEKIT_URL and settings.LIVEKIT_API_KEY and settings.LIVEKIT_API_SECRET):
+        raise ProvisioningFailed(
+            "Phone lines need LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET set."
+        )
+    url = settings.LIVEKIT_URL.replace("ws://", "http://").replace("wss://", "https://")
+    return api.LiveKitAPI(url, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET)
+
+
+def _trunk(line: PhoneLine) -> api.SIPInboundTrunkInfo:
+    allowed = [a.strip() for a in line.allowed_addresses.split(",") if a.strip()]
+    return api.SIPInboundTrunkInfo(
+        name=line.livekit_name, numbers=[line.number], allowed_addresses=allowed
+    )
+
+
+def _rule(line: PhoneLine, trunk_id: str) -> api.SIPDispatchRuleInfo:
+    metadata = json.dumps({"phone_line": line.number})
+    return api.SIPDispatchRuleInfo(
+        name=line.livekit_name,
+        trunk_ids=[trunk_id],
+        rule=api.SIPDispatchRule(
+            dispatch_rule_individual=api.SIPDispatchRuleIndividual(room_prefix=line.room_prefix)
+        ),
+        room_config=api.RoomConfiguration(
+            agents=[
+                api.RoomAgentDispatch(agent_name=settings.LIVEKIT_AGENT_NAME, metadata=metadata)
+            ]
+        ),
+    )
+
+
+async def _provision(line: PhoneLine) -> tuple[str, str]:
+    made_trunk = made_rule = None
+    lkapi = _client()
+    try:
+        sip = lkapi.sip
+        trunks = await sip.list_inbound_trunk(api.ListSIPInboundTrunkRequest())
+        rules = await sip.list_dispatch_rule(api.ListSIPDispatchRuleRequest())
+        name = line.livekit_name
+        # A trunk of someone else's that takes this number: refused, never taken over.
+        for trunk in trunks.items:
+            if line.number in trunk.numbers and trunk.name != name:
+                raise ProvisioningFailed(
+                    f"{line.number} is already taken by the trunk “{trunk.name}” "
+                    f"({trunk.sip_trunk_id}) on LiveKit; remove it there first."
+                )
+        # Ours from an earlier attempt (by name): replaced.
+        for trunk in trunks.items:
+            if trunk.name == name:
+                await sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=trunk.sip_trunk_id))
+        for rule in rules.items:
+            if rule.name == name:
+                await sip.delete_dispatch_rule(
+                    api.DeleteSIPDispatchRuleRequest(sip_dispatch_rule_id=rule.sip_dispatch_rule_id)
+                )
+        made_trunk = await sip.create_inbound_trunk(
+            api.CreateSIPInboundTrunkRequest(trunk=_trunk(line))
+        )
+        made_rule = await sip.create_dispatch_rule(
+            api.CreateSIPDispatchRuleRequest(dispatch_rule=_rule(line, made_trunk.sip_trunk_id))
+        )
+        return made_trunk.sip_trunk_id, made_rule.sip_dispatch_rule_id
+    except ProvisioningFailed:
+        raise
+    except Exception as error:
+        for cleanup in (
+            made_rule
+            and sip.delete_dispatch_rule(
+                api.DeleteSIPDispatchRuleRequest(
+                    sip_dispatch_rule_id=made_rule.sip_dispatch_rule_id
+                )
+            ),
+            made_trunk
+            and sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=made_trunk.sip_trunk_id)),
+        ):
+            if cleanup:
+                with contextlib.suppress(Exception):  # the first error is the one to report
+                    await cleanup
+        raise ProvisioningFailed(f"LiveKit did not take the line: {error}") from error
+    finally:
+        await lkapi.aclose()
+
+
+def provision(line: PhoneLine) -> PhoneLine:
+    """Make ``line`` exist on LiveKit as one trunk and one dispatch rule, and note their ids
+    on it (not saved: the caller saves); ``ProvisioningFailed`` leaves nothing made."""
+    line.inbound_trunk_id, line.dispatch_rule_id = async_to_sync(_provision)(line)
+    line.provisioned_at = timezone.now()
+    line.provisioning_error = ""
+    return line
+
+
+async def _unprovision(trunk_id: str, rule_id: str) -> None:
+    lkapi = _client()
+    try:
+        if rule_id:
+            await lkapi.sip.delete_dispatch_rule(
+                api.DeleteSIPDispatchRuleRequest(sip_dispatch_rule_id=rule_id)
+            )
+        if trunk_id:
+            await lkapi.sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=trunk_id))
+    finally:
+        await lkapi.aclose()
+
+
+def unprovision(line: PhoneLine) -> None:
+    try:
+        async_to_sync(_unprovision)(line.inbound_trunk_id, line.dispatch_rule_id)
+    except Exception as error:
+        raise ProvisioningFailed(f"LiveKit did not remove the line: {error}") from error

@@ -1,0 +1,233 @@
+"""A phone for the SIP tests: SIPp (Debian's sip-tester) places the call, and an RTP peer in
+the test (one UDP socket, both directions, G.711 μ-law at 8 kHz) speaks and listens, so the
+test knows exactly what it played and measures what came back."""
+
+from __future__ import annotations
+
+import socket
+import struct
+import subprocess
+import threading
+import time
+import wave
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+PCMU = 0
+TELEPHONE_EVENT = 101
+FRAME_SAMPLES = 160  # 20 ms at 8 kHz
+
+SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="a caller dials the service desk">
+  <send retrans="500">
+    <![CDATA[
+INVITE sip:{dialled}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: "{caller}" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:{dialled}@[remote_ip]:[remote_port]>
+Call-ID: [call_id]
+CSeq: 1 INVITE
+Contact: <sip:{caller}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=- 1 1 IN IP4 127.0.0.1
+s=call
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio {rtp_port} RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-16
+a=sendrecv
+    ]]>
+  </send>
+  <recv response="100" optional="true"/>
+  <recv response="180" optional="true"/>
+  <recv response="183" optional="true"/>
+  <recv response="200" rtd="true">
+    <action>
+      <ereg regexp="m=audio ([0-9]+)" search_in="body" check_it="true" assign_to="m,port"/>
+      <exec command="echo [$port] > {port_file} # from [$m]"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+ACK sip:{dialled}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: "{caller}" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:{dialled}@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 1 ACK
+Contact: <sip:{caller}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+    ]]>
+  </send>
+  <pause milliseconds="{talk_ms}"/>
+  <send retrans="500">
+    <![CDATA[
+BYE sip:{dialled}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: "{caller}" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:{dialled}@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 2 BYE
+Contact: <sip:{caller}@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200" crlf="true"/>
+</scenario>
+"""
+
+
+def ulaw_decode(payload: bytes) -> np.ndarray:
+    """G.711 μ-law bytes as 16-bit samples (ITU-T G.711)."""
+    codes = ~np.frombuffer(payload, dtype=np.uint8)
+    sign = codes & 0x80
+    exponent = (codes >> 4) & 0x07
+    mantissa = codes & 0x0F
+    magnitude = (((mantissa.astype(np.int32) << 3) + 0x84) << exponent) - 0x84
+    return np.where(sign, -magnitude, magnitude).astype(np.int16)
+
+
+def ulaw_encode(samples: np.ndarray) -> bytes:
+    """16-bit samples as G.711 μ-law bytes."""
+    pcm = samples.astype(np.int32)
+    sign = np.where(pcm < 0, 0x80, 0)
+    magnitude = np.minimum(np.abs(pcm), 32635) + 0x84
+    exponent = np.floor(np.log2(magnitude)).astype(np.int32) - 7
+    exponent = np.clip(exponent, 0, 7)
+    mantissa = (magnitude >> (exponent + 3)) & 0x0F
+    return (~(sign | (exponent << 4) | mantissa) & 0xFF).astype(np.uint8).tobytes()
+
+
+def wav_at_8k(path: Path) -> np.ndarray:
+    """A mono 16-bit WAV, resampled to 8 kHz with sox."""
+    resampled = path.with_suffix(".8k.wav")
+    subprocess.run(
+        ["sox", str(path), "-r", "8000", "-c", "1", "-b", "16", str(resampled)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    with wave.open(str(resampled)) as reader:
+        return np.frombuffer(reader.readframes(reader.getnframes()), dtype=np.int16)
+
+
+@dataclass
+class RtpPeer:
+    """The phone's audio: sends μ-law frames in real time, keeps what arrives."""
+
+    sock: socket.socket = field(default_factory=lambda: socket.socket(type=socket.SOCK_DGRAM))
+    received: list[tuple[float, bytes]] = field(default_factory=list)
+    remote: tuple[str, int] | None = None
+    _sequence: int = 0
+    _timestamp: int = 0
+    _running: bool = True
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def __post_init__(self) -> None:
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self._listener = threading.Thread(target=self._listen, daemon=True)
+        self._listener.start()
+
+    @property
+    def port(self) -> int:
+        return self.sock.getsockname()[1]
+
+    def _listen(self) -> None:
+        while self._running:
+            try:
+                data, _ = self.sock.recvfrom(2048)
+            except (TimeoutError, OSError):
+                continue
+            if len(data) > 12 and data[1] & 0x7F == PCMU:
+                self.received.append((time.monotonic(), data[12:]))
+
+    def _packet(self, payload: bytes, payload_type: int = PCMU, marker: bool = False) -> bytes:
+        with self._lock:
+            return self._numbered(payload, payload_type, marker)
+
+    def _numbered(self, payload: bytes, payload_type: int, marker: bool) -> bytes:
+        header = struct.pack(
+            "!BBHII", 0x80, (0x80 if marker else 0) | payload_type, self._sequence & 0xFFFF,
+            self._timestamp & 0xFFFFFFFF, 0x1234ABCD,
+        )  # fmt: skip
+        self._sequence += 1
+        return header + payload
+
+    def play(self, samples: np.ndarray) -> None:
+        """Send ``samples`` (8 kHz) as 20 ms packets at real-time pace."""
+        assert self.remote, "no remote media address yet"
+        started = time.monotonic()
+        for index in range(0, len(samples) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+            frame = ulaw_encode(samples[index : index + FRAME_SAMPLES])
+            self.sock.sendto(self._packet(frame), self.remote)
+            self._timestamp += FRAME_SAMPLES
+            delay = started + (index // FRAME_SAMPLES + 1) * 0.02 - time.monotonic()
+            if delay > 0:
+                time.sleep(delay)
+
+    def press(self, digits: str) -> None:
+        """Key presses as RFC 2833 telephone events (100 ms each, 100 ms apart), alongside
+        whatever audio is playing."""
+        assert self.remote, "no remote media address yet"
+        for digit in digits:
+            event = "0123456789*#".index(digit)
+            stamp = self._timestamp
+            for step in range(1, 6):
+                end = step == 5
+                payload = struct.pack("!BBH", event, (0x80 if end else 0) | 10, step * 160)
+                for _copy in range(3 if end else 1):
+                    packet = self._packet(payload, TELEPHONE_EVENT, marker=step == 1)
+                    self.sock.sendto(
+                        packet[:4] + struct.pack("!I", stamp) + packet[8:], self.remote
+                    )
+                time.sleep(0.02)
+            time.sleep(0.1)
+
+    def silence(self, seconds: float) -> None:
+        self.play(np.zeros(int(8000 * seconds), dtype=np.int16))
+
+    def level_since(self, since: float) -> float:
+        """RMS (0-1) of the audio received since ``since`` (time.monotonic())."""
+        chunks = [ulaw_decode(p) for at, p in list(self.received) if at >= since]
+        if not chunks:
+            return 0.0
+        samples = np.concatenate(chunks).astype(np.float64) / 32768
+        return float(np.sqrt(np.mean(samples**2)))
+
+    def close(self) -> None:
+        self._running = False
+        self._listener.join(2)
+        self.sock.close()
+
+
+def start_sipp_call(
+    folder: Path, *, sip_port: int, caller: str, dialled: str, rtp_port: int, talk_seconds: float
+) -> tuple[subprocess.Popen, Path]:
+    """SIPp dialling ``dialled`` from ``caller``, its SDP pointing at ``rtp_port``; returns the
+    process and the file where it writes the bridge's media port once answered."""
+    port_file = folder / "remote_media_port"
+    scenario = folder / "dial.xml"
+    scenario.write_text(
+        SCENARIO.format(
+            caller=caller, dialled=dialled, rtp_port=rtp_port, port_file=port_file,
+            talk_ms=int(talk_seconds * 1000),
+        )
+    )  # fmt: skip
+    log = folder / "sipp.log"
+    process = subprocess.Popen(
+        ["sipp", "-sf", str(scenario), "-m", "1", "-i", "127.0.0.1", "-p", "0",
+         "-timeout", f"{int(talk_seconds) + 60}s", "-nostdin",
+         "-trace_err", "-error_file", str(folder / "sipp-errors.log"),
+         f"127.0.0.1:{sip_port}"],
+        cwd=folder, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    return process, port_file

@@ -1,0 +1,95 @@
+"""Phone lines in the admin and on the command line when LiveKit cannot take them, and how a
+phone caller's number is shown (masked to supervisors, whole to staff allowed to see it)."""
+
+import socket
+from io import StringIO
+
+import pytest
+from django.contrib.auth.models import Permission
+from django.core.management import CommandError, call_command
+
+from callcenter.models import Call
+from telephony.models import PhoneLine
+
+NUMBER = "+4915112345678"
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@pytest.fixture
+def livekit_away(settings):
+    settings.LIVEKIT_URL = f"ws://127.0.0.1:{closed_port()}"
+    settings.LIVEKIT_API_KEY = "APIaway"
+    settings.LIVEKIT_API_SECRET = "away-secret-0123456789-0123456789-0123"
+
+
+@pytest.mark.django_db
+def test_a_line_livekit_cannot_take_is_refused_in_the_admin_and_not_saved(
+    admin_client_logged_in, livekit_away
+):
+    form = {"number": "+4930123456", "name": "Desk", "languages": "en-US"}
+    response = admin_client_logged_in.post("/admin/telephony/phoneline/add/", form)
+    assert response.status_code == 200
+    assert "LiveKit did not take the line" in response.content.decode()
+    assert not PhoneLine.objects.exists()
+    bad = admin_client_logged_in.post(
+        "/admin/telephony/phoneline/add/", {**form, "number": "030 123456"}
+    )
+    assert "international form" in bad.content.decode()
+
+
+@pytest.mark.django_db
+def test_sync_phone_lines_says_each_failure_in_one_line_and_exits_non_zero(livekit_away):
+    PhoneLine.objects.create(number="+4930123456", name="Desk")
+    errors = StringIO()
+    with pytest.raises(CommandError, match="1 phone line"):
+        call_command("sync_phone_lines", stderr=errors, stdout=StringIO())
+    lines = errors.getvalue().strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("+4930123456: LiveKit did not take the line")
+    assert "LiveKit did not take" in PhoneLine.objects.get().provisioning_error
+
+
+@pytest.mark.django_db
+def test_a_phone_callers_number_is_masked_for_supervisors_and_whole_for_allowed_staff(
+    staff_client, client, django_user_model
+):
+    call = Call.objects.create(
+        channel=Call.Channel.PHONE, caller=NUMBER, dialled_number="+4930123456",
+        room_name=f"phone-4930123456-_{NUMBER}_Ab12",
+    )  # fmt: skip
+    assert call.to_dict()["caller"] == "•" * 11 + "678"
+    for page in ("/history/", f"/history/{call.pk}/", f"/api/calls/{call.pk}/"):
+        shown = staff_client.get(page).content.decode()
+        assert "678" in shown and NUMBER not in shown, page
+    admin_page = f"/admin/callcenter/call/{call.pk}/change/"
+    clerk = django_user_model.objects.create_user("clerk", is_staff=True)
+    clerk.user_permissions.add(Permission.objects.get(codename="view_call"))
+    client.force_login(clerk)
+    assert NUMBER not in client.get(admin_page).content.decode()
+    clerk.user_permissions.add(Permission.objects.get(codename="view_caller_number"))
+    assert NUMBER in client.get(admin_page).content.decode()
+
+
+def test_runsip_fills_the_bridges_configuration_from_the_settings(settings):
+    from telephony.management.commands.runsip import bridge_config
+
+    settings.LIVEKIT_URL = "ws://127.0.0.1:7880"
+    config = bridge_config(
+        sip_port=5070, rtp_ports="20000-20099", redis_url="redis://:pw@127.0.0.1:6380/3"
+    )
+    assert (config["sip_port"], config["rtp_port"], config["ws_url"]) == (
+        5070, "20000-20099", "ws://127.0.0.1:7880",
+    )  # fmt: skip
+    assert config["redis"] == {"address": "127.0.0.1:6380", "password": "pw", "db": 3}
+    assert "api_secret" not in config  # the key pair travels in the environment only
+
+
+def test_runsip_without_redis_says_what_to_set(settings):
+    settings.LIVEKIT_URL = "ws://127.0.0.1:7880"
+    settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = "APIx", "secret-0123456789"
+    with pytest.raises(CommandError, match=r"set REDIS_URL \(or --redis-url\)"):
+        call_command("runsip", "--redis-url", "")
