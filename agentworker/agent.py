@@ -97,10 +97,19 @@ class ServiceDeskAgent(AppointmentTools, Agent):
     # caller is most likely answering them, not the agent.
     SUPERVISOR_FLOOR_SECONDS = 4.0
 
-    def __init__(self, writer: CallWriter, *, greets: bool = True, instructions: str = "") -> None:
+    def __init__(
+        self,
+        writer: CallWriter,
+        *,
+        greets: bool = True,
+        instructions: str = "",
+        on_handoff=None,
+    ) -> None:
         """``writer``: the call's; ``greets``: speak first as the agent enters (a caller waits
-        for it), or wait for the caller (the text-mode tests)."""
+        for it), or wait for the caller (the text-mode tests); ``on_handoff``: called when the
+        agent asks for a person (a phone call's transfer, agentworker.phone_transfer)."""
         super().__init__(instructions=instructions or INSTRUCTIONS)
+        self.on_handoff = on_handoff
         self.call_id = writer.call_id
         self.writer = writer
         self.greets = greets
@@ -262,6 +271,8 @@ class ServiceDeskAgent(AppointmentTools, Agent):
         """
         self.writer.event(CallEvent.Type.HANDOFF_REQUESTED, {"reason": reason})
         self.writer.change_call(Call.flag_needs_human)
+        if self.on_handoff is not None:
+            self.on_handoff()
         return (
             "A colleague has been alerted and will join. Tell the caller, and keep helping "
             "until they do."

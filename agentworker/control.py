@@ -16,6 +16,7 @@ from channels.layers import get_channel_layer
 from django.utils import timezone
 
 from agentworker.call_job import CallJob
+from agentworker.phone_transfer import PhoneTransfer
 from callcenter.live_updates import publish_call_change
 from callcenter.models import Call, CallEvent
 from callcenter.supervision import SupervisorCommand, acknowledge, command_group
@@ -35,12 +36,14 @@ class SupervisorControl:
     """Applies supervisor commands to one running agent session."""
 
     def __init__(self, job: CallJob, *, lease_check_seconds: float = LEASE_CHECK_SECONDS) -> None:
+        self.job = job
         self.call_id = job.call_id
         self.agent = job.agent
         self.session = job.session
         self.writer = job.writer
         self.lease_check_seconds = lease_check_seconds
         self._task: asyncio.Task | None = None
+        self._transfer: asyncio.Task | None = None
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._listen(), name=f"control-{self.call_id}")
@@ -105,6 +108,10 @@ class SupervisorControl:
         elif command.action == "barge_in":
             self.writer.event(CallEvent.Type.BARGE_IN, {"by": command.by})
             self.session.say(SUPERVISOR_JOINED)
+        elif command.action == "transfer":
+            # Acknowledged at once; the transfer (a sentence, then the REFER) records its
+            # own result as an event when it is done.
+            self._transfer = asyncio.create_task(PhoneTransfer(self.job).transfer(by=command.by))
 
     async def _resume(self, payload: dict, *, announcement: str = "") -> None:
         self.agent.paused = False

@@ -33,6 +33,7 @@ from agentworker.audio_recording import AudioRecording, session_record_option  #
 from agentworker.call_job import CallJob  # noqa: E402
 from agentworker.control import SupervisorControl  # noqa: E402
 from agentworker.keypad import Keypad  # noqa: E402
+from agentworker.phone_transfer import PhoneTransfer  # noqa: E402
 from agentworker.recorder import CallRecorder  # noqa: E402
 from agentworker.summary import summarize_call  # noqa: E402
 from agentworker.supervisor_voice import SupervisorVoices  # noqa: E402
@@ -147,7 +148,10 @@ async def entrypoint(ctx: JobContext) -> None:
     ctx.log_context_fields["call_id"] = str(call.pk)
     writer = await CallWriter.open(call.pk)
     session = pipeline.build_session(ctx.proc.userdata.get("vad"))
-    job = CallJob(call, writer, ServiceDeskAgent(writer), session)
+    agent = ServiceDeskAgent(writer)
+    job = CallJob(call, writer, agent, session)
+    if call.channel == Call.Channel.PHONE:
+        agent.on_handoff = PhoneTransfer(job).after_handoff
     recorder = CallRecorder(job)
     recorder.attach()
     recording = AudioRecording(job, ctx)

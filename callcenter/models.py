@@ -364,6 +364,7 @@ class CallEvent(models.Model):
         HAND_BACK = "hand_back", "Handed back to the agent"
         BARGE_IN = "barge_in", "Supervisor joined"
         KEY_PRESSED = "key_pressed", "Keys pressed"
+        TRANSFER = "transfer", "Transferred to a person"
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
     sequence = models.PositiveIntegerField()
@@ -394,7 +395,7 @@ class CallEvent(models.Model):
         "cancel_appointment": "Appointment",
     }
     # Events a supervisor should not miss (the monitor and the history page mark them).
-    IMPORTANT = {Type.HANDOFF_REQUESTED, Type.ERROR}
+    IMPORTANT = {Type.HANDOFF_REQUESTED, Type.ERROR, Type.TRANSFER}
 
     def describe(self) -> str:
         """The event as one sentence with who and what, the same on the monitor (it travels
@@ -425,6 +426,11 @@ class CallEvent(models.Model):
                 return f"{by} handed back to the agent"
             case self.Type.BARGE_IN:
                 return f"{by} joined the call"
+            case self.Type.TRANSFER:
+                who = payload.get("by") or "The agent"
+                return f"{who} transferred the caller to {payload.get('to', '?')}: " + (
+                    payload.get("result") or "no result"
+                )
             case self.Type.KEY_PRESSED:
                 return f"The caller pressed {' '.join(payload.get('digits', ''))} on the keypad"
         return self.get_type_display()

@@ -36,7 +36,7 @@ COMMAND_TYPE = "call.control"
 ACK_TYPE = "control.ack"  # consumers handle it in a method named control_ack
 # A job answers within milliseconds; this long means the command did not reach one.
 ACK_TIMEOUT_SECONDS = 5.0
-ACTIONS = ("whisper", "take_over", "hand_back", "barge_in")
+ACTIONS = ("whisper", "take_over", "hand_back", "barge_in", "transfer")
 # The monitor's whisper box has the same maxlength (templates/monitor/monitor.html).
 MAX_WHISPER_CHARACTERS = 500
 
@@ -156,6 +156,22 @@ async def _change_control(action: str, change, call_id, user, reply_to: str) -> 
     command = SupervisorCommand(action, user.get_username(), reply_to=reply_to)
     await send_command(call_id, command)
     await publish_call_change(call_id)
+    return command
+
+
+def phone_call(call_id: UUID | str) -> Call:
+    call = live_call(call_id)
+    if call.channel != Call.Channel.PHONE:
+        raise ControlRefused("Only phone calls can be transferred to a person's phone.")
+    return call
+
+
+async def transfer(call_id: UUID | str, user, reply_to: str = "") -> SupervisorCommand:
+    """Hand a phone caller to their line's transfer destination (a cold SIP transfer; the
+    job says a sentence first and records the result as a ``transfer`` event)."""
+    await database_sync_to_async(phone_call)(call_id)
+    command = SupervisorCommand("transfer", user.get_username(), reply_to=reply_to)
+    await send_command(call_id, command)
     return command
 
 

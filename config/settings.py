@@ -264,6 +264,9 @@ CALL_START_RATE = env_str("CALL_START_RATE", "10/hour")
 # longer counts, and sweep_stale_calls marks it failed.
 MAX_WAITING_CALLS = env_int("MAX_WAITING_CALLS", 50)
 UNANSWERED_CALL_MINUTES = env_int("UNANSWERED_CALL_MINUTES", 2)
+# A phone caller who asked for a person is transferred to their line's transfer destination
+# when no supervisor has taken the call over within this many seconds.
+PHONE_TRANSFER_AFTER_SECONDS = env_int("PHONE_TRANSFER_AFTER_SECONDS", 30)
 # How long the call page waits for the assistant to answer before it says so.
 CALLER_WAIT_SECONDS = env_int("CALLER_WAIT_SECONDS", 20)
 

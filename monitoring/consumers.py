@@ -7,6 +7,7 @@ Protocol (client -> server), JSON objects:
     {"type": "ping"}  ->  {"kind": "pong"}   (also renews the calls this supervisor controls)
     {"type": "whisper", "call_id": "<uuid>", "text": "..."}   guidance for the agent only
     {"type": "take_over" | "hand_back", "call_id": "<uuid>"}
+    {"type": "transfer", "call_id": "<uuid>"}                 a phone caller to a person
         Each control message is answered with {"kind": "control", "action": ...} once the job
         serving the call has carried it out, or an error frame with the "action": refused
         (who controls the call, an ended call), or not confirmed by the job in time.
@@ -50,8 +51,9 @@ NOT_CONFIRMED = {
     "whisper": "The agent did not confirm your whisper: it may not have reached it. Try again.",
     "take_over": "The agent did not confirm that you took over: it may still answer the caller.",
     "hand_back": "The agent did not confirm the hand-back: it may still be holding back.",
+    "transfer": "The agent did not confirm the transfer: the caller may still be on the line.",
 }
-CONTROL_ACTIONS = {"whisper", "take_over", "hand_back"}
+CONTROL_ACTIONS = {"whisper", "take_over", "hand_back", "transfer"}
 
 
 logger = logging.getLogger(__name__)
@@ -265,6 +267,8 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
                 command = await supervision.whisper(call_id, user, text, reply_to=reply_to)
             elif action == "take_over":
                 command = await supervision.take_over(call_id, user, reply_to=reply_to)
+            elif action == "transfer":
+                command = await supervision.transfer(call_id, user, reply_to=reply_to)
             else:
                 command = await supervision.hand_back(call_id, user, reply_to=reply_to)
         except supervision.ControlRefused as refused:

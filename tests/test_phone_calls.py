@@ -17,7 +17,7 @@ from callcenter.models import Call, CallEvent, TranscriptSegment
 from telephony import provisioning
 from telephony.models import PhoneLine
 from tests.support.phone import RtpPeer, start_sipp_call
-from tests.support.scripted_llm import ExpectedSpeech, espeak_wav
+from tests.support.scripted_llm import ExpectedSpeech, Reply, ToolCall, espeak_wav
 from tests.support.service_desk_script import CALLER_SAYS, GREETING, VIN, service_desk
 from tests.support.voice_stack import AGENT_NAME, wait_until
 from vehicles.models import Vehicle
@@ -167,3 +167,66 @@ def test_a_saved_line_exists_on_livekit_and_a_refused_one_leaves_nothing(e2e_sta
     assert not any(r.name == taken.livekit_name for r in rules)
     provisioning.unprovision(PhoneLine(inbound_trunk_id=theirs.sip_trunk_id))
     provisioning.unprovision(line)
+
+
+ASKS_FOR_A_PERSON = "I would like to talk to a person please."
+HANDOFF_ANSWER = "Of course, a colleague will take over."
+DESK = "sip:desk@127.0.0.1:5999"
+
+
+def person_please(request: dict) -> Reply:
+    """The scripted LLM of a caller who asks for a person."""
+    last = request["messages"][-1]
+    if str(request["messages"][0].get("content", "")).startswith("You summarise calls"):
+        return service_desk(request)
+    if last["role"] == "tool":
+        return Reply(text=HANDOFF_ANSWER)
+    if last["role"] == "user" and "person" in str(last.get("content", "")):
+        return Reply(tool_calls=[ToolCall("request_human", {"reason": "asked for a person"})])
+    return Reply(text=GREETING)
+
+
+def test_a_phone_caller_who_asks_for_a_person_is_transferred_to_the_lines_desk(
+    e2e_stack, phone_line, tmp_path
+):
+    phone_line.transfer_to = DESK
+    phone_line.save()
+    speech = speech_at_8k(ASKS_FOR_A_PERSON)
+    seconds = len(speech) / 8000
+    e2e_stack.script(
+        person_please, [ExpectedSpeech(ASKS_FOR_A_PERSON, seconds - 1.0, seconds + 2.5)]
+    )
+    peer = RtpPeer()
+    sipp, port_file = start_sipp_call(
+        tmp_path, sip_port=e2e_stack.sip_port, caller=CALLER, dialled=LINE,
+        rtp_port=peer.port, talk_seconds=60, until_transferred=True,
+    )  # fmt: skip
+    try:
+        wait_until(
+            lambda: port_file.exists() and port_file.read_text().strip(), 40, "the call answered"
+        )
+        peer.remote = ("127.0.0.1", int(port_file.read_text().strip()))
+        talking = threading.Thread(
+            target=lambda: (peer.silence(8), peer.play(speech), peer.silence(40)), daemon=True
+        )
+        talking.start()
+        call = wait_until(
+            lambda: Call.objects.filter(channel=Call.Channel.PHONE).first(), 30, "the phone call"
+        )
+        transfer = wait_until(
+            lambda: call.events.filter(type=CallEvent.Type.TRANSFER).first(), 60, "the transfer"
+        )
+        assert transfer.payload == {"to": DESK, "by": "", "result": "transferred"}
+        assert call.events.filter(type=CallEvent.Type.HANDOFF_REQUESTED).exists()
+        assert sipp.wait(30) == 0, (tmp_path / "sipp.log").read_text()[-2000:]
+        # The phone got the REFER with the line's destination.
+        assert (tmp_path / "refer_to").read_text().strip() == DESK
+        assert (
+            transfer.to_message()["text"]
+            == f"The agent transferred the caller to {DESK}: transferred"
+        )
+    finally:
+        if sipp.poll() is None:
+            sipp.kill()
+        peer.close()
+    e2e_stack.wait_for_job_end(call.pk)

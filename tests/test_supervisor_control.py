@@ -190,6 +190,7 @@ async def test_control_messages_are_checked_and_refusals_say_why(django_user_mod
         ({"type": "whisper", "call_id": "nope", "text": "x"}, "must be a call id"),
         ({"type": "whisper", "call_id": str(call.pk), "text": ""}, "needs some text"),
         ({"type": "whisper", "call_id": str(call.pk), "text": "x" * 501}, "at most 500"),
+        ({"type": "transfer", "call_id": str(call.pk)}, "Only phone calls can be transferred"),
     ]:
         await socket.send_json_to(frame)
         answer = await socket.receive_json_from()
@@ -269,3 +270,19 @@ async def test_the_job_acknowledges_each_command_to_the_socket_that_sent_it(djan
 
 def _notes(session):
     return [i for i in session.current_agent.chat_ctx.items if getattr(i, "role", "") == "system"]
+
+
+async def test_a_supervisors_transfer_reaches_the_job_of_a_phone_call(django_user_model):
+    from channels.layers import get_channel_layer
+
+    user = await sync_to_async(make_supervisor)(django_user_model)
+    call = await Call.objects.acreate(status=Call.Status.ACTIVE, channel=Call.Channel.PHONE)
+    layer = get_channel_layer()
+    job_channel = await layer.new_channel()
+    await layer.group_add(supervision.command_group(call.pk), job_channel)
+    socket = await supervisor_socket(user)
+    await socket.send_json_to({"type": "transfer", "call_id": str(call.pk)})
+    sent = await asyncio.wait_for(layer.receive(job_channel), 5)
+    command = supervision.SupervisorCommand.from_message(sent)
+    assert (command.action, command.by) == ("transfer", "sup")
+    await socket.disconnect()

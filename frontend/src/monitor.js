@@ -22,6 +22,7 @@ const ui = {
   takeOver: $("take-over-button"),
   handBack: $("hand-back-button"),
   bargeIn: $("barge-in-button"),
+  transfer: $("transfer-button"),
   whisperForm: $("whisper-form"),
   whisperInput: $("whisper-input"),
 };
@@ -150,6 +151,7 @@ function renderControls(call) {
   ui.takeOver.hidden = Boolean(mine);
   ui.handBack.hidden = !mine;
   ui.bargeIn.hidden = !voiceOn;
+  ui.transfer.hidden = call.channel !== "phone";
   ui.controlStatus.textContent = call.controller
     ? mine
       ? "You control this call; the agent is silent until you hand it back."
@@ -275,6 +277,9 @@ function onMessage(message) {
     case "control":
       // The job serving the call carried the action out (the server waits for its word).
       if (message.action === "whisper") ui.controlStatus.textContent = "Whisper sent: the agent has it.";
+      else if (message.action === "transfer") {
+        ui.controlStatus.textContent = "Transferring the caller: the result shows in the transcript.";
+      }
       else renderControls(calls.get(selected));
       break;
     default:
@@ -381,6 +386,7 @@ function stopListening() {
 ui.listen.addEventListener("click", () => (listening ? stopListening() : startListening()));
 ui.takeOver.addEventListener("click", () => control("take_over"));
 ui.handBack.addEventListener("click", () => control("hand_back"));
+ui.transfer.addEventListener("click", () => control("transfer"));
 ui.whisperForm.addEventListener("submit", (event) => {
   event.preventDefault();
   const text = ui.whisperInput.value.trim();

@@ -4,6 +4,7 @@ test knows exactly what it played and measures what came back."""
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import struct
 import subprocess
@@ -68,7 +69,12 @@ Max-Forwards: 70
 Content-Length: 0
     ]]>
   </send>
-  <pause milliseconds="{talk_ms}"/>
+{ending}
+</scenario>
+"""
+
+# The caller talks for a while, then hangs up.
+HANG_UP = """  <pause milliseconds="{talk_ms}"/>
   <send retrans="500">
     <![CDATA[
 BYE sip:{dialled}@[remote_ip]:[remote_port] SIP/2.0
@@ -83,7 +89,59 @@ Content-Length: 0
     ]]>
   </send>
   <recv response="200" crlf="true"/>
-</scenario>
+"""
+
+# The caller stays on the line until the bridge transfers them (SIP REFER): the phone accepts,
+# reports the new call answered (NOTIFY with a sipfrag 200), and the bridge hangs up.
+TRANSFERRED = """  <recv request="REFER" timeout="{talk_ms}">
+    <action>
+      <ereg regexp="&lt;([^&gt;]+)&gt;" search_in="hdr" header="Refer-To:" assign_to="r,to"/>
+      <exec command="echo '[$to]' > {refer_file} # [$r]"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+SIP/2.0 202 Accepted
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:{caller}@[local_ip]:[local_port]>
+Content-Length: 0
+    ]]>
+  </send>
+  <send retrans="500">
+    <![CDATA[
+NOTIFY sip:{dialled}@[remote_ip]:[remote_port] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: "{caller}" <sip:{caller}@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
+To: <sip:{dialled}@[remote_ip]:[remote_port]>[peer_tag_param]
+Call-ID: [call_id]
+CSeq: 3 NOTIFY
+Contact: <sip:{caller}@[local_ip]:[local_port]>
+Event: refer
+Subscription-State: terminated;reason=noresource
+Max-Forwards: 70
+Content-Type: message/sipfrag
+Content-Length: [len]
+
+SIP/2.0 200 OK
+    ]]>
+  </send>
+  <recv response="200"/>
+  <recv request="BYE" timeout="30000"/>
+  <send>
+    <![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+    ]]>
+  </send>
 """
 
 
@@ -167,8 +225,11 @@ class RtpPeer:
         assert self.remote, "no remote media address yet"
         started = time.monotonic()
         for index in range(0, len(samples) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+            if not self._running:
+                return  # hung up
             frame = ulaw_encode(samples[index : index + FRAME_SAMPLES])
-            self.sock.sendto(self._packet(frame), self.remote)
+            with contextlib.suppress(OSError):  # closed between the check and the send
+                self.sock.sendto(self._packet(frame), self.remote)
             self._timestamp += FRAME_SAMPLES
             delay = started + (index // FRAME_SAMPLES + 1) * 0.02 - time.monotonic()
             if delay > 0:
@@ -210,18 +271,29 @@ class RtpPeer:
 
 
 def start_sipp_call(
-    folder: Path, *, sip_port: int, caller: str, dialled: str, rtp_port: int, talk_seconds: float
+    folder: Path,
+    *,
+    sip_port: int,
+    caller: str,
+    dialled: str,
+    rtp_port: int,
+    talk_seconds: float,
+    until_transferred: bool = False,
 ) -> tuple[subprocess.Popen, Path]:
-    """SIPp dialling ``dialled`` from ``caller``, its SDP pointing at ``rtp_port``; returns the
-    process and the file where it writes the bridge's media port once answered."""
+    """SIPp dialling ``dialled`` from ``caller``, its SDP pointing at ``rtp_port``; it hangs
+    up after ``talk_seconds``, or (``until_transferred``) waits that long for a REFER and
+    writes its Refer-To to ``folder/refer_to``. Returns the process and the file where it
+    writes the bridge's media port once answered."""
     port_file = folder / "remote_media_port"
     scenario = folder / "dial.xml"
+    words = {
+        "caller": caller, "dialled": dialled, "talk_ms": int(talk_seconds * 1000),
+        "refer_file": folder / "refer_to",
+    }  # fmt: skip
+    ending = (TRANSFERRED if until_transferred else HANG_UP).format(**words)
     scenario.write_text(
-        SCENARIO.format(
-            caller=caller, dialled=dialled, rtp_port=rtp_port, port_file=port_file,
-            talk_ms=int(talk_seconds * 1000),
-        )
-    )  # fmt: skip
+        SCENARIO.format(**words, rtp_port=rtp_port, port_file=port_file, ending=ending)
+    )
     log = folder / "sipp.log"
     process = subprocess.Popen(
         ["sipp", "-sf", str(scenario), "-m", "1", "-i", "127.0.0.1", "-p", "0",

@@ -232,6 +232,7 @@ def voice_stack(django_db_setup, django_db_blocker, frontend_bundles) -> Iterato
             "S3_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
             "S3_ADDRESSING_STYLE": "path",
             "CALL_START_RATE": "1000/minute",
+            "PHONE_TRANSFER_AFTER_SECONDS": "3",
         }
         python = sys.executable
         web = ServerProcess(

@@ -1,0 +1,75 @@
+"""Cold transfer of a phone caller to a person (SIP REFER through livekit-sip): after the
+agent asked for a person and no supervisor took the call over within
+``PHONE_TRANSFER_AFTER_SECONDS``, the caller hears a sentence and is handed to their line's
+transfer destination. Every attempt is a ``transfer`` event with its result."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from django.conf import settings
+from livekit import api, rtc
+from livekit.agents import get_job_context
+
+from agentworker.call_job import CallJob
+from callcenter.models import Call, CallEvent
+from telephony.models import PhoneLine
+
+logger = logging.getLogger(__name__)
+
+TRANSFER_SENTENCE = "I'm transferring you to a colleague now. Please hold the line."
+TRANSFER_FAILED_SENTENCE = "I'm sorry, I couldn't reach a colleague. I'll keep helping you."
+
+
+class PhoneTransfer:
+    def __init__(self, job: CallJob) -> None:
+        self.job = job
+        self._waiting: asyncio.Task | None = None
+
+    def after_handoff(self) -> None:
+        """The agent asked for a person: transfer unless a supervisor takes the call first."""
+        if self._waiting is None or self._waiting.done():
+            self._waiting = asyncio.create_task(self._after_a_wait())
+
+    async def _after_a_wait(self) -> None:
+        await asyncio.sleep(settings.PHONE_TRANSFER_AFTER_SECONDS)
+        call = await Call.objects.aget(pk=self.job.call.pk)
+        if call.controller_id is not None or not call.is_live:
+            return  # a supervisor has the caller, or the caller has gone
+        await self.transfer(by="")
+
+    async def transfer(self, *, by: str) -> str:
+        """Transfer now; returns the result as stored on the event."""
+        call = self.job.call
+        line = await PhoneLine.objects.filter(number=call.dialled_number).afirst()
+        destination = line.transfer_to if line else ""
+        if not destination:
+            result = "not transferred: the line has no transfer destination"
+            self.job.writer.event(CallEvent.Type.TRANSFER, {"to": "", "by": by, "result": result})
+            return result
+        session = self.job.session
+        await session.say(TRANSFER_SENTENCE, allow_interruptions=False)
+        context = get_job_context()
+        sip = rtc.ParticipantKind.PARTICIPANT_KIND_SIP
+        caller = next((p for p in context.room.remote_participants.values() if p.kind == sip), None)
+        try:
+            if caller is None:
+                raise RuntimeError("the caller is no longer on the line")
+            await context.api.sip.transfer_sip_participant(
+                api.TransferSIPParticipantRequest(
+                    room_name=context.room.name,
+                    participant_identity=caller.identity,
+                    transfer_to=destination,
+                    play_dialtone=False,
+                )
+            )
+            result = "transferred"
+        except Exception as error:
+            logger.warning("call %s: transfer to %s failed", call.pk, destination, exc_info=True)
+            result = f"failed: {error}"
+            session.say(TRANSFER_FAILED_SENTENCE)
+        self.job.writer.event(
+            CallEvent.Type.TRANSFER, {"to": destination, "by": by, "result": result}
+        )
+        return result
