@@ -104,12 +104,14 @@ class ServiceDeskAgent(AppointmentTools, Agent):
         greets: bool = True,
         instructions: str = "",
         on_handoff=None,
+        greeting: str = GREETING,
     ) -> None:
         """``writer``: the call's; ``greets``: speak first as the agent enters (a caller waits
         for it), or wait for the caller (the text-mode tests); ``on_handoff``: called when the
         agent asks for a person (a phone call's transfer, agentworker.phone_transfer)."""
         super().__init__(instructions=instructions or INSTRUCTIONS)
         self.on_handoff = on_handoff
+        self.greeting = greeting
         self.call_id = writer.call_id
         self.writer = writer
         self.greets = greets
@@ -122,7 +124,7 @@ class ServiceDeskAgent(AppointmentTools, Agent):
 
     async def on_enter(self) -> None:
         if self.greets:
-            self.session.generate_reply(instructions=GREETING)
+            self.session.generate_reply(instructions=self.greeting)
 
     @property
     def holding_back(self) -> bool:

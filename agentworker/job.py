@@ -31,6 +31,7 @@ from agentworker import pipeline  # noqa: E402
 from agentworker.agent import ServiceDeskAgent  # noqa: E402
 from agentworker.audio_recording import AudioRecording, session_record_option  # noqa: E402
 from agentworker.call_job import CallJob  # noqa: E402
+from agentworker.callback import callback_greeting, dial_customer  # noqa: E402
 from agentworker.control import SupervisorControl  # noqa: E402
 from agentworker.keypad import Keypad  # noqa: E402
 from agentworker.phone_transfer import PhoneTransfer  # noqa: E402
@@ -44,6 +45,7 @@ from callcenter.livekit_tokens import (  # noqa: E402
     phone_line_of,
 )
 from callcenter.models import Call  # noqa: E402
+from telephony.callbacks import callback_of  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -148,7 +150,11 @@ async def entrypoint(ctx: JobContext) -> None:
     ctx.log_context_fields["call_id"] = str(call.pk)
     writer = await CallWriter.open(call.pk)
     session = pipeline.build_session(ctx.proc.userdata.get("vad"))
-    agent = ServiceDeskAgent(writer)
+    callback = callback_of(ctx.job.metadata)
+    if callback:
+        agent = ServiceDeskAgent(writer, greeting=callback_greeting(str(callback.get("reason"))))
+    else:
+        agent = ServiceDeskAgent(writer)
     job = CallJob(call, writer, agent, session)
     if call.channel == Call.Channel.PHONE:
         agent.on_handoff = PhoneTransfer(job).after_handoff
@@ -178,6 +184,10 @@ async def entrypoint(ctx: JobContext) -> None:
         await writer.close()
         logger.info("call %s finished: %s", call.pk, reason)
 
+    if callback and not await dial_customer(ctx, job):
+        await writer.close()
+        ctx.shutdown(reason="the customer did not answer the callback")
+        return
     ctx.add_shutdown_callback(finish)
     # The agent greets the caller as it enters (ServiceDeskAgent.on_enter).
     await session.start(

@@ -80,6 +80,10 @@ class Call(models.Model):
     dialled_number = models.CharField(
         max_length=32, blank=True, help_text="For a phone call: the number the caller dialled."
     )
+    callback_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="callbacks",
+        help_text="For a callback: the call it returns.",
+    )  # fmt: skip
     vehicle = models.ForeignKey(
         "vehicles.Vehicle",
         null=True,
@@ -365,6 +369,7 @@ class CallEvent(models.Model):
         BARGE_IN = "barge_in", "Supervisor joined"
         KEY_PRESSED = "key_pressed", "Keys pressed"
         TRANSFER = "transfer", "Transferred to a person"
+        CALLBACK = "callback", "Callback dialled"
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
     sequence = models.PositiveIntegerField()
@@ -431,6 +436,8 @@ class CallEvent(models.Model):
                 return f"{who} transferred the caller to {payload.get('to', '?')}: " + (
                     payload.get("result") or "no result"
                 )
+            case self.Type.CALLBACK:
+                return f"Called back {payload.get('to', '')}: {payload.get('result', '?')}"
             case self.Type.KEY_PRESSED:
                 return f"The caller pressed {' '.join(payload.get('digits', ''))} on the keypad"
         return self.get_type_display()

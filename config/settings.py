@@ -267,6 +267,8 @@ UNANSWERED_CALL_MINUTES = env_int("UNANSWERED_CALL_MINUTES", 2)
 # A phone caller who asked for a person is transferred to their line's transfer destination
 # when no supervisor has taken the call over within this many seconds.
 PHONE_TRANSFER_AFTER_SECONDS = env_int("PHONE_TRANSFER_AFTER_SECONDS", 30)
+# How long a callback rings before it counts as not answered.
+CALLBACK_RINGING_SECONDS = env_int("CALLBACK_RINGING_SECONDS", 30)
 # How long the call page waits for the assistant to answer before it says so.
 CALLER_WAIT_SECONDS = env_int("CALLER_WAIT_SECONDS", 20)
 

@@ -12,6 +12,7 @@ from callcenter.webhooks import livekit_webhook
 from config import views
 from monitoring import views as monitoring_views
 from recordings.views import recording_audio
+from telephony import views as telephony_views
 from vehicles.api import VehicleViewSet
 
 handler400 = views.bad_request
@@ -34,6 +35,12 @@ urlpatterns = [
     path("appointments/", appointment_views.appointment_book, name="appointment-book"),
     path("history/", history_views.call_history, name="history"),
     path("history/<uuid:call_id>/", history_views.call_page, name="history-call"),
+    path(
+        "history/<uuid:call_id>/callback",
+        telephony_views.callback_from_history,
+        name="history-callback",
+    ),
+    path("api/calls/<uuid:call_id>/callback/", telephony_views.callback_api, name="call-callback"),
     path("history/export/calls.csv", history_views.export_calls, name="export-calls"),
     path(
         "history/export/transcripts.csv",

@@ -25,7 +25,7 @@ class PhoneLineForm(forms.ModelForm):
         if self.errors:
             return data
         line = self.instance
-        for field in ("number", "allowed_addresses"):
+        for field in ("number", "allowed_addresses", "outbound_address"):
             setattr(line, field, data.get(field, ""))
         try:
             provisioning.provision(line)
@@ -38,7 +38,12 @@ class PhoneLineForm(forms.ModelForm):
 class PhoneLineAdmin(admin.ModelAdmin):
     form = PhoneLineForm
     list_display = ["number", "name", "transfer_to", "provisioned_at", "inbound_trunk_id"]
-    readonly_fields = ["inbound_trunk_id", "dispatch_rule_id", "provisioned_at"]
+    readonly_fields = [
+        "inbound_trunk_id",
+        "dispatch_rule_id",
+        "outbound_trunk_id",
+        "provisioned_at",
+    ]
 
     def delete_model(self, request, obj):
         try:

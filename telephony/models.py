@@ -33,7 +33,12 @@ class PhoneLine(models.Model):
         max_length=200, blank=True,
         help_text="The SIP provider's addresses (comma-separated IPs or CIDRs); empty: any.",
     )  # fmt: skip
+    outbound_address = models.CharField(
+        max_length=120, blank=True,
+        help_text="The provider's SIP server for calls out (callbacks), e.g. sip.example.com:5060.",
+    )  # fmt: skip
     inbound_trunk_id = models.CharField(max_length=64, blank=True, editable=False)
+    outbound_trunk_id = models.CharField(max_length=64, blank=True, editable=False)
     dispatch_rule_id = models.CharField(max_length=64, blank=True, editable=False)
     provisioned_at = models.DateTimeField(null=True, blank=True, editable=False)
     provisioning_error = models.TextField(blank=True, editable=False)

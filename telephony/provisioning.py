@@ -20,7 +20,7 @@ class ProvisioningFailed(RuntimeError):
     """LiveKit refused or could not be reached; the message says which and why."""
 
 
-def _client() -> api.LiveKitAPI:
+def livekit_client() -> api.LiveKitAPI:
     if not (settings.LIVEKIT_URL and settings.LIVEKIT_API_KEY and settings.LIVEKIT_API_SECRET):
         raise ProvisioningFailed(
             "Phone lines need LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET set."
@@ -54,7 +54,7 @@ def _rule(line: PhoneLine, trunk_id: str) -> api.SIPDispatchRuleInfo:
 
 async def _provision(line: PhoneLine) -> tuple[str, str]:
     made_trunk = made_rule = None
-    lkapi = _client()
+    lkapi = livekit_client()
     try:
         sip = lkapi.sip
         trunks = await sip.list_inbound_trunk(api.ListSIPInboundTrunkRequest())
@@ -82,7 +82,20 @@ async def _provision(line: PhoneLine) -> tuple[str, str]:
         made_rule = await sip.create_dispatch_rule(
             api.CreateSIPDispatchRuleRequest(dispatch_rule=_rule(line, made_trunk.sip_trunk_id))
         )
-        return made_trunk.sip_trunk_id, made_rule.sip_dispatch_rule_id
+        outbound_id = ""
+        for trunk in (await sip.list_outbound_trunk(api.ListSIPOutboundTrunkRequest())).items:
+            if trunk.name == name:
+                await sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=trunk.sip_trunk_id))
+        if line.outbound_address:
+            made_outbound = await sip.create_outbound_trunk(
+                api.CreateSIPOutboundTrunkRequest(
+                    trunk=api.SIPOutboundTrunkInfo(
+                        name=name, address=line.outbound_address, numbers=[line.number]
+                    )
+                )
+            )
+            outbound_id = made_outbound.sip_trunk_id
+        return made_trunk.sip_trunk_id, made_rule.sip_dispatch_rule_id, outbound_id
     except ProvisioningFailed:
         raise
     except Exception as error:
@@ -107,27 +120,31 @@ async def _provision(line: PhoneLine) -> tuple[str, str]:
 def provision(line: PhoneLine) -> PhoneLine:
     """Make ``line`` exist on LiveKit as one trunk and one dispatch rule, and note their ids
     on it (not saved: the caller saves); ``ProvisioningFailed`` leaves nothing made."""
-    line.inbound_trunk_id, line.dispatch_rule_id = async_to_sync(_provision)(line)
+    ids = async_to_sync(_provision)(line)
+    line.inbound_trunk_id, line.dispatch_rule_id, line.outbound_trunk_id = ids
     line.provisioned_at = timezone.now()
     line.provisioning_error = ""
     return line
 
 
-async def _unprovision(trunk_id: str, rule_id: str) -> None:
-    lkapi = _client()
+async def _unprovision(rule_id: str, *trunk_ids: str) -> None:
+    lkapi = livekit_client()
     try:
         if rule_id:
             await lkapi.sip.delete_dispatch_rule(
                 api.DeleteSIPDispatchRuleRequest(sip_dispatch_rule_id=rule_id)
             )
-        if trunk_id:
-            await lkapi.sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=trunk_id))
+        for trunk_id in trunk_ids:
+            if trunk_id:
+                await lkapi.sip.delete_trunk(api.DeleteSIPTrunkRequest(sip_trunk_id=trunk_id))
     finally:
         await lkapi.aclose()
 
 
 def unprovision(line: PhoneLine) -> None:
     try:
-        async_to_sync(_unprovision)(line.inbound_trunk_id, line.dispatch_rule_id)
+        async_to_sync(_unprovision)(
+            line.dispatch_rule_id, line.inbound_trunk_id, line.outbound_trunk_id
+        )
     except Exception as error:
         raise ProvisioningFailed(f"LiveKit did not remove the line: {error}") from error

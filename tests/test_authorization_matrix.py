@@ -39,6 +39,8 @@ ACCESS = {
     "monitor/": ("supervisors", "get"),
     "history/": ("supervisors", "get"),
     "history/<uuid:call_id>/": ("supervisors", "get"),
+    "history/<uuid:call_id>/callback": ("supervisors", "post"),
+    "api/calls/<uuid:call_id>/callback/": ("supervisors", "post"),
     "history/export/calls.csv": ("supervisors", "get"),
     "history/export/transcripts.csv": ("supervisors", "get"),
     "dashboard/": ("supervisors", "get"),

@@ -12,11 +12,21 @@ import wave
 
 import numpy as np
 import pytest
+from asgiref.sync import async_to_sync
+from django.contrib.auth.models import Permission
+from django.test import Client
 
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from telephony import provisioning
 from telephony.models import PhoneLine
-from tests.support.phone import RtpPeer, start_sipp_call
+from tests.support.phone import (
+    ANSWERING,
+    BUSY,
+    NO_ANSWER,
+    RtpPeer,
+    start_sipp_call,
+    start_sipp_phone,
+)
 from tests.support.scripted_llm import ExpectedSpeech, Reply, ToolCall, espeak_wav
 from tests.support.service_desk_script import CALLER_SAYS, GREETING, VIN, service_desk
 from tests.support.voice_stack import AGENT_NAME, wait_until
@@ -230,3 +240,138 @@ def test_a_phone_caller_who_asks_for_a_person_is_transferred_to_the_lines_desk(
             sipp.kill()
         peer.close()
     e2e_stack.wait_for_job_end(call.pk)
+
+
+CALLBACK_OPENING = "Hello, this is the service desk calling you back."
+
+
+def calling_back(request: dict) -> Reply:
+    """The scripted LLM of a callback: it opens with the reason it was given."""
+    messages = request["messages"]
+    if "calling the customer back" in json.dumps(messages) and messages[-1]["role"] != "tool":
+        return Reply(text=CALLBACK_OPENING)
+    return service_desk(request)
+
+
+@pytest.fixture
+def callback_line(phone_line, django_user_model):
+    """The line with an outbound trunk to a SIPp phone on this machine, and a supervisor."""
+    from tests.support.s3 import free_port
+
+    port = free_port()
+    phone_line.outbound_address = f"127.0.0.1:{port}"
+    provisioning.provision(phone_line)
+    phone_line.save()
+    supervisor = django_user_model.objects.create_user("sup", is_staff=True)
+    supervisor.user_permissions.add(Permission.objects.get(codename="monitor_calls"))
+    client = Client()
+    client.force_login(supervisor)
+    return phone_line, port, client
+
+
+def failed_phone_call() -> Call:
+    return Call.objects.create(
+        channel=Call.Channel.PHONE, caller=CALLER, dialled_number=LINE,
+        status=Call.Status.FAILED, failure_reason=Call.NEVER_ANSWERED,
+    )  # fmt: skip
+
+
+def test_a_callback_rings_the_customer_who_hears_why_the_desk_calls(
+    e2e_stack, callback_line, tmp_path
+):
+    _line, port, supervisor = callback_line
+    e2e_stack.script(calling_back)
+    peer = RtpPeer()
+    phone, port_file = start_sipp_phone(tmp_path, ANSWERING, port=port, rtp_port=peer.port)
+    original = failed_phone_call()
+    try:
+        asked = supervisor.post(f"/api/calls/{original.pk}/callback/")
+        assert asked.status_code == 201, asked.content
+        callback = Call.objects.get(pk=asked.json()["call_id"])
+        assert (callback.callback_of_id, callback.caller) == (original.pk, CALLER)
+        wait_until(
+            lambda: port_file.exists() and port_file.read_text().strip(), 40, "the phone to ring"
+        )
+        peer.remote = ("127.0.0.1", int(port_file.read_text().strip()))
+        answered = time.monotonic()
+        threading.Thread(target=lambda: peer.silence(30), daemon=True).start()
+        event = wait_until(
+            lambda: callback.events.filter(type=CallEvent.Type.CALLBACK).first(), 40, "the answer"
+        )
+        assert event.payload == {"to": callback.caller_shown, "result": "answered"}
+        wait_until(lambda: peer.level_since(answered) > 0.01, 30, "the opening on the line")
+        opening = wait_until(
+            lambda: callback.segments.filter(text=CALLBACK_OPENING).first(), 30, "the opening"
+        )
+        assert opening.speaker == TranscriptSegment.Speaker.AGENT
+        sent = json.dumps(e2e_stack.models.requests[0]["messages"])
+        assert "your call to the service desk did not go through" in sent
+        async_to_sync(delete_room)(e2e_stack, callback.room_name)
+        assert phone.wait(30) == 0, (tmp_path / "sipp-phone.log").read_text()[-2000:]
+    finally:
+        if phone.poll() is None:
+            phone.kill()
+        peer.close()
+    e2e_stack.wait_for_job_end(callback.pk)
+
+
+@pytest.mark.parametrize(("scenario", "result"), [("busy", "busy"), ("no_answer", "no answer")])
+def test_a_callback_nobody_takes_records_why(e2e_stack, callback_line, tmp_path, scenario, result):
+    _line, port, supervisor = callback_line
+    e2e_stack.script(calling_back)
+    phone, _ = start_sipp_phone(
+        tmp_path, BUSY if scenario == "busy" else NO_ANSWER, port=port, talk_seconds=30
+    )
+    original = failed_phone_call()
+    try:
+        asked = supervisor.post(f"/api/calls/{original.pk}/callback/")
+        assert asked.status_code == 201, asked.content
+        callback = Call.objects.get(pk=asked.json()["call_id"])
+        event = wait_until(
+            lambda: callback.events.filter(type=CallEvent.Type.CALLBACK).first(), 60, "the result"
+        )
+        assert event.payload["result"] == result
+        try:
+            wait_until(
+                lambda: Call.objects.filter(pk=callback.pk, status=Call.Status.FAILED).exists(),
+                20,
+                "the callback to be failed",
+            )
+        except AssertionError:
+            callback.refresh_from_db()
+            events = list(callback.events.values_list("type", "payload"))
+            raise AssertionError(
+                f"{callback.status} {callback.failure_reason!r} {events}"
+            ) from None
+        callback.refresh_from_db()
+        assert callback.failure_reason == f"Callback {result}."
+        if scenario == "busy":  # the phone that rang unanswered is simply put down below
+            assert phone.wait(30) == 0, (tmp_path / "sipp-phone.log").read_text()[-2000:]
+    finally:
+        if phone.poll() is None:
+            phone.kill()
+
+
+def test_only_failed_or_abandoned_phone_calls_are_called_back(staff_client):
+    web = Call.objects.create(status=Call.Status.FAILED)
+    fine = Call.objects.create(
+        channel=Call.Channel.PHONE, caller=CALLER, status=Call.Status.ENDED, outcome="resolved"
+    )
+    for call, why in [(web, "Only phone calls"), (fine, "Only failed or abandoned")]:
+        answer = staff_client.post(f"/api/calls/{call.pk}/callback/")
+        assert answer.status_code == 400 and why in answer.json()["detail"]
+    lineless = failed_phone_call()
+    answer = staff_client.post(f"/api/calls/{lineless.pk}/callback/")
+    assert answer.status_code == 400 and "no outbound trunk" in answer.json()["detail"]
+    page = staff_client.post(f"/history/{lineless.pk}/callback", follow=True)
+    assert "no outbound trunk" in page.content.decode()
+    assert Call.objects.filter(callback_of__isnull=False).count() == 0
+
+
+async def delete_room(stack, room: str) -> None:
+    from livekit import api
+
+    async with api.LiveKitAPI(
+        stack.livekit_url.replace("ws://", "http://"), stack.api_key, stack.api_secret
+    ) as lkapi:
+        await lkapi.room.delete_room(api.DeleteRoomRequest(room=room))

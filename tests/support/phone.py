@@ -303,3 +303,146 @@ def start_sipp_call(
         cwd=folder, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     return process, port_file
+
+
+# The customer's phone for callbacks (SIPp as the called side): it answers, is busy, or rings
+# without an answer. Each writes the bridge's media port (if any) where the test reads it.
+ANSWERING = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="the customer answers a callback">
+  <recv request="INVITE">
+    <action>
+      <ereg regexp="m=audio ([0-9]+)" search_in="body" check_it="true" assign_to="m,port"/>
+      <exec command="echo [$port] > {port_file} # from [$m]"/>
+    </action>
+  </recv>
+  <send>
+    <![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:customer@[local_ip]:[local_port]>
+Content-Length: 0
+    ]]>
+  </send>
+  <send retrans="500">
+    <![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:customer@[local_ip]:[local_port]>
+Content-Type: application/sdp
+Content-Length: [len]
+
+v=0
+o=- 1 1 IN IP4 127.0.0.1
+s=call
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio {rtp_port} RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=sendrecv
+    ]]>
+  </send>
+  <recv request="ACK"/>
+  <recv request="BYE" timeout="{talk_ms}"/>
+  <send>
+    <![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+    ]]>
+  </send>
+</scenario>
+"""
+
+BUSY = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="the customer is busy">
+  <recv request="INVITE"/>
+  <send>
+    <![CDATA[
+SIP/2.0 486 Busy Here
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK"/>
+</scenario>
+"""
+
+NO_ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="nobody picks up">
+  <recv request="INVITE"/>
+  <send>
+    <![CDATA[
+SIP/2.0 180 Ringing
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Contact: <sip:customer@[local_ip]:[local_port]>
+Content-Length: 0
+    ]]>
+  </send>
+  <recv request="CANCEL" timeout="{talk_ms}"/>
+  <send>
+    <![CDATA[
+SIP/2.0 200 OK
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+[last_CSeq:]
+Content-Length: 0
+    ]]>
+  </send>
+  <send>
+    <![CDATA[
+SIP/2.0 487 Request Terminated
+[last_Via:]
+[last_From:]
+[last_To:];tag=[pid]SIPpTag01[call_number]
+[last_Call-ID:]
+CSeq: [cseq] INVITE
+Content-Length: 0
+    ]]>
+  </send>
+  <recv request="ACK" optional="true"/>
+</scenario>
+"""
+
+
+def start_sipp_phone(
+    folder: Path, scenario: str, *, port: int, rtp_port: int = 0, talk_seconds: float = 60
+) -> tuple[subprocess.Popen, Path]:
+    """SIPp waiting on ``port`` for the bridge to dial it, acting out ``scenario``."""
+    port_file = folder / "remote_media_port"
+    path = folder / "phone.xml"
+    path.write_text(
+        scenario.replace("{port_file}", str(port_file))
+        .replace("{rtp_port}", str(rtp_port))
+        .replace("{talk_ms}", str(int(talk_seconds * 1000)))
+    )
+    log = folder / "sipp-phone.log"
+    process = subprocess.Popen(
+        ["sipp", "-sf", str(path), "-m", "1", "-i", "127.0.0.1", "-p", str(port), "-nostdin",
+         "-timeout", f"{int(talk_seconds) + 60}s", "-trace_err",
+         "-error_file", str(folder / "sipp-phone-errors.log")],
+        cwd=folder, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    return process, port_file

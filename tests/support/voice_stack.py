@@ -233,6 +233,7 @@ def voice_stack(django_db_setup, django_db_blocker, frontend_bundles) -> Iterato
             "S3_ADDRESSING_STYLE": "path",
             "CALL_START_RATE": "1000/minute",
             "PHONE_TRANSFER_AFTER_SECONDS": "3",
+            "CALLBACK_RINGING_SECONDS": "4",
         }
         python = sys.executable
         web = ServerProcess(
