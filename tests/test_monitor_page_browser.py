@@ -195,3 +195,28 @@ def test_a_late_call_message_older_than_what_the_page_shows_is_dropped(
     expect(page.get_by_role("button", name="web:sentinel")).to_be_visible()
     expect(flag).to_have_text("needs a person")
     assert page.console_errors == []
+
+
+def test_a_failed_phone_call_can_be_called_back_from_the_just_finished_list(
+    asgi_server, page, staff_user
+):
+    from django.utils import timezone
+
+    phone = Call.objects.create(
+        status=Call.Status.ACTIVE, channel=Call.Channel.PHONE, caller="+4915112345678",
+        dialled_number="+4930123456",
+    )  # fmt: skip
+    phone.mark_ended(timezone.now(), failed_reason="Worker lost")
+    web = Call.objects.create(status=Call.Status.ACTIVE, caller="web:fine")
+    web.mark_ended(timezone.now())
+    logged_in(page, asgi_server, staff_user)
+    page.goto(asgi_server + "/monitor/")
+    expect(page.locator("#connection")).to_have_text("Live", timeout=15000)
+    finished = page.locator("#finished-list li")
+    expect(finished).to_have_count(2)
+    expect(finished.filter(has_text="web:fine").get_by_role("button")).to_have_count(0)
+    call_back = finished.filter(has_text="678").get_by_role("button", name="Call")
+    call_back.click()
+    # No phone line with an outbound trunk here: the server's sentence is shown as it is.
+    expect(page.locator("#finished-status")).to_contain_text("has no outbound trunk")
+    assert page.console_errors == [] or all("400" in e for e in page.console_errors)

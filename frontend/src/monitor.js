@@ -10,6 +10,7 @@ const ui = {
   announcer: $("announcer"),
   list: $("call-list"),
   finished: $("finished-list"),
+  finishedStatus: $("finished-status"),
   count: $("call-count"),
   none: $("no-calls"),
   transcript: $("transcript"),
@@ -119,9 +120,36 @@ function renderFinished(call) {
   link.href = `/history/${call.id}/`;
   link.textContent = `${call.caller || call.room} — ${call.status_label}, ${duration(call)}`;
   li.append(link);
+  if (call.channel === "phone" && (call.status === "failed" || call.outcome === "abandoned")) {
+    li.append(" ", callBackButton(call));
+  }
   ui.finished.prepend(li);
   // As many as the snapshot sends (RECENTLY_FINISHED in monitoring/consumers.py).
   while (ui.finished.children.length > 10) ui.finished.lastChild.remove();
+}
+
+// A failed or abandoned phone call can be called back (the agent dials the customer).
+function callBackButton(call) {
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "link-button call-back";
+  button.textContent = "Call back";
+  button.setAttribute("aria-label", `Call ${call.caller || "the customer"} back`);
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    const response = await fetch(`/api/calls/${call.id}/callback/`, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "X-CSRFToken": csrfToken() },
+    }).catch(() => null);
+    const body = response ? await response.json().catch(() => ({})) : {};
+    ui.finishedStatus.textContent =
+      response && response.ok
+        ? "Calling the customer back now: the new call appears above."
+        : body.detail || "The callback did not start. Try again.";
+    button.disabled = false;
+  });
+  return button;
 }
 
 function itemElement(item) {

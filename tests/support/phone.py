@@ -20,6 +20,26 @@ PCMU = 0
 TELEPHONE_EVENT = 101
 FRAME_SAMPLES = 160  # 20 ms at 8 kHz
 
+
+def reply(status: str, *, to_tag: bool = False, contact: str = "", cseq: str = "") -> str:
+    """A SIPp <send> of a response to the last request received, in its dialog: ``to_tag``
+    adds this phone's tag (a first answer), ``contact`` a Contact user, ``cseq`` another
+    CSeq line (a final answer to the INVITE after a CANCEL)."""
+    lines = [
+        f"SIP/2.0 {status}",
+        "[last_Via:]",
+        "[last_From:]",
+        "[last_To:];tag=[pid]SIPpTag01[call_number]" if to_tag else "[last_To:]",
+        "[last_Call-ID:]",
+        cseq or "[last_CSeq:]",
+    ]
+    if contact:
+        lines.append(f"Contact: <sip:{contact}@[local_ip]:[local_port]>")
+    lines.append("Content-Length: 0")
+    body = "\n".join(lines)
+    return f"  <send>\n    <![CDATA[\n{body}\n    ]]>\n  </send>\n"
+
+
 SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="a caller dials the service desk">
   <send retrans="500">
@@ -93,25 +113,16 @@ Content-Length: 0
 
 # The caller stays on the line until the bridge transfers them (SIP REFER): the phone accepts,
 # reports the new call answered (NOTIFY with a sipfrag 200), and the bridge hangs up.
-TRANSFERRED = """  <recv request="REFER" timeout="{talk_ms}">
+TRANSFERRED = (
+    """  <recv request="REFER" timeout="{talk_ms}">
     <action>
       <ereg regexp="&lt;([^&gt;]+)&gt;" search_in="hdr" header="Refer-To:" assign_to="r,to"/>
       <exec command="echo '[$to]' > {refer_file} # [$r]"/>
     </action>
   </recv>
-  <send>
-    <![CDATA[
-SIP/2.0 202 Accepted
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:{caller}@[local_ip]:[local_port]>
-Content-Length: 0
-    ]]>
-  </send>
-  <send retrans="500">
+"""
+    + reply("202 Accepted", contact="{caller}")
+    + """  <send retrans="500">
     <![CDATA[
 NOTIFY sip:{dialled}@[remote_ip]:[remote_port] SIP/2.0
 Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -131,18 +142,9 @@ SIP/2.0 200 OK
   </send>
   <recv response="200"/>
   <recv request="BYE" timeout="30000"/>
-  <send>
-    <![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-    ]]>
-  </send>
 """
+    + reply("200 OK")
+)
 
 
 def ulaw_decode(payload: bytes) -> np.ndarray:
@@ -307,7 +309,8 @@ def start_sipp_call(
 
 # The customer's phone for callbacks (SIPp as the called side): it answers, is busy, or rings
 # without an answer. Each writes the bridge's media port (if any) where the test reads it.
-ANSWERING = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+ANSWERING = (
+    """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="the customer answers a callback">
   <recv request="INVITE">
     <action>
@@ -315,19 +318,9 @@ ANSWERING = """<?xml version="1.0" encoding="ISO-8859-1" ?>
       <exec command="echo [$port] > {port_file} # from [$m]"/>
     </action>
   </recv>
-  <send>
-    <![CDATA[
-SIP/2.0 180 Ringing
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:customer@[local_ip]:[local_port]>
-Content-Length: 0
-    ]]>
-  </send>
-  <send retrans="500">
+"""
+    + reply("180 Ringing", to_tag=True, contact="customer")
+    + """  <send retrans="500">
     <![CDATA[
 SIP/2.0 200 OK
 [last_Via:]
@@ -352,79 +345,38 @@ a=sendrecv
   </send>
   <recv request="ACK"/>
   <recv request="BYE" timeout="{talk_ms}"/>
-  <send>
-    <![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-    ]]>
-  </send>
-</scenario>
 """
+    + reply("200 OK")
+    + """</scenario>
+"""
+)
 
-BUSY = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+BUSY = (
+    """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="the customer is busy">
   <recv request="INVITE"/>
-  <send>
-    <![CDATA[
-SIP/2.0 486 Busy Here
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-    ]]>
-  </send>
-  <recv request="ACK"/>
+"""
+    + reply("486 Busy Here", to_tag=True)
+    + """  <recv request="ACK"/>
 </scenario>
 """
+)
 
-NO_ANSWER = """<?xml version="1.0" encoding="ISO-8859-1" ?>
+NO_ANSWER = (
+    """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="nobody picks up">
   <recv request="INVITE"/>
-  <send>
-    <![CDATA[
-SIP/2.0 180 Ringing
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Contact: <sip:customer@[local_ip]:[local_port]>
-Content-Length: 0
-    ]]>
-  </send>
-  <recv request="CANCEL" timeout="{talk_ms}"/>
-  <send>
-    <![CDATA[
-SIP/2.0 200 OK
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-[last_CSeq:]
-Content-Length: 0
-    ]]>
-  </send>
-  <send>
-    <![CDATA[
-SIP/2.0 487 Request Terminated
-[last_Via:]
-[last_From:]
-[last_To:];tag=[pid]SIPpTag01[call_number]
-[last_Call-ID:]
-CSeq: [cseq] INVITE
-Content-Length: 0
-    ]]>
-  </send>
-  <recv request="ACK" optional="true"/>
+"""
+    + reply("180 Ringing", to_tag=True, contact="customer")
+    + """  <recv request="CANCEL" timeout="{talk_ms}"/>
+"""
+    + reply("200 OK", to_tag=True)
+    + """"""
+    + reply("487 Request Terminated", to_tag=True, cseq="CSeq: [cseq] INVITE")
+    + """  <recv request="ACK" optional="true"/>
 </scenario>
 """
+)
 
 
 def start_sipp_phone(
