@@ -17,6 +17,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from callcenter.models import Call, CallEvent, TranscriptSegment
+from recordings.models import Recording
 from telephony import provisioning
 from telephony.models import PhoneLine
 from tests.support.phone import (
@@ -30,6 +31,7 @@ from tests.support.phone import (
 from tests.support.scripted_llm import ExpectedSpeech, Reply, ToolCall, espeak_wav
 from tests.support.service_desk_script import CALLER_SAYS, GREETING, VIN, service_desk
 from tests.support.voice_stack import AGENT_NAME, wait_until
+from tests.test_call_end_to_end import channel_levels
 from vehicles.models import Vehicle
 
 pytestmark = [pytest.mark.sip, pytest.mark.e2e, pytest.mark.slow]
@@ -51,12 +53,43 @@ def phone_line(e2e_stack, settings):
     provisioning.unprovision(line)
 
 
+def listen_in(url: str, token: str, seconds: float) -> float:
+    """Join as a supervisor listening in, for ``seconds``: the loudest 10 ms heard (RMS)."""
+    import asyncio
+
+    from livekit import rtc
+
+    async def run() -> float:
+        room, levels, readers = rtc.Room(), [0.0], []
+
+        async def read(track) -> None:
+            async for event in rtc.AudioStream(track, sample_rate=16000, num_channels=1):
+                samples = np.frombuffer(event.frame.data, dtype=np.int16).astype(np.float64)
+                levels.append(float(np.sqrt(np.mean(samples**2))) if samples.size else 0.0)
+
+        def subscribed(track, *_):
+            if track.kind == rtc.TrackKind.KIND_AUDIO:
+                readers.append(asyncio.create_task(read(track)))
+
+        room.on("track_subscribed", subscribed)
+        await room.connect(url, token)
+        await asyncio.sleep(seconds)
+        await room.disconnect()
+        for reader in readers:
+            reader.cancel()
+        return max(levels)
+
+    return asyncio.run(run())
+
+
 def speech_at_8k(text: str) -> np.ndarray:
     with wave.open(io.BytesIO(espeak_wav(text, rate=8000))) as reader:
         return np.frombuffer(reader.readframes(reader.getnframes()), dtype=np.int16)
 
 
-def test_a_phone_call_is_answered_greeted_heard_and_looked_up(e2e_stack, phone_line, tmp_path):
+def test_a_phone_call_is_answered_greeted_heard_looked_up_listened_to_and_recorded(
+    e2e_stack, phone_line, tmp_path, django_user_model
+):
     vehicle = Vehicle.objects.create(vin=VIN, make="Honda", model="Accord", year=2003)
     speech = speech_at_8k(CALLER_SAYS)
     seconds = len(speech) / 8000
@@ -81,6 +114,18 @@ def test_a_phone_call_is_answered_greeted_heard_and_looked_up(e2e_stack, phone_l
         )
         assert (call.caller, call.dialled_number) == (CALLER, LINE)
         assert call.room_name.startswith(phone_line.room_prefix)
+        # A supervisor listens in on the phone call as on a web call: hidden, hearing it.
+        supervisor = django_user_model.objects.create_user("sup", is_staff=True)
+        supervisor.user_permissions.add(Permission.objects.get(codename="monitor_calls"))
+        client = Client()
+        client.force_login(supervisor)
+        grant = client.post(f"/api/calls/{call.pk}/listen/").json()
+        heard = []
+        listener = threading.Thread(
+            target=lambda: heard.append(listen_in(grant["server_url"], grant["token"], 15)),
+            daemon=True,
+        )
+        listener.start()
         # The agent's greeting comes back over RTP, not silent.
         wait_until(lambda: peer.level_since(answered) > 0.01, 30, "the greeting on the line")
         # The caller's spoken VIN is heard, looked up and answered.
@@ -88,6 +133,8 @@ def test_a_phone_call_is_answered_greeted_heard_and_looked_up(e2e_stack, phone_l
             lambda: call.events.filter(type=CallEvent.Type.TOOL_CALL).first(), 60, "the lookup"
         )
         assert lookup.payload["name"] == "lookup_vehicle"
+        listener.join(30)
+        assert heard and heard[0] > 300, f"the supervisor heard {heard}"
         call.refresh_from_db()
         assert call.vehicle_id == vehicle.pk
         said = list(call.segments.order_by("sequence").values_list("speaker", "text"))
@@ -119,6 +166,15 @@ def test_a_phone_call_is_answered_greeted_heard_and_looked_up(e2e_stack, phone_l
         "the call to end after the caller hung up",
     )
     e2e_stack.wait_for_job_end(call.pk)
+    # The phone call is recorded like a web call: both voices, in the bucket.
+    recording = wait_until(
+        lambda: Recording.objects.filter(call=call, status=Recording.Status.READY).first(),
+        60,
+        "the recording to be uploaded",
+    )
+    stored = e2e_stack.s3.client().get_object(Bucket=e2e_stack.s3.bucket, Key=recording.file.name)
+    _seconds, caller_level, agent_level = channel_levels(stored["Body"].read())
+    assert caller_level > 0.005 and agent_level > 0.005, (caller_level, agent_level)
     # The caller leaving is an event, with their number masked like everywhere else.
     left = call.events.filter(type=CallEvent.Type.PARTICIPANT_LEFT)
     assert left.exists() and "678" in str(left.first().payload)
