@@ -32,9 +32,11 @@ def callback_greeting(reason: str) -> str:
 
 def outcome_of(error: Exception) -> str:
     """ "busy", "no answer" or "failed: …" for a dial-out LiveKit refused."""
-    metadata = getattr(error, "metadata", None) or {}
-    found = metadata.get("sip_status_code") or re.search(r"\b([4-6]\d\d)\b", str(error))
-    code = int(found if isinstance(found, str) else found.group(1)) if found else 0
+    code = (getattr(error, "metadata", None) or {}).get("sip_status_code")
+    if not code:
+        found = re.search(r"\b([4-6]\d\d)\b", str(error))
+        code = found.group(1) if found else 0
+    code = int(code)
     if code in BUSY:
         return "busy"
     if code in NO_ANSWER:

@@ -61,8 +61,10 @@ class AppointmentForm(forms.ModelForm):
             return data
         instance = self.instance
         changes_time = instance.pk is None or "start" in self.changed_data
-        if changes_time and data.get("status") in Appointment.HOLDING:
-            try:
+        try:
+            if instance.pk is not None:
+                booking.check_edit(instance, status=data["status"], service=data["service"])
+            if changes_time and data.get("status") in Appointment.HOLDING:
                 if instance.pk is None:
                     self.booked = booking.book(
                         data["service"], data["start"], customer_name=data["customer_name"],
@@ -72,11 +74,11 @@ class AppointmentForm(forms.ModelForm):
                     )  # fmt: skip
                 else:
                     self.booked = booking.move(instance, data["start"])
-            except booking.BookingRefused as error:
-                nearest = ", ".join(f"{a:%Y-%m-%d %H:%M}" for a in error.alternatives)
-                raise forms.ValidationError(
-                    f"{error}{f' Free: {nearest}.' if nearest else ''}"
-                ) from error
+        except booking.BookingRefused as error:
+            nearest = ", ".join(f"{a:%Y-%m-%d %H:%M}" for a in error.alternatives)
+            raise forms.ValidationError(
+                f"{error}{f' Free: {nearest}.' if nearest else ''}"
+            ) from error
         return data
 
 

@@ -17,7 +17,7 @@ from datetime import date, datetime, time, timedelta
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from appointments.calendar import When, local, ordinal, spoken
+from appointments.calendar import When, local, spoken, spoken_day
 from appointments.models import (
     Appointment,
     ClosedDay,
@@ -183,10 +183,6 @@ def find_slots(
     return found, first_day_problem
 
 
-def spoken_day(day: date) -> str:
-    return f"{day:%A} the {ordinal(day.day)}"
-
-
 def _check_start(service: ServiceType, start: datetime, shop: Shop) -> None:
     """Refuses a start outside the book's rules (past, closed, outside hours, off the grid)."""
     zone = shop_time_zone()
@@ -271,6 +267,20 @@ def move(appointment: Appointment, start: datetime) -> Appointment:
         current.status = Appointment.Status.MOVED
         current.save(update_fields=["start", "end", "status", "updated_at"])
         return current
+
+
+def check_edit(appointment: Appointment, *, status: str, service: ServiceType) -> None:
+    """What staff may not change on a stored appointment outside ``move``/``cancel``: its
+    service (another length: another booking) or a status that gives a released place back
+    (it may be taken since; a new booking checks)."""
+    if service != appointment.service:
+        raise BookingRefused("Book a new appointment for another service; cancel this one.")
+    if not appointment.holds_place and status in Appointment.HOLDING:
+        raise BookingRefused(
+            f"Appointment {appointment.reference} is "
+            f"{appointment.get_status_display().lower()}; its place may be taken since. "
+            "Book a new appointment instead."
+        )
 
 
 def cancel(appointment: Appointment) -> Appointment:

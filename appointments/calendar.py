@@ -29,7 +29,7 @@ PARTS_OF_DAY = {
     "afternoon": (time(12), time(17)),
     "evening": (time(17), time(23, 59)),
 }
-PART_WORDS = re.compile(r"\b(in the |this |tomorrow )?(" + "|".join(PARTS_OF_DAY) + r")\b", re.I)
+PART_WORDS = re.compile(r"\b(?:in the |this )?(" + "|".join(PARTS_OF_DAY) + r")\b", re.I)
 CLOCK = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?(?=\W|$)", re.I)
 
 
@@ -55,9 +55,8 @@ def resolve_when(phrase: str) -> When:
     earliest, latest = time(0), time(23, 59)
     part = PART_WORDS.search(text)
     if part:
-        earliest, latest = PARTS_OF_DAY[part.group(2).lower()]
-        keep = "tomorrow " if (part.group(1) or "").lower() == "tomorrow " else ""
-        text = (text[: part.start()] + " " + keep + text[part.end() :]).strip()
+        earliest, latest = PARTS_OF_DAY[part.group(1).lower()]
+        text = " ".join((text[: part.start()] + " " + text[part.end() :]).split())
     now = timezone.localtime(timezone.now(), shop_time_zone()).replace(tzinfo=None)
     parsed = dateparser.parse(
         text or "today",
@@ -80,6 +79,11 @@ def ordinal(number: int) -> str:
         return f"{number}th"
     suffix = {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
     return f"{number}{suffix}"
+
+
+def spoken_day(day: date) -> str:
+    """A day as a caller hears it: "Tuesday the 1st"."""
+    return f"{day:%A} the {ordinal(day.day)}"
 
 
 def local(moment: datetime) -> datetime:

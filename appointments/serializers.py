@@ -34,10 +34,15 @@ class AppointmentSerializer(serializers.ModelSerializer):
 
     def validate(self, data):
         instance = self.instance
-        if instance is not None and "service" in data and data["service"] != instance.service:
-            raise serializers.ValidationError(
-                {"service": "Book a new appointment for another service; cancel this one."}
-            )
+        if instance is not None:
+            try:
+                booking.check_edit(
+                    instance,
+                    status=data.get("status", instance.status),
+                    service=data.get("service", instance.service),
+                )
+            except booking.BookingRefused as error:
+                raise serializers.ValidationError(str(error)) from error
         return data
 
     def create(self, data):

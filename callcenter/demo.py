@@ -15,8 +15,7 @@ from datetime import date, datetime, time, timedelta
 from django.db.models import F
 from django.utils import timezone
 
-from appointments.booking import spoken_day
-from appointments.calendar import local, slot_id, spoken
+from appointments.calendar import local, slot_id, spoken, spoken_day
 from appointments.models import Appointment, OpeningHours, ServiceType, Shop, shop_time_zone
 from callcenter.call_metrics import SHOWN_LATENCY, percentile
 from callcenter.models import Call, CallEvent, TranscriptSegment

@@ -29,8 +29,8 @@ class ServiceDeskAdminSite(admin.AdminSite):
     def get_app_list(self, request, app_label=None):
         apps = super().get_app_list(request, app_label)
 
-        def rank(app: dict) -> tuple[int, str]:
+        def rank(app: dict) -> int:
             label = app["app_label"]
-            return (FIRST_APPS.index(label) if label in FIRST_APPS else len(FIRST_APPS), "")
+            return FIRST_APPS.index(label) if label in FIRST_APPS else len(FIRST_APPS)
 
-        return sorted(apps, key=rank)
+        return sorted(apps, key=rank)  # stable: the rest keep Django's order

@@ -2,7 +2,7 @@
 scripted LLM, on the real ORM: what the tools tell the model, what lands in the book, and
 what the monitor shows."""
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from types import SimpleNamespace
 
 import pytest
@@ -13,7 +13,7 @@ from appointments.models import Appointment, ClosedDay, ServiceType
 from callcenter.models import CallEvent
 from tests.support.agent_job import agent_call, tool_outputs
 from tests.support.scripted_llm import Reply, ToolCall
-from tests.support.workshop import BERLIN, at, next_weekday, open_workshop
+from tests.support.workshop import at, next_weekday, open_workshop
 from vehicles.models import Vehicle
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -211,5 +211,5 @@ def test_spoken_times_are_in_the_shops_zone(settings):
     from appointments.calendar import spoken
 
     settings.SHOP_TIME_ZONE = "Europe/Berlin"
-    utc_morning = datetime(2031, 1, 7, 7, 30, tzinfo=BERLIN).astimezone(BERLIN)
-    assert spoken(utc_morning) == "Tuesday the 7th of January at 7:30 am"
+    stored = datetime(2031, 1, 7, 6, 30, tzinfo=UTC)  # as the database gives it back
+    assert spoken(stored) == "Tuesday the 7th of January at 7:30 am"  # Berlin, UTC+1

@@ -75,6 +75,18 @@ def test_staff_book_move_and_cancel_through_the_api_with_the_books_rules(worksho
     assert cancelled.json()["status"] == "cancelled"
     assert api.delete(url).status_code == 405  # cancelled ones stay on record
     assert Appointment.objects.count() == 1
+    # A released place is not taken back by reopening: someone may hold it now.
+    api.post(
+        "/api/appointments/",
+        {"service": workshop.oil.pk, "start": at(workshop.tuesday, 10).isoformat(),
+         "customer_name": "Di", "contact": "558"},
+        content_type="application/json",
+    )  # fmt: skip
+    reopened = api.patch(url, {"status": "booked"}, content_type="application/json")
+    assert reopened.status_code == 400 and "Book a new appointment" in str(reopened.json())
+    other = api.patch(url, {"service": workshop.tyres.pk}, content_type="application/json")
+    assert other.status_code == 400 and "another service" in str(other.json())
+    assert Appointment.objects.get(pk=body["id"]).status == "cancelled"
 
 
 def test_the_appointment_api_is_for_staff_with_the_permission(workshop, django_user_model):
@@ -116,7 +128,17 @@ def test_the_admin_books_through_the_same_rules(workshop, admin_client_logged_in
     form["start_1"] = "09:00"
     added = admin_client_logged_in.post("/admin/appointments/appointment/add/", form)
     assert added.status_code == 302, added.content.decode()[-2000:]
-    assert Appointment.objects.filter(customer_name="Ben").get().start == at(workshop.tuesday, 9)
+    ben = Appointment.objects.filter(customer_name="Ben").get()
+    assert ben.start == at(workshop.tuesday, 9)
+    # Cancelled in the admin, then set back to booked: refused, the place may be taken.
+    change = f"/admin/appointments/appointment/{ben.pk}/change/"
+    admin_client_logged_in.post(change, {**form, "status": "cancelled"})
+    ben.refresh_from_db()
+    assert ben.status == "cancelled"
+    reopened = admin_client_logged_in.post(change, {**form, "status": "booked"})
+    assert reopened.status_code == 200 and "Book a new appointment" in reopened.content.decode()
+    ben.refresh_from_db()
+    assert ben.status == "cancelled"
 
 
 def test_the_book_page_is_for_staff_with_the_permission_and_says_a_bad_day(

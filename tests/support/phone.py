@@ -40,6 +40,20 @@ def reply(status: str, *, to_tag: bool = False, contact: str = "", cseq: str = "
     return f"  <send>\n    <![CDATA[\n{body}\n    ]]>\n  </send>\n"
 
 
+# The phone's media offer or answer: G.711 μ-law and RFC 2833 key presses, at the test's
+# RTP peer ({rtp_port}).
+SDP = """v=0
+o=- 1 1 IN IP4 127.0.0.1
+s=call
+c=IN IP4 127.0.0.1
+t=0 0
+m=audio {rtp_port} RTP/AVP 0 101
+a=rtpmap:0 PCMU/8000
+a=rtpmap:101 telephone-event/8000
+a=fmtp:101 0-16
+a=sendrecv
+"""
+
 SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="a caller dials the service desk">
   <send retrans="500">
@@ -55,17 +69,7 @@ Max-Forwards: 70
 Content-Type: application/sdp
 Content-Length: [len]
 
-v=0
-o=- 1 1 IN IP4 127.0.0.1
-s=call
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio {rtp_port} RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=fmtp:101 0-16
-a=sendrecv
-    ]]>
+{sdp}    ]]>
   </send>
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
@@ -294,7 +298,9 @@ def start_sipp_call(
     }  # fmt: skip
     ending = (TRANSFERRED if until_transferred else HANG_UP).format(**words)
     scenario.write_text(
-        SCENARIO.format(**words, rtp_port=rtp_port, port_file=port_file, ending=ending)
+        SCENARIO.format(
+            **words, sdp=SDP.format(rtp_port=rtp_port), port_file=port_file, ending=ending
+        )
     )
     log = folder / "sipp.log"
     process = subprocess.Popen(
@@ -332,16 +338,7 @@ Contact: <sip:customer@[local_ip]:[local_port]>
 Content-Type: application/sdp
 Content-Length: [len]
 
-v=0
-o=- 1 1 IN IP4 127.0.0.1
-s=call
-c=IN IP4 127.0.0.1
-t=0 0
-m=audio {rtp_port} RTP/AVP 0 101
-a=rtpmap:0 PCMU/8000
-a=rtpmap:101 telephone-event/8000
-a=sendrecv
-    ]]>
+{sdp}    ]]>
   </send>
   <recv request="ACK"/>
   <recv request="BYE" timeout="{talk_ms}"/>
@@ -387,7 +384,7 @@ def start_sipp_phone(
     path = folder / "phone.xml"
     path.write_text(
         scenario.replace("{port_file}", str(port_file))
-        .replace("{rtp_port}", str(rtp_port))
+        .replace("{sdp}", SDP.format(rtp_port=rtp_port))
         .replace("{talk_ms}", str(int(talk_seconds * 1000)))
     )
     log = folder / "sipp-phone.log"

@@ -18,21 +18,18 @@ document.addEventListener("DOMContentLoaded", () => {
   let timer = null;
   let asked = 0;
 
-  function show(lines, warn) {
-    output.replaceChildren(
-      ...lines.map((text) => {
-        const line = document.createElement("p");
-        line.textContent = text;
-        if (warn) line.className = "errornote vin-warning";
-        return line;
-      }),
-    );
+  // Each line a paragraph; warnings in the admin's error style.
+  function line(text, warning = false) {
+    const paragraph = document.createElement("p");
+    paragraph.textContent = text;
+    if (warning) paragraph.className = "errornote vin-warning";
+    return paragraph;
   }
 
   async function decode() {
     const typed = vin.value.replace(/[\s-]/g, "");
-    if (!typed) return show([]);
-    if (typed.length < 17) return show([`${typed.length} of 17 characters typed.`]);
+    if (!typed) return output.replaceChildren();
+    if (typed.length < 17) return output.replaceChildren(line(`${typed.length} of 17 characters typed.`));
     const query = new URLSearchParams({
       vin: vin.value,
       make: make ? make.value : "",
@@ -44,18 +41,11 @@ document.addEventListener("DOMContentLoaded", () => {
     });
     const body = await response.json().catch(() => ({}));
     if (mine !== asked) return; // a later keystroke asked again
-    if (!response.ok) return show([body.error || "This is not a VIN."], true);
-    show([`The VIN says: ${body.says}.`]);
-    if (body.warnings.length) {
-      output.append(
-        ...body.warnings.map((text) => {
-          const line = document.createElement("p");
-          line.className = "errornote vin-warning";
-          line.textContent = text;
-          return line;
-        }),
-      );
-    }
+    if (!response.ok) return output.replaceChildren(line(body.error || "This is not a VIN.", true));
+    output.replaceChildren(
+      line(`The VIN says: ${body.says}.`),
+      ...body.warnings.map((text) => line(text, true)),
+    );
   }
 
   const later = () => {
