@@ -7,12 +7,13 @@ import time
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
-from livekit.agents import Agent, RunContext, StopResponse, function_tool, llm
+from livekit.agents import Agent, RunContext, function_tool, llm
 
 from agentworker.appointment_tools import AppointmentTools
 from agentworker.writer import CallWriter
 from callcenter.models import Call, CallEvent
 from callcenter.redaction import redact_card_numbers
+from telephony.models import PhoneLine
 from vehicles.models import Vehicle
 from vehicles.vin import InvalidVIN, decode_vin, normalize_vin, spoken_groups
 
@@ -54,6 +55,22 @@ How a call goes:
 
 
 GREETING = "Greet the caller and ask for their vehicle's VIN."
+
+
+def instructions_for_line(line: PhoneLine) -> str:
+    """The instructions for a call on ``line``: its languages and when colleagues answer."""
+    parts = [INSTRUCTIONS, f"This call came in on the phone line “{line.name}”."]
+    if len(line.language_list) > 1:
+        parts.append(
+            f"Callers may speak any of {', '.join(line.language_list)}: answer in the "
+            "language the caller speaks."
+        )
+    if line.opening_hours:
+        parts.append(
+            f"Colleagues take calls {line.hours_spoken}. Outside those hours nobody can take "
+            "the call over: say so, and help the caller yourself or book them an appointment."
+        )
+    return "\n".join(parts)
 
 
 def _read_back_first(vin: str, tool: str) -> str | None:
@@ -118,19 +135,31 @@ class ServiceDeskAgent(AppointmentTools, Agent):
         self.vehicle_id: int | None = None
         # While a supervisor has taken the call over, the agent listens but does not answer.
         self.paused = False
+        # A callback's agent is silent until the customer, not their voicemail, has answered.
+        self.awaiting_answer = False
         # A supervisor who barged in speaks on the call (see agentworker.supervisor_voice).
         self.supervisor_speaking = False
         self._supervisor_spoke_at = float("-inf")
 
     async def on_enter(self) -> None:
         if self.greets:
-            self.session.generate_reply(instructions=self.greeting)
+            self.greet()
+
+    def greet(self) -> None:
+        self.awaiting_answer = False
+        self.session.generate_reply(instructions=self.greeting)
 
     @property
     def holding_back(self) -> bool:
-        """True while the agent must not answer: taken over, or a supervisor has the floor."""
+        """True while the agent must not answer: a callback not yet answered by a person, a
+        call taken over, or a supervisor has the floor."""
         floor_until = self._supervisor_spoke_at + self.SUPERVISOR_FLOOR_SECONDS
-        return self.paused or self.supervisor_speaking or time.monotonic() < floor_until
+        return (
+            self.awaiting_answer
+            or self.paused
+            or self.supervisor_speaking
+            or time.monotonic() < floor_until
+        )
 
     def supervisor_started_speaking(self) -> None:
         self.supervisor_speaking = True
@@ -156,14 +185,11 @@ class ServiceDeskAgent(AppointmentTools, Agent):
         """What a supervisor on the call said to the caller, so the agent can follow on."""
         await self._add_note(f"Your supervisor said to the caller: {text}")
 
-    async def on_user_turn_completed(self, turn_ctx, new_message) -> None:
-        if self.holding_back:
-            # The caller's words stay in the conversation; the supervisor answers them.
-            raise StopResponse()
-
     def llm_node(self, chat_ctx, tools, model_settings):
-        """The LLM, unless a supervisor has the call (typed input skips the turn hook). The
-        model never reads a caller's card number: the agent has no use for one."""
+        """The LLM, unless the agent is holding back: then the caller's words (spoken or
+        typed) still join the conversation and the transcript, and nothing is answered (a
+        turn hook's StopResponse would drop them). The model never reads a caller's card
+        number: the agent has no use for one."""
         if self.holding_back:
             return _say_nothing()
         for item in chat_ctx.items:

@@ -1,7 +1,10 @@
-"""A callback's job dials the customer before the session starts (the web app asked for it,
-telephony.callbacks): through the line's outbound trunk, waiting until they answer. Answered,
-busy, no answer or a failure is a ``callback`` event on the call; an unanswered callback ends
-the call as failed with that reason."""
+"""A callback's job dials the customer once its session is running (the web app asked for
+it, telephony.callbacks): through the line's outbound trunk, waiting until they answer, with
+livekit-agents' answering-machine detection listening from the first ring. A person (or a
+silence nobody can classify) hears the agent's opening; a voicemail box hears a short message
+with the number to call back; a full mailbox or a phone menu is put down. Every outcome
+(answered, busy, no answer, voicemail, voicemail full, phone menu, failed) is a ``callback``
+event, and a callback that reached nobody ends the call as failed with that reason."""
 
 from __future__ import annotations
 
@@ -12,6 +15,7 @@ from django.utils import timezone
 from google.protobuf.duration_pb2 import Duration
 from livekit import api
 from livekit.agents import JobContext
+from livekit.agents.voice.amd import AMD, AMDCategory
 
 from agentworker.call_job import CallJob
 from callcenter.models import Call, CallEvent
@@ -21,6 +25,22 @@ from telephony.models import PhoneLine
 BUSY = {486, 600, 603}
 NO_ANSWER = {408, 480, 487}
 
+CUSTOMER_IDENTITY = "customer"
+
+# What the answering-machine detection heard, as the callback's outcome (else "answered").
+MACHINE_OUTCOMES = {
+    AMDCategory.MACHINE_VM: "voicemail",
+    AMDCategory.MACHINE_UNAVAILABLE: "voicemail full",
+    AMDCategory.MACHINE_IVR: "phone menu",
+}
+
+# Why a callback that reached nobody failed, as the call's record says it.
+FAILURE_REASONS = {
+    "voicemail": "Callback reached voicemail: a message was left.",
+    "voicemail full": "Callback reached a voicemail that takes no messages.",
+    "phone menu": "Callback reached a phone menu.",
+}
+
 
 def callback_greeting(reason: str) -> str:
     return (
@@ -28,6 +48,19 @@ def callback_greeting(reason: str) -> str:
         f"{reason}. Greet them, say you are the service desk's assistant calling them back "
         "and why, and ask how you can help."
     )
+
+
+def voicemail_message(reason: str, line: PhoneLine | None) -> str:
+    """What the agent leaves on a voicemail box: who called, why, and how to call back."""
+    number = (line.number if line else "") or settings.SERVICE_DESK_PHONE
+    hours = (line.hours_spoken if line else "") or settings.SERVICE_DESK_HOURS
+    parts = [f"Hello, this is {settings.SERVICE_DESK_NAME} calling you back because {reason}."]
+    if number:
+        parts.append(f"Please call us on {' '.join(number.lstrip('+'))}.")
+    if hours:
+        parts.append(f"We are there {hours}.")
+    parts.append("Thank you, goodbye.")
+    return " ".join(parts)
 
 
 def outcome_of(error: Exception) -> str:
@@ -44,27 +77,45 @@ def outcome_of(error: Exception) -> str:
     return f"failed: {getattr(error, 'message', None) or error}"
 
 
-async def dial_customer(ctx: JobContext, job: CallJob) -> bool:
-    """Ring the call's customer and wait; True once they answered."""
+async def dial_customer(ctx: JobContext, job: CallJob, reason: str, line: PhoneLine | None) -> bool:
+    """Ring the call's customer through ``line`` and wait; True once a person (not a
+    machine) answered.
+
+    The session must be running: the detection listens through it, and holds its speech
+    until it has decided."""
     call = job.call
-    line = await PhoneLine.objects.filter(number=call.dialled_number).afirst()
-    try:
-        if line is None or not line.outbound_trunk_id:
-            raise RuntimeError("the line has no outbound trunk")
-        await ctx.api.sip.create_sip_participant(
-            api.CreateSIPParticipantRequest(
-                sip_trunk_id=line.outbound_trunk_id,
-                sip_call_to=call.caller,
-                room_name=ctx.room.name,
-                participant_identity="customer",
-                wait_until_answered=True,
-                ringing_timeout=Duration(seconds=settings.CALLBACK_RINGING_SECONDS),
+    detection = AMD(
+        job.session,
+        llm=None,  # the session's own LLM and speech-to-text: nothing else is configured
+        stt=None,
+        participant_identity=CUSTOMER_IDENTITY,
+        ivr_detection=False,
+        suppress_compatibility_warning=True,
+    )
+    async with detection:
+        try:
+            if line is None or not line.outbound_trunk_id:
+                raise RuntimeError("the line has no outbound trunk")
+            await ctx.api.sip.create_sip_participant(
+                api.CreateSIPParticipantRequest(
+                    sip_trunk_id=line.outbound_trunk_id,
+                    sip_call_to=call.caller,
+                    room_name=ctx.room.name,
+                    participant_identity=CUSTOMER_IDENTITY,
+                    wait_until_answered=True,
+                    ringing_timeout=Duration(seconds=settings.CALLBACK_RINGING_SECONDS),
+                )
             )
-        )
-        result = "answered"
-    except Exception as error:
-        result = outcome_of(error)
-    job.writer.event(CallEvent.Type.CALLBACK, {"to": call.caller_shown, "result": result})
+            verdict = await detection.execute()
+            result = MACHINE_OUTCOMES.get(verdict.category, "answered")
+            event = {"result": result, "detected": verdict.category.value}
+        except Exception as error:
+            result = outcome_of(error)
+            event = {"result": result}
+    if result == "voicemail":
+        await job.session.say(voicemail_message(reason, line), allow_interruptions=False)
+    job.writer.event(CallEvent.Type.CALLBACK, {"to": call.caller_shown, **event})
     if result != "answered":
-        job.writer.change_call(Call.mark_ended, timezone.now(), failed_reason=f"Callback {result}.")
+        failure = FAILURE_REASONS.get(result, f"Callback {result}.")
+        job.writer.change_call(Call.mark_ended, timezone.now(), failed_reason=failure)
     return result == "answered"

@@ -28,7 +28,7 @@ from livekit import api, rtc  # noqa: E402
 from livekit.agents import AgentSession, JobContext, JobProcess, room_io  # noqa: E402
 
 from agentworker import pipeline  # noqa: E402
-from agentworker.agent import ServiceDeskAgent  # noqa: E402
+from agentworker.agent import ServiceDeskAgent, instructions_for_line  # noqa: E402
 from agentworker.audio_recording import AudioRecording, session_record_option  # noqa: E402
 from agentworker.call_job import CallJob  # noqa: E402
 from agentworker.callback import callback_greeting, dial_customer  # noqa: E402
@@ -46,6 +46,7 @@ from callcenter.livekit_tokens import (  # noqa: E402
 )
 from callcenter.models import Call  # noqa: E402
 from telephony.callbacks import callback_of  # noqa: E402
+from telephony.models import PhoneLine  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -149,12 +150,20 @@ async def entrypoint(ctx: JobContext) -> None:
         return
     ctx.log_context_fields["call_id"] = str(call.pk)
     writer = await CallWriter.open(call.pk)
-    session = pipeline.build_session(ctx.proc.userdata.get("vad"))
+    line = await PhoneLine.objects.filter(number=call.dialled_number).afirst()
+    session = pipeline.build_session(
+        ctx.proc.userdata.get("vad"), line.language_list if line else None
+    )
+    instructions = instructions_for_line(line) if line else ""
     callback = callback_of(ctx.job.metadata)
-    if callback:
-        agent = ServiceDeskAgent(writer, greeting=callback_greeting(str(callback.get("reason"))))
+    if callback:  # the agent greets once a person has answered (agentworker.callback)
+        reason = str(callback.get("reason"))
+        agent = ServiceDeskAgent(
+            writer, greets=False, greeting=callback_greeting(reason), instructions=instructions
+        )
+        agent.awaiting_answer = True
     else:
-        agent = ServiceDeskAgent(writer)
+        agent = ServiceDeskAgent(writer, instructions=instructions)
     job = CallJob(call, writer, agent, session)
     if call.channel == Call.Channel.PHONE:
         agent.on_handoff = PhoneTransfer(job).after_handoff
@@ -184,10 +193,6 @@ async def entrypoint(ctx: JobContext) -> None:
         await writer.close()
         logger.info("call %s finished: %s", call.pk, reason)
 
-    if callback and not await dial_customer(ctx, job):
-        await writer.close()
-        ctx.shutdown(reason="the customer did not answer the callback")
-        return
     ctx.add_shutdown_callback(finish)
     # The agent greets the caller as it enters (ServiceDeskAgent.on_enter).
     await session.start(
@@ -196,6 +201,12 @@ async def entrypoint(ctx: JobContext) -> None:
         room_options=caller_room_options(call),
         record=session_record_option(),
     )
+    if callback:
+        if not await dial_customer(ctx, job, reason, line):
+            await ctx.delete_room()  # puts the phone down, if anyone picked it up
+            ctx.shutdown(reason="no person answered the callback")
+            return
+        agent.greet()
     supervisor_control.start()
     Keypad(job).attach(ctx.room)
     recorder.answered()

@@ -1,7 +1,8 @@
 """Cold transfer of a phone caller to a person (SIP REFER through livekit-sip): after the
 agent asked for a person and no supervisor took the call over within
 ``PHONE_TRANSFER_AFTER_SECONDS``, the caller hears a sentence and is handed to their line's
-transfer destination. Every attempt is a ``transfer`` event with its result."""
+transfer destination, if its opening hours say someone is there. Every attempt is a
+``transfer`` event with its result."""
 
 from __future__ import annotations
 
@@ -20,6 +21,13 @@ logger = logging.getLogger(__name__)
 
 TRANSFER_SENTENCE = "I'm transferring you to a colleague now. Please hold the line."
 TRANSFER_FAILED_SENTENCE = "I'm sorry, I couldn't reach a colleague. I'll keep helping you."
+
+
+def closed_sentence(line: PhoneLine) -> str:
+    return (
+        f"I'm sorry, my colleagues take calls {line.hours_spoken}, and they are not in now. "
+        "I'll keep helping you."
+    )
 
 
 class PhoneTransfer:
@@ -47,6 +55,13 @@ class PhoneTransfer:
         if not destination:
             result = "not transferred: the line has no transfer destination"
             self.job.writer.event(CallEvent.Type.TRANSFER, {"to": "", "by": by, "result": result})
+            return result
+        if not line.is_open():
+            result = "not transferred: outside the line's opening hours"
+            self.job.session.say(closed_sentence(line))
+            self.job.writer.event(
+                CallEvent.Type.TRANSFER, {"to": destination, "by": by, "result": result}
+            )
             return result
         session = self.job.session
         await session.say(TRANSFER_SENTENCE, allow_interruptions=False)

@@ -20,28 +20,30 @@ def azure_configured() -> bool:
     return bool(settings.AZURE_SPEECH_KEY and settings.AZURE_SPEECH_REGION)
 
 
-def build_stt():
-    """Azure speech-to-text when configured (auto-detecting CALL_LANGUAGES), else OpenAI's."""
+def build_stt(languages: list[str]):
+    """Azure speech-to-text when configured (auto-detecting among ``languages``), else
+    OpenAI's (told the language, or detecting it among several)."""
     if azure_configured():
         from livekit.plugins import azure
 
-        languages = settings.CALL_LANGUAGES
         return azure.STT(
             speech_key=settings.AZURE_SPEECH_KEY,
             speech_region=settings.AZURE_SPEECH_REGION,
             language=languages if len(languages) > 1 else languages[0],
         )
     return openai.STT(
-        base_url=settings.OPENAI_BASE_URL or None, api_key=settings.OPENAI_API_KEY or None
+        language=languages[0].split("-")[0],
+        detect_language=len(languages) > 1,
+        base_url=settings.OPENAI_BASE_URL or None,
+        api_key=settings.OPENAI_API_KEY or None,
     )
 
 
-def build_tts():
-    """Azure text-to-speech with the voice of the first call language, else OpenAI's."""
+def build_tts(language: str):
+    """Azure text-to-speech with ``language``'s voice (AZURE_VOICES), else OpenAI's."""
     if azure_configured():
         from livekit.plugins import azure
 
-        language = settings.CALL_LANGUAGES[0]
         return azure.TTS(
             speech_key=settings.AZURE_SPEECH_KEY,
             speech_region=settings.AZURE_SPEECH_REGION,
@@ -53,12 +55,15 @@ def build_tts():
     )
 
 
-def build_session(vad=None) -> AgentSession:
-    """The voice session: Azure (or OpenAI) speech, the LLM, the bundled VAD and turn detector."""
+def build_session(vad=None, languages: list[str] | None = None) -> AgentSession:
+    """The voice session: Azure (or OpenAI) speech in ``languages`` (a phone line's, else
+    CALL_LANGUAGES; the first is the agent's voice), the LLM, the bundled VAD and turn
+    detector."""
+    languages = languages or settings.CALL_LANGUAGES
     return AgentSession(
-        stt=build_stt(),
+        stt=build_stt(languages),
         llm=build_llm(),
-        tts=build_tts(),
+        tts=build_tts(languages[0]),
         vad=vad or inference.VAD(),
         turn_handling={
             "turn_detection": (

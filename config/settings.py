@@ -267,6 +267,9 @@ UNANSWERED_CALL_MINUTES = env_int("UNANSWERED_CALL_MINUTES", 2)
 # A phone caller who asked for a person is transferred to their line's transfer destination
 # when no supervisor has taken the call over within this many seconds.
 PHONE_TRANSFER_AFTER_SECONDS = env_int("PHONE_TRANSFER_AFTER_SECONDS", 30)
+# The credentials the SIP provider asks for on calls out (callbacks); empty: none asked.
+SIP_OUTBOUND_USERNAME = env_str("SIP_OUTBOUND_USERNAME")
+SIP_OUTBOUND_PASSWORD = env_str("SIP_OUTBOUND_PASSWORD")
 # How long a callback rings before it counts as not answered.
 CALLBACK_RINGING_SECONDS = env_int("CALLBACK_RINGING_SECONDS", 30)
 # How long the call page waits for the assistant to answer before it says so.

@@ -18,20 +18,19 @@ class PhoneLineForm(forms.ModelForm):
             "opening_hours",
             "transfer_to",
             "allowed_addresses",
+            "outbound_address",
         ]
 
-    def clean(self):
-        data = super().clean()
+    def _post_clean(self):
+        """Provision only a line that is valid as a whole (the model's own checks, which run
+        here, included): LiveKit is never asked about a number the form will refuse."""
+        super()._post_clean()
         if self.errors:
-            return data
-        line = self.instance
-        for field in ("number", "allowed_addresses", "outbound_address"):
-            setattr(line, field, data.get(field, ""))
+            return
         try:
-            provisioning.provision(line)
+            provisioning.provision(self.instance)
         except provisioning.ProvisioningFailed as error:
-            raise forms.ValidationError(str(error)) from error
-        return data
+            self.add_error(None, str(error))
 
 
 @admin.register(PhoneLine)

@@ -6,6 +6,8 @@ import re
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from telephony.hours import EXAMPLE, is_open, spoken, validate_opening_hours
+
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
 
 
@@ -16,15 +18,35 @@ def validate_e164(number: str) -> None:
         )
 
 
+LANGUAGE = re.compile(r"^[a-z]{2,3}-[A-Z]{2}$")
+
+
+def language_list(text: str) -> list[str]:
+    return [part.strip() for part in (text or "").split(",") if part.strip()]
+
+
+def validate_languages(text: str) -> None:
+    wrong = [code for code in language_list(text) if not LANGUAGE.match(code)]
+    if wrong or not language_list(text):
+        raise ValidationError(
+            "Give languages as codes with their region, comma-separated, e.g. en-US, de-DE."
+        )
+
+
 class PhoneLine(models.Model):
     number = models.CharField(
         max_length=16, unique=True, validators=[validate_e164], help_text="The dialled number."
     )
     name = models.CharField(max_length=80, help_text="What staff call this line.")
     languages = models.CharField(
-        max_length=80, default="en-US", help_text="Languages callers may speak, comma-separated."
-    )
-    opening_hours = models.CharField(max_length=120, blank=True)
+        max_length=80, default="en-US", validators=[validate_languages],
+        help_text="Languages callers may speak, comma-separated (e.g. en-US, de-DE); the first "
+        "is the agent's voice.",
+    )  # fmt: skip
+    opening_hours = models.CharField(
+        max_length=120, blank=True, validators=[validate_opening_hours],
+        help_text=f"When people answer transfers, e.g. “{EXAMPLE}”; empty: always.",
+    )  # fmt: skip
     transfer_to = models.CharField(
         max_length=120, blank=True,
         help_text="Where callers go when they ask for a person: tel:+49… or sip:desk@pbx.",
@@ -53,6 +75,18 @@ class PhoneLine(models.Model):
     def livekit_name(self) -> str:
         """How its trunk and dispatch rule are named on LiveKit (found again by it)."""
         return f"callcenter {self.number}"
+
+    @property
+    def language_list(self) -> list[str]:
+        return language_list(self.languages)
+
+    def is_open(self, at=None) -> bool:
+        """Whether people answer transfers now (or ``at``)."""
+        return is_open(self.opening_hours, at)
+
+    @property
+    def hours_spoken(self) -> str:
+        return spoken(self.opening_hours)
 
     @property
     def room_prefix(self) -> str:

@@ -90,7 +90,11 @@ async def _provision(line: PhoneLine) -> tuple[str, str]:
             made_outbound = await sip.create_outbound_trunk(
                 api.CreateSIPOutboundTrunkRequest(
                     trunk=api.SIPOutboundTrunkInfo(
-                        name=name, address=line.outbound_address, numbers=[line.number]
+                        name=name,
+                        address=line.outbound_address,
+                        numbers=[line.number],
+                        auth_username=settings.SIP_OUTBOUND_USERNAME,
+                        auth_password=settings.SIP_OUTBOUND_PASSWORD,
                     )
                 )
             )

@@ -9,6 +9,7 @@ import json
 import threading
 import time
 import wave
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -47,10 +48,14 @@ def phone_line(e2e_stack, settings):
     settings.LIVEKIT_API_KEY = e2e_stack.api_key
     settings.LIVEKIT_API_SECRET = e2e_stack.api_secret
     settings.LIVEKIT_AGENT_NAME = AGENT_NAME
-    line = provisioning.provision(PhoneLine(number=LINE, name="Service desk"))
+    # In a thread of its own: a browser test's Playwright runs an event loop in this one.
+    with ThreadPoolExecutor(1) as thread:
+        line = thread.submit(provisioning.provision, PhoneLine(number=LINE, name="Service desk"))
+        line = line.result()
     line.save()
     yield line
-    provisioning.unprovision(line)
+    with ThreadPoolExecutor(1) as thread:
+        thread.submit(provisioning.unprovision, line).result()
 
 
 def listen_in(url: str, token: str, seconds: float) -> float:
@@ -82,6 +87,24 @@ def listen_in(url: str, token: str, seconds: float) -> float:
     return asyncio.run(run())
 
 
+def dial_the_line(stack, folder, peer: RtpPeer, *, talk_seconds: float, until_transferred=False):
+    """SIPp calls the line from CALLER; once the bridge answers, ``peer`` is the phone's audio.
+    Returns the SIPp process (see ``start_sipp_call``)."""
+    sipp, port_file = start_sipp_call(
+        folder, sip_port=stack.sip_port, caller=CALLER, dialled=LINE, rtp_port=peer.port,
+        talk_seconds=talk_seconds, until_transferred=until_transferred,
+    )  # fmt: skip
+    try:
+        wait_until(
+            lambda: port_file.exists() and port_file.read_text().strip(), 40, "the call answered"
+        )
+    except AssertionError:
+        sipp.kill()
+        raise
+    peer.remote = ("127.0.0.1", int(port_file.read_text().strip()))
+    return sipp
+
+
 def speech_at_8k(text: str) -> np.ndarray:
     with wave.open(io.BytesIO(espeak_wav(text, rate=8000))) as reader:
         return np.frombuffer(reader.readframes(reader.getnframes()), dtype=np.int16)
@@ -95,15 +118,8 @@ def test_a_phone_call_is_answered_greeted_heard_looked_up_listened_to_and_record
     seconds = len(speech) / 8000
     e2e_stack.script(service_desk, [ExpectedSpeech(CALLER_SAYS, seconds - 1.0, seconds + 2.5)])
     peer = RtpPeer()
-    sipp, port_file = start_sipp_call(
-        tmp_path, sip_port=e2e_stack.sip_port, caller=CALLER, dialled=LINE,
-        rtp_port=peer.port, talk_seconds=45,
-    )  # fmt: skip
+    sipp = dial_the_line(e2e_stack, tmp_path, peer, talk_seconds=45)
     try:
-        wait_until(
-            lambda: port_file.exists() and port_file.read_text().strip(), 40, "the call answered"
-        )
-        peer.remote = ("127.0.0.1", int(port_file.read_text().strip()))
         answered = time.monotonic()
         talking = threading.Thread(
             target=lambda: (peer.silence(8), peer.play(speech), peer.silence(30)), daemon=True
@@ -189,7 +205,9 @@ def test_a_saved_line_exists_on_livekit_and_a_refused_one_leaves_nothing(e2e_sta
     settings.LIVEKIT_URL = e2e_stack.livekit_url
     settings.LIVEKIT_API_KEY = e2e_stack.api_key
     settings.LIVEKIT_API_SECRET = e2e_stack.api_secret
-    line = provisioning.provision(PhoneLine(number="+4930999888", name="Parts"))
+    settings.SIP_OUTBOUND_USERNAME, settings.SIP_OUTBOUND_PASSWORD = "desk", "s3cret-from-env"
+    line = PhoneLine(number="+4930999888", name="Parts", outbound_address="sip.example.com")
+    line = provisioning.provision(line)
     line.save()
 
     async def listed():
@@ -199,15 +217,19 @@ def test_a_saved_line_exists_on_livekit_and_a_refused_one_leaves_nothing(e2e_sta
         ) as lkapi:  # fmt: skip
             trunks = await lkapi.sip.list_inbound_trunk(api.ListSIPInboundTrunkRequest())
             rules = await lkapi.sip.list_dispatch_rule(api.ListSIPDispatchRuleRequest())
-            return trunks.items, rules.items
+            out = await lkapi.sip.list_outbound_trunk(api.ListSIPOutboundTrunkRequest())
+            return trunks.items, rules.items, out.items
 
-    trunks, rules = asyncio.run(listed())
+    trunks, rules, out = asyncio.run(listed())
     ours = [t for t in trunks if t.sip_trunk_id == line.inbound_trunk_id]
     assert ours and ours[0].numbers == ["+4930999888"]
     assert any(r.sip_dispatch_rule_id == line.dispatch_rule_id for r in rules)
+    # Calls out go to the provider's address with the credentials from the environment.
+    (outbound,) = [t for t in out if t.sip_trunk_id == line.outbound_trunk_id]
+    assert (outbound.address, outbound.auth_username) == ("sip.example.com", "desk")
     # Saving again keeps exactly one trunk and one rule for the number.
     provisioning.provision(line)
-    trunks, rules = asyncio.run(listed())
+    trunks, rules, _out = asyncio.run(listed())
     assert sum("+4930999888" in t.numbers for t in trunks) == 1
     assert sum(r.name == line.livekit_name for r in rules) == 1
 
@@ -227,7 +249,7 @@ def test_a_saved_line_exists_on_livekit_and_a_refused_one_leaves_nothing(e2e_sta
     taken = PhoneLine(number="+4930777666", name="Taken")
     with pytest.raises(provisioning.ProvisioningFailed, match="already taken by the trunk"):
         provisioning.provision(taken)
-    trunks, rules = asyncio.run(listed())
+    trunks, rules, _out = asyncio.run(listed())
     holding = [t.sip_trunk_id for t in trunks if "+4930777666" in t.numbers]
     assert holding == [theirs.sip_trunk_id]
     assert not any(r.name == taken.livekit_name for r in rules)
@@ -252,10 +274,25 @@ def person_please(request: dict) -> Reply:
     return Reply(text=GREETING)
 
 
-def test_a_phone_caller_who_asks_for_a_person_is_transferred_to_the_lines_desk(
-    e2e_stack, phone_line, tmp_path
+def open_only_tomorrow() -> str:
+    """Opening hours (OpenStreetMap syntax) that leave the desk closed all of today."""
+    from datetime import timedelta
+    from zoneinfo import ZoneInfo
+
+    from django.conf import settings
+    from django.utils import timezone
+
+    tomorrow = timezone.localtime(timezone.now(), ZoneInfo(settings.SHOP_TIME_ZONE))
+    tomorrow += timedelta(days=1)
+    return ["Mo", "Tu", "We", "Th", "Fr", "Sa", "Su"][tomorrow.weekday()] + " 09:00-17:00"
+
+
+@pytest.mark.parametrize("desk", ["open", "closed"])
+def test_a_phone_caller_who_asks_for_a_person_is_transferred_while_the_desk_is_open(
+    e2e_stack, phone_line, tmp_path, desk
 ):
     phone_line.transfer_to = DESK
+    phone_line.opening_hours = "Mo-Su 00:00-24:00" if desk == "open" else open_only_tomorrow()
     phone_line.save()
     speech = speech_at_8k(ASKS_FOR_A_PERSON)
     seconds = len(speech) / 8000
@@ -263,15 +300,8 @@ def test_a_phone_caller_who_asks_for_a_person_is_transferred_to_the_lines_desk(
         person_please, [ExpectedSpeech(ASKS_FOR_A_PERSON, seconds - 1.0, seconds + 2.5)]
     )
     peer = RtpPeer()
-    sipp, port_file = start_sipp_call(
-        tmp_path, sip_port=e2e_stack.sip_port, caller=CALLER, dialled=LINE,
-        rtp_port=peer.port, talk_seconds=60, until_transferred=True,
-    )  # fmt: skip
+    sipp = dial_the_line(e2e_stack, tmp_path, peer, talk_seconds=60, until_transferred=True)
     try:
-        wait_until(
-            lambda: port_file.exists() and port_file.read_text().strip(), 40, "the call answered"
-        )
-        peer.remote = ("127.0.0.1", int(port_file.read_text().strip()))
         talking = threading.Thread(
             target=lambda: (peer.silence(8), peer.play(speech), peer.silence(40)), daemon=True
         )
@@ -282,8 +312,26 @@ def test_a_phone_caller_who_asks_for_a_person_is_transferred_to_the_lines_desk(
         transfer = wait_until(
             lambda: call.events.filter(type=CallEvent.Type.TRANSFER).first(), 60, "the transfer"
         )
-        assert transfer.payload == {"to": DESK, "by": "", "result": "transferred"}
         assert call.events.filter(type=CallEvent.Type.HANDOFF_REQUESTED).exists()
+        if desk == "closed":
+            # Nobody is there to take the call: the caller is told when they are, and stays.
+            assert transfer.payload == {
+                "to": DESK,
+                "by": "",
+                "result": "not transferred: outside the line's opening hours",
+            }
+            told = wait_until(
+                lambda: call.segments.filter(text__startswith="I'm sorry, my colleagues").first(),
+                30,
+                "the caller to be told the desk is closed",
+            )
+            assert phone_line.hours_spoken in told.text
+            async_to_sync(delete_room)(e2e_stack, call.room_name)
+            sipp.wait(30)
+            assert not (tmp_path / "refer_to").exists()
+            e2e_stack.wait_for_job_end(call.pk)
+            return
+        assert transfer.payload == {"to": DESK, "by": "", "result": "transferred"}
         assert sipp.wait(30) == 0, (tmp_path / "sipp.log").read_text()[-2000:]
         # The phone got the REFER with the line's destination.
         assert (tmp_path / "refer_to").read_text().strip() == DESK
@@ -298,12 +346,117 @@ def test_a_phone_caller_who_asks_for_a_person_is_transferred_to_the_lines_desk(
     e2e_stack.wait_for_job_end(call.pk)
 
 
+SUPERVISOR_SAYS = "Hello this is Jane the service manager and I will look after you now"
+MEANWHILE = "Thank you Jane my car makes a grinding noise when I brake"
+
+
+@pytest.mark.browser
+def test_a_supervisor_joins_a_phone_call_takes_it_over_and_transfers_the_caller(
+    e2e_stack, phone_line, caller_browser, tmp_path, staff_user
+):
+    from playwright.sync_api import expect
+
+    from tests.support.voice_stack import speech_wav
+    from tests.test_supervisor_end_to_end import requests_with, supervisor_page
+
+    phone_line.transfer_to = DESK
+    phone_line.save()
+    microphone = tmp_path / "supervisor.wav"
+    supervisor_seconds = speech_wav(microphone, SUPERVISOR_SAYS, leading_silence=3)
+    meanwhile = speech_at_8k(MEANWHILE)
+    seconds = len(meanwhile) / 8000
+    e2e_stack.script(
+        person_please,
+        [
+            ExpectedSpeech(SUPERVISOR_SAYS, supervisor_seconds - 1.0, supervisor_seconds + 2.5),
+            ExpectedSpeech(MEANWHILE, seconds - 1.0, seconds + 2.5),
+        ],
+    )
+    peer = RtpPeer()
+    sipp = dial_the_line(e2e_stack, tmp_path, peer, talk_seconds=120, until_transferred=True)
+    try:
+        peer.stay_on_the_line()
+        call = wait_until(
+            lambda: Call.objects.filter(channel=Call.Channel.PHONE).first(), 30, "the phone call"
+        )
+        wait_until(lambda: call.segments.filter(text=GREETING).exists(), 40, "the greeting")
+        monitor = supervisor_page(e2e_stack, caller_browser, tmp_path, staff_user, microphone)
+        monitor.locator(f'button.call-item[data-call-id="{call.pk}"]').click()
+        expect(monitor.locator("#transcript")).to_contain_text(GREETING, timeout=15000)
+        transfer_button = monitor.get_by_role("button", name="Transfer to a person")
+        expect(transfer_button).to_be_visible()
+
+        # Joining: the phone hears the supervisor (the agent is quiet, waiting for the caller).
+        time.sleep(2)
+        assert peer.level_since(time.monotonic() - 1.5) < 0.005, "the line is not quiet"
+        joined = time.monotonic()
+        monitor.get_by_role("button", name="Join the call").click()
+        expect(monitor.locator("#control-status")).to_contain_text(
+            "You are on the call", timeout=15000
+        )
+        wait_until(lambda: peer.level_since(joined + 2) > 0.01, 30, "the supervisor on the line")
+        said = wait_until(
+            lambda: call.segments.filter(speaker=TranscriptSegment.Speaker.SUPERVISOR).first(),
+            40,
+            "the supervisor's words to be transcribed",
+        )
+        assert said.text == SUPERVISOR_SAYS
+
+        # Taking over: the caller speaks, is transcribed, and the agent does not answer.
+        monitor.get_by_role("button", name="Take over").click()
+        expect(monitor.get_by_role("button", name="Hand back to the agent")).to_be_visible(
+            timeout=10000
+        )
+        peer.say(meanwhile)
+        wait_until(
+            lambda: call.segments.filter(
+                speaker=TranscriptSegment.Speaker.CUSTOMER, text=MEANWHILE
+            ).exists(),
+            40,
+            "the caller's words to be transcribed",
+        )
+        time.sleep(3)
+        assert requests_with(e2e_stack, "grinding noise") == []
+
+        # Transferring: the phone gets the REFER to the line's desk, by this supervisor.
+        transfer_button.click()
+        transfer = wait_until(
+            lambda: call.events.filter(type=CallEvent.Type.TRANSFER).first(), 60, "the transfer"
+        )
+        assert transfer.payload == {"to": DESK, "by": staff_user.username, "result": "transferred"}
+        assert sipp.wait(30) == 0, (tmp_path / "sipp.log").read_text()[-2000:]
+        assert (tmp_path / "refer_to").read_text().strip() == DESK
+        expect(monitor.locator("#transcript")).to_contain_text(
+            f"{staff_user.username} transferred the caller to {DESK}", timeout=10000
+        )
+    finally:
+        if sipp.poll() is None:
+            sipp.kill()
+        peer.close()
+    e2e_stack.wait_for_job_end(call.pk)
+
+
 CALLBACK_OPENING = "Hello, this is the service desk calling you back."
 
 
+HELLO = "Hello?"
+VOICEMAIL_GREETING = (
+    "Hi, you have reached Sam, I cannot take your call right now, please leave a message"
+)
+
+
+def tool_names(request: dict) -> set[str]:
+    return {tool["function"]["name"] for tool in request.get("tools") or []}
+
+
 def calling_back(request: dict) -> Reply:
-    """The scripted LLM of a callback: it opens with the reason it was given."""
+    """The scripted LLM of a callback: it tells a voicemail greeting from a person when the
+    answering-machine detection asks, and opens with the reason it was given."""
     messages = request["messages"]
+    if "save_prediction" in tool_names(request):
+        heard = str(messages[-1].get("content", ""))
+        label = "machine-vm" if "leave a message" in heard else "human"
+        return Reply(tool_calls=[ToolCall("save_prediction", {"label": label})])
     if "calling the customer back" in json.dumps(messages) and messages[-1]["role"] != "tool":
         return Reply(text=CALLBACK_OPENING)
     return service_desk(request)
@@ -349,12 +502,20 @@ def test_a_callback_rings_the_customer_who_hears_why_the_desk_calls(
             lambda: port_file.exists() and port_file.read_text().strip(), 40, "the phone to ring"
         )
         peer.remote = ("127.0.0.1", int(port_file.read_text().strip()))
-        answered = time.monotonic()
-        threading.Thread(target=lambda: peer.silence(30), daemon=True).start()
+        hello = speech_at_8k(HELLO)
+        threading.Thread(
+            target=lambda: (peer.silence(1), peer.play(hello), peer.silence(30)), daemon=True
+        ).start()
         event = wait_until(
             lambda: callback.events.filter(type=CallEvent.Type.CALLBACK).first(), 40, "the answer"
         )
-        assert event.payload == {"to": callback.caller_shown, "result": "answered"}
+        # A short "Hello?" is a person (not a silence the detection could not classify).
+        assert event.payload == {
+            "to": callback.caller_shown,
+            "result": "answered",
+            "detected": "human",
+        }
+        answered = time.monotonic()
         wait_until(lambda: peer.level_since(answered) > 0.01, 30, "the opening on the line")
         opening = wait_until(
             lambda: callback.segments.filter(text=CALLBACK_OPENING).first(), 30, "the opening"
@@ -364,6 +525,70 @@ def test_a_callback_rings_the_customer_who_hears_why_the_desk_calls(
         assert "your call to the service desk did not go through" in sent
         async_to_sync(delete_room)(e2e_stack, callback.room_name)
         assert phone.wait(30) == 0, (tmp_path / "sipp-phone.log").read_text()[-2000:]
+    finally:
+        if phone.poll() is None:
+            phone.kill()
+        peer.close()
+    e2e_stack.wait_for_job_end(callback.pk)
+
+
+def test_a_callback_that_reaches_voicemail_leaves_a_message_and_hangs_up(
+    e2e_stack, callback_line, tmp_path
+):
+    line, port, supervisor = callback_line
+    line.opening_hours = "Mo-Fr 08:00-18:00"
+    line.save()
+    greeting = speech_at_8k(VOICEMAIL_GREETING)
+    seconds = len(greeting) / 8000
+    e2e_stack.script(
+        calling_back, [ExpectedSpeech(VOICEMAIL_GREETING, seconds - 1.0, seconds + 2.5)]
+    )
+    peer = RtpPeer()
+    phone, port_file = start_sipp_phone(tmp_path, ANSWERING, port=port, rtp_port=peer.port)
+    original = failed_phone_call()
+    try:
+        asked = supervisor.post(f"/api/calls/{original.pk}/callback/")
+        assert asked.status_code == 201, asked.content
+        callback = Call.objects.get(pk=asked.json()["call_id"])
+        wait_until(
+            lambda: port_file.exists() and port_file.read_text().strip(), 40, "the phone to ring"
+        )
+        peer.remote = ("127.0.0.1", int(port_file.read_text().strip()))
+        answered = time.monotonic()
+        threading.Thread(
+            target=lambda: (peer.silence(0.5), peer.play(greeting), peer.silence(40)), daemon=True
+        ).start()
+        # The mailbox hears the message, then the line is put down (SIPp gets the BYE).
+        assert phone.wait(60) == 0, (tmp_path / "sipp-phone.log").read_text()[-2000:]
+        event = wait_until(
+            lambda: callback.events.filter(type=CallEvent.Type.CALLBACK).first(), 20, "the result"
+        )
+        assert event.payload == {
+            "to": callback.caller_shown,
+            "result": "voicemail",
+            "detected": "machine-vm",
+        }
+        assert peer.level_since(answered + seconds + 1) > 0.01, "no message after the greeting"
+        message = wait_until(
+            lambda: callback.segments.filter(speaker=TranscriptSegment.Speaker.AGENT).first(),
+            20,
+            "the message in the transcript",
+        )
+        assert "calling you back because your call to the service desk did not go through" in (
+            message.text
+        )
+        assert "4 9 3 0 1 2 3 4 5 6" in message.text and "Monday to Friday 8 to 18" in message.text
+        # Nobody was greeted as if a person had answered: the opening was never asked for.
+        assert not any(
+            "Greet them" in json.dumps(request["messages"]) for request in e2e_stack.models.requests
+        )
+        wait_until(
+            lambda: Call.objects.filter(pk=callback.pk, status=Call.Status.FAILED).exists(),
+            20,
+            "the callback to be failed",
+        )
+        callback.refresh_from_db()
+        assert callback.failure_reason == "Callback reached voicemail: a message was left."
     finally:
         if phone.poll() is None:
             phone.kill()

@@ -93,3 +93,68 @@ def test_runsip_without_redis_says_what_to_set(settings):
     settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = "APIx", "secret-0123456789"
     with pytest.raises(CommandError, match=r"set REDIS_URL \(or --redis-url\)"):
         call_command("runsip", "--redis-url", "")
+
+
+@pytest.mark.django_db
+def test_a_lines_languages_and_hours_are_checked_with_a_sentence_before_livekit_is_asked(
+    admin_client_logged_in, livekit_away
+):
+    form = {"number": "+4930123456", "name": "Desk", "languages": "en-US"}
+    for field, value, sentence in [
+        ("languages", "english", "codes with their region"),
+        ("languages", "de-DE, fr", "codes with their region"),
+        ("opening_hours", "weekdays 9 to 5", "as OpenStreetMap does"),
+        ("opening_hours", "Mo-Fr 25:00-26:00", "as OpenStreetMap does"),
+    ]:
+        page = admin_client_logged_in.post(
+            "/admin/telephony/phoneline/add/", {**form, field: value}
+        ).content.decode()
+        assert sentence in page, (field, value)
+        assert "LiveKit did not take" not in page  # refused before provisioning
+    assert not PhoneLine.objects.exists()
+
+
+@pytest.mark.django_db
+def test_editing_a_line_in_the_admin_keeps_its_outbound_address(admin_client_logged_in):
+    line = PhoneLine.objects.create(number="+4930123456", name="Desk")
+    page = admin_client_logged_in.get(f"/admin/telephony/phoneline/{line.pk}/change/")
+    assert 'name="outbound_address"' in page.content.decode()
+
+
+def test_a_line_is_open_by_its_hours_in_the_desks_time_zone(settings):
+    from datetime import UTC, datetime
+
+    settings.SHOP_TIME_ZONE = "Europe/Berlin"
+    line = PhoneLine(opening_hours="Mo-Fr 08:00-18:00; Sa 09:30-13:00")
+    monday_7_30_in_berlin = datetime(2026, 11, 30, 6, 30, tzinfo=UTC)
+    monday_8_30_in_berlin = datetime(2026, 11, 30, 7, 30, tzinfo=UTC)
+    sunday_noon = datetime(2026, 11, 29, 11, 0, tzinfo=UTC)
+    assert not line.is_open(monday_7_30_in_berlin)
+    assert line.is_open(monday_8_30_in_berlin)
+    assert not line.is_open(sunday_noon)
+    assert PhoneLine(opening_hours="").is_open(sunday_noon)  # no hours: always staffed
+    assert line.hours_spoken == "Monday to Friday 8 to 18, Saturday 9:30 to 13"
+    assert (
+        PhoneLine(opening_hours="Mo,We 08:00-12:00,13:00-17:00; Su off").hours_spoken
+        == "Monday and Wednesday 8 to 12 and 13 to 17, Sunday closed"
+    )
+
+
+async def test_a_lines_calls_are_heard_and_spoken_in_its_languages(settings):
+    from agentworker.agent import instructions_for_line
+    from agentworker.pipeline import build_session
+
+    settings.OPENAI_API_KEY = "test"
+    line = PhoneLine(
+        name="Berlin desk", languages="de-DE, en-US", opening_hours="Mo-Fr 08:00-18:00"
+    )
+    session = build_session(languages=line.language_list)
+    assert session.stt._opts.detect_language  # among several: the model tells which
+    one = build_session(languages=["fr-FR"])
+    assert one.stt._opts.languages == ["fr"] and not one.stt._opts.detect_language
+    settings.AZURE_SPEECH_KEY, settings.AZURE_SPEECH_REGION = "key", "westeurope"
+    settings.AZURE_VOICES = {"de-DE": "de-DE-KatjaNeural", "en-US": "en-US-JennyNeural"}
+    azure = build_session(languages=line.language_list)
+    assert azure.tts._opts.voice == "de-DE-KatjaNeural"
+    told = instructions_for_line(line)
+    assert "de-DE, en-US" in told and "Monday to Friday 8 to 18" in told

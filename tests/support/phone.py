@@ -5,6 +5,7 @@ test knows exactly what it played and measures what came back."""
 from __future__ import annotations
 
 import contextlib
+import queue
 import socket
 import struct
 import subprocess
@@ -261,6 +262,21 @@ class RtpPeer:
 
     def silence(self, seconds: float) -> None:
         self.play(np.zeros(int(8000 * seconds), dtype=np.int16))
+
+    def stay_on_the_line(self) -> None:
+        """Send silence in the background until closed, and what ``say`` is given when given."""
+        self._to_say: queue.Queue[np.ndarray] = queue.Queue()
+        threading.Thread(target=self._talk, daemon=True).start()
+
+    def say(self, samples: np.ndarray) -> None:
+        self._to_say.put(samples)
+
+    def _talk(self) -> None:
+        while self._running:
+            try:
+                self.play(self._to_say.get_nowait())
+            except queue.Empty:
+                self.silence(0.2)
 
     def level_since(self, since: float) -> float:
         """RMS (0-1) of the audio received since ``since`` (time.monotonic())."""
