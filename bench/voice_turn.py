@@ -11,7 +11,9 @@ pace (silence in between, as a microphone sends), and listens to the agent's tra
 Per turn: from the end of the caller's speech (known to the frame: the benchmark plays it) to
 the first sound of the answer at the caller. The session's own figures for the same turns
 (``Call.metrics``: end-of-turn delay, LLM first token, TTS first byte) are subtracted to leave
-"the rest": our code and the media path. Levels of concurrent calls run until the response's
+"the rest": our code and the media path. The moments the job saw (the caller segment's end of
+speech, the answer's playout start, wall clock) split the rest into media in, the job's own
+time beyond the session's stages, and media out. Levels of concurrent calls run until the response's
 p95 doubles against one call, a turn goes unanswered, or the levels end; CPU seconds per second
 of each part and the private memory of the job processes are read from /proc (psutil).
 
@@ -118,17 +120,18 @@ class Caller:
         while time.monotonic() - self.last_loud < seconds and time.monotonic() < deadline:
             await asyncio.sleep(0.05)
 
-    async def turn(self, samples: np.ndarray) -> float | None:
-        """Say ``samples``; seconds from the end of the speech to the first sound back."""
+    async def turn(self, samples: np.ndarray) -> tuple[float, float | None]:
+        """Say ``samples``; when the speech ended and when the first sound came back (wall
+        clock, comparable with the job's timestamps on this machine; None: nothing came)."""
         self.speech_ended.clear()
         await self.speech.put(samples)
         await self.speech_ended.wait()
         deadline = self.speech_end + ANSWER_TIMEOUT
         while self.first_loud_after is None and time.monotonic() < deadline:
             await asyncio.sleep(0.005)
-        if self.first_loud_after is None:
-            return None
-        return self.first_loud_after - self.speech_end
+        to_wall = time.time() - time.monotonic()
+        heard = None if self.first_loud_after is None else self.first_loud_after + to_wall
+        return self.speech_end + to_wall, heard
 
 
 def start_call(web_url: str) -> dict:
@@ -170,6 +173,7 @@ async def one_call(web_url: str, samples: np.ndarray, turns: int, seed: int) -> 
     await room.local_participant.publish_track(track, options)
     microphone = asyncio.create_task(caller.microphone())
     responses: list[float | None] = []
+    moments: list[tuple[float, float | None]] = []
     pauses = random.Random(seed)
     try:
         # The greeting: wait for it to start and end.
@@ -179,19 +183,23 @@ async def one_call(web_url: str, samples: np.ndarray, turns: int, seed: int) -> 
         await caller.quiet_for(QUIET_AFTER_ANSWER)
         for _ in range(turns):
             await asyncio.sleep(pauses.uniform(0.5, 1.5))  # a person's pause
-            responses.append(await caller.turn(samples))
+            ended, heard = await caller.turn(samples)
+            moments.append((ended, heard))
+            responses.append(None if heard is None else heard - ended)
             await caller.quiet_for(QUIET_AFTER_ANSWER)
     finally:
         microphone.cancel()
         for ear in ears:
             ear.cancel()
         await room.disconnect()
-    return {"call_id": started["call_id"], "responses": responses}
+    return {"call_id": started["call_id"], "responses": responses, "moments": moments}
 
 
 def session_figures(call_ids: list[str], seconds: float = 60) -> dict[str, dict]:
-    """Each call's metrics once its job has stored them (it does when the call ends)."""
-    from callcenter.models import Call
+    """Each call's metrics once its job has stored them (it does when the call ends), with
+    the moments the job saw: when each caller turn ended (the VAD's end of speech) and when
+    each answer started playing out, from the call's transcript segments."""
+    from callcenter.models import Call, TranscriptSegment
 
     deadline = time.monotonic() + seconds
     while True:
@@ -199,8 +207,20 @@ def session_figures(call_ids: list[str], seconds: float = 60) -> dict[str, dict]
             Call.objects.filter(pk__in=call_ids).exclude(metrics={}).values_list("pk", "metrics")
         )
         if len(stored) == len(call_ids) or time.monotonic() > deadline:
-            return {str(pk): metrics for pk, metrics in stored.items()}
+            break
         time.sleep(0.5)
+    figures = {}
+    for pk, metrics in stored.items():
+        segments = TranscriptSegment.objects.filter(call_id=pk).order_by("sequence")
+        said = segments.filter(speaker=TranscriptSegment.Speaker.CUSTOMER)
+        answered = segments.filter(speaker=TranscriptSegment.Speaker.AGENT)
+        figures[str(pk)] = {
+            **metrics,
+            "caller_ended": [s.ended_at.timestamp() if s.ended_at else None for s in said],
+            # The greeting first: no caller turn precedes it.
+            "answer_started": [s.started_at.timestamp() for s in answered][1:],
+        }
+    return figures
 
 
 def split_turns(calls: list[dict], figures: dict[str, dict]) -> tuple[dict, int]:
@@ -208,7 +228,8 @@ def split_turns(calls: list[dict], figures: dict[str, dict]) -> tuple[dict, int]
     calls could not be split (the session counted other turns than the caller took, e.g. a
     sentence heard as two: pairing their figures by order would be wrong)."""
     parts: dict[str, list[float]] = {
-        "response": [], "end_of_turn": [], "llm_first_token": [], "tts_first_byte": [], "rest": []
+        "response": [], "end_of_turn": [], "llm_first_token": [], "tts_first_byte": [],
+        "rest": [], "media_in": [], "in_the_job": [], "job_rest": [], "media_out": [],
     }  # fmt: skip
     unsplit = 0
     for call in calls:
@@ -219,7 +240,9 @@ def split_turns(calls: list[dict], figures: dict[str, dict]) -> tuple[dict, int]
         # Agent turns begin with the greeting, which no caller turn precedes.
         ttft = metrics.get("llm_ttft_ms", [])[1:]
         ttfb = metrics.get("tts_ttfb_ms", [])[1:]
-        if None in responses or not len(responses) == len(eou) == len(ttft) == len(ttfb):
+        ended, started = metrics.get("caller_ended", []), metrics.get("answer_started", [])
+        turns = len(responses)
+        if None in responses or not turns == len(eou) == len(ttft) == len(ttfb):
             unsplit += 1
             continue
         for response, *session in zip(responses, eou, ttft, ttfb, strict=True):
@@ -228,6 +251,17 @@ def split_turns(calls: list[dict], figures: dict[str, dict]) -> tuple[dict, int]
             ):
                 parts[name].append(value)
             parts["rest"].append(response * 1000 - sum(session))
+        if turns == len(ended) == len(started) and None not in ended:
+            # Where the rest goes: caller → job (the job's end of speech), inside the job
+            # (from there to the answer's playout, less the session's reported parts), and
+            # job → caller (playout to the first sound heard).
+            for (spoke, heard), job_heard, playout, *session in zip(
+                call["moments"], ended, started, eou, ttft, ttfb, strict=True
+            ):
+                parts["media_in"].append((job_heard - spoke) * 1000)
+                parts["in_the_job"].append((playout - job_heard) * 1000)
+                parts["job_rest"].append((playout - job_heard) * 1000 - sum(session))
+                parts["media_out"].append((heard - playout) * 1000)
     return parts, unsplit
 
 
