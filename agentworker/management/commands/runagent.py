@@ -77,6 +77,9 @@ class Command(BaseCommand):
             api_key=settings.LIVEKIT_API_KEY,
             api_secret=settings.LIVEKIT_API_SECRET,
             setup_fnc=prewarm,
+            # Imported once in the forkserver (Django set up, models, plugins), so that every
+            # job process shares it copy-on-write instead of importing it privately.
+            preload_modules=["agentworker.job"],
             load_fnc=call_load,
             # Its health endpoint: reachable by an orchestrator's probes in production (start),
             # on loopback only on a developer's machine.
