@@ -7,7 +7,14 @@ import time
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
-from livekit.agents import Agent, RunContext, function_tool, llm
+from livekit.agents import (
+    Agent,
+    ConversationItemAddedEvent,
+    RunContext,
+    StopResponse,
+    function_tool,
+    llm,
+)
 
 from agentworker.appointment_tools import AppointmentTools
 from agentworker.writer import CallWriter
@@ -125,7 +132,8 @@ class ServiceDeskAgent(AppointmentTools, Agent):
     ) -> None:
         """``writer``: the call's; ``greets``: speak first as the agent enters (a caller waits
         for it), or wait for the caller (the text-mode tests); ``on_handoff``: called when the
-        agent asks for a person (a phone call's transfer, agentworker.phone_transfer)."""
+        agent asks for a person (a phone call's transfer, agentworker.phone_transfer): a coroutine
+        whose answer, if any, is what the agent is told instead."""
         super().__init__(instructions=instructions or INSTRUCTIONS)
         self.on_handoff = on_handoff
         self.greeting = greeting
@@ -145,9 +153,11 @@ class ServiceDeskAgent(AppointmentTools, Agent):
         if self.greets:
             self.greet()
 
-    def greet(self) -> None:
+    def greet(self, *, allow_interruptions: bool = True) -> None:
         self.awaiting_answer = False
-        self.session.generate_reply(instructions=self.greeting)
+        self.session.generate_reply(
+            instructions=self.greeting, allow_interruptions=allow_interruptions
+        )
 
     @property
     def holding_back(self) -> bool:
@@ -185,11 +195,22 @@ class ServiceDeskAgent(AppointmentTools, Agent):
         """What a supervisor on the call said to the caller, so the agent can follow on."""
         await self._add_note(f"Your supervisor said to the caller: {text}")
 
+    async def on_user_turn_completed(self, turn_ctx, new_message) -> None:
+        """While the agent holds back, the caller's spoken words are kept (in the conversation
+        and, through the session's event, the transcript) and not answered: a bare
+        StopResponse would drop them, and letting the turn run would leave the agent
+        "thinking" with nothing to say."""
+        if self.holding_back:
+            context = self.chat_ctx.copy()
+            context.insert(new_message)
+            await self.update_chat_ctx(context)
+            kept = ConversationItemAddedEvent(item=new_message)
+            self.session.emit("conversation_item_added", kept)
+            raise StopResponse()
+
     def llm_node(self, chat_ctx, tools, model_settings):
-        """The LLM, unless the agent is holding back: then the caller's words (spoken or
-        typed) still join the conversation and the transcript, and nothing is answered (a
-        turn hook's StopResponse would drop them). The model never reads a caller's card
-        number: the agent has no use for one."""
+        """The LLM, unless the agent is holding back (typed input skips the turn hook). The
+        model never reads a caller's card number: the agent has no use for one."""
         if self.holding_back:
             return _say_nothing()
         for item in chat_ctx.items:
@@ -299,8 +320,8 @@ class ServiceDeskAgent(AppointmentTools, Agent):
         """
         self.writer.event(CallEvent.Type.HANDOFF_REQUESTED, {"reason": reason})
         self.writer.change_call(Call.flag_needs_human)
-        if self.on_handoff is not None:
-            self.on_handoff()
+        if self.on_handoff is not None and (answer := await self.on_handoff()):
+            return answer
         return (
             "A colleague has been alerted and will join. Tell the caller, and keep helping "
             "until they do."

@@ -1,13 +1,15 @@
 """A callback's job dials the customer once its session is running (the web app asked for
 it, telephony.callbacks): through the line's outbound trunk, waiting until they answer, with
-livekit-agents' answering-machine detection listening from the first ring. A person (or a
-silence nobody can classify) hears the agent's opening; a voicemail box hears a short message
-with the number to call back; a full mailbox or a phone menu is put down. Every outcome
-(answered, busy, no answer, voicemail, voicemail full, phone menu, failed) is a ``callback``
+livekit-agents' answering-machine detection listening once they have. A person (or a silence
+nobody can classify) hears the agent's opening; a voicemail box hears a short message with the
+number to call back; a full mailbox or a phone menu is put down. Every outcome (answered,
+busy, no answer, voicemail, voicemail full, phone menu, hung up, failed) is a ``callback``
 event, and a callback that reached nobody ends the call as failed with that reason."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import re
 
 from django.conf import settings
@@ -39,6 +41,7 @@ FAILURE_REASONS = {
     "voicemail": "Callback reached voicemail: a message was left.",
     "voicemail full": "Callback reached a voicemail that takes no messages.",
     "phone menu": "Callback reached a phone menu.",
+    "hung up": "The customer hung up as the callback was answered.",
 }
 
 
@@ -47,6 +50,14 @@ def callback_greeting(reason: str) -> str:
         "You are calling the customer back because "
         f"{reason}. Greet them, say you are the service desk's assistant calling them back "
         "and why, and ask how you can help."
+    )
+
+
+def callback_instructions(instructions: str, reason: str) -> str:
+    """The agent's instructions on a callback: it placed the call, and knows why."""
+    return (
+        f"{instructions}\nThis is a call you placed: you are calling the customer back because "
+        f"{reason}."
     )
 
 
@@ -92,6 +103,7 @@ async def dial_customer(ctx: JobContext, job: CallJob, reason: str, line: PhoneL
         ivr_detection=False,
         suppress_compatibility_warning=True,
     )
+    picked_up = False
     async with detection:
         try:
             if line is None or not line.outbound_trunk_id:
@@ -106,16 +118,25 @@ async def dial_customer(ctx: JobContext, job: CallJob, reason: str, line: PhoneL
                     ringing_timeout=Duration(seconds=settings.CALLBACK_RINGING_SECONDS),
                 )
             )
-            verdict = await detection.execute()
-            result = MACHINE_OUTCOMES.get(verdict.category, "answered")
-            event = {"result": result, "detected": verdict.category.value}
+            picked_up = True
+            try:
+                async with asyncio.timeout(settings.CALLBACK_DETECTION_SECONDS):
+                    detected = (await detection.execute()).category
+            except TimeoutError:  # never silent long enough to decide: the agent speaks
+                detected = AMDCategory.UNCERTAIN
+            result = MACHINE_OUTCOMES.get(detected, "answered")
+            event = {"result": result, "detected": detected.value}
         except Exception as error:
             result = outcome_of(error)
             event = {"result": result}
-    if result == "voicemail":
-        await job.session.say(voicemail_message(reason, line), allow_interruptions=False)
+    if picked_up and CUSTOMER_IDENTITY not in ctx.room.remote_participants:
+        result, event = "hung up", {**event, "result": "hung up"}
     job.writer.event(CallEvent.Type.CALLBACK, {"to": call.caller_shown, **event})
     if result != "answered":
         failure = FAILURE_REASONS.get(result, f"Callback {result}.")
         job.writer.change_call(Call.mark_ended, timezone.now(), failed_reason=failure)
+    if result == "voicemail":
+        # The mailbox may hang up on the message: the outcome is recorded already.
+        with contextlib.suppress(RuntimeError):
+            await job.session.say(voicemail_message(reason, line), allow_interruptions=False)
     return result == "answered"

@@ -7,6 +7,7 @@ so that unpickling them imports this module, and Django is set up before the mod
 """
 
 import asyncio
+import contextlib
 import logging
 import os
 from dataclasses import replace
@@ -28,10 +29,18 @@ from livekit import api, rtc  # noqa: E402
 from livekit.agents import AgentSession, JobContext, JobProcess, room_io  # noqa: E402
 
 from agentworker import pipeline  # noqa: E402
-from agentworker.agent import ServiceDeskAgent, instructions_for_line  # noqa: E402
+from agentworker.agent import (  # noqa: E402
+    INSTRUCTIONS,
+    ServiceDeskAgent,
+    instructions_for_line,
+)
 from agentworker.audio_recording import AudioRecording, session_record_option  # noqa: E402
 from agentworker.call_job import CallJob  # noqa: E402
-from agentworker.callback import callback_greeting, dial_customer  # noqa: E402
+from agentworker.callback import (  # noqa: E402
+    callback_greeting,
+    callback_instructions,
+    dial_customer,
+)
 from agentworker.control import SupervisorControl  # noqa: E402
 from agentworker.keypad import Keypad  # noqa: E402
 from agentworker.phone_transfer import PhoneTransfer  # noqa: E402
@@ -159,7 +168,10 @@ async def entrypoint(ctx: JobContext) -> None:
     if callback:  # the agent greets once a person has answered (agentworker.callback)
         reason = str(callback.get("reason"))
         agent = ServiceDeskAgent(
-            writer, greets=False, greeting=callback_greeting(reason), instructions=instructions
+            writer,
+            greets=False,
+            greeting=callback_greeting(reason),
+            instructions=callback_instructions(instructions or INSTRUCTIONS, reason),
         )
         agent.awaiting_answer = True
     else:
@@ -206,7 +218,10 @@ async def entrypoint(ctx: JobContext) -> None:
             await ctx.delete_room()  # puts the phone down, if anyone picked it up
             ctx.shutdown(reason="no person answered the callback")
             return
-        agent.greet()
+        # Not cut short by the end of the customer's own "Hello?", which comes after; not at
+        # all if they hung up in between (the session has closed).
+        with contextlib.suppress(RuntimeError):
+            agent.greet(allow_interruptions=False)
     supervisor_control.start()
     Keypad(job).attach(ctx.room)
     recorder.answered()

@@ -1,8 +1,9 @@
 """Cold transfer of a phone caller to a person (SIP REFER through livekit-sip): after the
 agent asked for a person and no supervisor took the call over within
 ``PHONE_TRANSFER_AFTER_SECONDS``, the caller hears a sentence and is handed to their line's
-transfer destination, if its opening hours say someone is there. Every attempt is a
-``transfer`` event with its result."""
+transfer destination; outside its opening hours the agent is told nobody is there instead
+(a supervisor's own transfer is theirs to judge). Every attempt is a ``transfer`` event with
+its result."""
 
 from __future__ import annotations
 
@@ -23,22 +24,28 @@ TRANSFER_SENTENCE = "I'm transferring you to a colleague now. Please hold the li
 TRANSFER_FAILED_SENTENCE = "I'm sorry, I couldn't reach a colleague. I'll keep helping you."
 
 
-def closed_sentence(line: PhoneLine) -> str:
-    return (
-        f"I'm sorry, my colleagues take calls {line.hours_spoken}, and they are not in now. "
-        "I'll keep helping you."
-    )
-
-
 class PhoneTransfer:
     def __init__(self, job: CallJob) -> None:
         self.job = job
         self._waiting: asyncio.Task | None = None
 
-    def after_handoff(self) -> None:
-        """The agent asked for a person: transfer unless a supervisor takes the call first."""
+    async def after_handoff(self) -> str | None:
+        """The agent asked for a person: transfer unless a supervisor takes the call first.
+        Outside the line's opening hours nobody is there to take it: the agent is told so
+        (the answer), and nothing is scheduled."""
+        line = await PhoneLine.objects.filter(number=self.job.call.dialled_number).afirst()
+        if line is not None and line.transfer_to and not line.is_open():
+            result = "not transferred: outside the line's opening hours"
+            self.job.writer.event(
+                CallEvent.Type.TRANSFER, {"to": line.transfer_to, "by": "", "result": result}
+            )
+            return (
+                f"No colleague can take the call now: they take calls {line.hours_spoken}. "
+                "Tell the caller, and help them yourself or book them an appointment."
+            )
         if self._waiting is None or self._waiting.done():
             self._waiting = asyncio.create_task(self._after_a_wait())
+        return None
 
     async def _after_a_wait(self) -> None:
         await asyncio.sleep(settings.PHONE_TRANSFER_AFTER_SECONDS)
@@ -56,15 +63,9 @@ class PhoneTransfer:
             result = "not transferred: the line has no transfer destination"
             self.job.writer.event(CallEvent.Type.TRANSFER, {"to": "", "by": by, "result": result})
             return result
-        if not line.is_open():
-            result = "not transferred: outside the line's opening hours"
-            self.job.session.say(closed_sentence(line))
-            self.job.writer.event(
-                CallEvent.Type.TRANSFER, {"to": destination, "by": by, "result": result}
-            )
-            return result
         session = self.job.session
-        await session.say(TRANSFER_SENTENCE, allow_interruptions=False)
+        if not self.job.agent.paused:  # a supervisor who has the call speaks for themselves
+            await session.say(TRANSFER_SENTENCE, allow_interruptions=False)
         context = get_job_context()
         sip = rtc.ParticipantKind.PARTICIPANT_KIND_SIP
         caller = next((p for p in context.room.remote_participants.values() if p.kind == sip), None)

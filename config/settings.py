@@ -272,6 +272,9 @@ SIP_OUTBOUND_USERNAME = env_str("SIP_OUTBOUND_USERNAME")
 SIP_OUTBOUND_PASSWORD = env_str("SIP_OUTBOUND_PASSWORD")
 # How long a callback rings before it counts as not answered.
 CALLBACK_RINGING_SECONDS = env_int("CALLBACK_RINGING_SECONDS", 30)
+# How long a callback's answering-machine detection may listen before the agent speaks anyway
+# (a line that never falls silent, e.g. hold music, would keep it listening).
+CALLBACK_DETECTION_SECONDS = env_int("CALLBACK_DETECTION_SECONDS", 30)
 # How long the call page waits for the assistant to answer before it says so.
 CALLER_WAIT_SECONDS = env_int("CALLER_WAIT_SECONDS", 20)
 

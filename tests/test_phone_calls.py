@@ -24,6 +24,7 @@ from telephony.models import PhoneLine
 from tests.support.phone import (
     ANSWERING,
     BUSY,
+    HANGS_UP,
     NO_ANSWER,
     RtpPeer,
     start_sipp_call,
@@ -274,6 +275,15 @@ def person_please(request: dict) -> Reply:
     return Reply(text=GREETING)
 
 
+def requests_with_tool_output(stack, text: str) -> str:
+    """The first tool output containing ``text`` that the agent sent its LLM, or ""."""
+    for request in list(stack.models.requests):
+        for message in request["messages"]:
+            if message["role"] == "tool" and text in str(message.get("content", "")):
+                return str(message["content"])
+    return ""
+
+
 def open_only_tomorrow() -> str:
     """Opening hours (OpenStreetMap syntax) that leave the desk closed all of today."""
     from datetime import timedelta
@@ -314,18 +324,19 @@ def test_a_phone_caller_who_asks_for_a_person_is_transferred_while_the_desk_is_o
         )
         assert call.events.filter(type=CallEvent.Type.HANDOFF_REQUESTED).exists()
         if desk == "closed":
-            # Nobody is there to take the call: the caller is told when they are, and stays.
+            # Nobody is there to take the call: the agent is told when they are, and keeps
+            # the caller (nothing is scheduled, no REFER).
             assert transfer.payload == {
-                "to": DESK,
-                "by": "",
-                "result": "not transferred: outside the line's opening hours",
-            }
+                "to": DESK, "by": "", "result": "not transferred: outside the line's opening hours"
+            }  # fmt: skip
             told = wait_until(
-                lambda: call.segments.filter(text__startswith="I'm sorry, my colleagues").first(),
+                lambda: requests_with_tool_output(e2e_stack, "No colleague can take the call"),
                 30,
-                "the caller to be told the desk is closed",
+                "the agent to be told the desk is closed",
             )
-            assert phone_line.hours_spoken in told.text
+            assert phone_line.hours_spoken in told
+            time.sleep(5)  # longer than the stack's PHONE_TRANSFER_AFTER_SECONDS
+            assert call.events.filter(type=CallEvent.Type.TRANSFER).count() == 1
             async_to_sync(delete_room)(e2e_stack, call.room_name)
             sipp.wait(30)
             assert not (tmp_path / "refer_to").exists()
@@ -478,6 +489,14 @@ def callback_line(phone_line, django_user_model):
     return phone_line, port, client
 
 
+def ask_for_callback(supervisor: Client) -> tuple[Call, Call]:
+    """A failed phone call, and the callback ``supervisor`` asked for through the API."""
+    original = failed_phone_call()
+    asked = supervisor.post(f"/api/calls/{original.pk}/callback/")
+    assert asked.status_code == 201, asked.content
+    return original, Call.objects.get(pk=asked.json()["call_id"])
+
+
 def failed_phone_call() -> Call:
     return Call.objects.create(
         channel=Call.Channel.PHONE, caller=CALLER, dialled_number=LINE,
@@ -492,11 +511,8 @@ def test_a_callback_rings_the_customer_who_hears_why_the_desk_calls(
     e2e_stack.script(calling_back)
     peer = RtpPeer()
     phone, port_file = start_sipp_phone(tmp_path, ANSWERING, port=port, rtp_port=peer.port)
-    original = failed_phone_call()
     try:
-        asked = supervisor.post(f"/api/calls/{original.pk}/callback/")
-        assert asked.status_code == 201, asked.content
-        callback = Call.objects.get(pk=asked.json()["call_id"])
+        original, callback = ask_for_callback(supervisor)
         assert (callback.callback_of_id, callback.caller) == (original.pk, CALLER)
         wait_until(
             lambda: port_file.exists() and port_file.read_text().strip(), 40, "the phone to ring"
@@ -545,11 +561,8 @@ def test_a_callback_that_reaches_voicemail_leaves_a_message_and_hangs_up(
     )
     peer = RtpPeer()
     phone, port_file = start_sipp_phone(tmp_path, ANSWERING, port=port, rtp_port=peer.port)
-    original = failed_phone_call()
     try:
-        asked = supervisor.post(f"/api/calls/{original.pk}/callback/")
-        assert asked.status_code == 201, asked.content
-        callback = Call.objects.get(pk=asked.json()["call_id"])
+        _original, callback = ask_for_callback(supervisor)
         wait_until(
             lambda: port_file.exists() and port_file.read_text().strip(), 40, "the phone to ring"
         )
@@ -596,6 +609,37 @@ def test_a_callback_that_reaches_voicemail_leaves_a_message_and_hangs_up(
     e2e_stack.wait_for_job_end(callback.pk)
 
 
+def test_a_customer_who_hangs_up_as_the_callback_is_answered_is_recorded_so(
+    e2e_stack, callback_line, tmp_path
+):
+    _line, port, supervisor = callback_line
+    e2e_stack.script(calling_back)
+    peer = RtpPeer()
+    phone, _ = start_sipp_phone(tmp_path, HANGS_UP, port=port, rtp_port=peer.port)
+    try:
+        _original, callback = ask_for_callback(supervisor)
+        assert phone.wait(60) == 0, (tmp_path / "sipp-phone.log").read_text()[-2000:]
+        event = wait_until(
+            lambda: callback.events.filter(type=CallEvent.Type.CALLBACK).first(), 40, "the result"
+        )
+        assert event.payload["result"] == "hung up", event.payload
+        wait_until(
+            lambda: Call.objects.filter(pk=callback.pk, status=Call.Status.FAILED).exists(),
+            20,
+            "the callback to be failed",
+        )
+        callback.refresh_from_db()
+        assert callback.failure_reason == "The customer hung up as the callback was answered."
+        assert not any(
+            "Greet them" in json.dumps(request["messages"]) for request in e2e_stack.models.requests
+        )
+    finally:
+        if phone.poll() is None:
+            phone.kill()
+        peer.close()
+    e2e_stack.wait_for_job_end(callback.pk)
+
+
 @pytest.mark.parametrize(("scenario", "result"), [("busy", "busy"), ("no_answer", "no answer")])
 def test_a_callback_nobody_takes_records_why(e2e_stack, callback_line, tmp_path, scenario, result):
     _line, port, supervisor = callback_line
@@ -603,11 +647,8 @@ def test_a_callback_nobody_takes_records_why(e2e_stack, callback_line, tmp_path,
     phone, _ = start_sipp_phone(
         tmp_path, BUSY if scenario == "busy" else NO_ANSWER, port=port, talk_seconds=30
     )
-    original = failed_phone_call()
     try:
-        asked = supervisor.post(f"/api/calls/{original.pk}/callback/")
-        assert asked.status_code == 201, asked.content
-        callback = Call.objects.get(pk=asked.json()["call_id"])
+        _original, callback = ask_for_callback(supervisor)
         event = wait_until(
             lambda: callback.events.filter(type=CallEvent.Type.CALLBACK).first(), 60, "the result"
         )

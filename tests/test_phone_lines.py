@@ -105,6 +105,7 @@ def test_a_lines_languages_and_hours_are_checked_with_a_sentence_before_livekit_
         ("languages", "de-DE, fr", "codes with their region"),
         ("opening_hours", "weekdays 9 to 5", "as OpenStreetMap does"),
         ("opening_hours", "Mo-Fr 25:00-26:00", "as OpenStreetMap does"),
+        ("opening_hours", "Mo-Fr 08:00-18:00; PH off", "holidays (PH, SH) are not known"),
     ]:
         page = admin_client_logged_in.post(
             "/admin/telephony/phoneline/add/", {**form, field: value}
@@ -115,10 +116,33 @@ def test_a_lines_languages_and_hours_are_checked_with_a_sentence_before_livekit_
 
 
 @pytest.mark.django_db
-def test_editing_a_line_in_the_admin_keeps_its_outbound_address(admin_client_logged_in):
-    line = PhoneLine.objects.create(number="+4930123456", name="Desk")
-    page = admin_client_logged_in.get(f"/admin/telephony/phoneline/{line.pk}/change/")
-    assert 'name="outbound_address"' in page.content.decode()
+def test_renaming_a_line_keeps_its_outbound_address_and_leaves_livekit_alone(
+    admin_client_logged_in, livekit_away
+):
+    from django.utils import timezone
+
+    line = PhoneLine.objects.create(
+        number="+4930123456", name="Desk", outbound_address="sip.example.com",
+        inbound_trunk_id="ST_in", dispatch_rule_id="SDR_1", provisioned_at=timezone.now(),
+    )  # fmt: skip
+    form = {
+        "number": line.number, "name": "Front desk", "languages": "en-US",
+        "opening_hours": "Mo-Fr 08:00-18:00", "outbound_address": "sip.example.com",
+    }  # fmt: skip
+    saved = admin_client_logged_in.post(f"/admin/telephony/phoneline/{line.pk}/change/", form)
+    assert saved.status_code == 302, saved.content.decode()[-2000:]  # LiveKit (away) not asked
+    line.refresh_from_db()
+    assert (line.name, line.outbound_address, line.inbound_trunk_id) == (
+        "Front desk",
+        "sip.example.com",
+        "ST_in",
+    )
+    moved = admin_client_logged_in.post(
+        f"/admin/telephony/phoneline/{line.pk}/change/", {**form, "number": "+4930999999"}
+    )
+    assert "LiveKit did not take the line" in moved.content.decode()  # a new number is asked
+    line.refresh_from_db()
+    assert line.number == "+4930123456"
 
 
 def test_a_line_is_open_by_its_hours_in_the_desks_time_zone(settings):
@@ -133,6 +157,7 @@ def test_a_line_is_open_by_its_hours_in_the_desks_time_zone(settings):
     assert line.is_open(monday_8_30_in_berlin)
     assert not line.is_open(sunday_noon)
     assert PhoneLine(opening_hours="").is_open(sunday_noon)  # no hours: always staffed
+    assert PhoneLine(opening_hours="9 to 5").is_open(sunday_noon)  # saved before the checks
     assert line.hours_spoken == "Monday to Friday 8 to 18, Saturday 9:30 to 13"
     assert (
         PhoneLine(opening_hours="Mo,We 08:00-12:00,13:00-17:00; Su off").hours_spoken

@@ -331,18 +331,27 @@ def start_sipp_call(
 
 # The customer's phone for callbacks (SIPp as the called side): it answers, is busy, or rings
 # without an answer. Each writes the bridge's media port (if any) where the test reads it.
-ANSWERING = (
-    """<?xml version="1.0" encoding="ISO-8859-1" ?>
-<scenario name="the customer answers a callback">
+# SIPp refuses a scenario that keeps a variable it never uses.
+KEEP_CONTACT = (
+    '      <ereg regexp="sip:[^&gt;]*" search_in="hdr" header="Contact:" assign_to="target"/>\n'
+)
+
+
+def answering(name: str, after_answer: str, *, hangs_up: bool = False) -> str:
+    """A scenario of a phone that rings, answers with media at the test's RTP peer, and then
+    acts out ``after_answer`` (if it ``hangs_up``, the caller's Contact is ``[$target]``)."""
+    return (
+        f"""<?xml version="1.0" encoding="ISO-8859-1" ?>
+<scenario name="{name}">
   <recv request="INVITE">
     <action>
       <ereg regexp="m=audio ([0-9]+)" search_in="body" check_it="true" assign_to="m,port"/>
-      <exec command="echo [$port] > {port_file} # from [$m]"/>
-    </action>
+      <exec command="echo [$port] > {{port_file}} # from [$m]"/>
+{KEEP_CONTACT if hangs_up else ""}    </action>
   </recv>
 """
-    + reply("180 Ringing", to_tag=True, contact="customer")
-    + """  <send retrans="500">
+        + reply("180 Ringing", to_tag=True, contact="customer")
+        + """  <send retrans="500">
     <![CDATA[
 SIP/2.0 200 OK
 [last_Via:]
@@ -356,12 +365,45 @@ Content-Length: [len]
 
 {sdp}    ]]>
   </send>
-  <recv request="ACK"/>
+"""
+        + after_answer
+        + "</scenario>\n"
+    )
+
+
+ANSWERING = answering(
+    "the customer answers a callback",
+    """  <recv request="ACK"/>
   <recv request="BYE" timeout="{talk_ms}"/>
 """
-    + reply("200 OK")
-    + """</scenario>
-"""
+    + reply("200 OK"),
+)
+
+HANGS_UP = answering(
+    "the customer answers, and hangs up at once",
+    """  <recv request="ACK">
+    <action>
+      <ereg regexp=".*" search_in="hdr" header="From:" check_it="true" assign_to="them"/>
+      <ereg regexp=".*" search_in="hdr" header="To:" check_it="true" assign_to="us"/>
+    </action>
+  </recv>
+  <pause milliseconds="1500"/>
+  <send retrans="500">
+    <![CDATA[
+BYE [$target] SIP/2.0
+Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
+From: [$us]
+To: [$them]
+[last_Call-ID:]
+CSeq: 1 BYE
+Contact: <sip:customer@[local_ip]:[local_port]>
+Max-Forwards: 70
+Content-Length: 0
+    ]]>
+  </send>
+  <recv response="200"/>
+""",
+    hangs_up=True,
 )
 
 BUSY = (
