@@ -121,15 +121,19 @@ async def dial_customer(ctx: JobContext, job: CallJob, reason: str, line: PhoneL
             picked_up = True
             try:
                 async with asyncio.timeout(settings.CALLBACK_DETECTION_SECONDS):
-                    detected = (await detection.execute()).category
+                    verdict = await detection.execute()
+                detected, gone = verdict.category, verdict.reason == "participant_missing"
             except TimeoutError:  # never silent long enough to decide: the agent speaks
-                detected = AMDCategory.UNCERTAIN
+                detected, gone = AMDCategory.UNCERTAIN, False
             result = MACHINE_OUTCOMES.get(detected, "answered")
             event = {"result": result, "detected": detected.value}
         except Exception as error:
-            result = outcome_of(error)
+            # Once answered, only the call ending under it stops the detection.
+            result, gone = outcome_of(error), picked_up
             event = {"result": result}
-    if picked_up and CUSTOMER_IDENTITY not in ctx.room.remote_participants:
+    # Gone before the detection heard anything (its own verdict), or while it listened (the
+    # session closed under it, or the room no longer has them).
+    if picked_up and (gone or CUSTOMER_IDENTITY not in ctx.room.remote_participants):
         result, event = "hung up", {**event, "result": "hung up"}
     job.writer.event(CallEvent.Type.CALLBACK, {"to": call.caller_shown, **event})
     if result != "answered":
