@@ -159,7 +159,11 @@ async def entrypoint(ctx: JobContext) -> None:
         return
     ctx.log_context_fields["call_id"] = str(call.pk)
     writer = await CallWriter.open(call.pk)
-    line = await PhoneLine.objects.filter(number=call.dialled_number).afirst()
+    line = (  # web calls dial no number
+        await PhoneLine.objects.filter(number=call.dialled_number).afirst()
+        if call.dialled_number
+        else None
+    )
     session = pipeline.build_session(
         ctx.proc.userdata.get("vad"), line.language_list if line else None
     )

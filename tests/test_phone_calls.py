@@ -497,6 +497,27 @@ def ask_for_callback(supervisor: Client) -> tuple[Call, Call]:
     return original, Call.objects.get(pk=asked.json()["call_id"])
 
 
+def failure_of(callback: Call) -> str:
+    """Why ``callback`` failed, once it is stored as failed (what it holds, if it never is)."""
+    try:
+        wait_until(
+            lambda: Call.objects.filter(pk=callback.pk, status=Call.Status.FAILED).exists(),
+            20,
+            "the callback to be failed",
+        )
+    except AssertionError:
+        callback.refresh_from_db()
+        events = list(callback.events.values_list("type", "payload"))
+        raise AssertionError(f"{callback.status} {callback.failure_reason!r} {events}") from None
+    callback.refresh_from_db()
+    return callback.failure_reason
+
+
+def greeted_as_a_person(stack) -> bool:
+    """Whether the agent was ever asked for the callback's opening (a person answered)."""
+    return any("Greet them" in json.dumps(r["messages"]) for r in list(stack.models.requests))
+
+
 def failed_phone_call() -> Call:
     return Call.objects.create(
         channel=Call.Channel.PHONE, caller=CALLER, dialled_number=LINE,
@@ -592,16 +613,8 @@ def test_a_callback_that_reaches_voicemail_leaves_a_message_and_hangs_up(
         )
         assert "4 9 3 0 1 2 3 4 5 6" in message.text and "Monday to Friday 8 to 18" in message.text
         # Nobody was greeted as if a person had answered: the opening was never asked for.
-        assert not any(
-            "Greet them" in json.dumps(request["messages"]) for request in e2e_stack.models.requests
-        )
-        wait_until(
-            lambda: Call.objects.filter(pk=callback.pk, status=Call.Status.FAILED).exists(),
-            20,
-            "the callback to be failed",
-        )
-        callback.refresh_from_db()
-        assert callback.failure_reason == "Callback reached voicemail: a message was left."
+        assert not greeted_as_a_person(e2e_stack)
+        assert failure_of(callback) == "Callback reached voicemail: a message was left."
     finally:
         if phone.poll() is None:
             phone.kill()
@@ -623,16 +636,8 @@ def test_a_customer_who_hangs_up_as_the_callback_is_answered_is_recorded_so(
             lambda: callback.events.filter(type=CallEvent.Type.CALLBACK).first(), 40, "the result"
         )
         assert event.payload["result"] == "hung up", event.payload
-        wait_until(
-            lambda: Call.objects.filter(pk=callback.pk, status=Call.Status.FAILED).exists(),
-            20,
-            "the callback to be failed",
-        )
-        callback.refresh_from_db()
-        assert callback.failure_reason == "The customer hung up as the callback was answered."
-        assert not any(
-            "Greet them" in json.dumps(request["messages"]) for request in e2e_stack.models.requests
-        )
+        assert failure_of(callback) == "The customer hung up as the callback was answered."
+        assert not greeted_as_a_person(e2e_stack)
     finally:
         if phone.poll() is None:
             phone.kill()
@@ -653,20 +658,7 @@ def test_a_callback_nobody_takes_records_why(e2e_stack, callback_line, tmp_path,
             lambda: callback.events.filter(type=CallEvent.Type.CALLBACK).first(), 60, "the result"
         )
         assert event.payload["result"] == result
-        try:
-            wait_until(
-                lambda: Call.objects.filter(pk=callback.pk, status=Call.Status.FAILED).exists(),
-                20,
-                "the callback to be failed",
-            )
-        except AssertionError:
-            callback.refresh_from_db()
-            events = list(callback.events.values_list("type", "payload"))
-            raise AssertionError(
-                f"{callback.status} {callback.failure_reason!r} {events}"
-            ) from None
-        callback.refresh_from_db()
-        assert callback.failure_reason == f"Callback {result}."
+        assert failure_of(callback) == f"Callback {result}."
         if scenario == "busy":  # the phone that rang unanswered is simply put down below
             assert phone.wait(30) == 0, (tmp_path / "sipp-phone.log").read_text()[-2000:]
     finally:
