@@ -15,9 +15,12 @@ the first sound of the answer at the caller. The session's own figures for the s
 speech, the answer's playout start, wall clock) split the rest into media in, the job's own
 time beyond the session's stages, and media out. Levels of concurrent calls run until the response's
 p95 doubles against one call, a turn goes unanswered, or the levels end; CPU seconds per second
-of each part and the private memory of the job processes are read from /proc (psutil).
+of each part and the private memory of the job processes are read from /proc (psutil), and the
+most PostgreSQL server connections on the benchmark's database from ``pg_stat_activity``.
+``--pooled`` puts daphne and the worker behind the PgBouncer of ``make services`` (transaction
+mode, ``DATABASE_TRANSACTION_POOLING=on``) instead of straight on PostgreSQL.
 
-    .venv/bin/python -m bench.voice_turn --levels 1,5,10,20 --turns 4
+    .venv/bin/python -m bench.voice_turn --levels 1,5,10,20 --turns 4 [--pooled]
 """
 
 from __future__ import annotations
@@ -34,8 +37,10 @@ from http.cookiejar import CookieJar
 from pathlib import Path
 
 import numpy as np
+from asgiref.sync import sync_to_async
 
 from bench.common import (
+    DATABASE,
     ENV,
     ROOT,
     free_port,
@@ -46,6 +51,7 @@ from bench.common import (
     wait_for_port,
 )
 from bench.llm_server import TRANSCRIPT, llm_server_process
+from tests.support.local_services import postgres_url
 
 SAMPLE_RATE = 48000
 FRAME_SAMPLES = SAMPLE_RATE // 100  # 10 ms frames, as a browser sends
@@ -317,6 +323,18 @@ def job_memory_mb(worker_pid: int) -> list[float]:
     return sorted(sizes)
 
 
+def server_connections() -> int:
+    """PostgreSQL's backends on the benchmark's database, this reader's own left out."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
 def pids_named(name: str) -> list[int]:
     import psutil
 
@@ -377,17 +395,21 @@ async def vin_trials(web_url: str, trials: int, at_once: int) -> dict:
 
 async def run_level(
     web_url: str, samples: np.ndarray, calls: int, turns: int, worker_pid: int
-) -> tuple[list[dict], list[float]]:
-    """The calls' turns, and the job processes' private memory while most of them ran."""
+) -> tuple[list[dict], list[float], int]:
+    """The calls' turns, the job processes' private memory while most of them ran, and the
+    most server connections PostgreSQL had on the benchmark's database meanwhile."""
     busiest: list[float] = []
+    most_connections = 0
 
     async def sample_memory() -> None:
-        nonlocal busiest
+        nonlocal busiest, most_connections
         while True:
             await asyncio.sleep(2)
             sizes = await asyncio.to_thread(job_memory_mb, worker_pid)
             if len(sizes) > len(busiest):
                 busiest = sizes
+            connections = await sync_to_async(server_connections)()
+            most_connections = max(most_connections, connections)
 
     async def staggered(index: int) -> dict:
         await asyncio.sleep(index * 0.2)  # callers do not all dial in the same instant
@@ -395,7 +417,8 @@ async def run_level(
 
     sampler = asyncio.create_task(sample_memory())
     try:
-        return list(await asyncio.gather(*(staggered(i) for i in range(calls)))), busiest
+        turns_of_calls = list(await asyncio.gather(*(staggered(i) for i in range(calls))))
+        return turns_of_calls, busiest, most_connections
     finally:
         sampler.cancel()
 
@@ -425,6 +448,9 @@ def main() -> None:
     parser.add_argument(
         "--vin-trials", type=int, default=0, help="instead of levels: read a VIN in groups N times"
     )
+    parser.add_argument(
+        "--pooled", action="store_true", help="daphne and the worker through PgBouncer"
+    )
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
 
@@ -450,6 +476,11 @@ def main() -> None:
             "TURN_DETECTION": args.turn_detection,
             "MAX_WAITING_CALLS": "500",
         }
+        if args.pooled:
+            voice |= {
+                "DATABASE_URL": postgres_url(DATABASE, pooled=True),
+                "DATABASE_TRANSACTION_POOLING": "on",
+            }
         os.environ.update(voice)
         env = {**os.environ, **ENV, **voice}
         try:
@@ -488,6 +519,7 @@ def main() -> None:
                 "turns_per_call": args.turns,
                 "llm_delay_s": args.llm_delay,
                 "turn_detection": args.turn_detection,
+                "database": "PgBouncer, transaction mode" if args.pooled else "PostgreSQL",
             }
             if args.vin_trials:
                 figures["vin_in_groups"] = asyncio.run(vin_trials(web_url, args.vin_trials, 4))
@@ -495,7 +527,7 @@ def main() -> None:
             baseline = None
             for level in levels:
                 meter = CpuMeter(parts)
-                calls, memory = asyncio.run(
+                calls, memory, connections = asyncio.run(
                     run_level(web_url, samples, level, args.turns, worker.pid)
                 )
                 cpu = meter.per_second()
@@ -504,9 +536,11 @@ def main() -> None:
                 unanswered = sum(r is None for c in calls for r in c["responses"])
                 result = {name: percentiles(values) for name, values in split.items()}
                 result |= {"unanswered_turns": unanswered, "calls_not_split": unsplit,
-                           "cpu_per_second": cpu, "job_private_mb": memory}  # fmt: skip
+                           "cpu_per_second": cpu, "job_private_mb": memory,
+                           "postgres_server_connections": connections}  # fmt: skip
                 figures[f"{level}_calls"] = result
-                print(level, "calls:", {k: result[k]["p95"] for k in split}, cpu, flush=True)
+                print(level, "calls:", {k: result[k]["p95"] for k in split}, cpu,
+                      f"postgres connections {connections}", flush=True)  # fmt: skip
                 p95 = result["response"]["p95"]
                 baseline = baseline or p95
                 if unanswered or p95 is None or p95 > 2 * baseline:
@@ -518,7 +552,8 @@ def main() -> None:
         finally:
             stop(list(reversed(processes)))
     kind = "vin" if args.vin_trials else "levels"
-    report(f"voice_turn_{kind}_{args.turn_detection}", figures)
+    pooled = "_pooled" if args.pooled else ""
+    report(f"voice_turn_{kind}_{args.turn_detection}{pooled}", figures)
 
 
 if __name__ == "__main__":

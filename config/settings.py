@@ -132,11 +132,15 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------------
 
+# Behind a pooler in transaction mode (PgBouncer's pool_mode = transaction; README: many calls
+# against one PostgreSQL), a connection may change server between transactions: cursors that
+# outlive a transaction (Django's server-side cursors for .iterator()) are then turned off.
 DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 0),
         conn_health_checks=True,
+        disable_server_side_cursors=env_bool("DATABASE_TRANSACTION_POOLING", False),
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

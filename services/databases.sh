@@ -1,18 +1,21 @@
 #!/usr/bin/env bash
-# `make services`: PostgreSQL and Redis on 127.0.0.1 for the tests and benchmarks.
+# `make services`: PostgreSQL, PgBouncer and Redis on 127.0.0.1 for the tests and benchmarks.
 #
 # Installs them from Debian's packages when missing and starts what does not answer yet;
 # a second run changes nothing. PostgreSQL is Debian's own cluster (5432) with a local role
 # `callcenter` (password `callcenter`, loopback only) that may create the test databases;
-# Redis listens on 6379 and keeps nothing on disk (no snapshots, no append-only file).
+# PgBouncer (6432) pools connections to it in transaction mode, as a deployment with many
+# calls runs it (every job process holds a connection); Redis listens on 6379 and keeps
+# nothing on disk (no snapshots, no append-only file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 SUDO=""
 [ "$(id -u)" = 0 ] || SUDO=sudo
 PG_PORT=5432
+PGBOUNCER_PORT=6432
 REDIS_PORT=6379
-mkdir -p var/log
+mkdir -p var/log var/pgbouncer
 
 answers() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -28,6 +31,7 @@ wait_for() {  # port, name
 
 missing=()
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
+command -v pgbouncer >/dev/null || missing+=(pgbouncer)
 command -v redis-server >/dev/null || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing ${missing[*]} from Debian's packages"
@@ -57,6 +61,41 @@ if pg_lsclusters -h | awk -v port="$PG_PORT" '$3 == port && $4 == "online" {foun
         CREATE ROLE callcenter LOGIN SUPERUSER PASSWORD 'callcenter';
       END IF;
     END \$\$;" >/dev/null
+fi
+
+# PgBouncer: an instance of the project's own (the package's service stays off), pooling
+# every database of the cluster in transaction mode: a client holds a server connection only
+# while a transaction runs. The product uses it with DATABASE_TRANSACTION_POOLING=on.
+if answers "$PGBOUNCER_PORT"; then
+  echo "PgBouncer already answers on 127.0.0.1:$PGBOUNCER_PORT"
+else
+  (
+    umask 077
+    printf '"%s" "%s"\n' callcenter callcenter > var/pgbouncer/userlist.txt
+    cat > var/pgbouncer/pgbouncer.ini <<EOF
+[databases]
+* = host=127.0.0.1 port=$PG_PORT
+
+[pgbouncer]
+listen_addr = 127.0.0.1
+listen_port = $PGBOUNCER_PORT
+unix_socket_dir =
+auth_type = scram-sha-256
+auth_file = $PWD/var/pgbouncer/userlist.txt
+pool_mode = transaction
+default_pool_size = 20
+max_client_conn = 2000
+log_connections = 0
+log_disconnections = 0
+EOF
+  )
+  # It refuses to run as root: it reads its files first, then becomes the postgres user.
+  as_user=()
+  [ "$(id -u)" = 0 ] && as_user=(-u postgres)
+  setsid pgbouncer "${as_user[@]}" var/pgbouncer/pgbouncer.ini \
+    >>var/log/pgbouncer.log 2>&1 </dev/null &
+  wait_for "$PGBOUNCER_PORT" PgBouncer
+  echo "PgBouncer started on 127.0.0.1:$PGBOUNCER_PORT (transaction pooling)"
 fi
 
 # Redis: a server of the project's own, nothing kept on disk.

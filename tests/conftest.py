@@ -143,6 +143,45 @@ def test_database_url() -> str:
     return f"postgres://{login}@{config['HOST']}:{config['PORT']}/{config['NAME']}"
 
 
+@pytest.fixture(scope="session")
+def pooled_database(django_db_setup, django_db_blocker):
+    """The environment that puts a subprocess on the test database through PgBouncer in
+    transaction mode (``make services`` runs it), as a deployment with many calls does.
+
+    At the end, PgBouncer's server connections to the test database are ended: they outlive
+    their clients, and the test database cannot be dropped while they are open.
+    """
+    from django.db import connection
+
+    from tests.services import IN_CI, answers
+    from tests.support.local_services import PGBOUNCER_ADDRESS, POSTGRES_ADDRESS, postgres_url
+
+    config = connection.settings_dict
+    on_local_server = (
+        connection.vendor == "postgresql"
+        and (
+            config["HOST"],
+            int(config["PORT"] or 5432),
+        )
+        == POSTGRES_ADDRESS
+    )
+    if not (on_local_server and answers(PGBOUNCER_ADDRESS)):
+        reason = (
+            f"needs PgBouncer at {PGBOUNCER_ADDRESS[0]}:{PGBOUNCER_ADDRESS[1]} in front of "
+            f"the local PostgreSQL (`make services` starts both)"
+        )
+        pytest.fail(reason) if IN_CI else pytest.skip(reason)
+    yield {
+        "DATABASE_URL": postgres_url(config["NAME"], pooled=True),
+        "DATABASE_TRANSACTION_POOLING": "on",
+    }
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 @pytest.fixture
 def asgi_server(transactional_db, frontend_bundles):
     """The real ASGI app under daphne in a subprocess, on this test's database and Redis.

@@ -57,6 +57,23 @@ def test_production_settings_use_postgres_redis_and_s3():
     ]
 
 
+def test_transaction_pooling_turns_server_side_cursors_off():
+    """Behind PgBouncer in transaction mode a cursor that outlives its transaction (Django's
+    server-side cursor for ``.iterator()``) cannot follow a connection to another server
+    connection: the pooled settings use client-side cursors, the direct ones keep them."""
+    code = (
+        "from django.conf import settings as s;"
+        "print(s.DATABASES['default']['DISABLE_SERVER_SIDE_CURSORS'])"
+    )
+    pooled, direct = (
+        manage("shell", "--no-imports", "-c", code,
+               env={**PRODUCTION_ENV, "DATABASE_TRANSACTION_POOLING": pooling})
+        for pooling in ("on", "off")
+    )  # fmt: skip
+    assert pooled.returncode == direct.returncode == 0, pooled.stderr + direct.stderr
+    assert (pooled.stdout.strip(), direct.stdout.strip()) == ("True", "False")
+
+
 def test_embedded_defaults_without_any_environment():
     code = (
         "from django.conf import settings as s;"

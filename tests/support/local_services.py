@@ -1,14 +1,17 @@
-"""The local PostgreSQL and Redis that ``make services`` starts: where they listen and how the
-tests and benchmarks log in (a loopback-only role of the test machine, not a secret)."""
+"""The local PostgreSQL, PgBouncer and Redis that ``make services`` starts: where they listen
+and how the tests and benchmarks log in (a loopback-only role of the test machine, not a
+secret)."""
 
 POSTGRES_ADDRESS = ("127.0.0.1", 5432)
+PGBOUNCER_ADDRESS = ("127.0.0.1", 6432)  # transaction pooling in front of POSTGRES_ADDRESS
 REDIS_ADDRESS = ("127.0.0.1", 6379)
 POSTGRES_USER = "callcenter"
 POSTGRES_PASSWORD = "callcenter"
 
 
-def postgres_url(database: str) -> str:
-    host, port = POSTGRES_ADDRESS
+def postgres_url(database: str, *, pooled: bool = False) -> str:
+    """The database on the server, or through PgBouncer when ``pooled``."""
+    host, port = PGBOUNCER_ADDRESS if pooled else POSTGRES_ADDRESS
     return f"postgres://{POSTGRES_USER}:{POSTGRES_PASSWORD}@{host}:{port}/{database}"
 
 

@@ -1,11 +1,12 @@
 """The whole product on this machine for the end-to-end tests (a pytest plugin).
 
 Real: daphne serving the app, livekit-server (``manage.py runlivekit``, webhooks to that daphne),
-the agent worker (``manage.py runagent dev``, dispatched by the server), PostgreSQL, Redis, moto's
-S3 server and Chromium with a fake microphone playing an espeak-ng WAV. Stand-ins only for what
-is remote: the LLM, speech-to-text and text-to-speech are the scripted OpenAI-compatible server,
-run in a thread of the test process so that each test writes its script and reads what the
-worker sent.
+the agent worker (``manage.py runagent dev``, dispatched by the server), PostgreSQL (daphne and
+the worker reach it through PgBouncer in transaction mode, as a deployment with many calls
+does), Redis, moto's S3 server and Chromium with a fake microphone playing an espeak-ng WAV.
+Stand-ins only for what is remote: the LLM, speech-to-text and text-to-speech are the scripted
+OpenAI-compatible server, run in a thread of the test process so that each test writes its
+script and reads what the worker sent.
 
 Every process writes its output under ``artifacts/e2e/``; a failing test also leaves its
 screenshot, the browser console and the part of each log written during the test there.
@@ -170,7 +171,9 @@ def _process_env(**extra: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="session")
-def voice_stack(django_db_setup, django_db_blocker, frontend_bundles) -> Iterator[VoiceStack]:
+def voice_stack(
+    django_db_setup, django_db_blocker, frontend_bundles, pooled_database
+) -> Iterator[VoiceStack]:
     """daphne, livekit-server and the agent worker on the test database, started once."""
     from tests.services import IN_CI, ON_POSTGRES, ON_REDIS
     from tests.support.local_services import POSTGRES_ADDRESS, REDIS_ADDRESS
@@ -234,6 +237,7 @@ def voice_stack(django_db_setup, django_db_blocker, frontend_bundles) -> Iterato
             "CALL_START_RATE": "1000/minute",
             "PHONE_TRANSFER_AFTER_SECONDS": "3",
             "CALLBACK_RINGING_SECONDS": "4",
+            **pooled_database,
         }
         python = sys.executable
         web = ServerProcess(
