@@ -371,6 +371,14 @@ LIVEKIT_AGENT_NAME = env_str("LIVEKIT_AGENT_NAME", "callcenter-agent")
 AGENT_MAX_CALLS = env_int("AGENT_MAX_CALLS", 20)
 if AGENT_MAX_CALLS < 1:
     raise ImproperlyConfigured("AGENT_MAX_CALLS must be at least 1")
+# Job processes the worker keeps started and prewarmed (models loaded) for the next calls while
+# it has room (livekit-agents' num_idle_processes); unset: its default, one per CPU with
+# `start`, none with `dev`.
+AGENT_IDLE_PROCESSES = (
+    env_int("AGENT_IDLE_PROCESSES", 0) if env_str("AGENT_IDLE_PROCESSES").strip() else None
+)
+if AGENT_IDLE_PROCESSES is not None and AGENT_IDLE_PROCESSES < 0:
+    raise ImproperlyConfigured("AGENT_IDLE_PROCESSES must be 0 or more")
 
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")

@@ -101,9 +101,12 @@ def test_a_missing_secret_key_is_refused_with_one_readable_line():
     [
         ("RECORDING_MODE", "tape", "RECORDING_MODE must be one of: egress, agent, off"),
         ("TURN_DETECTION", "guess", "TURN_DETECTION must be one of: model, vad"),
+        ("AGENT_MAX_CALLS", "0", "AGENT_MAX_CALLS must be at least 1"),
+        ("AGENT_IDLE_PROCESSES", "-1", "AGENT_IDLE_PROCESSES must be 0 or more"),
+        ("AGENT_IDLE_PROCESSES", "many", "AGENT_IDLE_PROCESSES must be an integer, not 'many'"),
     ],
 )
-def test_a_setting_outside_its_choices_is_refused_naming_them(name, value, sentence):
+def test_a_setting_outside_what_it_allows_is_refused_saying_what_it_allows(name, value, sentence):
     result = manage("check", env={"SECRET_KEY": "local", name: value})
     assert result.returncode != 0
     assert sentence in result.stderr

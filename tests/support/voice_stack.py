@@ -113,6 +113,20 @@ class ServerProcess:
             self.kill()
 
 
+def start_and_wait_registered(worker: ServerProcess, seconds: float = 90) -> None:
+    """Start an agent worker and wait until livekit-server has registered it."""
+    offset = worker.log.stat().st_size if worker.log.exists() else 0
+    worker.start()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if not worker.running:
+            raise RuntimeError(f"the agent worker exited: {tail(worker.log)}")
+        if "registered worker" in worker.log.read_text(errors="replace")[offset:]:
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"the agent worker did not register: {tail(worker.log)}")
+
+
 @dataclass
 class VoiceStack:
     """The running product: its URLs, its processes and the scripted models' server."""
@@ -132,16 +146,7 @@ class VoiceStack:
 
     def start_worker(self) -> None:
         """(Re)start the agent worker and wait until livekit-server has registered it."""
-        offset = self.worker.log.stat().st_size if self.worker.log.exists() else 0
-        self.worker.start()
-        deadline = time.monotonic() + 90
-        while time.monotonic() < deadline:
-            if not self.worker.running:
-                raise RuntimeError(f"the agent worker exited: {tail(self.worker.log)}")
-            if "registered worker" in self.worker.log.read_text(errors="replace")[offset:]:
-                return
-            time.sleep(0.2)
-        raise RuntimeError(f"the agent worker did not register: {tail(self.worker.log)}")
+        start_and_wait_registered(self.worker)
 
     def wait_for_job_end(self, call_id, seconds: float = 120) -> None:
         """Wait until the worker has finished the call's job (recording, summary, writes), so

@@ -72,7 +72,11 @@ class Command(BaseCommand):
 
         from agentworker.job import entrypoint, prewarm
 
+        idle = {}
+        if settings.AGENT_IDLE_PROCESSES is not None:
+            idle["num_idle_processes"] = settings.AGENT_IDLE_PROCESSES
         server = AgentServer(
+            **idle,
             ws_url=settings.LIVEKIT_URL,
             api_key=settings.LIVEKIT_API_KEY,
             api_secret=settings.LIVEKIT_API_SECRET,
