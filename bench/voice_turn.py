@@ -51,7 +51,7 @@ from bench.common import (
     wait_for_port,
 )
 from bench.llm_server import TRANSCRIPT, llm_server_process
-from tests.support.local_services import postgres_url
+from tests.support.local_services import postgres_url, server_connections
 
 SAMPLE_RATE = 48000
 FRAME_SAMPLES = SAMPLE_RATE // 100  # 10 ms frames, as a browser sends
@@ -81,6 +81,7 @@ class Caller:
         self.speech_ended = asyncio.Event()
         self.speech_end = 0.0
         self.last_loud = 0.0
+        self.first_loud: float | None = None  # the greeting's first sound
         self.first_loud_after: float | None = None
         self.listening_since = float("inf")
 
@@ -117,6 +118,7 @@ class Caller:
             if samples.size and float(np.sqrt(np.mean(samples * samples))) > LOUD:
                 now = time.monotonic()
                 self.last_loud = now
+                self.first_loud = self.first_loud or now
                 if self.first_loud_after is None and now > self.listening_since:
                     self.first_loud_after = now
 
@@ -160,6 +162,7 @@ def start_call(web_url: str) -> dict:
 async def one_call(web_url: str, samples: np.ndarray, turns: int, seed: int) -> dict:
     from livekit import rtc
 
+    dialled = time.monotonic()
     started = await asyncio.to_thread(start_call, web_url)
     room = rtc.Room()
     source = rtc.AudioSource(SAMPLE_RATE, 1, queue_size_ms=50)
@@ -198,7 +201,15 @@ async def one_call(web_url: str, samples: np.ndarray, turns: int, seed: int) -> 
         for ear in ears:
             ear.cancel()
         await room.disconnect()
-    return {"call_id": started["call_id"], "responses": responses, "moments": moments}
+    # From the caller's "call" to the greeting's first sound: a job process taken from the idle
+    # (prewarmed) ones, or started for the call, joining and speaking.
+    greeting = None if caller.first_loud is None else caller.first_loud - dialled
+    return {
+        "call_id": started["call_id"],
+        "responses": responses,
+        "moments": moments,
+        "greeting": greeting,
+    }
 
 
 def session_figures(call_ids: list[str], seconds: float = 60) -> dict[str, dict]:
@@ -323,18 +334,6 @@ def job_memory_mb(worker_pid: int) -> list[float]:
     return sorted(sizes)
 
 
-def server_connections() -> int:
-    """PostgreSQL's backends on the benchmark's database, this reader's own left out."""
-    from django.db import connection
-
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        return cursor.fetchone()[0]
-
-
 def pids_named(name: str) -> list[int]:
     import psutil
 
@@ -451,6 +450,9 @@ def main() -> None:
     parser.add_argument(
         "--pooled", action="store_true", help="daphne and the worker through PgBouncer"
     )
+    parser.add_argument(
+        "--idle-processes", type=int, help="AGENT_IDLE_PROCESSES (default: livekit-agents')"
+    )
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
 
@@ -476,6 +478,8 @@ def main() -> None:
             "TURN_DETECTION": args.turn_detection,
             "MAX_WAITING_CALLS": "500",
         }
+        if args.idle_processes is not None:
+            voice["AGENT_IDLE_PROCESSES"] = str(args.idle_processes)
         if args.pooled:
             voice |= {
                 "DATABASE_URL": postgres_url(DATABASE, pooled=True),
@@ -520,6 +524,7 @@ def main() -> None:
                 "llm_delay_s": args.llm_delay,
                 "turn_detection": args.turn_detection,
                 "database": "PgBouncer, transaction mode" if args.pooled else "PostgreSQL",
+                "idle_processes": args.idle_processes,
             }
             if args.vin_trials:
                 figures["vin_in_groups"] = asyncio.run(vin_trials(web_url, args.vin_trials, 4))
@@ -535,11 +540,14 @@ def main() -> None:
                 split, unsplit = split_turns(calls, figures_of)
                 unanswered = sum(r is None for c in calls for r in c["responses"])
                 result = {name: percentiles(values) for name, values in split.items()}
+                greetings = [c["greeting"] * 1000 for c in calls if c["greeting"] is not None]
+                result["greeting_after_dialling"] = percentiles(greetings)
                 result |= {"unanswered_turns": unanswered, "calls_not_split": unsplit,
                            "cpu_per_second": cpu, "job_private_mb": memory,
                            "postgres_server_connections": connections}  # fmt: skip
                 figures[f"{level}_calls"] = result
                 print(level, "calls:", {k: result[k]["p95"] for k in split}, cpu,
+                      "greeting", result["greeting_after_dialling"],
                       f"postgres connections {connections}", flush=True)  # fmt: skip
                 p95 = result["response"]["p95"]
                 baseline = baseline or p95
@@ -553,7 +561,8 @@ def main() -> None:
             stop(list(reversed(processes)))
     kind = "vin" if args.vin_trials else "levels"
     pooled = "_pooled" if args.pooled else ""
-    report(f"voice_turn_{kind}_{args.turn_detection}{pooled}", figures)
+    idle = "" if args.idle_processes is None else f"_idle{args.idle_processes}"
+    report(f"voice_turn_{kind}_{args.turn_detection}{pooled}{idle}", figures)
 
 
 if __name__ == "__main__":

@@ -9,9 +9,12 @@ ServiceDeskAgent with the CallRecorder and CallWriter writing to PostgreSQL and 
 Redis. Callers take ``--think`` seconds between turns. For each level of concurrency the script
 reports turn latency (p50/p95) and per-process memory (RSS; PSS, shared pages split between
 their sharers; USS, the private memory one more call adds), and stops once the median turn
-takes twice as long as with one call.
+takes twice as long as with one call, or a level fails. It also reports the most PostgreSQL
+server connections on the benchmark's database during each level: straight to PostgreSQL one
+per job process; with ``--pooled`` the job processes reach it through the PgBouncer of ``make
+services`` (transaction mode, ``DATABASE_TRANSACTION_POOLING=on``).
 
-    .venv/bin/python -m bench.worker_capacity --levels 1,2,4,8,16,24,32 --turns 10 --think 2
+    .venv/bin/python -m bench.worker_capacity --levels 1,16,64,128 --turns 10 --think 2 [--pooled]
 """
 
 from __future__ import annotations
@@ -24,8 +27,9 @@ import os
 import time
 from pathlib import Path
 
-from bench.common import ENV, end_live_calls, percentiles, report, setup_django
+from bench.common import DATABASE, ENV, end_live_calls, percentiles, report, setup_django
 from bench.llm_server import llm_server_process
+from tests.support.local_services import MostServerConnections, postgres_url
 
 
 def memory_mb() -> dict[str, float]:
@@ -99,8 +103,15 @@ def job_processes() -> multiprocessing.context.BaseContext:
     return context
 
 
-def run_level(context, calls: int, turns: int, think: float, base_url: str) -> dict:
+def run_level(context, calls: int, turns: int, think: float, base_url: str, pooled: bool) -> dict:
     environment = {**os.environ, "OPENAI_BASE_URL": base_url, "OPENAI_API_KEY": "bench"}
+    if pooled:
+        environment |= {
+            "DATABASE_URL": postgres_url(DATABASE, pooled=True),
+            "DATABASE_TRANSACTION_POOLING": "on",
+        }
+    connections = MostServerConnections(every=0.5)
+    connections.start()
     pipes, processes = [], []
     for _ in range(calls):
         parent, child = context.Pipe()
@@ -125,8 +136,11 @@ def run_level(context, calls: int, turns: int, think: float, base_url: str) -> d
             pipe.send("go")
         results = [answer(pipe, 60 + turns * (think + 5)) for pipe in pipes]
     finally:
+        connections.done.set()
+        connections.join(timeout=5)
+        deadline = time.monotonic() + 10  # after a failure the others wait for "go": end them
         for process in processes:
-            process.join(timeout=5)
+            process.join(timeout=max(deadline - time.monotonic(), 0))
         for process in processes:
             if process.is_alive():
                 process.kill()
@@ -138,17 +152,23 @@ def run_level(context, calls: int, turns: int, think: float, base_url: str) -> d
         "pss_mb_per_process": round(sum(r["pss_mb"] for r in results) / calls, 1),
         "uss_mb_per_process": round(sum(r["uss_mb"] for r in results) / calls, 1),
         "pss_mb_total": round(sum(r["pss_mb"] for r in results), 1),
+        "postgres_server_connections": connections.most,
     }
 
 
-def measure_levels(levels, turns: int, think: float, llm_delay: float) -> dict:
-    figures: dict = {"think_seconds": think, "llm_delay_seconds": llm_delay, "levels": []}
+def measure_levels(levels, turns: int, think: float, llm_delay: float, pooled: bool) -> dict:
+    figures: dict = {
+        "think_seconds": think,
+        "llm_delay_seconds": llm_delay,
+        "database": "PgBouncer, transaction mode" if pooled else "PostgreSQL",
+        "levels": [],
+    }
     context = job_processes()
     with llm_server_process(llm_delay) as base_url:
         baseline = None
         for calls in levels:
             try:
-                level = run_level(context, calls, turns, think, base_url)
+                level = run_level(context, calls, turns, think, base_url, pooled)
             except LevelFailed as failure:
                 figures["failed"] = {"calls": calls, "reason": str(failure)}
                 print(json.dumps(figures["failed"]), flush=True)
@@ -175,13 +195,14 @@ def main() -> None:
     parser.add_argument(
         "--llm-delay", type=float, default=0.0, help="seconds the scripted LLM waits (TTFT)"
     )
+    parser.add_argument("--pooled", action="store_true", help="job processes through PgBouncer")
     args = parser.parse_args()
     setup_django()
     end_live_calls()
     os.environ.update(ENV)
     levels = [int(level) for level in args.levels.split(",")]
-    figures = measure_levels(levels, args.turns, args.think, args.llm_delay)
-    report("worker_capacity", figures)
+    figures = measure_levels(levels, args.turns, args.think, args.llm_delay, args.pooled)
+    report("worker_capacity_pooled" if args.pooled else "worker_capacity", figures)
 
 
 if __name__ == "__main__":

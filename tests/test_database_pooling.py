@@ -10,47 +10,17 @@ writers in processes of their own through the PgBouncer ``make services`` starts
 import os
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import pytest
-from django.db import connection
 
 from callcenter.models import Call, TranscriptSegment
+from tests.support.local_services import MostServerConnections
 
 ROOT = Path(__file__).resolve().parent.parent
 
 pytestmark = [pytest.mark.postgres, pytest.mark.pgbouncer, pytest.mark.django_db(transaction=True)]
-
-
-def server_connections_to_this_database() -> int:
-    """PostgreSQL's backends on the test database, this test's own left out."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
-        return cursor.fetchone()[0]
-
-
-class MostConnections(threading.Thread):
-    """Samples the server connections on the test database until stopped; keeps the most."""
-
-    def __init__(self) -> None:
-        super().__init__(daemon=True)
-        self.most = 0
-        self.done = threading.Event()
-
-    def run(self) -> None:
-        from django.db import connections
-
-        try:
-            while not self.done.is_set():
-                self.most = max(self.most, server_connections_to_this_database())
-                time.sleep(0.02)
-        finally:
-            connections.close_all()
 
 
 def start_writer(call: Call, segments: int, environment: dict[str, str]) -> subprocess.Popen:
@@ -65,7 +35,7 @@ def start_writer(call: Call, segments: int, environment: dict[str, str]) -> subp
 def test_calls_written_through_pgbouncer_share_a_few_server_connections(pooled_database):
     calls = [Call.objects.create() for _ in range(10)]
     segments_per_call = 15
-    sampler = MostConnections()
+    sampler = MostServerConnections(every=0.02)
     sampler.start()
     writers = []
     for call in calls:

@@ -2,6 +2,9 @@
 and how the tests and benchmarks log in (a loopback-only role of the test machine, not a
 secret)."""
 
+import threading
+import time
+
 POSTGRES_ADDRESS = ("127.0.0.1", 5432)
 PGBOUNCER_ADDRESS = ("127.0.0.1", 6432)  # transaction pooling in front of POSTGRES_ADDRESS
 REDIS_ADDRESS = ("127.0.0.1", 6379)
@@ -27,3 +30,37 @@ def postgres_dsn(database: str) -> str:
 def redis_url(db: int = 0) -> str:
     host, port = REDIS_ADDRESS
     return f"redis://{host}:{port}/{db}"
+
+
+def server_connections() -> int:
+    """PostgreSQL's backends on Django's current database, the caller's own left out: how
+    many server connections the product's processes (or PgBouncer for them) hold."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT count(*) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+        return cursor.fetchone()[0]
+
+
+class MostServerConnections(threading.Thread):
+    """Reads ``server_connections()`` every ``every`` seconds until ``done`` is set, keeping
+    the most it saw in ``most`` (with a database connection of its own, closed at the end)."""
+
+    def __init__(self, every: float) -> None:
+        super().__init__(daemon=True)
+        self.every = every
+        self.most = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        from django.db import connections
+
+        try:
+            while not self.done.is_set():
+                self.most = max(self.most, server_connections())
+                time.sleep(self.every)
+        finally:
+            connections.close_all()
