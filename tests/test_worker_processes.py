@@ -1,15 +1,52 @@
-"""The agent worker's job processes, on the real livekit-server: how many it keeps started and
-prewarmed (models loaded) for the next calls (``AGENT_IDLE_PROCESSES``)."""
+"""The agent worker's job processes: what they share with the forkserver they are forked from
+(``agentworker/preload.py``), and how many the worker keeps started and prewarmed for the next
+calls (``AGENT_IDLE_PROCESSES``, on the real livekit-server)."""
 
+import os
+import subprocess
 import sys
 import time
+from pathlib import Path
 
 import psutil
 import pytest
 
+from tests.conftest import test_database_url
+from tests.support.scripted_llm import Reply, ScriptedLLMServer, ToolCall, running_in_thread
 from tests.support.voice_stack import ServerProcess, start_and_wait_registered
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+@pytest.mark.django_db(transaction=True)
+def test_a_call_imports_nothing_the_worker_has_not_preloaded():
+    """What a job imports itself is private to it (~10 MB per call when the OpenAI client,
+    its HTTP transport and the Redis layer were imported on the first request)."""
+    script = [
+        Reply(tool_calls=[ToolCall("lookup_vehicle", {"vin": "1HGCM82633A004352"})]),
+        Reply(text="I could not find that vehicle."),
+    ]
+    server = ScriptedLLMServer(script)
+    with running_in_thread(server):
+        result = subprocess.run(
+            [sys.executable, "-m", "tests.support.job_imports"],
+            cwd=ROOT,
+            env={
+                **os.environ,
+                "DATABASE_URL": test_database_url(),
+                "OPENAI_BASE_URL": server.base_url,
+                "OPENAI_API_KEY": "scripted",
+            },
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(server.requests) == 2  # the call ran: the tool's request and the answer's
+    imported = result.stdout.split()
+    assert imported == [], f"a call imported {imported}: preload them (agentworker/preload.py)"
 
 
 def job_processes(worker: ServerProcess) -> list[psutil.Process]:
@@ -22,6 +59,8 @@ def job_processes(worker: ServerProcess) -> list[psutil.Process]:
     return [job for forkserver in forkservers for job in forkserver.children()]
 
 
+@pytest.mark.e2e
+@pytest.mark.slow
 def test_the_worker_keeps_as_many_prewarmed_job_processes_as_configured(voice_stack, tmp_path):
     # `dev` keeps none by default (livekit-agents' own default), so three come from the setting.
     worker = ServerProcess(

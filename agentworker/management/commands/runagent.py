@@ -7,6 +7,11 @@ from django.core.management.base import BaseCommand, CommandError
 
 MODES = ("dev", "start", "console")
 
+# Imported once in the worker's forkserver (Django set up, models, plugins, and what a call
+# imports on its way), so that every job process forked from it shares them copy-on-write
+# instead of importing them privately.
+PRELOADED_MODULES = ["agentworker.job", "agentworker.preload"]
+
 
 def call_load(server) -> float:
     """The worker's load as LiveKit sees it: its live calls over ``AGENT_MAX_CALLS``.
@@ -81,9 +86,7 @@ class Command(BaseCommand):
             api_key=settings.LIVEKIT_API_KEY,
             api_secret=settings.LIVEKIT_API_SECRET,
             setup_fnc=prewarm,
-            # Imported once in the forkserver (Django set up, models, plugins), so that every
-            # job process shares it copy-on-write instead of importing it privately.
-            preload_modules=["agentworker.job"],
+            preload_modules=PRELOADED_MODULES,
             load_fnc=call_load,
             # Its health endpoint: reachable by an orchestrator's probes in production (start),
             # on loopback only on a developer's machine.
