@@ -11,7 +11,6 @@ from pathlib import Path
 import psutil
 import pytest
 
-from tests.conftest import test_database_url
 from tests.support.scripted_llm import Reply, ScriptedLLMServer, ToolCall, running_in_thread
 from tests.support.voice_stack import ServerProcess, start_and_wait_registered
 
@@ -24,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 def test_a_call_imports_nothing_the_worker_has_not_preloaded():
     """What a job imports itself is private to it (~10 MB per call when the OpenAI client,
     its HTTP transport and the Redis layer were imported on the first request)."""
+    from tests.conftest import test_database_url  # (imported here, pytest would collect it)
+
     script = [
         Reply(tool_calls=[ToolCall("lookup_vehicle", {"vin": "1HGCM82633A004352"})]),
         Reply(text="I could not find that vehicle."),
