@@ -4,8 +4,9 @@ livekit-agents forks each job process from a forkserver that imported ``PRELOADE
 (``runagent``) and froze them for the garbage collector: what is imported there is shared by
 every job copy-on-write, what a job imports itself is its own. These modules are imported only
 once a call runs (a client's first request, the first live message), so they are imported here.
-``tests/test_worker_processes.py`` runs a call after this preload and fails when it imports
-anything more; the README's Benchmarks table has what they cost per job.
+``tests/test_worker_processes.py`` runs a text-mode call after this preload and fails when it
+imports anything more (what only the voice path imports was read from a voice benchmark run);
+the README's Benchmarks table has what they cost per job.
 """
 
 # ruff: noqa: F401 (imported to be loaded in the forkserver, not used here)

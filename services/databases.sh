@@ -31,12 +31,19 @@ wait_for() {  # port, name
 
 missing=()
 command -v pg_ctlcluster >/dev/null || missing+=(postgresql)
-command -v pgbouncer >/dev/null || missing+=(pgbouncer)
+dpkg-query -W -f '${Status}' pgbouncer 2>/dev/null | grep -q ' installed$' || missing+=(pgbouncer)
 command -v redis-server >/dev/null || missing+=(redis-server)
 if [ ${#missing[@]} -gt 0 ]; then
   echo "Installing ${missing[*]} from Debian's packages"
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+  if [[ " ${missing[*]} " == *" pgbouncer "* ]]; then
+    # The package starts a service of its own on 6432 (serving no database): the project
+    # runs its own PgBouncer there instead, so the one just installed is stopped and disabled.
+    $SUDO systemctl disable --now pgbouncer >/dev/null 2>&1 \
+      || $SUDO invoke-rc.d pgbouncer stop >/dev/null 2>&1 || true
+    $SUDO update-rc.d pgbouncer disable >/dev/null 2>&1 || true
+  fi
 fi
 
 # PostgreSQL: start the Debian cluster on 5432 (the package creates it on install).
@@ -63,10 +70,18 @@ if pg_lsclusters -h | awk -v port="$PG_PORT" '$3 == port && $4 == "online" {foun
     END \$\$;" >/dev/null
 fi
 
-# PgBouncer: an instance of the project's own (the package's service stays off), pooling
-# every database of the cluster in transaction mode: a client holds a server connection only
-# while a transaction runs. The product uses it with DATABASE_TRANSACTION_POOLING=on.
+# PgBouncer: an instance of the project's own (the package's service is off), pooling every
+# database of the cluster in transaction mode: a client holds a server connection only while a
+# transaction runs. The product uses it with DATABASE_TRANSACTION_POOLING=on.
+serves_the_cluster() {
+  PGPASSWORD=callcenter psql -h 127.0.0.1 -p "$PGBOUNCER_PORT" -U callcenter -d postgres \
+    -qAtc "SELECT 1" >/dev/null 2>&1
+}
 if answers "$PGBOUNCER_PORT"; then
+  if ! serves_the_cluster; then
+    echo "Something answers on 127.0.0.1:$PGBOUNCER_PORT that does not pool this PostgreSQL (Debian's own pgbouncer service?): stop it, and \`make services\` starts the project's" >&2
+    exit 1
+  fi
   echo "PgBouncer already answers on 127.0.0.1:$PGBOUNCER_PORT"
 else
   (
@@ -89,10 +104,13 @@ log_connections = 0
 log_disconnections = 0
 EOF
   )
-  # It refuses to run as root: it reads its files first, then becomes the postgres user.
+  # It refuses to run as root: it reads its files first, then becomes the postgres user (a
+  # change to them takes a restart, not a reload). Debian installs it where only root's PATH
+  # looks; the package knows where.
   as_user=()
   [ "$(id -u)" = 0 ] && as_user=(-u postgres)
-  setsid pgbouncer "${as_user[@]}" var/pgbouncer/pgbouncer.ini \
+  pgbouncer=$(command -v pgbouncer || dpkg -L pgbouncer | grep -m1 '/bin/pgbouncer$')
+  setsid "$pgbouncer" "${as_user[@]}" var/pgbouncer/pgbouncer.ini \
     >>var/log/pgbouncer.log 2>&1 </dev/null &
   wait_for "$PGBOUNCER_PORT" PgBouncer
   echo "PgBouncer started on 127.0.0.1:$PGBOUNCER_PORT (transaction pooling)"

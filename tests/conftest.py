@@ -154,7 +154,12 @@ def pooled_database(django_db_setup, django_db_blocker):
     from django.db import connection
 
     from tests.services import IN_CI, answers
-    from tests.support.local_services import PGBOUNCER_ADDRESS, POSTGRES_ADDRESS, postgres_url
+    from tests.support.local_services import (
+        PGBOUNCER_ADDRESS,
+        POSTGRES_ADDRESS,
+        end_other_connections,
+        postgres_url,
+    )
 
     config = connection.settings_dict
     on_local_server = (
@@ -175,11 +180,8 @@ def pooled_database(django_db_setup, django_db_blocker):
         "DATABASE_URL": postgres_url(config["NAME"], pooled=True),
         "DATABASE_TRANSACTION_POOLING": "on",
     }
-    with django_db_blocker.unblock(), connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
-            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
-        )
+    with django_db_blocker.unblock():
+        end_other_connections()
 
 
 @pytest.fixture

@@ -45,6 +45,19 @@ def server_connections() -> int:
         return cursor.fetchone()[0]
 
 
+def end_other_connections() -> None:
+    """End every other backend on Django's current database (PgBouncer's idle server
+    connections among them: they outlive their clients and keep a database from being
+    dropped)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+
 class MostServerConnections(threading.Thread):
     """Reads ``server_connections()`` every ``every`` seconds until ``done`` is set, keeping
     the most it saw in ``most`` (with a database connection of its own, closed at the end)."""
