@@ -11,16 +11,20 @@ if TYPE_CHECKING:
     from agentworker.agent import ServiceDeskAgent
     from agentworker.writer import CallWriter
     from callcenter.models import Call
+    from telephony.models import PhoneLine
 
 
 @dataclass(frozen=True)
 class CallJob:
-    """One call being served. The writer is the only way its parts change the call's record."""
+    """One call being served. The writer is the only way its parts change the call's record.
+    ``line``: the phone line the call came in on (or calls back through), as the job read it
+    when it started; None for web calls."""
 
     call: Call
     writer: CallWriter
     agent: ServiceDeskAgent
     session: AgentSession
+    line: PhoneLine | None = None
 
     @property
     def call_id(self):

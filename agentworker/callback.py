@@ -88,13 +88,13 @@ def outcome_of(error: Exception) -> str:
     return f"failed: {getattr(error, 'message', None) or error}"
 
 
-async def dial_customer(ctx: JobContext, job: CallJob, reason: str, line: PhoneLine | None) -> bool:
-    """Ring the call's customer through ``line`` and wait; True once a person (not a
+async def dial_customer(ctx: JobContext, job: CallJob, reason: str) -> bool:
+    """Ring the call's customer through the job's line and wait; True once a person (not a
     machine) answered.
 
     The session must be running: the detection listens through it, and holds its speech
     until it has decided."""
-    call = job.call
+    call, line = job.call, job.line
     detection = AMD(
         job.session,
         llm=None,  # the session's own LLM and speech-to-text: nothing else is configured

@@ -180,7 +180,7 @@ async def entrypoint(ctx: JobContext) -> None:
         agent.awaiting_answer = True
     else:
         agent = ServiceDeskAgent(writer, instructions=instructions)
-    job = CallJob(call, writer, agent, session)
+    job = CallJob(call, writer, agent, session, line)
     if call.channel == Call.Channel.PHONE:
         agent.on_handoff = PhoneTransfer(job).after_handoff
     recorder = CallRecorder(job)
@@ -218,7 +218,7 @@ async def entrypoint(ctx: JobContext) -> None:
         record=session_record_option(),
     )
     if callback:
-        if not await dial_customer(ctx, job, reason, line):
+        if not await dial_customer(ctx, job, reason):
             await ctx.delete_room()  # puts the phone down, if anyone picked it up
             ctx.shutdown(reason="no person answered the callback")
             return

@@ -16,7 +16,6 @@ from livekit.agents import get_job_context
 
 from agentworker.call_job import CallJob
 from callcenter.models import Call, CallEvent
-from telephony.models import PhoneLine
 
 logger = logging.getLogger(__name__)
 
@@ -33,7 +32,7 @@ class PhoneTransfer:
         """The agent asked for a person: transfer unless a supervisor takes the call first.
         Outside the line's opening hours nobody is there to take it: the agent is told so
         (the answer), and nothing is scheduled."""
-        line = await PhoneLine.objects.filter(number=self.job.call.dialled_number).afirst()
+        line = self.job.line
         if line is not None and line.transfer_to and not line.is_open():
             result = "not transferred: outside the line's opening hours"
             self.job.writer.event(
@@ -56,9 +55,7 @@ class PhoneTransfer:
 
     async def transfer(self, *, by: str) -> str:
         """Transfer now; returns the result as stored on the event."""
-        call = self.job.call
-        line = await PhoneLine.objects.filter(number=call.dialled_number).afirst()
-        destination = line.transfer_to if line else ""
+        destination = self.job.line.transfer_to if self.job.line else ""
         if not destination:
             result = "not transferred: the line has no transfer destination"
             self.job.writer.event(CallEvent.Type.TRANSFER, {"to": "", "by": by, "result": result})
@@ -82,7 +79,9 @@ class PhoneTransfer:
             )
             result = "transferred"
         except Exception as error:
-            logger.warning("call %s: transfer to %s failed", call.pk, destination, exc_info=True)
+            logger.warning(
+                "call %s: transfer to %s failed", self.job.call_id, destination, exc_info=True
+            )
             result = f"failed: {error}"
             session.say(TRANSFER_FAILED_SENTENCE)
         self.job.writer.event(

@@ -17,13 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.local_services import (
-    PGBOUNCER_ADDRESS,
-    POSTGRES_ADDRESS,
-    REDIS_ADDRESS,
-    postgres_url,
-    redis_url,
-)
+from tests.support.local_services import POSTGRES_ADDRESS, REDIS_ADDRESS, postgres_url, redis_url
 
 START_HINT = "`make services` starts it"
 
@@ -70,8 +64,6 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         missing.append(f"PostgreSQL at {POSTGRES_ADDRESS[0]}:{POSTGRES_ADDRESS[1]}")
     if item.get_closest_marker("redis") and not ON_REDIS:
         missing.append(f"Redis at {REDIS_ADDRESS[0]}:{REDIS_ADDRESS[1]}")
-    if item.get_closest_marker("pgbouncer") and not (ON_POSTGRES and answers(PGBOUNCER_ADDRESS)):
-        missing.append(f"PgBouncer at {PGBOUNCER_ADDRESS[0]}:{PGBOUNCER_ADDRESS[1]}")
     if not missing:
         return
     reason = f"needs {' and '.join(missing)}, which does not answer"

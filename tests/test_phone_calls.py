@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
 import threading
 import time
 import wave
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -96,14 +99,22 @@ def dial_the_line(stack, folder, peer: RtpPeer, *, talk_seconds: float, until_tr
         talk_seconds=talk_seconds, until_transferred=until_transferred,
     )  # fmt: skip
     try:
-        wait_until(
-            lambda: port_file.exists() and port_file.read_text().strip(), 40, "the call answered"
-        )
+        listen_to_the_phone(peer, port_file, "the call answered")
     except AssertionError:
         sipp.kill()
         raise
-    peer.remote = ("127.0.0.1", int(port_file.read_text().strip()))
     return sipp
+
+
+def listen_to_the_phone(peer: RtpPeer, port_file: Path, what: str) -> None:
+    """Once SIPp has the call it writes its RTP port: from then on ``peer`` is its audio."""
+    wait_until(lambda: port_file.exists() and port_file.read_text().strip(), 40, what)
+    peer.remote = ("127.0.0.1", int(port_file.read_text().strip()))
+
+
+def hung_up_cleanly(sipp: subprocess.Popen, log: Path, seconds: float) -> None:
+    """SIPp's scenario ran to its end (its last lines of log otherwise)."""
+    assert sipp.wait(seconds) == 0, log.read_text()[-2000:]
 
 
 def speech_at_8k(text: str) -> np.ndarray:
@@ -343,7 +354,7 @@ def test_a_phone_caller_who_asks_for_a_person_is_transferred_while_the_desk_is_o
             e2e_stack.wait_for_job_end(call.pk)
             return
         assert transfer.payload == {"to": DESK, "by": "", "result": "transferred"}
-        assert sipp.wait(30) == 0, (tmp_path / "sipp.log").read_text()[-2000:]
+        hung_up_cleanly(sipp, tmp_path / "sipp.log", 30)
         # The phone got the REFER with the line's destination.
         assert (tmp_path / "refer_to").read_text().strip() == DESK
         assert (
@@ -435,7 +446,7 @@ def test_a_supervisor_joins_a_phone_call_takes_it_over_and_transfers_the_caller(
             lambda: call.events.filter(type=CallEvent.Type.TRANSFER).first(), 60, "the transfer"
         )
         assert transfer.payload == {"to": DESK, "by": staff_user.username, "result": "transferred"}
-        assert sipp.wait(30) == 0, (tmp_path / "sipp.log").read_text()[-2000:]
+        hung_up_cleanly(sipp, tmp_path / "sipp.log", 30)
         assert (tmp_path / "refer_to").read_text().strip() == DESK
         expect(monitor.locator("#transcript")).to_contain_text(
             f"{staff_user.username} transferred the caller to {DESK}", timeout=10000
@@ -497,6 +508,30 @@ def ask_for_callback(supervisor: Client) -> tuple[Call, Call]:
     return original, Call.objects.get(pk=asked.json()["call_id"])
 
 
+@contextmanager
+def customers_phone(folder: Path, scenario: str, *, port: int, peer=None, talk_seconds=60):
+    """SIPp as the customer's phone the callback dials (``start_sipp_phone``), with ``peer``
+    as its audio; put down and closed at the end. Yields (SIPp, the file of its RTP port)."""
+    rtp_port = peer.port if peer is not None else 0
+    phone, port_file = start_sipp_phone(
+        folder, scenario, port=port, rtp_port=rtp_port, talk_seconds=talk_seconds
+    )
+    try:
+        yield phone, port_file
+    finally:
+        if phone.poll() is None:
+            phone.kill()
+        if peer is not None:
+            peer.close()
+
+
+def callback_result(callback: Call, seconds: float, what: str = "the result") -> CallEvent:
+    """The callback's outcome, once the job has recorded it."""
+    return wait_until(
+        lambda: callback.events.filter(type=CallEvent.Type.CALLBACK).first(), seconds, what
+    )
+
+
 def failure_of(callback: Call) -> str:
     """Why ``callback`` failed, once it is stored as failed (what it holds, if it never is)."""
     try:
@@ -531,21 +566,15 @@ def test_a_callback_rings_the_customer_who_hears_why_the_desk_calls(
     _line, port, supervisor = callback_line
     e2e_stack.script(calling_back)
     peer = RtpPeer()
-    phone, port_file = start_sipp_phone(tmp_path, ANSWERING, port=port, rtp_port=peer.port)
-    try:
+    with customers_phone(tmp_path, ANSWERING, port=port, peer=peer) as (phone, port_file):
         original, callback = ask_for_callback(supervisor)
         assert (callback.callback_of_id, callback.caller) == (original.pk, CALLER)
-        wait_until(
-            lambda: port_file.exists() and port_file.read_text().strip(), 40, "the phone to ring"
-        )
-        peer.remote = ("127.0.0.1", int(port_file.read_text().strip()))
+        listen_to_the_phone(peer, port_file, "the phone to ring")
         hello = speech_at_8k(HELLO)
         threading.Thread(
             target=lambda: (peer.silence(1), peer.play(hello), peer.silence(30)), daemon=True
         ).start()
-        event = wait_until(
-            lambda: callback.events.filter(type=CallEvent.Type.CALLBACK).first(), 40, "the answer"
-        )
+        event = callback_result(callback, 40, "the answer")
         # A short "Hello?" is a person (not a silence the detection could not classify).
         assert event.payload == {
             "to": callback.caller_shown,
@@ -561,11 +590,7 @@ def test_a_callback_rings_the_customer_who_hears_why_the_desk_calls(
         sent = json.dumps(e2e_stack.models.requests[0]["messages"])
         assert "your call to the service desk did not go through" in sent
         async_to_sync(delete_room)(e2e_stack, callback.room_name)
-        assert phone.wait(30) == 0, (tmp_path / "sipp-phone.log").read_text()[-2000:]
-    finally:
-        if phone.poll() is None:
-            phone.kill()
-        peer.close()
+        hung_up_cleanly(phone, tmp_path / "sipp-phone.log", 30)
     e2e_stack.wait_for_job_end(callback.pk)
 
 
@@ -581,22 +606,16 @@ def test_a_callback_that_reaches_voicemail_leaves_a_message_and_hangs_up(
         calling_back, [ExpectedSpeech(VOICEMAIL_GREETING, seconds - 1.0, seconds + 2.5)]
     )
     peer = RtpPeer()
-    phone, port_file = start_sipp_phone(tmp_path, ANSWERING, port=port, rtp_port=peer.port)
-    try:
+    with customers_phone(tmp_path, ANSWERING, port=port, peer=peer) as (phone, port_file):
         _original, callback = ask_for_callback(supervisor)
-        wait_until(
-            lambda: port_file.exists() and port_file.read_text().strip(), 40, "the phone to ring"
-        )
-        peer.remote = ("127.0.0.1", int(port_file.read_text().strip()))
+        listen_to_the_phone(peer, port_file, "the phone to ring")
         answered = time.monotonic()
         threading.Thread(
             target=lambda: (peer.silence(0.5), peer.play(greeting), peer.silence(40)), daemon=True
         ).start()
         # The mailbox hears the message, then the line is put down (SIPp gets the BYE).
-        assert phone.wait(60) == 0, (tmp_path / "sipp-phone.log").read_text()[-2000:]
-        event = wait_until(
-            lambda: callback.events.filter(type=CallEvent.Type.CALLBACK).first(), 20, "the result"
-        )
+        hung_up_cleanly(phone, tmp_path / "sipp-phone.log", 60)
+        event = callback_result(callback, 20)
         assert event.payload == {
             "to": callback.caller_shown,
             "result": "voicemail",
@@ -615,10 +634,6 @@ def test_a_callback_that_reaches_voicemail_leaves_a_message_and_hangs_up(
         # Nobody was greeted as if a person had answered: the opening was never asked for.
         assert not greeted_as_a_person(e2e_stack)
         assert failure_of(callback) == "Callback reached voicemail: a message was left."
-    finally:
-        if phone.poll() is None:
-            phone.kill()
-        peer.close()
     e2e_stack.wait_for_job_end(callback.pk)
 
 
@@ -627,21 +642,13 @@ def test_a_customer_who_hangs_up_as_the_callback_is_answered_is_recorded_so(
 ):
     _line, port, supervisor = callback_line
     e2e_stack.script(calling_back)
-    peer = RtpPeer()
-    phone, _ = start_sipp_phone(tmp_path, HANGS_UP, port=port, rtp_port=peer.port)
-    try:
+    with customers_phone(tmp_path, HANGS_UP, port=port, peer=RtpPeer()) as (phone, _):
         _original, callback = ask_for_callback(supervisor)
-        assert phone.wait(60) == 0, (tmp_path / "sipp-phone.log").read_text()[-2000:]
-        event = wait_until(
-            lambda: callback.events.filter(type=CallEvent.Type.CALLBACK).first(), 40, "the result"
-        )
+        hung_up_cleanly(phone, tmp_path / "sipp-phone.log", 60)
+        event = callback_result(callback, 40)
         assert event.payload["result"] == "hung up", event.payload
         assert failure_of(callback) == "The customer hung up as the callback was answered."
         assert not greeted_as_a_person(e2e_stack)
-    finally:
-        if phone.poll() is None:
-            phone.kill()
-        peer.close()
     e2e_stack.wait_for_job_end(callback.pk)
 
 
@@ -649,21 +656,14 @@ def test_a_customer_who_hangs_up_as_the_callback_is_answered_is_recorded_so(
 def test_a_callback_nobody_takes_records_why(e2e_stack, callback_line, tmp_path, scenario, result):
     _line, port, supervisor = callback_line
     e2e_stack.script(calling_back)
-    phone, _ = start_sipp_phone(
-        tmp_path, BUSY if scenario == "busy" else NO_ANSWER, port=port, talk_seconds=30
-    )
-    try:
+    scenario_xml = BUSY if scenario == "busy" else NO_ANSWER
+    with customers_phone(tmp_path, scenario_xml, port=port, talk_seconds=30) as (phone, _):
         _original, callback = ask_for_callback(supervisor)
-        event = wait_until(
-            lambda: callback.events.filter(type=CallEvent.Type.CALLBACK).first(), 60, "the result"
-        )
+        event = callback_result(callback, 60)
         assert event.payload["result"] == result
         assert failure_of(callback) == f"Callback {result}."
-        if scenario == "busy":  # the phone that rang unanswered is simply put down below
-            assert phone.wait(30) == 0, (tmp_path / "sipp-phone.log").read_text()[-2000:]
-    finally:
-        if phone.poll() is None:
-            phone.kill()
+        if scenario == "busy":  # the phone that rang unanswered is simply put down at the end
+            hung_up_cleanly(phone, tmp_path / "sipp-phone.log", 30)
 
 
 def test_only_failed_or_abandoned_phone_calls_are_called_back(staff_client):
