@@ -1,6 +1,13 @@
 """The agent's tools on the appointment book (``appointments.booking``): find slots, book,
 list, move and cancel. Mixed into ``ServiceDeskAgent``, which gives them the call and the
-vehicle it is about. Each answer is a sentence for the model; a refusal says what to ask."""
+vehicle it is about. Each answer is a sentence for the model; a refusal says what to ask.
+
+The caller steers the model, so every argument here is the caller's. A booking made on
+another call is read out, moved or cancelled only when it belongs to the vehicle identified
+on this call *and* the caller names what it was booked under (the customer's name, or the
+phone number or e-mail given with it). Wrong tries are call events supervisors see; after
+``PROOF_TRIES`` of them the call can no longer reach other bookings at all.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +19,7 @@ from livekit.agents import RunContext, function_tool
 from appointments import booking
 from appointments.calendar import UnclearDate, local, parse_slot, resolve_when, slot_id, spoken
 from appointments.models import Appointment, ServiceType
+from callcenter.models import CallEvent
 from callcenter.redaction import redact_card_numbers
 
 
@@ -29,6 +37,41 @@ def find_service(name: str) -> ServiceType:
     raise booking.BookingRefused(
         f"“{name}” is not one of our services. We offer: {names}. Ask which one they want."
     )
+
+
+# Wrong references or names a call may give before its bookings are closed to it.
+PROOF_TRIES = 3
+# How many of a vehicle's bookings, latest first, are looked at for the caller's.
+BOOKINGS_LOOKED_AT = 50
+
+NO_VEHICLE = (
+    "No vehicle has been identified on this call yet: bookings are found through the "
+    "vehicle. Ask for the VIN and look it up first."
+)
+ASK_WHO_BOOKED = (
+    "Ask the caller for the name, or the phone number or e-mail address, the booking was "
+    "made under, and pass their answer as booked_under."
+)
+LOCKED = (
+    "Refused: too many wrong references or names on this call, so bookings cannot be read "
+    "out or changed on it any more. Tell the caller a colleague can help, and offer "
+    "request_human."
+)
+
+
+class NotEntitled(Exception):
+    """A try at a booking this call has not shown to be the caller's: counted and logged."""
+
+
+def letters(text: str) -> str:
+    """``text`` without case, spacing and punctuation: how names and contacts are compared."""
+    return "".join(ch for ch in (text or "").casefold() if ch.isalnum() or ch == "@")
+
+
+def same_words(given: str, stored: str) -> bool:
+    """Whether the caller's words name ``stored`` ("ANA  silva" is "Ana Silva", "555-0100" is
+    "555 0100"); nothing given names nothing."""
+    return bool(letters(given)) and letters(given) == letters(stored)
 
 
 def options(starts: list[datetime]) -> str:
@@ -78,10 +121,15 @@ def offer_slots(service_name: str, earliest: str, latest: str) -> str:
 
 
 class AppointmentTools:
-    """Function tools on the appointment book; the agent has ``call_id`` and ``vehicle_id``."""
+    """Function tools on the appointment book; the agent has ``call_id``, ``vehicle_id`` and
+    the call's ``writer``."""
 
     call_id: object
     vehicle_id: int | None
+    writer: object
+    # Wrong tries so far on this call; read from its stored events on first use, so a job
+    # that takes over a live call goes on counting.
+    failed_tries: int | None = None
 
     @function_tool
     async def find_appointment_slots(
@@ -130,53 +178,114 @@ class AppointmentTools:
         )
 
     @function_tool
-    async def list_appointments(self, context: RunContext) -> str:
-        """The appointments of this call's vehicle (upcoming and recent)."""
-        return await sync_to_async(self._list)()
+    async def list_appointments(self, context: RunContext, booked_under: str = "") -> str:
+        """The appointments of this call's vehicle that the caller may hear: those booked on
+        this call, and those booked under the name or contact the caller gives.
 
-    def _list(self) -> str:
-        if self.vehicle_id is None:
-            return (
-                "No vehicle has been identified on this call yet: ask for the VIN, or for the "
-                "reference of the appointment."
-            )
-        found = Appointment.objects.select_related("service").filter(vehicle_id=self.vehicle_id)
-        listed = [describe(appointment) for appointment in found.order_by("-start")[:5]]
-        if not listed:
+        Args:
+            booked_under: The name, or the phone number or e-mail address, the caller says
+                their booking was made under; empty if they have not said it yet.
+        """
+        return await self._guarded(self._list, booked_under)
+
+    def _list(self, booked_under: str) -> str:
+        bookings = list(self._vehicles_bookings().order_by("-start")[:BOOKINGS_LOOKED_AT])
+        theirs = [a for a in bookings if self._proven(a, booked_under)]
+        if theirs:
+            listed = "; ".join(describe(appointment) for appointment in theirs[:5])
+            return f"The caller's appointments for this vehicle, latest first: {listed}."
+        if not bookings:
             return "This vehicle has no appointments."
-        return "Appointments of this vehicle, latest first: " + "; ".join(listed) + "."
+        if not letters(booked_under):
+            return ASK_WHO_BOOKED
+        raise NotEntitled(f"No appointment of this vehicle was booked under “{booked_under}”.")
 
     @function_tool
-    async def move_appointment(self, context: RunContext, appointment: str, slot: str) -> str:
-        """Move an appointment to another free slot.
+    async def move_appointment(
+        self, context: RunContext, appointment: str, slot: str, booked_under: str = ""
+    ) -> str:
+        """Move an appointment of this call's vehicle to another free slot.
 
         Args:
             appointment: Its reference code, as the caller reads it (e.g. "K7M4R9").
             slot: The new slot exactly as find_appointment_slots gave it.
+            booked_under: The name, or the phone number or e-mail address, the caller says
+                the booking was made under (not needed for a booking made on this call).
         """
-        return await sync_to_async(self._move)(appointment, slot)
+        return await self._guarded(self._move, appointment, slot, booked_under)
 
-    def _move(self, reference: str, slot: str) -> str:
+    def _move(self, reference: str, slot: str, booked_under: str) -> str:
         try:
-            moved = booking.move(booking.find_by_reference(reference), parse_slot(slot))
+            moved = booking.move(self._owned(reference, booked_under), parse_slot(slot))
         except UnclearDate as error:
             return str(error)
-        except booking.BookingRefused as error:
-            return refusal(error)
         return f"Moved: {describe(moved)}. Read the new day and time back to the caller."
 
     @function_tool
-    async def cancel_appointment(self, context: RunContext, appointment: str) -> str:
-        """Cancel an appointment, once the caller has confirmed which one.
+    async def cancel_appointment(
+        self, context: RunContext, appointment: str, booked_under: str = ""
+    ) -> str:
+        """Cancel an appointment of this call's vehicle, once the caller has confirmed which.
 
         Args:
             appointment: Its reference code, as the caller reads it (e.g. "K7M4R9").
+            booked_under: The name, or the phone number or e-mail address, the caller says
+                the booking was made under (not needed for a booking made on this call).
         """
-        return await sync_to_async(self._cancel)(appointment)
+        return await self._guarded(self._cancel, appointment, booked_under)
 
-    def _cancel(self, reference: str) -> str:
+    def _cancel(self, reference: str, booked_under: str) -> str:
+        cancelled = booking.cancel(self._owned(reference, booked_under))
+        return f"Cancelled: {describe(cancelled)}. Tell the caller it is cancelled."
+
+    # What this call may reach in the book.
+
+    def _vehicles_bookings(self):
+        if self.vehicle_id is None:
+            raise booking.BookingRefused(NO_VEHICLE)
+        return Appointment.objects.select_related("service").filter(vehicle_id=self.vehicle_id)
+
+    def _proven(self, appointment: Appointment, booked_under: str) -> bool:
+        return appointment.call_id == self.call_id or any(
+            same_words(booked_under, stored)
+            for stored in (appointment.customer_name, appointment.contact)
+        )
+
+    def _owned(self, reference: str, booked_under: str) -> Appointment:
+        """The booking ``reference`` names, if this call may act on it."""
+        code = booking.reference_code(reference)
+        found = self._vehicles_bookings().filter(reference=code).first()
+        if found is None:
+            raise NotEntitled(
+                f"This call's vehicle has no appointment with the reference “{reference}”."
+            )
+        if self._proven(found, booked_under):
+            return found
+        if not letters(booked_under):
+            raise booking.BookingRefused(ASK_WHO_BOOKED)
+        raise NotEntitled(f"Appointment {found.reference} was not booked under “{booked_under}”.")
+
+    async def _guarded(self, action, *arguments: str) -> str:
+        """``action`` on the book in a worker thread, unless this call has used up its wrong
+        tries; a wrong try is counted, logged as an event and answered with what is left."""
+        if self.failed_tries is None:
+            self.failed_tries = await CallEvent.objects.filter(
+                call_id=self.call_id, type=CallEvent.Type.BOOKING_REFUSED
+            ).acount()
+        if self.failed_tries >= PROOF_TRIES:
+            self.writer.event(CallEvent.Type.BOOKING_REFUSED, {"reason": "too many wrong tries"})
+            return LOCKED
         try:
-            cancelled = booking.cancel(booking.find_by_reference(reference))
+            return await sync_to_async(action)(*arguments)
         except booking.BookingRefused as error:
             return refusal(error)
-        return f"Cancelled: {describe(cancelled)}. Tell the caller it is cancelled."
+        except NotEntitled as refused:
+            self.failed_tries += 1
+            self.writer.event(CallEvent.Type.BOOKING_REFUSED, {"reason": str(refused)})
+            left = PROOF_TRIES - self.failed_tries
+            if left <= 0:
+                return f"Refused: {refused} {LOCKED.removeprefix('Refused: ')}"
+            return (
+                f"Refused: {refused} Ask the caller to check it ({left} more "
+                f"{'try' if left == 1 else 'tries'} on this call)."
+            )

@@ -115,8 +115,9 @@ class AppointmentAdmin(admin.ModelAdmin):
         if not appointment.call_id:
             return "Staff"
         url = reverse("history-call", args=[appointment.call_id])
-        return format_html('<a href="{}">the call of {:%Y-%m-%d %H:%M}</a>', url,
-                           appointment.call.started_at)  # fmt: skip
+        # format_html turns every argument into text first: format the time before it does.
+        started = timezone.localtime(appointment.call.started_at)
+        return format_html('<a href="{}">the call of {}</a>', url, f"{started:%Y-%m-%d %H:%M}")
 
     def save_model(self, request, obj, form, change):
         booked = getattr(form, "booked", None)

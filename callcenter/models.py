@@ -370,6 +370,7 @@ class CallEvent(models.Model):
         KEY_PRESSED = "key_pressed", "Keys pressed"
         TRANSFER = "transfer", "Transferred to a person"
         CALLBACK = "callback", "Callback dialled"
+        BOOKING_REFUSED = "booking_refused", "Booking access refused"
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
     sequence = models.PositiveIntegerField()
@@ -400,7 +401,7 @@ class CallEvent(models.Model):
         "cancel_appointment": "Appointment",
     }
     # Events a supervisor should not miss (the monitor and the history page mark them).
-    IMPORTANT = {Type.HANDOFF_REQUESTED, Type.ERROR, Type.TRANSFER}
+    IMPORTANT = {Type.HANDOFF_REQUESTED, Type.ERROR, Type.TRANSFER, Type.BOOKING_REFUSED}
 
     def describe(self) -> str:
         """The event as one sentence with who and what, the same on the monitor (it travels
@@ -438,6 +439,8 @@ class CallEvent(models.Model):
                 )
             case self.Type.CALLBACK:
                 return f"Called back {payload.get('to', '')}: {payload.get('result', '?')}"
+            case self.Type.BOOKING_REFUSED:
+                return f"Refused the caller a booking: {payload.get('reason') or 'no reason'}"
             case self.Type.KEY_PRESSED:
                 return f"The caller pressed {' '.join(payload.get('digits', ''))} on the keypad"
         return self.get_type_display()

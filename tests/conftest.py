@@ -41,6 +41,19 @@ def admin_client_logged_in(client, superuser):
     return client
 
 
+@pytest.fixture
+def private_var(monkeypatch, tmp_path):
+    """Passwords the seeder makes up go to this test's own var/ folder."""
+    from callcenter.management.commands import seed_demo
+
+    monkeypatch.setattr(seed_demo, "ADMIN_PASSWORD_FILE", tmp_path / "var" / "admin_password")
+    monkeypatch.setattr(
+        seed_demo, "SUPERVISOR_PASSWORD_FILE", tmp_path / "var" / "supervisor_password"
+    )
+    monkeypatch.setattr(seed_demo.settings, "BASE_DIR", tmp_path)
+    return tmp_path / "var"
+
+
 @pytest.fixture(autouse=True)
 def plain_static_files(settings):
     """Tests render pages without running collectstatic first."""

@@ -115,42 +115,6 @@ async def test_a_taken_slot_comes_back_with_the_next_free_ones(workshop):
     assert await Appointment.objects.acount() == 1
 
 
-async def test_the_agent_moves_and_cancels_by_the_reference_the_caller_reads(workshop):
-    appointment = await sync_to_async(booking.book)(
-        workshop.oil, at(workshop.tuesday, 8), customer_name="Ana Silva", contact="555 0100"
-    )
-    read_out = " ".join(appointment.reference.lower())  # "k 7 m 4 r 9"
-    script = [
-        Reply(
-            tool_calls=[
-                ToolCall(
-                    "move_appointment",
-                    {"appointment": read_out, "slot": slot(workshop.tuesday, 14)},
-                )
-            ]
-        ),
-        Reply(text="Moved to 2 pm."),
-        Reply(tool_calls=[ToolCall("cancel_appointment", {"appointment": read_out})]),
-        Reply(text="It's cancelled."),
-        Reply(tool_calls=[ToolCall("cancel_appointment", {"appointment": "XXXXXX"})]),
-        Reply(text="I can't find that one."),
-    ]
-    async with agent_call(script) as (session, _call, server, writer, _):
-        await session.run(user_input=f"Please move {read_out} to 2 pm.")
-        moved = tool_outputs(server.requests[1])[-1]
-        await session.run(user_input="Actually, cancel it.")
-        cancelled = tool_outputs(server.requests[3])[-1]
-        await session.run(user_input="And cancel XXXXXX too.")
-        unknown = tool_outputs(server.requests[5])[-1]
-        await writer.flush()
-    assert moved.startswith("Moved: Oil change on Tuesday") and "at 2 pm" in moved
-    assert cancelled.startswith("Cancelled:")
-    assert "No appointment has the reference" in unknown
-    await appointment.arefresh_from_db()
-    assert appointment.status == Appointment.Status.CANCELLED
-    assert appointment.start == at(workshop.tuesday, 14)
-
-
 @pytest.mark.parametrize(
     ("earliest", "says"),
     [

@@ -18,19 +18,6 @@ from vehicles.models import Vehicle
 from vehicles.vin import is_valid_vin
 
 
-@pytest.fixture
-def private_var(monkeypatch, tmp_path):
-    """Passwords the seeder makes up go to this test's own var/ folder."""
-    from callcenter.management.commands import seed_demo
-
-    monkeypatch.setattr(seed_demo, "ADMIN_PASSWORD_FILE", tmp_path / "var" / "admin_password")
-    monkeypatch.setattr(
-        seed_demo, "SUPERVISOR_PASSWORD_FILE", tmp_path / "var" / "supervisor_password"
-    )
-    monkeypatch.setattr(seed_demo.settings, "BASE_DIR", tmp_path)
-    return tmp_path / "var"
-
-
 @pytest.mark.django_db
 def test_seed_demo_is_idempotent_and_creates_valid_vehicles(monkeypatch, private_var, settings):
     settings.MEDIA_ROOT = str(private_var / "media")
