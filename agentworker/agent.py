@@ -62,6 +62,9 @@ How a call goes:
 """
 
 
+# A handoff's reason is a few words for the monitor; the model may be made to send a book.
+REASON_MAX = 200
+
 GREETING = "Greet the caller and ask for their vehicle's VIN."
 
 
@@ -319,6 +322,7 @@ class ServiceDeskAgent(AppointmentTools, Agent):
         Args:
             reason: Why, in a few words (e.g. "warranty claim", "caller asked for a person").
         """
+        reason = " ".join(reason.split())[:REASON_MAX] or "no reason given"
         self.writer.event(CallEvent.Type.HANDOFF_REQUESTED, {"reason": reason})
         self.writer.change_call(Call.flag_needs_human)
         if self.on_handoff is not None and (answer := await self.on_handoff()):

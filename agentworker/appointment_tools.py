@@ -18,7 +18,7 @@ from livekit.agents import RunContext, function_tool
 
 from appointments import booking
 from appointments.calendar import UnclearDate, local, parse_slot, resolve_when, slot_id, spoken
-from appointments.models import Appointment, ServiceType
+from appointments.models import Appointment, ServiceType, Shop
 from callcenter.models import CallEvent
 from callcenter.redaction import redact_card_numbers
 
@@ -110,6 +110,8 @@ def offer_slots(service_name: str, earliest: str, latest: str) -> str:
         found, problem = booking.find_slots(service, when, until=until)
     except (booking.BookingRefused, UnclearDate) as error:
         return str(error)
+    if not found and when.day > booking.booking_horizon(Shop.current()):
+        return f"{problem} Ask the caller for a day until then."
     if not found:
         nothing = "Nothing is free in the next two weeks either. Ask for another time."
         return f"{problem or ''} {nothing}".strip()

@@ -104,13 +104,22 @@ def opening_hours() -> dict[int, tuple[time, time]]:
     return {row.weekday: (row.opens, row.closes) for row in OpeningHours.objects.all()}
 
 
+def booking_horizon(shop: Shop) -> date:
+    """The last day callers may book."""
+    today = timezone.localtime(timezone.now(), shop_time_zone()).date()
+    return today + timedelta(days=shop.booking_days_ahead)
+
+
 def day_problem(day: date, shop: Shop, hours: dict, closed: dict[date, str]) -> str | None:
     """Why nothing can be booked on ``day``, or None."""
     today = timezone.localtime(timezone.now(), shop_time_zone()).date()
     if day < today:
         return f"{day:%A, %B} {day.day} is in the past."
-    if day > today + timedelta(days=shop.booking_days_ahead):
-        return f"Bookings open {shop.booking_days_ahead} days ahead; {day:%B} {day.day} is later."
+    if day > (horizon := booking_horizon(shop)):
+        return (
+            f"Bookings open {shop.booking_days_ahead} days ahead, up to {horizon:%B} "
+            f"{horizon.day}, {horizon.year}; {day:%B} {day.day}, {day.year} is later."
+        )
     if day in closed:
         reason = f" ({closed[day]})" if closed[day] else ""
         return f"The workshop is closed on {day:%A, %B} {day.day}{reason}."
@@ -139,11 +148,16 @@ def find_slots(
     service: ServiceType, when: When, *, count: int = OPTIONS_OFFERED, until: date | None = None
 ) -> tuple[list[datetime], str | None]:
     """Up to ``count`` free starts for ``service`` from the asked day and part of day on (up
-    to ``until``, else ``SEARCH_DAYS`` later), and why the asked day itself has none (None when
-    it has some)."""
+    to ``until``, else ``SEARCH_DAYS`` later, never past the booking horizon), and why the
+    asked day itself has none (None when it has some)."""
     shop = Shop.current()
     hours = opening_hours()
-    last_day = until or when.day + timedelta(days=SEARCH_DAYS)
+    # Every search ends at the booking horizon, however far the caller's words reach (the
+    # year 9999 included): past it there is nothing to find, and nothing to overflow.
+    horizon = booking_horizon(shop)
+    if when.day > horizon:
+        return [], day_problem(when.day, shop, hours, {})
+    last_day = min(until or when.day + timedelta(days=SEARCH_DAYS), horizon)
     closed = dict(
         ClosedDay.objects.filter(date__range=(when.day, last_day)).values_list("date", "reason")
     )
@@ -237,6 +251,11 @@ def book(
         raise BookingRefused(f"{service.name} is not offered at the moment.")
     if not customer_name.strip() or not contact.strip():
         raise BookingRefused("A booking needs the customer's name and a phone number or e-mail.")
+    for field, value in (("customer_name", customer_name), ("contact", contact)):
+        longest = Appointment._meta.get_field(field).max_length
+        if len(value.strip()) > longest:
+            what = "name" if field == "customer_name" else "phone number or e-mail"
+            raise BookingRefused(f"That {what} is too long: at most {longest} characters.")
     for _attempt in range(5):
         try:
             with transaction.atomic():

@@ -29,6 +29,8 @@ PARTS_OF_DAY = {
     "afternoon": (time(12), time(17)),
     "evening": (time(17), time(23, 59)),
 }
+# The longest phrase read: a day in words is short, and dateparser's work grows with length.
+MAX_PHRASE = 80
 PART_WORDS = re.compile(r"\b(?:in the |this )?(" + "|".join(PARTS_OF_DAY) + r")\b", re.I)
 CLOCK = re.compile(r"\b(\d{1,2})(?::(\d{2}))?\s*(am|pm|a\.m\.|p\.m\.)?(?=\W|$)", re.I)
 
@@ -58,11 +60,14 @@ def resolve_when(phrase: str) -> When:
         earliest, latest = PARTS_OF_DAY[part.group(1).lower()]
         text = " ".join((text[: part.start()] + " " + text[part.end() :]).split())
     now = timezone.localtime(timezone.now(), shop_time_zone()).replace(tzinfo=None)
-    parsed = dateparser.parse(
-        text or "today",
-        languages=["en"],
-        settings={"RELATIVE_BASE": now, "PREFER_DATES_FROM": "future"},
-    )
+    try:
+        parsed = dateparser.parse(
+            text[:MAX_PHRASE] or "today",
+            languages=["en"],
+            settings={"RELATIVE_BASE": now, "PREFER_DATES_FROM": "future"},
+        )
+    except (OverflowError, ValueError):  # "in 10,000 years": past any calendar
+        parsed = None
     if parsed is None:
         raise UnclearDate(
             f"“{phrase}” is not a date I can read. Ask the caller for a day, like "

@@ -7,8 +7,13 @@ from __future__ import annotations
 import secrets
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator
 from django.db import models
 from django.db.models import Q
+
+# How far ahead a shop may open its book: bounds every slot search (a caller's "any time
+# before the year 9999" walks at most this many days).
+BOOKING_DAYS_AHEAD_MAX = 730
 
 
 class Shop(models.Model):
@@ -30,7 +35,9 @@ class Shop(models.Model):
         help_text="Appointments start on these steps from opening time.",
     )
     booking_days_ahead = models.PositiveSmallIntegerField(
-        default=60, help_text="How far ahead callers may book."
+        default=60,
+        validators=[MaxValueValidator(BOOKING_DAYS_AHEAD_MAX)],
+        help_text="How far ahead callers may book (at most two years).",
     )
     minimum_notice_minutes = models.PositiveSmallIntegerField(
         default=60, help_text="The earliest an appointment may start, from now."

@@ -13,6 +13,8 @@ from django.views.decorators.http import require_GET
 from appointments.calendar import today
 from appointments.models import Appointment, ClosedDay, OpeningHours, ServiceType, shop_time_zone
 
+# The years the book pages through: a week and its neighbours stay inside the calendar.
+BOOK_YEARS = range(1900, 2200)
 VIEW_PERMISSION = "appointments.view_appointment"
 BOOK_NEEDS = (
     "The appointment book needs the permission “Can view appointment” "
@@ -42,7 +44,15 @@ def appointment_book(request: HttpRequest) -> HttpResponse:
     try:
         day = date.fromisoformat(raw_day) if raw_day else today()
     except ValueError:
-        day, problem = today(), f"“{raw_day}” is not a day: give it as YYYY-MM-DD."
+        day, problem = today(), f"“{raw_day[:40]}” is not a day: give it as YYYY-MM-DD."
+    if not BOOK_YEARS.start <= day.year < BOOK_YEARS.stop:
+        day, problem = (
+            today(),
+            (
+                f"The book shows the years {BOOK_YEARS.start} to {BOOK_YEARS.stop - 1}; "
+                f"{day.year} is outside them."
+            ),
+        )
     week = request.GET.get("view") == "week"
     services = list(ServiceType.objects.all())
     service = next((s for s in services if str(s.pk) == request.GET.get("service")), None)

@@ -177,3 +177,66 @@ def test_spoken_times_are_in_the_shops_zone(settings):
     settings.SHOP_TIME_ZONE = "Europe/Berlin"
     stored = datetime(2031, 1, 7, 6, 30, tzinfo=UTC)  # as the database gives it back
     assert spoken(stored) == "Tuesday the 7th of January at 7:30 am"  # Berlin, UTC+1
+
+
+@pytest.mark.parametrize(
+    ("earliest", "latest"),
+    [
+        ("next Monday", "December 31, 9999"),  # "any time before the year 9999"
+        ("December 31, 9999", ""),  # a first day past the window
+        ("in 10000 years", ""),
+        ("2099-01-05", "9999-12-31"),
+    ],
+)
+async def test_a_far_date_range_is_answered_at_once_within_the_booking_horizon(
+    workshop, earliest, latest
+):
+    from appointments.models import Shop
+
+    await Shop.objects.filter(pk=1).aupdate(booking_days_ahead=60)
+    script = [
+        Reply(
+            tool_calls=[
+                ToolCall(
+                    "find_appointment_slots",
+                    {"service": "oil", "earliest": earliest, "latest": latest},
+                )
+            ]
+        ),
+        Reply(text="Let me see."),
+    ]
+    async with agent_call(script) as (session, _call, server, writer, _):
+        await session.run(user_input=f"Any time from {earliest} to {latest}.")
+        answer = tool_outputs(server.requests[1])[-1]
+        await writer.flush()
+    assert "internal error" not in answer.lower()
+    if earliest.startswith("next"):  # the search found slots, inside the horizon
+        assert "(slot " in answer
+    else:
+        assert "Bookings open 60 days ahead" in answer or "not a date I can read" in answer
+        assert "(slot " not in answer
+
+
+async def test_a_name_too_long_for_the_book_is_refused_in_words(workshop):
+    script = [
+        Reply(
+            tool_calls=[
+                ToolCall(
+                    "book_appointment",
+                    {
+                        "slot": slot(workshop.tuesday, 8),
+                        "service": "oil change",
+                        "name": "A" * 500,
+                        "contact": "555 0100",
+                    },
+                )
+            ]
+        ),
+        Reply(text="That name is too long."),
+    ]
+    async with agent_call(script) as (session, _call, server, writer, _):
+        await session.run(user_input="Book Tuesday 8 for me.")
+        answer = tool_outputs(server.requests[1])[-1]
+        await writer.flush()
+    assert answer == "Not done: That name is too long: at most 120 characters."
+    assert await Appointment.objects.acount() == 0

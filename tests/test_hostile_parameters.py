@@ -4,6 +4,7 @@ each answer is the page or a 400 with a sentence, never a server error."""
 import json
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from callcenter.models import Call, TranscriptSegment
 
@@ -34,11 +35,15 @@ ENDPOINTS = [
     ("/history/export/calls.csv", {}, ["from", "to"]),
     ("/history/export/transcripts.csv", {}, ["from", "to"]),
     ("/dashboard/", {}, ["days"]),
+    ("/appointments/", {}, ["day", "view", "service"]),
+    ("/appointments/", {"view": "week"}, ["day", "service"]),
+    ("/api/appointments/", {}, ["starts_after", "starts_before", "status", "page"]),
 ]
 
 
 @pytest.fixture
-def history(db):
+def history(db, staff_user):
+    staff_user.user_permissions.add(Permission.objects.get(codename="view_appointment"))
     call = Call.objects.create(status=Call.Status.ENDED, caller="web:x")
     TranscriptSegment.objects.create(call=call, sequence=1, speaker="customer", text="My brakes")
 
