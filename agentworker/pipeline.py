@@ -71,7 +71,10 @@ def build_session(vad=None, languages: list[str] | None = None) -> AgentSession:
                 if settings.TURN_DETECTION == "model"
                 else "vad"
             ),
-            "interruption": {"enabled": True},
+            # "vad": interruptions told by the local VAD. Left unset, livekit-agents picks
+            # "adaptive" in dev mode, which streams the caller's audio to LiveKit's cloud
+            # inference gateway with the deployment's key.
+            "interruption": {"enabled": True, "mode": "vad"},
         },
     )
 

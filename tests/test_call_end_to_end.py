@@ -49,6 +49,10 @@ from vehicles.models import Vehicle
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.slow]
 
 
+# Every server the tests configure for the worker listens on loopback.
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
 def start_call(page, stack):
     page.add_init_script(REMOTE_AUDIO_METER)
     page.goto(stack.web_url + "/")
@@ -179,6 +183,12 @@ def test_a_spoken_call_is_answered_looked_up_captioned_and_recorded(
         assert call.metrics.get(key), f"no {key} samples in {call.metrics}"
         assert call.metrics[f"{key}_p50"] >= 0
     assert call.summary == SUMMARY["summary"] and call.outcome == SUMMARY["outcome"]
+    # Nothing of the call left the deployment: the job's every lookup and connection went to
+    # a configured server (all on loopback here), none to a framework's cloud default such
+    # as LiveKit's inference gateway for adaptive interruption.
+    hosts = e2e_stack.worker_outbound_hosts()
+    assert hosts, "the recorder saw no connection at all"
+    assert hosts <= LOOPBACK_HOSTS, f"the worker reached {sorted(hosts - LOOPBACK_HOSTS)}"
 
 
 def test_a_typed_message_gets_a_spoken_and_captioned_answer(e2e_stack, caller_browser, tmp_path):

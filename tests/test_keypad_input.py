@@ -10,8 +10,8 @@ from types import SimpleNamespace
 import pytest
 from livekit import rtc
 
-from agentworker.call_job import CallJob
 from agentworker.agent import as_callers
+from agentworker.call_job import CallJob
 from agentworker.keypad import ENTRY_MAX_KEYS, Keypad, keypad_message
 from callcenter.models import CallEvent
 from tests.support.agent_job import agent_call

@@ -35,6 +35,8 @@ from tests.support.scripted_llm import Reply, ScriptedLLMServer, espeak_wav, run
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "e2e"
 AGENT_NAME = "callcenter-e2e-agent"
+# A sitecustomize that records every host the worker's processes look up or connect to.
+OUTBOUND_HOSTS_RECORDER = Path(__file__).resolve().parent / "outbound_hosts"
 CHROMIUM_VOICE_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -143,6 +145,12 @@ class VoiceStack:
     sip: ServerProcess
     sip_port: int
     processes: list[ServerProcess] = field(default_factory=list)
+
+    def worker_outbound_hosts(self) -> set[str]:
+        """Every host the worker's processes have looked up or connected to so far."""
+        log = self.worker.log.with_name("worker-outbound-hosts.log")
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        return {line.split(" ", 2)[2] for line in lines if line.count(" ") >= 2}
 
     def start_worker(self) -> None:
         """(Re)start the agent worker and wait until livekit-server has registered it."""
@@ -287,12 +295,20 @@ def voice_stack(
             _process_env(**common),
             logs / "livekit-sip.log",
         )  # fmt: skip
+        outbound = logs / "worker-outbound-hosts.log"
+        outbound.unlink(missing_ok=True)
         worker = ServerProcess(
             "worker",
             [python, "manage.py", "runagent", "dev"],
-            _process_env(**common, LOG_LEVEL="INFO"),
+            _process_env(
+                **common,
+                LOG_LEVEL="INFO",
+                PYTHONPATH=os.pathsep.join(filter(None, [str(OUTBOUND_HOSTS_RECORDER),
+                                                         os.environ.get("PYTHONPATH")])),
+                OUTBOUND_HOSTS_LOG=str(outbound),
+            ),
             logs / "worker.log",
-        )
+        )  # fmt: skip
         stack = VoiceStack(
             web_url=f"http://127.0.0.1:{web_port}",
             livekit_url=common["LIVEKIT_URL"],
