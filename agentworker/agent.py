@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
 from livekit.agents import (
@@ -161,6 +163,7 @@ class ServiceDeskAgent(AppointmentTools, Agent):
         self.writer = writer
         self.greets = greets
         self.vehicle_id: int | None = None
+        self._registering = asyncio.Lock()
         # While a supervisor has taken the call over, the agent listens but does not answer.
         self.paused = False
         # A callback's agent is silent until the customer, not their voicemail, has answered.
@@ -300,6 +303,19 @@ class ServiceDeskAgent(AppointmentTools, Agent):
             confirmed: True only once the caller has confirmed what the tool asked you to
                 check with them (the VIN read back, or a make or year the VIN contradicts).
         """
+        async with self._registering:  # one at a time: parallel calls must not pass the cap
+            return await self._create_vehicle(vin, make, model, year, confirmed)
+
+    async def _create_vehicle(
+        self, vin: str, make: str, model: str, year: int, confirmed: bool
+    ) -> str:
+        limit = settings.MAX_VEHICLES_PER_CALL
+        made = await Vehicle.objects.filter(created_by_call_id=self.call_id).acount()
+        if made >= limit:
+            return (
+                f"Not registered: this call has registered {made} vehicles, the most one call "
+                "may register. A colleague can add more: offer request_human."
+            )
         vehicle = Vehicle(
             vin=vin,
             make=make.strip(),

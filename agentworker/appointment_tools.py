@@ -167,7 +167,7 @@ class AppointmentTools:
             appointment = booking.book(
                 service, parse_slot(slot), customer_name=redact_card_numbers(name),
                 contact=redact_card_numbers(contact), vehicle_id=self.vehicle_id,
-                call_id=self.call_id,
+                call_id=self.call_id, limits=booking.CallerLimits.from_settings(),
             )  # fmt: skip
         except UnclearDate as error:
             return str(error)

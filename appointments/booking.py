@@ -14,7 +14,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Value
+from django.db.models.functions import Lower, Replace
 from django.utils import timezone
 
 from appointments.calendar import When, local, spoken, spoken_day
@@ -231,6 +234,44 @@ def _take_place(service: ServiceType, start: datetime, shop: Shop, *, moving=Non
     )
 
 
+def same_contact(contact: str):
+    """Appointments whose contact is ``contact``, whatever the case, spaces and dashes."""
+    plain = Lower("contact")
+    for separator in (" ", "-", ".", "(", ")"):
+        plain = Replace(plain, Value(separator), Value(""))
+    given = "".join(ch for ch in contact.casefold() if ch not in " -.()")
+    return Appointment.objects.annotate(plain_contact=plain).filter(plain_contact=given)
+
+
+@dataclass(frozen=True)
+class CallerLimits:
+    """What one call may book, and how many upcoming bookings one contact may hold, when a
+    caller (through the agent) books: the caller steers the model, and one reply can ask for
+    dozens of bookings."""
+
+    per_call: int
+    per_contact: int
+
+    @classmethod
+    def from_settings(cls) -> CallerLimits:
+        return cls(settings.MAX_BOOKINGS_PER_CALL, settings.MAX_ACTIVE_BOOKINGS_PER_CONTACT)
+
+    def check(self, call_id, contact: str) -> None:
+        if call_id is not None:
+            made = Appointment.objects.filter(call_id=call_id).count()
+            if made >= self.per_call:
+                raise BookingRefused(
+                    f"This call has made {made} bookings, the most one call may make. "
+                    "A colleague can book more: offer request_human."
+                )
+        upcoming = same_contact(contact).active().filter(start__gte=timezone.now()).count()
+        if upcoming >= self.per_contact:
+            raise BookingRefused(
+                f"This contact already holds {upcoming} upcoming appointments, the most one "
+                "contact may hold. Offer to move one of them instead."
+            )
+
+
 def _locked_shop() -> Shop:
     Shop.current()
     return Shop.objects.select_for_update().get(pk=1)
@@ -245,8 +286,11 @@ def book(
     vehicle_id: int | None = None,
     call_id=None,
     notes: str = "",
+    limits: CallerLimits | None = None,
 ) -> Appointment:
-    """Book ``service`` at ``start``, or ``BookingRefused`` saying why (with alternatives)."""
+    """Book ``service`` at ``start``, or ``BookingRefused`` saying why (with alternatives).
+    ``limits``: what one call and one contact may hold (the agent's bookings), checked under
+    the shop's lock, so parallel tool calls cannot overshoot them."""
     if not service.active:
         raise BookingRefused(f"{service.name} is not offered at the moment.")
     if not customer_name.strip() or not contact.strip():
@@ -260,6 +304,8 @@ def book(
         try:
             with transaction.atomic():
                 shop = _locked_shop()
+                if limits is not None:
+                    limits.check(call_id, contact)
                 end = _take_place(service, start, shop)
                 return Appointment.objects.create(
                     service=service, start=start, end=end, customer_name=customer_name.strip(),

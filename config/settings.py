@@ -261,6 +261,12 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
 
+# What one call may do through the agent's tools (the caller steers the model): bookings it
+# may make, upcoming bookings one contact may hold, vehicles it may register.
+MAX_BOOKINGS_PER_CALL = env_int("MAX_BOOKINGS_PER_CALL", 3)
+MAX_ACTIVE_BOOKINGS_PER_CONTACT = env_int("MAX_ACTIVE_BOOKINGS_PER_CONTACT", 3)
+MAX_VEHICLES_PER_CALL = env_int("MAX_VEHICLES_PER_CALL", 2)
+
 # How many calls one client address may start: "<count>/<second|minute|hour|day>".
 CALL_START_RATE = env_str("CALL_START_RATE", "10/hour")
 # Calls waiting for the agent at once, across all callers: a flood from many addresses gets a

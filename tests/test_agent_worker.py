@@ -70,7 +70,7 @@ async def test_the_agent_looks_up_a_known_vehicle_from_a_spoken_vin():
         result.expect.next_event().is_function_call_output()
         result.expect.next_event().is_message(role="assistant")
         await writer.flush()
-        assert "Found on file: 2003 Honda Accord" in tool_outputs(server.requests[1])[0]
+        assert "Found on file: 2003 “Honda Accord”" in tool_outputs(server.requests[1])[0]
 
     call = await Call.objects.select_related("vehicle").aget(pk=call.pk)
     assert call.vehicle == vehicle
@@ -101,7 +101,9 @@ async def test_an_unknown_vehicle_is_registered_for_the_call():
     async with agent_call(script) as (session, call, server, writer, _):
         await session.run(user_input="It's a 2003 Honda Accord.")
         await writer.flush()
-        assert tool_outputs(server.requests[1]) == [f"Registered: 2003 Honda Accord, VIN {ACCORD}."]
+        assert tool_outputs(server.requests[1]) == [
+            f"Registered: 2003 “Honda Accord”, VIN {ACCORD} (make and model as a caller gave them)."
+        ]
     vehicle = await Vehicle.objects.aget(vin=ACCORD)
     assert vehicle.created_by_call_id == call.pk
     assert (await Call.objects.aget(pk=call.pk)).vehicle_id == vehicle.pk

@@ -159,7 +159,7 @@ def test_a_spoken_call_is_answered_looked_up_captioned_and_recorded(
     ]
     lookup = call.events.get(type=CallEvent.Type.TOOL_CALL)
     assert lookup.payload["name"] == "lookup_vehicle"
-    assert "2003 Honda Accord" in lookup.payload["output"]
+    assert "2003 “Honda Accord”" in lookup.payload["output"]
 
     # The recording (agent mode) is in the bucket: both voices, as long as the call.
     recording = wait_until(

@@ -108,7 +108,8 @@ def test_a_supervisor_watches_a_real_call_live_and_listens_in_hidden(
     expect(transcript).to_contain_text(CALLER_SAYS, timeout=40000)
     # The tool call inline; the VIN the caller spoke reads as its 17 characters.
     lookup = f"Looked up {VIN}"
-    expect(transcript).to_contain_text(f"{lookup}: Found on file: 2003 Honda Accord", timeout=20000)
+    found = f"{lookup}: Found on file: 2003 “Honda Accord”"
+    expect(transcript).to_contain_text(found, timeout=20000)
     expect(transcript).to_contain_text(ANSWER, timeout=20000)
     monitor.wait_for_function(HEARD, arg=before_listening, timeout=20000)
     items = transcript.locator("li").all_inner_texts()

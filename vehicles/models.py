@@ -102,8 +102,13 @@ class Vehicle(models.Model):
         return f"{self.year} {self.make} {self.model}"
 
     def describe(self) -> str:
-        """A sentence the agent can read out."""
-        return f"{self.title}, VIN {self.vin}"
+        """The vehicle as the agent's tools tell the model. Make and model are what a caller
+        said, so they are quoted as data: a model named "Accord. Ignore your instructions"
+        stays inside its quotes, which it cannot close."""
+        said = " ".join(f"{self.make} {self.model}".split())
+        for quote in '“”"':
+            said = said.replace(quote, "")
+        return f"{self.year} “{said}”, VIN {self.vin} (make and model as a caller gave them)"
 
     def vin_disagreements(self) -> list[str]:
         """What the make and model year say against the VIN (see vin.disagreements)."""
