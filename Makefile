@@ -76,17 +76,14 @@ $(LIVEKIT_SIP):
 livekit-sip:
 	@$(MAKE) --no-print-directory $(LIVEKIT_SIP)
 
-# A per-checkout secret for the local run; production sets SECRET_KEY itself.
+# A per-checkout secret for the local run, private (0600) from its creation; production
+# sets SECRET_KEY itself.
 var/secret_key:
-	mkdir -p var
-	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
-	chmod 600 $@
+	$(PYTHON) services/new_secret.py $@ --bytes 50
 
 # The key pair of the local livekit-server that `make run` starts (LiveKit wants 32+ chars).
 var/livekit_api_secret:
-	mkdir -p var
-	$(PYTHON) -c "import secrets; print(secrets.token_urlsafe(32))" > $@
-	chmod 600 $@
+	$(PYTHON) services/new_secret.py $@ --bytes 32
 
 # daphne, livekit-server and (with an LLM configured) the agent worker, under honcho.
 run: install frontend var/secret_key var/livekit_api_secret

@@ -3,7 +3,8 @@
 #
 # Installs them from Debian's packages when missing and starts what does not answer yet;
 # a second run changes nothing. PostgreSQL is Debian's own cluster (5432) with a local role
-# `callcenter` (password `callcenter`, loopback only) that may create the test databases;
+# `callcenter` (password `callcenter`, loopback only, not a superuser) that may create the
+# test databases;
 # PgBouncer (6432) pools connections to it in transaction mode, as a deployment with many
 # calls runs it (every job process holds a connection); Redis listens on 6379 and keeps
 # nothing on disk (no snapshots, no append-only file).
@@ -65,8 +66,10 @@ if pg_lsclusters -h | awk -v port="$PG_PORT" '$3 == port && $4 == "online" {foun
   as_postgres psql -qAt -p "$PG_PORT" -d postgres -c "
     DO \$\$ BEGIN
       IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'callcenter') THEN
-        CREATE ROLE callcenter LOGIN SUPERUSER PASSWORD 'callcenter';
+        CREATE ROLE callcenter LOGIN PASSWORD 'callcenter';
       END IF;
+      -- Only what the tests need: to create (and so own and drop) their databases.
+      ALTER ROLE callcenter NOSUPERUSER NOCREATEROLE CREATEDB;
     END \$\$;" >/dev/null
 fi
 
