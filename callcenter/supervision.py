@@ -159,17 +159,24 @@ async def _change_control(action: str, change, call_id, user, reply_to: str) -> 
     return command
 
 
-def phone_call(call_id: UUID | str) -> Call:
+def transferable_call(call_id: UUID | str, user) -> Call:
+    """The phone call ``user`` may transfer: not one another supervisor holds a live lease on
+    (the owner rules a transfer as they rule the hand-back; a superuser may always)."""
     call = live_call(call_id)
     if call.channel != Call.Channel.PHONE:
         raise ControlRefused("Only phone calls can be transferred to a person's phone.")
+    held_by_another = call.controller_id not in (None, user.pk) and not call.control_lapsed()
+    if held_by_another and not user.is_superuser:
+        raise ControlRefused(
+            f"{call.controller.get_username()} controls this call; only they can transfer it."
+        )
     return call
 
 
 async def transfer(call_id: UUID | str, user, reply_to: str = "") -> SupervisorCommand:
     """Hand a phone caller to their line's transfer destination (a cold SIP transfer; the
     job says a sentence first and records the result as a ``transfer`` event)."""
-    await database_sync_to_async(phone_call)(call_id)
+    await database_sync_to_async(transferable_call)(call_id, user)
     command = SupervisorCommand("transfer", user.get_username(), reply_to=reply_to)
     await send_command(call_id, command)
     return command

@@ -286,3 +286,27 @@ async def test_a_supervisors_transfer_reaches_the_job_of_a_phone_call(django_use
     command = supervision.SupervisorCommand.from_message(sent)
     assert (command.action, command.by) == ("transfer", "sup")
     await socket.disconnect()
+
+
+async def test_a_call_another_supervisor_took_over_is_theirs_to_transfer(django_user_model):
+    from channels.layers import get_channel_layer
+
+    owner = await sync_to_async(make_supervisor)(django_user_model, "owner")
+    other = await sync_to_async(make_supervisor)(django_user_model, "other")
+    call = await Call.objects.acreate(status=Call.Status.ACTIVE, channel=Call.Channel.PHONE)
+    assert await sync_to_async(call.take_over)(owner)
+    layer = get_channel_layer()
+    job_channel = await layer.new_channel()
+    await layer.group_add(supervision.command_group(call.pk), job_channel)
+
+    socket = await supervisor_socket(other)
+    await socket.send_json_to({"type": "transfer", "call_id": str(call.pk)})
+    refused = await receive_kind(socket, "error")
+    assert "owner controls this call; only they can transfer it" in refused["error"]
+    await socket.disconnect()
+
+    socket = await supervisor_socket(owner)
+    await socket.send_json_to({"type": "transfer", "call_id": str(call.pk)})
+    sent = await asyncio.wait_for(layer.receive(job_channel), 5)
+    assert supervision.SupervisorCommand.from_message(sent).by == "owner"
+    await socket.disconnect()
