@@ -1,5 +1,11 @@
 """The LiveKit programs this project pins and builds into ``.tools/`` (livekit-server,
-livekit-sip): where each one is, its configuration template, and Redis as they both read it."""
+livekit-sip): where each one is, its configuration template, Redis as they both read it, and
+what each process is given to start with.
+
+Every local user can read a process's command line, so neither program gets a secret there:
+the configuration (with the Redis password) and the key pair travel in its environment, which
+only its owner can read, and that environment holds nothing else of the web app's
+(``SECRET_KEY``, ``DATABASE_URL``, the OpenAI and S3 keys)."""
 
 from __future__ import annotations
 
@@ -42,6 +48,30 @@ class PinnedTool:
 
 LIVEKIT_SERVER = PinnedTool("livekit-server", "server", "LIVEKIT_SERVER_BIN")
 LIVEKIT_SIP = PinnedTool("livekit-sip", "livekit-sip", "LIVEKIT_SIP_BIN")
+
+
+# What a LiveKit program inherits from the environment: enough to run, nothing of the app's.
+INHERITED = ("PATH", "HOME", "LANG", "LC_ALL", "TZ", "TMPDIR")
+
+
+def program_environment(**own: str) -> dict[str, str]:
+    """The environment of a LiveKit program: the basics it inherits, and ``own``."""
+    inherited = {name: os.environ[name] for name in INHERITED if name in os.environ}
+    return {**inherited, **own}
+
+
+def livekit_redis_url(given: str | None, *, fallback: str = "") -> str:
+    """The Redis a LiveKit program shares: ``given`` on the command line ("" for none; never
+    with a password, which a command line shows every local user), else ``LIVEKIT_REDIS_URL``
+    in the environment, else ``fallback``."""
+    if given is not None:
+        if urlparse(given).password:
+            raise CommandError(
+                "a Redis password on the command line is readable by every local user: "
+                "set LIVEKIT_REDIS_URL in the environment instead of --redis-url"
+            )
+        return given
+    return os.environ.get("LIVEKIT_REDIS_URL") or fallback
 
 
 def redis_address(url: str) -> dict:

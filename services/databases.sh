@@ -6,8 +6,8 @@
 # `callcenter` (password `callcenter`, loopback only, not a superuser) that may create the
 # test databases;
 # PgBouncer (6432) pools connections to it in transaction mode, as a deployment with many
-# calls runs it (every job process holds a connection); Redis listens on 6379 and keeps
-# nothing on disk (no snapshots, no append-only file).
+# calls runs it (every job process holds a connection); Redis listens on 6379 with the
+# password in var/redis_password and keeps nothing on disk (no snapshots, no append-only file).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -119,12 +119,36 @@ EOF
   echo "PgBouncer started on 127.0.0.1:$PGBOUNCER_PORT (transaction pooling)"
 fi
 
-# Redis: a server of the project's own, nothing kept on disk.
+# Redis: a server of the project's own, nothing kept on disk, with a password: it carries
+# LiveKit's internal RPC and the supervisors' control groups, which no other local user may
+# reach. The password is made once (var/redis_password, 0600) and given to redis-server in a
+# 0600 config file, never on its command line.
+[ -f var/redis_password ] || python3 services/new_secret.py var/redis_password
 if answers "$REDIS_PORT"; then
+  if redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; then
+    echo "Redis on 127.0.0.1:$REDIS_PORT answers without a password: stop it (redis-cli -p $REDIS_PORT shutdown), and \`make services\` starts the project's with one" >&2
+    exit 1
+  fi
+  if ! REDISCLI_AUTH="$(cat var/redis_password)" redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>/dev/null | grep -q PONG; then
+    echo "Redis on 127.0.0.1:$REDIS_PORT wants another password than var/redis_password (another checkout's?): copy that checkout's var/redis_password here, or stop it (redis-cli -p $REDIS_PORT shutdown) and run \`make services\` again" >&2
+    exit 1
+  fi
   echo "Redis already answers on 127.0.0.1:$REDIS_PORT"
 else
-  redis-server --bind 127.0.0.1 --port "$REDIS_PORT" --save "" --appendonly no \
-    --daemonize yes --logfile "$PWD/var/log/redis.log" --dir "$PWD/var"
+  (
+    umask 077
+    cat > var/redis.conf <<EOF
+bind 127.0.0.1
+port $REDIS_PORT
+save ""
+appendonly no
+daemonize yes
+logfile $PWD/var/log/redis.log
+dir $PWD/var
+requirepass $(cat var/redis_password)
+EOF
+  )
+  redis-server var/redis.conf
   wait_for "$REDIS_PORT" Redis
-  echo "Redis started on 127.0.0.1:$REDIS_PORT (nothing kept on disk)"
+  echo "Redis started on 127.0.0.1:$REDIS_PORT (a password, nothing kept on disk)"
 fi

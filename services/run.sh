@@ -25,12 +25,12 @@ if [ -z "${LIVEKIT_URL:-}" ]; then
     echo "Voice calls are off: livekit-server could not be built (see above); set LIVEKIT_URL to use another server"
   fi
 fi
-export LIVEKIT_REDIS_ARGS=""
 if [ "${TELEPHONY:-off}" = on ]; then
   if [ -z "${REDIS_URL:-}" ]; then
     echo "TELEPHONY=on needs REDIS_URL (livekit-server and livekit-sip meet in Redis); phone calls are off"
   elif make --no-print-directory livekit-sip; then
-    export LIVEKIT_REDIS_ARGS="--redis-url $REDIS_URL" SIP_PORT="${SIP_PORT:-5060}"
+    # In the environment, not on a command line: the URL may hold Redis's password.
+    export LIVEKIT_REDIS_URL="$REDIS_URL" SIP_PORT="${SIP_PORT:-5060}"
     processes+=(sip)
   else
     echo "Phone calls are off: livekit-sip could not be built (see above)"

@@ -1,15 +1,18 @@
 """The local PostgreSQL, PgBouncer and Redis that ``make services`` starts: where they listen
 and how the tests and benchmarks log in (a loopback-only role of the test machine, not a
-secret)."""
+secret; Redis's password is the one ``make services`` made, in ``var/redis_password``)."""
 
 import threading
 import time
+from pathlib import Path
+from urllib.parse import quote
 
 POSTGRES_ADDRESS = ("127.0.0.1", 5432)
 PGBOUNCER_ADDRESS = ("127.0.0.1", 6432)  # transaction pooling in front of POSTGRES_ADDRESS
 REDIS_ADDRESS = ("127.0.0.1", 6379)
 POSTGRES_USER = "callcenter"
 POSTGRES_PASSWORD = "callcenter"
+REDIS_PASSWORD_FILE = Path(__file__).resolve().parents[2] / "var" / "redis_password"
 
 
 def postgres_url(database: str, *, pooled: bool = False) -> str:
@@ -27,9 +30,15 @@ def postgres_dsn(database: str) -> str:
     )
 
 
+def redis_password() -> str:
+    return REDIS_PASSWORD_FILE.read_text().strip() if REDIS_PASSWORD_FILE.exists() else ""
+
+
 def redis_url(db: int = 0) -> str:
     host, port = REDIS_ADDRESS
-    return f"redis://{host}:{port}/{db}"
+    password = redis_password()
+    login = f":{quote(password, safe='')}@" if password else ""
+    return f"redis://{login}{host}:{port}/{db}"
 
 
 def server_connections() -> int:

@@ -280,19 +280,17 @@ def voice_stack(
                 str(udp_port),
                 "--webhook-url",
                 f"http://127.0.0.1:{web_port}/livekit/webhook/",
-                "--redis-url",
-                livekit_redis,
             ],
-            _process_env(**common),
+            _process_env(**common, LIVEKIT_REDIS_URL=livekit_redis),
             logs / "livekit-server.log",
         )
         sip = ServerProcess(
             "livekit-sip",
             [
                 python, "manage.py", "runsip", "--sip-port", str(sip_port),
-                "--rtp-ports", f"{rtp_base}-{rtp_base + 99}", "--redis-url", livekit_redis,
+                "--rtp-ports", f"{rtp_base}-{rtp_base + 99}",
             ],
-            _process_env(**common),
+            _process_env(**common, LIVEKIT_REDIS_URL=livekit_redis),
             logs / "livekit-sip.log",
         )  # fmt: skip
         outbound = logs / "worker-outbound-hosts.log"

@@ -2,8 +2,10 @@
 
 It reads ``services/livekit-server.yaml``, fills in the ports and the webhook URL (the web
 app's ``/livekit/webhook/``, signed with ``LIVEKIT_API_KEY``), and replaces itself with the
-server, so a process manager's signals reach the server directly. The key pair travels in the
-server's own LIVEKIT_KEYS variable, never on the command line or on disk.
+server, so a process manager's signals reach the server directly. The configuration (with the
+Redis password) and the key pair travel in the server's own LIVEKIT_CONFIG and LIVEKIT_KEYS
+variables, never on the command line or on disk, and the server inherits nothing else of the
+web app's environment (``callcenter.pinned_tools.program_environment``).
 """
 
 import os
@@ -13,7 +15,12 @@ import yaml
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from callcenter.pinned_tools import LIVEKIT_SERVER, redis_address
+from callcenter.pinned_tools import (
+    LIVEKIT_SERVER,
+    livekit_redis_url,
+    program_environment,
+    redis_address,
+)
 
 VERSION = LIVEKIT_SERVER.version
 CONFIG_TEMPLATE = LIVEKIT_SERVER.config_template
@@ -48,8 +55,9 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--redis-url",
-            default="",
-            help="share state through this Redis (redis://host:port/db): phone calls need it",
+            default=None,
+            help="share state through this Redis (redis://host:port/db; phone calls need it); "
+            "one with a password goes in LIVEKIT_REDIS_URL in the environment instead",
         )
 
     def handle(self, *args, port: int, udp_port: int, webhook_url: str, redis_url: str, **options):
@@ -60,14 +68,17 @@ class Command(BaseCommand):
             )
         binary = livekit_server_binary()
         config = server_config(
-            port=port, udp_port=udp_port, webhook_url=webhook_url, redis_url=redis_url
+            port=port,
+            udp_port=udp_port,
+            webhook_url=webhook_url,
+            redis_url=livekit_redis_url(redis_url),
         )
-        environment = {**os.environ, "LIVEKIT_KEYS": f"{key}: {secret}"}
-        environment.pop("LIVEKIT_CONFIG", None)
+        environment = program_environment(
+            LIVEKIT_KEYS=f"{key}: {secret}", LIVEKIT_CONFIG=yaml.safe_dump(config)
+        )
         self.stdout.write(
             f"livekit-server {VERSION} on ws://127.0.0.1:{port} (media UDP {udp_port}), "
             f"webhooks to {webhook_url}"
         )
         self.stdout.flush()
-        arguments = [str(binary), "--config-body", yaml.safe_dump(config)]
-        os.execve(binary, arguments, environment)  # noqa: S606 - a fixed binary, no shell
+        os.execve(binary, [str(binary)], environment)  # noqa: S606 - a fixed binary, no shell

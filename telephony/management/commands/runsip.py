@@ -1,7 +1,9 @@
 """``manage.py runsip``: the pinned livekit-sip bridge on this machine, joined to the
 livekit-server at ``LIVEKIT_URL`` through Redis (``REDIS_URL``), as LiveKit's SIP set-up
 requires. It reads ``services/livekit-sip.yaml``, fills in the ports, the server and Redis,
-and replaces itself with the bridge; the key pair travels in its environment only."""
+and replaces itself with the bridge. The configuration (with the Redis password) and the key
+pair travel in its environment only, which holds nothing else of the web app's
+(``callcenter.pinned_tools.program_environment``)."""
 
 import os
 from pathlib import Path
@@ -10,7 +12,12 @@ import yaml
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from callcenter.pinned_tools import LIVEKIT_SIP, redis_address
+from callcenter.pinned_tools import (
+    LIVEKIT_SIP,
+    livekit_redis_url,
+    program_environment,
+    redis_address,
+)
 
 VERSION = LIVEKIT_SIP.version
 CONFIG_TEMPLATE = LIVEKIT_SIP.config_template
@@ -37,11 +44,13 @@ class Command(BaseCommand):
         parser.add_argument("--rtp-ports", default="10000-10100", help="media, a range")
         parser.add_argument(
             "--redis-url",
-            default=settings.REDIS_URL,
-            help="the Redis livekit-server shares (its runlivekit --redis-url); REDIS_URL",
+            default=None,
+            help="the Redis livekit-server shares, without a password (default: "
+            "LIVEKIT_REDIS_URL, else REDIS_URL, from the environment)",
         )
 
-    def handle(self, *args, sip_port: int, rtp_ports: str, redis_url: str, **options):
+    def handle(self, *args, sip_port: int, rtp_ports: str, redis_url: str | None, **options):
+        redis_url = livekit_redis_url(redis_url, fallback=settings.REDIS_URL)
         missing = [
             name
             for name in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
@@ -53,12 +62,11 @@ class Command(BaseCommand):
             raise CommandError(f"cannot start livekit-sip: set {', '.join(missing)}")
         binary = livekit_sip_binary()
         config = bridge_config(sip_port=sip_port, rtp_ports=rtp_ports, redis_url=redis_url)
-        environment = {
-            **os.environ,
-            "LIVEKIT_API_KEY": settings.LIVEKIT_API_KEY,
-            "LIVEKIT_API_SECRET": settings.LIVEKIT_API_SECRET,
-        }
+        environment = program_environment(
+            LIVEKIT_API_KEY=settings.LIVEKIT_API_KEY,
+            LIVEKIT_API_SECRET=settings.LIVEKIT_API_SECRET,
+            SIP_CONFIG_BODY=yaml.safe_dump(config),
+        )
         self.stdout.write(f"livekit-sip {VERSION} on 127.0.0.1:{sip_port} (RTP {rtp_ports})")
         self.stdout.flush()
-        arguments = [str(binary), "--config-body", yaml.safe_dump(config)]
-        os.execve(binary, arguments, environment)  # noqa: S606 - a fixed binary, no shell
+        os.execve(binary, [str(binary)], environment)  # noqa: S606 - a fixed binary, no shell
