@@ -14,6 +14,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from asgiref.sync import sync_to_async
+from django.db.models import Q
 from livekit.agents import RunContext, function_tool
 
 from appointments import booking
@@ -191,7 +192,7 @@ class AppointmentTools:
         return await self._guarded(self._list, booked_under)
 
     def _list(self, booked_under: str) -> str:
-        bookings = list(self._vehicles_bookings().order_by("-start")[:BOOKINGS_LOOKED_AT])
+        bookings = list(self._reachable_bookings().order_by("-start")[:BOOKINGS_LOOKED_AT])
         theirs = [a for a in bookings if self._proven(a, booked_under)]
         if theirs:
             listed = "; ".join(describe(appointment) for appointment in theirs[:5])
@@ -242,10 +243,15 @@ class AppointmentTools:
 
     # What this call may reach in the book.
 
-    def _vehicles_bookings(self):
-        if self.vehicle_id is None:
+    def _reachable_bookings(self):
+        """The bookings made on this call, and those of the vehicle identified on it."""
+        reachable = Q(call_id=self.call_id)
+        if self.vehicle_id is not None:
+            reachable |= Q(vehicle_id=self.vehicle_id)
+        found = Appointment.objects.select_related("service").filter(reachable)
+        if self.vehicle_id is None and not found.exists():
             raise booking.BookingRefused(NO_VEHICLE)
-        return Appointment.objects.select_related("service").filter(vehicle_id=self.vehicle_id)
+        return found
 
     def _proven(self, appointment: Appointment, booked_under: str) -> bool:
         return appointment.call_id == self.call_id or any(
@@ -256,7 +262,9 @@ class AppointmentTools:
     def _owned(self, reference: str, booked_under: str) -> Appointment:
         """The booking ``reference`` names, if this call may act on it."""
         code = booking.reference_code(reference)
-        found = self._vehicles_bookings().filter(reference=code).first()
+        found = self._reachable_bookings().filter(reference=code).first()
+        if found is None and self.vehicle_id is None:
+            raise booking.BookingRefused(NO_VEHICLE)
         if found is None:
             raise NotEntitled(
                 f"This call's vehicle has no appointment with the reference “{reference}”."

@@ -53,7 +53,7 @@ from callcenter.livekit_tokens import (  # noqa: E402
     call_id_from_dispatch_metadata,
     phone_line_of,
 )
-from callcenter.models import Call  # noqa: E402
+from callcenter.models import UNKNOWN_CALLER, Call  # noqa: E402
 from telephony.callbacks import callback_of  # noqa: E402
 from telephony.models import PhoneLine  # noqa: E402
 
@@ -74,9 +74,9 @@ async def phone_numbers(ctx: JobContext) -> tuple[str, str]:
         try:
             caller = await asyncio.wait_for(ctx.wait_for_participant(kind=sip), timeout=10)
         except TimeoutError:
-            return "unknown", ""
+            return UNKNOWN_CALLER, ""
     attributes = caller.attributes
-    return attributes.get("sip.phoneNumber") or "unknown", attributes.get(
+    return attributes.get("sip.phoneNumber") or UNKNOWN_CALLER, attributes.get(
         "sip.trunkPhoneNumber", ""
     )
 
@@ -91,7 +91,7 @@ async def open_call(
     if call is None:
         call = await Call.objects.filter(room_name=room_name).afirst()
     if call is None:
-        caller, dialled = phone or ("unknown", "")
+        caller, dialled = phone or (UNKNOWN_CALLER, "")
         call = await Call.objects.acreate(
             room_name=room_name, channel=Call.Channel.PHONE, caller=caller, dialled_number=dialled
         )

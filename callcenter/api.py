@@ -39,6 +39,7 @@ from callcenter.history import (
     search_time_limit,
     with_headlines,
 )
+from callcenter.live_updates import announce_call_change
 from callcenter.livekit_tokens import (
     barge_in_token,
     caller_token,
@@ -181,6 +182,7 @@ class CallViewSet(viewsets.GenericViewSet):
         if Call.waiting_now(unanswered).count() >= settings.MAX_WAITING_CALLS:
             raise LinesBusy()
         call = Call.objects.create(channel=Call.Channel.WEB, caller=new_caller_identity())
+        announce_call_change(call.pk)  # open monitors show it waiting for the agent
         CallStartThrottle.count_start(request, self)
         token = caller_token(call)
         answer = CallStartedSerializer.for_call(call, settings.LIVEKIT_URL, token)

@@ -21,13 +21,17 @@ handle it in a method named ``live_update``.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 from uuid import UUID
 
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 
 from callcenter.models import Call
+
+logger = logging.getLogger(__name__)
 
 CALLS_GROUP = "calls"
 UPDATE_TYPE = "live.update"
@@ -43,6 +47,16 @@ async def publish(message: dict[str, Any]) -> None:
     layer = get_channel_layer()
     if layer is not None:
         await layer.group_send(CALLS_GROUP, {"type": UPDATE_TYPE, "message": message})
+
+
+def announce_call_change(call_id: UUID | str) -> None:
+    """Tell the screens the call's state as it is now stored, from sync code (a view, a
+    webhook, a command); a failure to publish is logged, never the caller's error: the
+    screens catch up on their next snapshot."""
+    try:
+        async_to_sync(publish)(call_message(call_id))
+    except Exception:
+        logger.warning("publishing call %s failed", call_id, exc_info=True)
 
 
 async def publish_call_change(call_id: UUID | str) -> None:

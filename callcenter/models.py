@@ -84,6 +84,10 @@ class Call(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="callbacks",
         help_text="For a callback: the call it returns.",
     )  # fmt: skip
+    callback_requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", help_text="For a callback: the supervisor who asked for it.",
+    )  # fmt: skip
     vehicle = models.ForeignKey(
         "vehicles.Vehicle",
         null=True,
@@ -155,7 +159,8 @@ class Call(models.Model):
     def hide_number_in(self, text: str) -> str:
         """``text`` with a phone caller's number masked (LiveKit puts it in the room's name
         and the caller's identity)."""
-        if self.channel == self.Channel.PHONE and self.caller.startswith("+"):
+        if self.channel == self.Channel.PHONE and self.caller not in ("", UNKNOWN_CALLER):
+            # Whatever its form: +49…, 0151…, or whatever a SIP peer put in its From header.
             return text.replace(self.caller, mask_number(self.caller))
         return text
 
@@ -480,6 +485,10 @@ def _readable_vin(said) -> str:
         return normalize_vin(str(said))
     except InvalidVIN:
         return str(said)
+
+
+# What the worker stores as a phone caller when the bridge gave no number.
+UNKNOWN_CALLER = "unknown"
 
 
 def mask_number(number: str, shown: int = 3) -> str:

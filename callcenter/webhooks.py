@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 
-from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import RequestDataTooBig
@@ -21,7 +20,7 @@ from django.views.decorators.http import require_POST
 from google.protobuf.json_format import ParseError
 from livekit import api
 
-from callcenter.live_updates import call_message, publish
+from callcenter.live_updates import announce_call_change
 from callcenter.models import Call
 from recordings.egress import apply_egress_info
 
@@ -30,13 +29,6 @@ logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 256 * 1024
 SEEN_EVENT_SECONDS = 24 * 3600
 AGENT_LOST = "The agent left the call before ending it (its worker stopped)."
-
-
-def _publish_call(call: Call) -> None:
-    try:
-        async_to_sync(publish)(call_message(call.pk))
-    except Exception:
-        logger.warning("webhook: publishing call %s failed", call.pk, exc_info=True)
 
 
 def _call_of_room(room: api.Room) -> Call | None:
@@ -79,7 +71,7 @@ def handle_event(event: api.WebhookEvent) -> None:
     elif kind == "room_finished":
         changed = call.mark_ended(timezone.now())
     if changed:
-        _publish_call(call)
+        announce_call_change(call.pk)
 
 
 def _first_delivery(event_id: str) -> bool:

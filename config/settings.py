@@ -285,6 +285,12 @@ CALLBACK_RINGING_SECONDS = env_int("CALLBACK_RINGING_SECONDS", 30)
 # How long a callback's answering-machine detection may listen before the agent speaks anyway
 # (a line that never falls silent, e.g. hold music, would keep it listening).
 CALLBACK_DETECTION_SECONDS = env_int("CALLBACK_DETECTION_SECONDS", 30)
+# Where callbacks may dial: E.164 prefixes, comma-separated (e.g. "+49,+43"); empty: the
+# country of the line the call came in on. Premium-rate and shared-cost numbers never.
+CALLBACK_ALLOWED_PREFIXES = env_list("CALLBACK_ALLOWED_PREFIXES")
+# Callbacks to one number per day, and callbacks one supervisor may ask for per hour.
+CALLBACKS_PER_NUMBER_PER_DAY = env_int("CALLBACKS_PER_NUMBER_PER_DAY", 3)
+CALLBACKS_PER_SUPERVISOR_PER_HOUR = env_int("CALLBACKS_PER_SUPERVISOR_PER_HOUR", 20)
 # How long the call page waits for the assistant to answer before it says so.
 CALLER_WAIT_SECONDS = env_int("CALLER_WAIT_SECONDS", 20)
 

@@ -33,6 +33,12 @@ def validate_languages(text: str) -> None:
         )
 
 
+CALLBACKS_NEED_ALLOWED_ADDRESSES = (
+    "A line that calls back needs its provider's addresses here: with none, anyone may send "
+    "calls with any caller ID to it, and so choose the number the desk calls back."
+)
+
+
 class PhoneLine(models.Model):
     number = models.CharField(
         max_length=16, unique=True, validators=[validate_e164], help_text="The dialled number."
@@ -70,6 +76,10 @@ class PhoneLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.number})"
+
+    def clean(self) -> None:
+        if self.outbound_address and not self.allowed_addresses.strip():
+            raise ValidationError({"allowed_addresses": CALLBACKS_NEED_ALLOWED_ADDRESSES})
 
     @property
     def livekit_name(self) -> str:

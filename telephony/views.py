@@ -20,7 +20,7 @@ from telephony.callbacks import CallbackRefused, request_callback
 def callback_from_history(request: HttpRequest, call_id) -> HttpResponse:
     original = get_object_or_404(Call, pk=call_id)
     try:
-        callback = request_callback(original)
+        callback = request_callback(original, request.user)
     except CallbackRefused as refused:
         messages.error(request, str(refused))
         return redirect("history-call", call_id=original.pk)
@@ -37,7 +37,7 @@ def callback_api(request, call_id) -> Response:
     """Phone a failed or abandoned phone call's caller back (the agent dials out)."""
     original = get_object_or_404(Call, pk=call_id)
     try:
-        callback = request_callback(original)
+        callback = request_callback(original, request.user)
     except CallbackRefused as refused:
         return Response({"detail": str(refused)}, status=status.HTTP_400_BAD_REQUEST)
     return Response({"call_id": str(callback.pk)}, status=status.HTTP_201_CREATED)

@@ -213,3 +213,33 @@ async def test_three_wrong_tries_close_the_book_to_the_call_even_for_the_right_n
         ).order_by("sequence")
     ]
     assert len(logged) == PROOF_TRIES + 1 and logged[-1] == "too many wrong tries"
+
+
+async def test_a_booking_made_on_this_call_is_reachable_without_a_vehicle(book):
+    cancel = ToolCall("cancel_appointment", {"appointment": "filled in once booked"})
+    script = [
+        Reply(
+            tool_calls=[
+                ToolCall(
+                    "book_appointment",
+                    {
+                        "slot": slot(book.tuesday, 11),
+                        "service": "oil change",
+                        "name": "Ana Silva",
+                        "contact": "555 0100",
+                    },
+                )
+            ]
+        ),
+        Reply(text="Booked."),
+        Reply(tool_calls=[cancel]),
+        Reply(text="Cancelled."),
+    ]
+    async with agent_call(script) as (session, call, server, writer, _):
+        await session.run(user_input="Tuesday at 11 please, Ana Silva, 555 0100.")
+        made_here = await Appointment.objects.aget(call=call)
+        cancel.arguments["appointment"] = made_here.reference
+        await session.run(user_input="No, cancel it.")
+        answer = tool_outputs(server.requests[3])[-1]
+        await writer.flush()
+    assert answer.startswith("Cancelled:")

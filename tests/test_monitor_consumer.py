@@ -247,3 +247,34 @@ def test_the_snapshot_reads_any_number_of_live_calls_in_the_same_few_queries():
     assert by_call == sorted(
         by_call, key=lambda pair: ([c["id"] for c in data["calls"]].index(pair[0]), pair[1])
     )
+
+
+async def test_a_new_waiting_call_and_its_failure_reach_an_open_monitor(settings, client):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    settings.LIVEKIT_URL = "wss://voice.example.com"
+    settings.LIVEKIT_API_KEY = "APItestkey"
+    settings.LIVEKIT_API_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+    communicator, _, _ = await connect(await supervisor())
+    assert (await communicator.receive_json_from())["calls"] == []  # the snapshot
+
+    started = await sync_to_async(client.post)("/api/calls/", {}, content_type="application/json")
+    assert started.status_code == 201
+    waiting = await communicator.receive_json_from(timeout=5)
+    assert waiting["kind"] == "call"
+    assert (waiting["call"]["id"], waiting["call"]["status"]) == (
+        started.json()["call_id"],
+        "waiting",
+    )
+
+    await Call.objects.filter(pk=waiting["call"]["id"]).aupdate(
+        started_at=timezone.now() - timedelta(minutes=10)
+    )
+    await sync_to_async(call_command)("sweep_stale_calls", "--unanswered-minutes", "2")
+    failed = await communicator.receive_json_from(timeout=5)
+    assert (failed["call"]["id"], failed["call"]["status"]) == (waiting["call"]["id"], "failed")
+    assert failed["call"]["version"] > waiting["call"]["version"]
+    await communicator.disconnect()

@@ -2,6 +2,7 @@
 
 import asyncio
 import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 from django.test import Client
@@ -220,3 +221,39 @@ def test_a_failed_phone_call_can_be_called_back_from_the_just_finished_list(
     # No phone line with an outbound trunk here: the server's sentence is shown as it is.
     expect(page.locator("#finished-status")).to_contain_text("has no outbound trunk")
     assert page.console_errors == [] or all("400" in e for e in page.console_errors)
+
+
+def test_a_call_started_while_the_monitor_is_open_shows_waiting_then_finished(
+    asgi_server, page, staff_user, settings
+):
+    from datetime import timedelta
+
+    from django.core.management import call_command
+    from django.utils import timezone
+
+    settings.LIVEKIT_URL = "wss://voice.example.com"
+    settings.LIVEKIT_API_KEY = "APItestkey"
+    settings.LIVEKIT_API_SECRET = "test-secret-that-is-long-enough-for-hs256-0123456789"
+    logged_in(page, asgi_server, staff_user)
+    page.goto(asgi_server + "/monitor/")
+    expect(page.locator("#connection")).to_have_text("Live", timeout=15000)
+    expect(page.locator("#no-calls")).to_be_visible()
+
+    # Off Playwright's thread (it runs an event loop there), as a caller's request would be.
+    with ThreadPoolExecutor(1) as elsewhere:
+        started = elsewhere.submit(
+            Client().post, "/api/calls/", {}, content_type="application/json"
+        ).result()
+    assert started.status_code == 201
+    call = Call.objects.get(pk=started.json()["call_id"])
+    entry = page.get_by_role("button", name=call.caller)
+    expect(entry).to_be_visible()
+    entry.click()
+    expect(page.locator("#control-status")).to_contain_text("Waiting for an agent to answer")
+
+    Call.objects.filter(pk=call.pk).update(started_at=timezone.now() - timedelta(minutes=10))
+    with ThreadPoolExecutor(1) as elsewhere:
+        elsewhere.submit(call_command, "sweep_stale_calls", "--unanswered-minutes", "2").result()
+    expect(page.locator("#finished-list li").first).to_contain_text(call.caller)
+    expect(page.get_by_role("button", name=call.caller)).to_have_count(0)
+    assert page.console_errors == []

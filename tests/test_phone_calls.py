@@ -491,6 +491,7 @@ def callback_line(phone_line, django_user_model):
 
     port = free_port()
     phone_line.outbound_address = f"127.0.0.1:{port}"
+    phone_line.allowed_addresses = "127.0.0.1"  # SIPp calls from here; callbacks need it
     provisioning.provision(phone_line)
     phone_line.save()
     supervisor = django_user_model.objects.create_user("sup", is_staff=True)

@@ -15,6 +15,7 @@ from django.test import Client
 from livekit import api
 from playwright.sync_api import expect
 
+from agentworker.agent import CALLER_MARK
 from agentworker.control import BACK_AFTER_TIMEOUT
 from callcenter.livekit_tokens import SUPERVISOR_IDENTITY_PREFIX
 from callcenter.models import Call, CallEvent, TranscriptSegment
@@ -149,7 +150,8 @@ def echoing_desk(request: dict) -> Reply:
         return Reply(text=json.dumps(SUMMARY))
     last = messages[-1]
     if last["role"] == "user":
-        return Reply(text=f"You said {str(last['content'])[:40]}")
+        heard = str(last["content"]).removeprefix(CALLER_MARK)  # the agent marks the caller's
+        return Reply(text=f"You said {heard[:40]}")
     if any(m["role"] == "user" for m in messages):
         return Reply(text="I'm back with you.")
     return Reply(text=GREETING)

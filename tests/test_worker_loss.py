@@ -155,4 +155,4 @@ def test_the_sweeper_keeps_sweeping_with_every(monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         call_command("sweep_stale_calls", "--every", "60", stdout=out)
     assert naps == [60, 60]
-    assert out.getvalue().count("Marked 0 unanswered calls") == 2
+    assert out.getvalue() == ""  # a sweep with nothing to do says nothing

@@ -114,7 +114,12 @@ function renderList() {
   );
 }
 
+// Calls already in "Just finished": a repeated or late message must not list one twice.
+const finishedShown = new Set();
+
 function renderFinished(call) {
+  if (finishedShown.has(call.id)) return;
+  finishedShown.add(call.id);
   const li = document.createElement("li");
   const link = document.createElement("a");
   link.href = `/history/${call.id}/`;
@@ -249,7 +254,9 @@ function applyCall(call) {
   const before = calls.get(call.id);
   calls.set(call.id, call);
   if (!items.has(call.id)) items.set(call.id, new Map());
-  if (before && isLive(before) && !isLive(call)) {
+  // Ended: whether the page saw it live or not (a call that failed before this page
+  // learnt of it, e.g. across a reconnect, still belongs in "Just finished").
+  if (!isLive(call) && (!before || isLive(before))) {
     renderFinished(call);
     if (selected === call.id) stopListening();
   }
@@ -278,6 +285,7 @@ function onMessage(message) {
       if (message.finished) {
         // From the database, newest first: the list survives a reload.
         ui.finished.replaceChildren();
+        finishedShown.clear();
         [...message.finished].reverse().forEach(renderFinished);
       }
       message.calls.forEach(applyCall);

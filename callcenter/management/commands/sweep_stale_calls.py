@@ -15,6 +15,7 @@ from django.db.models import Max
 from django.db.models.functions import Coalesce, Greatest
 from django.utils import timezone
 
+from callcenter.live_updates import announce_call_change
 from callcenter.models import Call
 
 STALE = "No activity for {minutes} minutes; the agent worker serving it must have stopped."
@@ -50,7 +51,10 @@ class Command(BaseCommand):
         wait = timedelta(minutes=unanswered_minutes)
         # mark_ended fails each as Call.NEVER_ANSWERED: the rule the webhooks apply too.
         never_answered = [call for call in Call.objects.unanswered_for(wait) if call.mark_ended()]
-        self.stdout.write(f"Marked {len(never_answered)} unanswered calls as failed.")
+        for call in never_answered:
+            announce_call_change(call.pk)
+        if never_answered:  # a quiet console when there was nothing to do
+            self.stdout.write(f"Marked {len(never_answered)} unanswered calls as failed.")
         cutoff = timezone.now() - timedelta(minutes=idle_minutes)
         live = Call.objects.live().annotate(
             last_activity=Greatest(
@@ -63,4 +67,7 @@ class Command(BaseCommand):
             for call in live.filter(last_activity__lt=cutoff)
             if call.mark_ended(failed_reason=STALE.format(minutes=idle_minutes))
         ]
-        self.stdout.write(f"Marked {len(stale)} silent calls as failed.")
+        for call in stale:
+            announce_call_change(call.pk)
+        if stale:
+            self.stdout.write(f"Marked {len(stale)} silent calls as failed.")
