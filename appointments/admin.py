@@ -101,6 +101,12 @@ class AppointmentAdmin(admin.ModelAdmin):
     readonly_fields = ["reference", "end", "made_by", "created_at", "updated_at"]
     list_select_related = ["service", "vehicle", "call"]
 
+    def get_readonly_fields(self, request, obj=None):
+        # A new appointment's reference is drawn when it is booked: the add form would show a
+        # made-up one (the field's default) that the booking never gets.
+        fields = super().get_readonly_fields(request, obj)
+        return fields if obj is not None else [f for f in fields if f != "reference"]
+
     # Staff read and type appointment times in the shop's time zone, as callers hear them.
     def changeform_view(self, request, *args, **kwargs):
         with timezone.override(shop_time_zone()):

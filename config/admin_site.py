@@ -3,6 +3,7 @@ site" leading supervisors to the live monitor rather than the customers' call pa
 
 from django.conf import settings
 from django.contrib import admin
+from django.shortcuts import redirect
 from django.urls import reverse
 
 from callcenter.permissions import is_supervisor
@@ -25,6 +26,19 @@ class ServiceDeskAdminSite(admin.AdminSite):
         if is_supervisor(request.user):
             context["site_url"] = reverse("monitor")
         return context
+
+    def login(self, request, extra_context=None):
+        """Supervisors land on the monitor after logging in, unless ``next`` names a page."""
+        response = super().login(request, extra_context)
+        asked_for = request.POST.get("next") or request.GET.get("next")
+        if (
+            request.method == "POST"
+            and response.status_code == 302
+            and not asked_for
+            and is_supervisor(request.user)
+        ):
+            return redirect("monitor")
+        return response
 
     def get_app_list(self, request, app_label=None):
         apps = super().get_app_list(request, app_label)

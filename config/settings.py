@@ -49,8 +49,9 @@ SECRET_KEY = env_str("SECRET_KEY")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
-            "SECRET_KEY is not set. Set it in the environment (the run command makes one "
-            "for local use; production must provide its own)."
+            "SECRET_KEY is not set. Run `make run` once (it makes var/secret_key, which "
+            "manage.py then reads) or set SECRET_KEY in the environment; production must "
+            "provide its own."
         )
     SECRET_KEY = "insecure-development-key-only-used-with-DEBUG"  # noqa: S105
 

@@ -1,6 +1,7 @@
 """Staff edit vehicles in the admin and read calls there, with the VIN module's messages."""
 
 import pytest
+from django.contrib.auth.models import Permission
 
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from recordings.models import Recording
@@ -118,12 +119,37 @@ def test_supervisors_reach_the_monitor_and_history_from_the_admin_and_other_staf
 ):
     client.force_login(staff_user)
     page = client.get("/admin/").content.decode()
-    assert 'href="/monitor/"' in page and 'href="/history/"' in page
+    for link in ("/monitor/", "/history/", "/dashboard/"):
+        assert f'href="{link}"' in page, link
+    assert 'href="/appointments/"' not in page  # no permission on the book
+    staff_user.user_permissions.add(Permission.objects.get(codename="view_appointment"))
+    assert 'href="/appointments/"' in client.get("/admin/").content.decode()
     clerk = django_user_model.objects.create_user("clerk", is_staff=True)
     client.force_login(clerk)
     page = client.get("/admin/").content.decode()
     assert 'href="/monitor/"' not in page and 'href="/history/"' not in page
     assert "View site" in page  # the admin's own links stay
+
+
+@pytest.mark.django_db
+def test_a_supervisor_logging_in_at_the_admin_lands_on_the_monitor_unless_next_says(
+    client, staff_user, superuser
+):
+    login = {"username": "supervisor", "password": "correct horse battery"}
+    assert client.post("/admin/login/", login)["Location"] == "/monitor/"
+    client.logout()
+    asked = client.post("/admin/login/?next=/admin/vehicles/vehicle/", {
+        **login, "next": "/admin/vehicles/vehicle/"})  # fmt: skip
+    assert asked["Location"] == "/admin/vehicles/vehicle/"
+    client.logout()
+    staff = {"username": "root", "password": "root pass 123"}  # a superuser is a supervisor too
+    assert client.post("/admin/login/", staff)["Location"] == "/monitor/"
+
+
+@pytest.mark.django_db
+def test_the_appointment_add_form_previews_no_reference(admin_client_logged_in):
+    page = admin_client_logged_in.get("/admin/appointments/appointment/add/").content.decode()
+    assert "Reference" not in page
 
 
 def test_the_admin_index_lists_calls_and_vehicles_first_under_the_desks_name(

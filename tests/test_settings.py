@@ -1,6 +1,7 @@
 """Settings come from the environment; production settings pass Django's deploy checks."""
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -90,10 +91,35 @@ def test_embedded_defaults_without_any_environment():
     ]
 
 
-def test_a_missing_secret_key_is_refused_with_one_readable_line():
-    result = manage("check", env={})
+def manage_in(checkout: Path, *args: str) -> subprocess.CompletedProcess:
+    """``manage.py`` as if it lived in ``checkout`` (its var/ there), the project's code
+    imported from this one; no SECRET_KEY in the environment."""
+    shutil.copy(ROOT / "manage.py", checkout / "manage.py")
+    clean = {k: v for k, v in os.environ.items() if k in {"PATH", "HOME", "LANG"}}
+    return subprocess.run(
+        [sys.executable, str(checkout / "manage.py"), *args],
+        cwd=checkout,
+        env={**clean, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
+def test_a_missing_secret_key_is_refused_with_one_readable_line(tmp_path):
+    result = manage_in(tmp_path, "check")
     assert result.returncode != 0
-    assert "SECRET_KEY is not set" in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "SECRET_KEY is not set. Run `make run` once" in lines[0]
+
+
+def test_commands_beside_make_run_use_the_checkouts_own_secret_key(tmp_path):
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "secret_key").write_text("the-key-make-run-made\n")
+    code = "from django.conf import settings; print(settings.SECRET_KEY)"
+    result = manage_in(tmp_path, "shell", "--no-imports", "-c", code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "the-key-make-run-made"
 
 
 @pytest.mark.parametrize(
