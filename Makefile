@@ -87,7 +87,8 @@ var/livekit_api_secret:
 
 # daphne, livekit-server and (with an LLM configured) the agent worker, under honcho.
 run: install frontend var/secret_key var/livekit_api_secret
-	@WEB_HOST=$(HOST) WEB_PORT=$(PORT) bash services/run.sh
+	@# Ctrl-C ends honcho with 130: the way to stop the product, not an error of make's.
+	@WEB_HOST=$(HOST) WEB_PORT=$(PORT) bash services/run.sh || [ $$? -eq 130 ]
 
 test: install-dev frontend test-tools services livekit-server livekit-sip
 	$(PY) -m pytest

@@ -36,14 +36,18 @@ if [ "${TELEPHONY:-off}" = on ]; then
     echo "Phone calls are off: livekit-sip could not be built (see above)"
   fi
 fi
+no_worker=""
 if [ -n "${OPENAI_API_KEY:-}${OPENAI_BASE_URL:-}" ] && [ -n "${LIVEKIT_URL:-}" ]; then
   processes+=(agent)
 elif [ -n "${LIVEKIT_URL:-}" ]; then
-  echo "The agent worker is not started: set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server) to answer calls"
+  no_worker="No agent answers calls: set OPENAI_API_KEY (or OPENAI_BASE_URL for a compatible server, see the README) and run make run again."
 fi
 
-$PY manage.py migrate --no-input
+$PY manage.py migrate --no-input --verbosity 0
+echo "Database up to date"
 $PY manage.py collectstatic --no-input --verbosity 0
 $PY manage.py seed_demo
 echo "Serving on http://$WEB_HOST:$WEB_PORT/ (admin at /admin/); starting: ${processes[*]}"
+# Said last, where it is seen: the lines above scroll away.
+[ -z "$no_worker" ] || echo "$no_worker"
 exec .venv/bin/honcho start "${processes[@]}"

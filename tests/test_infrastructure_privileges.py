@@ -116,3 +116,14 @@ def test_a_redis_password_on_the_command_line_is_refused_in_one_sentence(monkeyp
     monkeypatch.setattr(os, "execve", lambda *args: pytest.fail("the server was started"))
     with pytest.raises(CommandError, match="set LIVEKIT_REDIS_URL in the environment"):
         call_command("runlivekit", "--redis-url", "redis://:pw@127.0.0.1:6379/1")
+
+
+def test_make_runs_livekit_server_logs_warnings_only(monkeypatch, settings):
+    import yaml
+
+    monkeypatch.setenv("LIVEKIT_SERVER_BIN", "/bin/true")
+    settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = "key-1", "livekit-secret-4242"
+    _argv, environment = exec_of("runlivekit", "--log-level", "warn", monkeypatch=monkeypatch)
+    assert yaml.safe_load(environment["LIVEKIT_CONFIG"])["logging"]["level"] == "warn"
+    procfile = (ROOT / "Procfile").read_text()
+    assert '--log-level "${LIVEKIT_LOG_LEVEL:-warn}"' in procfile

@@ -105,3 +105,10 @@ def test_a_made_up_admin_password_is_written_to_a_private_file_not_to_the_log(
     assert get_user_model().objects.get(username="admin").check_password(password)
     assert password not in out.getvalue() and "var/admin_password" in out.getvalue()
     assert (tmp_path / "var" / "admin_password").stat().st_mode & 0o777 == 0o600
+
+
+@pytest.mark.django_db
+def test_seeding_into_a_log_draws_no_progress_bar(private_var, settings, capfd):
+    settings.MEDIA_ROOT = str(private_var / "media")
+    call_command("seed_demo", "--no-input", stdout=StringIO())
+    assert "vehicles:" not in capfd.readouterr().err

@@ -54,13 +54,23 @@ class Command(BaseCommand):
             help="where the server posts room, participant and egress events",
         )
         parser.add_argument(
+            "--log-level",
+            default="",
+            choices=["", "debug", "info", "warn", "error"],
+            help="the server's log level (default: the config file's); `make run` uses warn, "
+            "which leaves out each call's SDP",
+        )
+        parser.add_argument(
             "--redis-url",
             default=None,
             help="share state through this Redis (redis://host:port/db; phone calls need it); "
             "one with a password goes in LIVEKIT_REDIS_URL in the environment instead",
         )
 
-    def handle(self, *args, port: int, udp_port: int, webhook_url: str, redis_url: str, **options):
+    def handle(
+        self, *args, port: int, udp_port: int, webhook_url: str, redis_url: str, log_level: str,
+        **options,
+    ):  # fmt: skip
         key, secret = settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET
         if not (key and secret):
             raise CommandError(
@@ -73,6 +83,8 @@ class Command(BaseCommand):
             webhook_url=webhook_url,
             redis_url=livekit_redis_url(redis_url),
         )
+        if log_level:
+            config["logging"] = {**config.get("logging", {}), "level": log_level}
         environment = program_environment(
             LIVEKIT_KEYS=f"{key}: {secret}", LIVEKIT_CONFIG=yaml.safe_dump(config)
         )

@@ -86,7 +86,10 @@ class Command(BaseCommand):
         created_vehicles = 0
         with transaction.atomic():
             for index, (stem, make, model, code, year) in enumerate(
-                tqdm(DEMO_MODELS, desc="vehicles", disable=options["verbosity"] < 1)
+                tqdm(
+                    # None: tqdm draws its bar only on a terminal, never into a log.
+                    DEMO_MODELS, desc="vehicles", disable=True if options["verbosity"] < 1 else None
+                )
             ):
                 vin = demo_vin(stem, code, 100000 + index)
                 assert decode_vin(vin).model_year == year, vin

@@ -40,7 +40,9 @@ class Command(BaseCommand):
         if dry_run or total == 0:
             return
         deleted, failed = 0, 0
-        for recording in tqdm(old.iterator(), total=total, disable=options["verbosity"] < 1):
+        for recording in tqdm(
+            old.iterator(), total=total, disable=True if options["verbosity"] < 1 else None
+        ):
             try:
                 if recording.file.name:
                     recording.file.storage.delete(recording.file.name)
