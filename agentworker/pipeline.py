@@ -22,7 +22,8 @@ def azure_configured() -> bool:
 
 def build_stt(languages: list[str]):
     """Azure speech-to-text when configured (auto-detecting among ``languages``), else
-    OpenAI's (told the language, or detecting it among several)."""
+    OpenAI's or a compatible server's (STT_BASE_URL, STT_MODEL), told the language or
+    detecting it among several."""
     if azure_configured():
         from livekit.plugins import azure
 
@@ -34,13 +35,15 @@ def build_stt(languages: list[str]):
     return openai.STT(
         language=languages[0].split("-")[0],
         detect_language=len(languages) > 1,
-        base_url=settings.OPENAI_BASE_URL or None,
+        base_url=settings.STT_BASE_URL or settings.OPENAI_BASE_URL or None,
         api_key=settings.OPENAI_API_KEY or None,
+        **({"model": settings.STT_MODEL} if settings.STT_MODEL else {}),
     )
 
 
 def build_tts(language: str):
-    """Azure text-to-speech with ``language``'s voice (AZURE_VOICES), else OpenAI's."""
+    """Azure text-to-speech with ``language``'s voice (AZURE_VOICES), else OpenAI's or a
+    compatible server's (TTS_BASE_URL, TTS_MODEL, TTS_VOICE)."""
     if azure_configured():
         from livekit.plugins import azure
 
@@ -50,8 +53,11 @@ def build_tts(language: str):
             language=language,
             voice=settings.AZURE_VOICES.get(language, "en-US-JennyNeural"),
         )
+    chosen = {"model": settings.TTS_MODEL, "voice": settings.TTS_VOICE}
     return openai.TTS(
-        base_url=settings.OPENAI_BASE_URL or None, api_key=settings.OPENAI_API_KEY or None
+        base_url=settings.TTS_BASE_URL or settings.OPENAI_BASE_URL or None,
+        api_key=settings.OPENAI_API_KEY or None,
+        **{name: value for name, value in chosen.items() if value},
     )
 
 

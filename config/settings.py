@@ -396,6 +396,13 @@ if AGENT_IDLE_PROCESSES is not None and AGENT_IDLE_PROCESSES < 0:
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
 LLM_MODEL = env_str("LLM_MODEL", "gpt-4o-mini")
+# Speech through OpenAI-compatible servers of their own (e.g. a local speech server beside a
+# local LLM): each defaults to OPENAI_BASE_URL and the plugin's own model and voice.
+STT_BASE_URL = env_str("STT_BASE_URL")
+STT_MODEL = env_str("STT_MODEL")
+TTS_BASE_URL = env_str("TTS_BASE_URL")
+TTS_MODEL = env_str("TTS_MODEL")
+TTS_VOICE = env_str("TTS_VOICE")
 
 AZURE_SPEECH_KEY = env_str("AZURE_SPEECH_KEY")
 AZURE_SPEECH_REGION = env_str("AZURE_SPEECH_REGION")

@@ -118,6 +118,8 @@ class ScriptedLLMServer:
         self.audio: list[bytes] = []
         self.unexpected_audio: list[str] = []
         self.spoken: list[str] = []  # what the speech endpoint was asked to say
+        self.speech_requests: list[dict[str, Any]] = []  # their bodies (model, voice, …)
+        self.transcription_models: list[str] = []  # the model each transcription asked for
         self.chunk_words = chunk_words
         self._replies = iter(script) if isinstance(script, list) else None
         self._ids = itertools.count(1)
@@ -160,6 +162,7 @@ class ScriptedLLMServer:
     async def _transcribe(self, request: web.Request) -> web.Response:
         form = await request.post()
         self.audio.append(form["file"].file.read())
+        self.transcription_models.append(str(form.get("model", "")))
         if self.transcription_status != 200:
             return web.json_response(
                 {"error": {"message": "scripted failure", "type": "server_error"}},
@@ -179,6 +182,7 @@ class ScriptedLLMServer:
         body = await request.json()
         text = str(body.get("input", ""))
         self.spoken.append(text)
+        self.speech_requests.append(body)
         wav = await asyncio.to_thread(_spoken, text)
         return web.Response(body=wav, content_type="audio/wav")
 
