@@ -8,6 +8,7 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
@@ -22,7 +23,7 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import CursorPagination, LimitOffsetPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 from rest_framework.utils.urls import replace_query_param
 
 from callcenter import supervision
@@ -79,37 +80,47 @@ class CallNotLive(APIException):
     default_code = "call_not_live"
 
 
-class CallStartThrottle(ScopedRateThrottle):
-    """Per client address; the rate is ``settings.CALL_START_RATE``."""
+class TooManyCalls(Throttled):
+    """429 with one sentence that says the wait in words (DRF's own adds a second sentence
+    with the seconds); the Retry-After header still carries them."""
 
-    def get_rate(self) -> str:
-        return settings.CALL_START_RATE
+    def __init__(self, wait: float | None) -> None:
+        minutes = max(1, math.ceil(wait / 60)) if wait else None
+        when = f"in {minutes} minute{'s' if minutes != 1 else ''}" if minutes else "in a while"
+        APIException.__init__(
+            self, f"Too many calls from this connection. Please try again {when}."
+        )
+        self.wait = math.ceil(wait) if wait else None
 
-    def get_ident(self, request) -> str:
-        return client_address(request)
+
+class CallStartThrottle(BaseThrottle):
+    """Per client address (``client_address``: an IPv6 /64 counts as one), at the rate
+    ``settings.CALL_START_RATE``, counted in the database (every web host sees the same
+    count): the calls the address started within the window, except those that never reached
+    an agent (``Call.NEVER_ANSWERED``), which were the desk's failure, not the caller's. A
+    start that fails before a call exists (voice away, lines busy) costs nothing either."""
 
     def allow_request(self, request, view) -> bool:
-        try:
-            return super().allow_request(request, view)
-        except Exception:
-            # The shared counter (Redis) is away: take the call rather than turn callers away.
-            logger.warning("call-start throttle unavailable; allowing the request", exc_info=True)
+        limit, seconds = SimpleRateThrottle.parse_rate(None, settings.CALL_START_RATE)
+        now = timezone.now()
+        counted = (
+            Call.objects.filter(
+                client_key=Call.client_key_of(client_address(request)),
+                started_at__gte=now - timedelta(seconds=seconds),
+            )
+            .exclude(status=Call.Status.FAILED, failure_reason=Call.NEVER_ANSWERED)
+            .order_by("-started_at")
+            .values_list("started_at", flat=True)
+        )
+        latest = list(counted[:limit])
+        if len(latest) < limit:
             return True
+        oldest_counted = latest[-1] if latest else now  # a rate of 0: no call at all
+        self.seconds_left = (oldest_counted + timedelta(seconds=seconds) - now).total_seconds()
+        return False
 
-    def throttle_success(self) -> bool:
-        """Checked before the view, counted only once a call has started (``count_start``):
-        a start that fails (voice server away, lines busy, a bad request) costs nothing."""
-        return True
-
-    @classmethod
-    def count_start(cls, request, view) -> None:
-        """Count a call that has started against its client's limit."""
-        throttle = cls()
-        try:
-            if throttle.allow_request(request, view) and getattr(throttle, "key", None):
-                ScopedRateThrottle.throttle_success(throttle)
-        except Exception:
-            logger.warning("call-start throttle unavailable; start not counted", exc_info=True)
+    def wait(self) -> float | None:
+        return max(self.seconds_left, 0)
 
 
 class CallHistoryPagination(CursorPagination):
@@ -147,10 +158,7 @@ class CallViewSet(viewsets.GenericViewSet):
         return [CallStartThrottle()] if self.action == "create" else super().get_throttles()
 
     def throttled(self, request, wait):
-        minutes = max(1, math.ceil(wait / 60)) if wait else None
-        when = f"in {minutes} minute{'s' if minutes != 1 else ''}" if minutes else "in a while"
-        detail = f"Too many calls from this connection. Please try again {when}."
-        raise Throttled(wait, detail=detail)
+        raise TooManyCalls(wait)
 
     def get_serializer_class(self):
         if self.action == "list":
@@ -181,9 +189,12 @@ class CallViewSet(viewsets.GenericViewSet):
         unanswered = timedelta(minutes=settings.UNANSWERED_CALL_MINUTES)
         if Call.waiting_now(unanswered).count() >= settings.MAX_WAITING_CALLS:
             raise LinesBusy()
-        call = Call.objects.create(channel=Call.Channel.WEB, caller=new_caller_identity())
+        call = Call.objects.create(
+            channel=Call.Channel.WEB,
+            caller=new_caller_identity(),
+            client_key=Call.client_key_of(client_address(request)),
+        )
         announce_call_change(call.pk)  # open monitors show it waiting for the agent
-        CallStartThrottle.count_start(request, self)
         token = caller_token(call)
         answer = CallStartedSerializer.for_call(call, settings.LIVEKIT_URL, token)
         return Response(answer.data, status=status.HTTP_201_CREATED)

@@ -8,6 +8,7 @@ reconnect from the last number it saw.
 
 from __future__ import annotations
 
+import hmac
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -84,6 +85,11 @@ class Call(models.Model):
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="callbacks",
         help_text="For a callback: the call it returns.",
     )  # fmt: skip
+    client_key = models.CharField(
+        max_length=64, blank=True, editable=False,
+        help_text="For a web call: who started it, as a keyed hash of the client's address "
+        "(its IPv6 /64), for the per-address limit; the address itself is not stored.",
+    )  # fmt: skip
     callback_requested_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
         related_name="+", help_text="For a callback: the supervisor who asked for it.",
@@ -132,6 +138,12 @@ class Call(models.Model):
         indexes = [
             models.Index(fields=["status", "-started_at"], name="call_status_started"),
             models.Index(fields=["-started_at"], name="call_started"),
+            # The call-start limit counts one client's recent calls.
+            models.Index(
+                fields=["client_key", "-started_at"],
+                condition=~models.Q(client_key=""),
+                name="call_client_started",
+            ),
             models.Index(
                 fields=["-started_at"],
                 condition=models.Q(needs_human=True),
@@ -145,6 +157,12 @@ class Call(models.Model):
 
     def __str__(self) -> str:
         return f"Call {self.room_shown} ({self.get_status_display()})"
+
+    @staticmethod
+    def client_key_of(address: str) -> str:
+        """The stored stand-in for a client address: a keyed hash, the same for one address
+        on every web host, that reveals no address."""
+        return hmac.new(settings.SECRET_KEY.encode(), address.encode(), "sha256").hexdigest()
 
     @property
     def caller_shown(self) -> str:

@@ -2,6 +2,7 @@
 
 import json
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.core.cache import cache
@@ -103,6 +104,25 @@ def test_too_many_calls_from_one_client_get_a_readable_429(livekit):
     # Another client is not held back by the first one's burst.
     assert start_call(APIClient(REMOTE_ADDR="10.0.0.2")).status_code == 201
     assert Call.objects.count() == 3
+
+
+@pytest.mark.django_db
+def test_calls_that_never_reached_an_agent_do_not_count_and_the_wait_is_said_once(livekit):
+    from django.core.management import call_command
+
+    livekit.CALL_START_RATE = "3/hour"
+    assert [start_call().status_code for _ in range(3)] == [201, 201, 201]
+    refused = start_call()
+    assert refused.status_code == 429
+    detail = refused.json()["detail"]
+    assert detail.startswith("Too many calls from this connection. Please try again in ")
+    assert "Expected available" not in detail and "seconds" not in detail
+    # The page could not reach the voice server: nobody answered, and the sweeper fails them.
+    Call.objects.update(started_at=timezone.now() - timedelta(minutes=10))
+    call_command("sweep_stale_calls", "--unanswered-minutes", "2", stdout=StringIO())
+    assert set(Call.objects.values_list("failure_reason", flat=True)) == {Call.NEVER_ANSWERED}
+    assert [start_call().status_code for _ in range(3)] == [201, 201, 201]
+    assert start_call().status_code == 429
 
 
 @pytest.mark.django_db

@@ -88,7 +88,9 @@ class Command(BaseCommand):
             for index, (stem, make, model, code, year) in enumerate(
                 tqdm(
                     # None: tqdm draws its bar only on a terminal, never into a log.
-                    DEMO_MODELS, desc="vehicles", disable=True if options["verbosity"] < 1 else None
+                    DEMO_MODELS,
+                    desc="vehicles",
+                    disable=True if options["verbosity"] < 1 else None,
                 )
             ):
                 vin = demo_vin(stem, code, 100000 + index)
