@@ -59,6 +59,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10)
     args = parser.parse_args()
     setup_django()
+    from django.conf import settings
+
+    from callcenter.models import WorkerHeartbeat
+
+    # Starts are taken only while a worker says it is registered (none runs here).
+    WorkerHeartbeat.beat("AW_bench", settings.LIVEKIT_AGENT_NAME, "bench")
     processes, (port,) = start_daphne(1)
     try:
         figures = asyncio.run(run(port, args.concurrency, args.seconds))

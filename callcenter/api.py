@@ -48,7 +48,7 @@ from callcenter.livekit_tokens import (
     livekit_credentials,
     new_caller_identity,
 )
-from callcenter.models import Call, TranscriptSegment
+from callcenter.models import Call, TranscriptSegment, WorkerHeartbeat
 from callcenter.permissions import IsSupervisor, client_address
 from callcenter.serializers import (
     CallDetailSerializer,
@@ -112,11 +112,12 @@ class CallStartThrottle(BaseThrottle):
             .order_by("-started_at")
             .values_list("started_at", flat=True)
         )
-        latest = list(counted[:limit])
-        if len(latest) < limit:
+        # The limit-th latest counted call: when there is one, the limit is reached until it
+        # leaves the window (an index scan of at most ``limit`` rows, one row read).
+        nth = list(counted[limit - 1 : limit]) if limit else [now]  # a rate of 0: no call
+        if not nth:
             return True
-        oldest_counted = latest[-1] if latest else now  # a rate of 0: no call at all
-        self.seconds_left = (oldest_counted + timedelta(seconds=seconds) - now).total_seconds()
+        self.seconds_left = (nth[0] + timedelta(seconds=seconds) - now).total_seconds()
         return False
 
     def wait(self) -> float | None:
@@ -186,6 +187,8 @@ class CallViewSet(viewsets.GenericViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         require_voice()
+        if not WorkerHeartbeat.worker_there(settings.LIVEKIT_AGENT_NAME):
+            raise VoiceServiceUnavailable()  # no agent could answer: say so now, not in 20 s
         unanswered = timedelta(minutes=settings.UNANSWERED_CALL_MINUTES)
         if Call.waiting_now(unanswered).count() >= settings.MAX_WAITING_CALLS:
             raise LinesBusy()

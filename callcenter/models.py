@@ -159,10 +159,12 @@ class Call(models.Model):
         return f"Call {self.room_shown} ({self.get_status_display()})"
 
     @staticmethod
-    def client_key_of(address: str) -> str:
+    def client_key_of(address: str | None) -> str:
         """The stored stand-in for a client address: a keyed hash, the same for one address
         on every web host, that reveals no address."""
-        return hmac.new(settings.SECRET_KEY.encode(), address.encode(), "sha256").hexdigest()
+        unknown = ""  # no address at all (a test client): one key for all such requests
+        given = (address or unknown).encode()
+        return hmac.new(settings.SECRET_KEY.encode(), given, "sha256").hexdigest()
 
     @property
     def caller_shown(self) -> str:
@@ -330,6 +332,39 @@ class Call(models.Model):
     def to_message(self) -> dict[str, Any]:
         """The live message of a change of the call: ``{"kind": "call", "call": {...}}``."""
         return {"kind": "call", "call": self.to_dict()}
+
+
+class WorkerHeartbeat(models.Model):
+    """An agent worker registered with LiveKit, as it last said so: the web app tells a caller
+    at once that voice calls are unavailable when no worker for its agent name is there,
+    instead of letting them wait for an answer that cannot come."""
+
+    worker_id = models.CharField(max_length=64, unique=True, help_text="LiveKit's worker id.")
+    agent_name = models.CharField(max_length=128, db_index=True)
+    host = models.CharField(max_length=255, blank=True)
+    seen_at = models.DateTimeField()
+
+    # How often a worker says it is there, and how long one is believed without a word.
+    EVERY = timedelta(seconds=10)
+    BELIEVED_FOR = timedelta(seconds=30)
+
+    def __str__(self) -> str:
+        return f"{self.agent_name} on {self.host or '?'} ({self.worker_id})"
+
+    @classmethod
+    def beat(cls, worker_id: str, agent_name: str, host: str) -> None:
+        """The worker is there now; heartbeats of workers gone a day are cleared away."""
+        now = timezone.now()
+        cls.objects.update_or_create(
+            worker_id=worker_id, defaults={"agent_name": agent_name, "host": host, "seen_at": now}
+        )
+        cls.objects.filter(seen_at__lt=now - timedelta(days=1)).delete()
+
+    @classmethod
+    def worker_there(cls, agent_name: str) -> bool:
+        """Whether a worker for ``agent_name`` has said it is registered lately."""
+        recent = timezone.now() - cls.BELIEVED_FOR
+        return cls.objects.filter(agent_name=agent_name, seen_at__gte=recent).exists()
 
 
 class TranscriptSegment(models.Model):

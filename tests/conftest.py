@@ -42,6 +42,15 @@ def admin_client_logged_in(client, superuser):
 
 
 @pytest.fixture
+def agent_worker_registered(db, settings):
+    """A worker for the configured agent name has just said it is registered with LiveKit
+    (as agentworker.heartbeat makes a real one say), so the web app takes call starts."""
+    from callcenter.models import WorkerHeartbeat
+
+    WorkerHeartbeat.beat("AW_test_worker", settings.LIVEKIT_AGENT_NAME, "test-host")
+
+
+@pytest.fixture
 def private_var(monkeypatch, tmp_path):
     """Passwords the seeder makes up go to this test's own var/ folder."""
     from callcenter.management.commands import seed_demo

@@ -25,7 +25,7 @@ def supervisor_token(staff_user):
 
 
 @pytest.fixture
-def api_schema(db, settings, supervisor_token):
+def api_schema(db, settings, supervisor_token, agent_worker_registered):
     settings.LIVEKIT_URL = "wss://voice.example.com"
     settings.LIVEKIT_API_KEY = "APIfuzz"
     settings.LIVEKIT_API_SECRET = "fuzz-secret-0123456789-0123456789-012345"

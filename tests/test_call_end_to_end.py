@@ -22,7 +22,7 @@ import pytest
 from playwright.sync_api import expect
 
 from agentworker.job import ENDED_CALL_MESSAGE, MAX_TYPED_CHARACTERS
-from callcenter.models import Call, CallEvent, TranscriptSegment
+from callcenter.models import Call, CallEvent, TranscriptSegment, WorkerHeartbeat
 from recordings.models import Recording
 from tests.support.scripted_llm import ExpectedSpeech
 from tests.support.service_desk_script import (
@@ -336,6 +336,15 @@ def test_a_caller_nobody_answers_is_told_so_within_the_promised_wait(
     microphone = tmp_path / "silence.wav"
     silence_wav(microphone)
     page = caller_browser(microphone)
+    # With no worker registered for the agent, the caller hears so at once.
+    page.goto(live_server.url + "/")
+    page.get_by_role("button", name="Call", exact=True).click()
+    alert = page.get_by_role("alert")
+    expect(alert).to_contain_text("Voice calls are not available right now", timeout=10000)
+    expect(alert).to_contain_text("Or call us on 555 0100.")
+    assert not Call.objects.exists()
+    # A worker that registered, then does not pick up (stuck, or gone a moment ago).
+    WorkerHeartbeat.beat("AW_silent", "an-agent-nobody-runs", "elsewhere")
     page.goto(live_server.url + "/")
     page.get_by_role("button", name="Call", exact=True).click()
     expect(page.get_by_role("status")).to_contain_text(

@@ -18,7 +18,7 @@ def closed_port() -> int:
 
 
 @pytest.fixture
-def voice_settings(settings, frontend_bundles):
+def voice_settings(settings, frontend_bundles, agent_worker_registered):
     settings.LIVEKIT_URL = f"ws://127.0.0.1:{closed_port()}"
     settings.LIVEKIT_API_KEY = "APIbrowser"
     settings.LIVEKIT_API_SECRET = "browser-test-secret-0123456789-0123456789"

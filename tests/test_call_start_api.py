@@ -20,7 +20,7 @@ LIVEKIT = {
 
 
 @pytest.fixture
-def livekit(settings):
+def livekit(settings, agent_worker_registered):
     for name, value in LIVEKIT.items():
         setattr(settings, name, value)
     cache.clear()

@@ -249,7 +249,9 @@ def test_the_snapshot_reads_any_number_of_live_calls_in_the_same_few_queries():
     )
 
 
-async def test_a_new_waiting_call_and_its_failure_reach_an_open_monitor(settings, client):
+async def test_a_new_waiting_call_and_its_failure_reach_an_open_monitor(
+    settings, client, agent_worker_registered
+):
     from datetime import timedelta
 
     from django.core.management import call_command

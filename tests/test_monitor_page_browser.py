@@ -224,7 +224,7 @@ def test_a_failed_phone_call_can_be_called_back_from_the_just_finished_list(
 
 
 def test_a_call_started_while_the_monitor_is_open_shows_waiting_then_finished(
-    asgi_server, page, staff_user, settings
+    asgi_server, page, staff_user, settings, agent_worker_registered
 ):
     from datetime import timedelta
 

@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.django_db(transaction=True)]
     ],
     ids=["pubsub", "core"],
 )
-def private_redis(settings, request):
+def private_redis(settings, request, agent_worker_registered):
     server = RedisServer()
     server.start()
     settings.CHANNEL_LAYERS = {

@@ -13,7 +13,7 @@ SECRET = "security-secret-0123456789-0123456789-0123"
 
 
 @pytest.fixture
-def livekit(settings):
+def livekit(settings, agent_worker_registered):
     settings.LIVEKIT_URL = "wss://voice.example.com"
     settings.LIVEKIT_API_KEY = "APIsecurity"
     settings.LIVEKIT_API_SECRET = SECRET

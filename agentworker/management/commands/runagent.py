@@ -75,6 +75,7 @@ class Command(BaseCommand):
 
         from livekit.agents import AgentServer, cli
 
+        from agentworker.heartbeat import Heartbeat
         from agentworker.job import entrypoint, prewarm
 
         idle = {}
@@ -94,5 +95,7 @@ class Command(BaseCommand):
         )
         # Explicit dispatch: only calls whose token names this agent get a job.
         server.rtc_session(entrypoint, agent_name=settings.LIVEKIT_AGENT_NAME)
+        # Once registered, the web app hears it is there (callers are told when none is).
+        Heartbeat(settings.LIVEKIT_AGENT_NAME).attach(server)
         sys.argv = ["runagent", mode, *worker_args]
         cli.run_app(server)
