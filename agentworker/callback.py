@@ -114,6 +114,8 @@ async def dial_customer(ctx: JobContext, job: CallJob, reason: str) -> bool:
                     sip_call_to=call.caller,
                     room_name=ctx.room.name,
                     participant_identity=CUSTOMER_IDENTITY,
+                    participant_name="Customer",
+                    hide_phone_number=True,  # supervisors listening in see no number
                     wait_until_answered=True,
                     ringing_timeout=Duration(seconds=settings.CALLBACK_RINGING_SECONDS),
                 )

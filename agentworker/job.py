@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 from dataclasses import replace
 
 import django
@@ -56,6 +57,7 @@ from callcenter.livekit_tokens import (  # noqa: E402
 from callcenter.models import UNKNOWN_CALLER, Call  # noqa: E402
 from telephony.callbacks import callback_of  # noqa: E402
 from telephony.models import PhoneLine  # noqa: E402
+from telephony.provisioning import CALLER_ATTRIBUTE  # noqa: E402
 
 logger = logging.getLogger(__name__)
 
@@ -65,20 +67,44 @@ def prewarm(proc: JobProcess) -> None:
     pipeline.prewarm(proc)
 
 
+# The longest caller number kept: E.164 has 15 digits; a From header's user part may be any
+# text a SIP peer chose.
+CALLER_MAX = 32
+FROM_USER = re.compile(r"(?:sips?|tel):([^@;>\s]+)", re.IGNORECASE)
+
+
+def number_in_from_header(header: str) -> str:
+    """The caller in a SIP From header (``"Ana" <sip:+4915112345678@10.0.0.1>;tag=x``):
+    its user part, cut to CALLER_MAX; "" when there is none."""
+    found = FROM_USER.search(header or "")
+    return found.group(1)[:CALLER_MAX] if found else ""
+
+
 async def phone_numbers(ctx: JobContext) -> tuple[str, str]:
-    """A phone call's (caller's number, dialled number), from its SIP participant, which
-    livekit-sip put in the room before the agent was dispatched (waited for briefly)."""
+    """A phone call's (caller's number, dialled number). The dispatch rule hides the caller's
+    number from the room (its name, the participant's identity, name and attributes); the
+    trunk copies the From header into one attribute, which the job reads and clears before
+    the call exists for supervisors, so a listen-in shows no number. The dialled number is
+    the line the rule names."""
+    dialled = phone_line_of(ctx.job.metadata) or ""
     sip = rtc.ParticipantKind.PARTICIPANT_KIND_SIP
     caller = next((p for p in ctx.room.remote_participants.values() if p.kind == sip), None)
     if caller is None:
         try:
             caller = await asyncio.wait_for(ctx.wait_for_participant(kind=sip), timeout=10)
         except TimeoutError:
-            return UNKNOWN_CALLER, ""
-    attributes = caller.attributes
-    return attributes.get("sip.phoneNumber") or UNKNOWN_CALLER, attributes.get(
-        "sip.trunkPhoneNumber", ""
-    )
+            return UNKNOWN_CALLER, dialled
+    number = number_in_from_header(caller.attributes.get(CALLER_ATTRIBUTE, ""))
+    try:
+        await ctx.api.room.update_participant(
+            api.UpdateParticipantRequest(
+                room=ctx.room.name, identity=caller.identity, name="Phone caller",
+                attributes={CALLER_ATTRIBUTE: ""},  # an empty value removes it
+            )
+        )  # fmt: skip
+    except Exception:
+        logger.warning("call in %s: the caller's attribute was not cleared", ctx.room.name)
+    return number or UNKNOWN_CALLER, dialled
 
 
 async def open_call(

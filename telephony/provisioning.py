@@ -15,6 +15,9 @@ from livekit import api
 
 from telephony.models import PhoneLine
 
+# The participant attribute a phone call's From header arrives in (its only copy in the room).
+CALLER_ATTRIBUTE = "callcenter.from"
+
 
 class ProvisioningFailed(RuntimeError):
     """LiveKit refused or could not be reached; the message says which and why."""
@@ -32,8 +35,11 @@ def livekit_client() -> api.LiveKitAPI:
 def _trunk(line: PhoneLine) -> api.SIPInboundTrunkInfo:
     allowed = [a.strip() for a in line.allowed_addresses.split(",") if a.strip()]
     return api.SIPInboundTrunkInfo(
-        name=line.livekit_name, numbers=[line.number], allowed_addresses=allowed
-    )
+        name=line.livekit_name, numbers=[line.number], allowed_addresses=allowed,
+        # The caller's number reaches the job in one attribute it reads and then clears
+        # (agentworker.job.phone_caller): the rule hides it everywhere else.
+        headers_to_attributes={"From": CALLER_ATTRIBUTE},
+    )  # fmt: skip
 
 
 def _rule(line: PhoneLine, trunk_id: str) -> api.SIPDispatchRuleInfo:
@@ -41,8 +47,13 @@ def _rule(line: PhoneLine, trunk_id: str) -> api.SIPDispatchRuleInfo:
     return api.SIPDispatchRuleInfo(
         name=line.livekit_name,
         trunk_ids=[trunk_id],
+        # No caller's number in the room's name, the participant's identity and name, or
+        # its attributes (LiveKit's own): the room is named after the line, plus a random part.
+        hide_phone_number=True,
         rule=api.SIPDispatchRule(
-            dispatch_rule_individual=api.SIPDispatchRuleIndividual(room_prefix=line.room_prefix)
+            dispatch_rule_callee=api.SIPDispatchRuleCallee(
+                room_prefix=line.room_prefix, randomize=True
+            )
         ),
         room_config=api.RoomConfiguration(
             agents=[

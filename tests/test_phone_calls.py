@@ -142,6 +142,12 @@ def test_a_phone_call_is_answered_greeted_heard_looked_up_listened_to_and_record
         )
         assert (call.caller, call.dialled_number) == (CALLER, LINE)
         assert call.room_name.startswith(phone_line.room_prefix)
+        # Nothing in the room shows the caller's number to whoever joins it (a listen-in sees
+        # the room's name and every participant's identity, name and attributes).
+        in_room = async_to_sync(room_participants)(e2e_stack, call.room_name)
+        shown = json.dumps([call.room_name, *in_room])
+        assert CALLER[-7:] not in shown, shown
+        assert any(person["name"] == "Phone caller" for person in in_room), shown
         # A supervisor listens in on the phone call as on a web call: hidden, hearing it.
         supervisor = django_user_model.objects.create_user("sup", is_staff=True)
         supervisor.user_permissions.add(Permission.objects.get(codename="monitor_calls"))
@@ -681,6 +687,20 @@ def test_only_failed_or_abandoned_phone_calls_are_called_back(staff_client):
     page = staff_client.post(f"/history/{lineless.pk}/callback", follow=True)
     assert "no outbound trunk" in page.content.decode()
     assert Call.objects.filter(callback_of__isnull=False).count() == 0
+
+
+async def room_participants(stack, room: str) -> list[dict]:
+    """Who is in ``room`` as LiveKit shows them to anyone in it."""
+    from livekit import api
+
+    async with api.LiveKitAPI(
+        stack.livekit_url.replace("ws://", "http://"), stack.api_key, stack.api_secret
+    ) as lkapi:
+        listed = await lkapi.room.list_participants(api.ListParticipantsRequest(room=room))
+    return [
+        {"identity": p.identity, "name": p.name, "attributes": dict(p.attributes)}
+        for p in listed.participants
+    ]
 
 
 async def delete_room(stack, room: str) -> None:

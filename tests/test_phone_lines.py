@@ -190,3 +190,33 @@ async def test_a_lines_calls_are_heard_and_spoken_in_its_languages(settings):
     assert azure.tts._opts.voice == "de-DE-KatjaNeural"
     told = instructions_for_line(line)
     assert "de-DE, en-US" in told and "Monday to Friday 8 to 18" in told
+
+
+@pytest.mark.parametrize(
+    ("header", "number"),
+    [
+        ('"Ana" <sip:+4915112345678@203.0.113.5:5060>;tag=a1', "+4915112345678"),
+        ("<sip:015112345678@203.0.113.5>", "015112345678"),
+        ("<tel:+4915112345678>;tag=x", "+4915112345678"),
+        ("sips:+4915112345678@pbx.example.com", "+4915112345678"),
+        (f"<sip:{'9' * 33}@203.0.113.5>", "9" * 32),  # any length: cut, never a failed job
+        ("Anonymous <sip:anonymous@anonymous.invalid>", "anonymous"),
+        ("", ""),
+        ("garbage", ""),
+    ],
+)
+def test_the_callers_number_is_read_from_the_from_header(header, number):
+    from agentworker.job import number_in_from_header
+
+    assert number_in_from_header(header) == number
+
+
+def test_a_line_hides_the_callers_number_from_the_room_on_livekit():
+    from telephony.provisioning import CALLER_ATTRIBUTE, _rule, _trunk
+
+    line = PhoneLine(number="+4930123456", name="Desk")
+    rule = _rule(line, "ST_1")
+    assert rule.hide_phone_number
+    assert rule.rule.dispatch_rule_callee.room_prefix == line.room_prefix
+    assert rule.rule.dispatch_rule_callee.randomize
+    assert dict(_trunk(line).headers_to_attributes) == {"From": CALLER_ATTRIBUTE}

@@ -53,6 +53,19 @@ class VehicleAdmin(admin.ModelAdmin):
         # Decodes the VIN as it is typed and flags a make or year that contradicts it.
         js = ["vehicles/admin/vin_decode.js"]
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        # A refused save has put the refused VIN on ``obj``: the heading and the breadcrumb
+        # name the vehicle as it is stored.
+        if (
+            obj is not None
+            and obj.pk
+            and context.get("adminform")
+            and context["adminform"].form.errors
+        ):
+            stored = Vehicle.objects.get(pk=obj.pk)
+            context.update(original=stored, subtitle=str(stored))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change, **kwargs)
         form.base_fields["vin"].widget.attrs["data-decode-url"] = reverse(

@@ -53,5 +53,8 @@ document.addEventListener("DOMContentLoaded", () => {
     timer = setTimeout(decode, 250);
   };
   for (const field of [vin, make, year]) field?.addEventListener("input", later);
-  decode();
+  // A form sent back with an error on the VIN already says it once; the hint waits for a
+  // change instead of saying it again.
+  const refused = vin.closest(".form-row")?.querySelector(".errorlist");
+  if (!refused) decode();
 });
