@@ -14,7 +14,7 @@ from livekit.agents.voice import events as session_events
 
 from agentworker.call_job import CallJob
 from callcenter.call_metrics import percentile
-from callcenter.models import Call, CallEvent, TranscriptSegment
+from callcenter.models import Call, CallEvent, TranscriptSegment, mask_number
 
 # The session's per-turn latency metrics, and their keys in Call.metrics (see
 # callcenter.call_metrics); seconds from the session, stored as milliseconds.
@@ -30,6 +30,18 @@ LLM_APOLOGY = "I'm sorry, I'm having trouble answering right now. Could you say 
 
 def _at(timestamp: float | None) -> datetime | None:
     return datetime.fromtimestamp(timestamp, tz=UTC) if timestamp else None
+
+
+# Tool arguments that may hold a customer's phone number: supervisors read tool events, and
+# see a number only as the masking rule allows (the book keeps it whole for its staff).
+CONTACT_ARGUMENTS = ("contact", "booked_under")
+
+
+def masked_if_phone(value):
+    """A phone number (seven digits or more) masked but for its last digits; else as given."""
+    if isinstance(value, str) and sum(ch.isdigit() for ch in value) >= 7:
+        return mask_number(value)
+    return value
 
 
 class CallRecorder:
@@ -83,6 +95,11 @@ class CallRecorder:
                 arguments = json.loads(call.arguments or "{}")
             except json.JSONDecodeError:
                 arguments = {"raw": call.arguments}
+            if isinstance(arguments, dict):
+                arguments = {
+                    name: masked_if_phone(value) if name in CONTACT_ARGUMENTS else value
+                    for name, value in arguments.items()
+                }
             self.writer.event(
                 CallEvent.Type.TOOL_CALL,
                 {

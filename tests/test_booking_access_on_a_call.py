@@ -148,6 +148,10 @@ async def test_the_owner_moves_and_cancels_with_the_contact_it_was_booked_under(
         ]
     )
     asked, moved, cancelled = answers[1:]
+    # Supervisors read the tool events: the contact the caller gave shows masked.
+    events = [e.payload async for e in CallEvent.objects.filter(payload__name="move_appointment")]
+    given = [event["arguments"].get("booked_under", "") for event in events]
+    assert "5550100" not in str(events) and given[-1].endswith("100")
     assert "Ask the caller for the name" in asked
     assert moved.startswith("Moved: Oil change on Tuesday") and "at 2 pm" in moved
     assert cancelled.startswith("Cancelled:")
