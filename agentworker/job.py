@@ -49,6 +49,7 @@ from agentworker.recorder import CallRecorder  # noqa: E402
 from agentworker.summary import summarize_call  # noqa: E402
 from agentworker.supervisor_voice import SupervisorVoices  # noqa: E402
 from agentworker.writer import CallWriter  # noqa: E402
+from callcenter.call_limits import phone_caller_over_limit  # noqa: E402
 from callcenter.livekit_tokens import (  # noqa: E402
     CALLER_IDENTITY_PREFIX,
     call_id_from_dispatch_metadata,
@@ -129,6 +130,24 @@ async def open_call(
 ENDED_CALL_MESSAGE = "This call has already ended. Please start a new call."
 
 
+TOO_MANY_CALLS_SAID = (
+    "You have called us many times in a short while, so we cannot take this call now. "
+    "Please call again later."
+)
+TOO_MANY_CALLS = "Refused: the caller's number called more often than CALL_START_RATE allows."
+
+
+async def refuse_too_many_calls(ctx: JobContext, job: CallJob) -> None:
+    """The caller hears why, once, and the call ends as failed with the reason (supervisors
+    see it); the agent never answers it."""
+    logger.warning("call %s: too many calls from this number, refused", job.call.pk)
+    job.writer.change_call(Call.mark_ended, failed_reason=TOO_MANY_CALLS)
+    with contextlib.suppress(Exception):  # a caller who hung up meanwhile
+        await job.session.say(TOO_MANY_CALLS_SAID, allow_interruptions=False)
+    await ctx.delete_room()
+    ctx.shutdown(reason="too many calls from this number")
+
+
 async def refuse_ended_call(ctx: JobContext, call: Call) -> None:
     """A job for a call that has ended: the caller rejoined with their old token (it lives
     10 minutes and dispatches the agent), which recreated the room. Nothing of the stored
@@ -195,6 +214,8 @@ async def entrypoint(ctx: JobContext) -> None:
     )
     instructions = instructions_for_line(line) if line else ""
     callback = callback_of(ctx.job.metadata)
+    # A phone caller who called more often than CALL_START_RATE hears so, and nothing else.
+    too_often = not callback and await sync_to_async(phone_caller_over_limit)(call)
     if callback:  # the agent greets once a person has answered (agentworker.callback)
         reason = str(callback.get("reason"))
         agent = ServiceDeskAgent(
@@ -205,7 +226,7 @@ async def entrypoint(ctx: JobContext) -> None:
         )
         agent.awaiting_answer = True
     else:
-        agent = ServiceDeskAgent(writer, instructions=instructions)
+        agent = ServiceDeskAgent(writer, instructions=instructions, greets=not too_often)
     job = CallJob(call, writer, agent, session, line)
     if call.channel == Call.Channel.PHONE:
         agent.on_handoff = PhoneTransfer(job).after_handoff
@@ -243,6 +264,9 @@ async def entrypoint(ctx: JobContext) -> None:
         room_options=caller_room_options(call),
         record=session_record_option(),
     )
+    if too_often:
+        await refuse_too_many_calls(ctx, job)
+        return
     if callback:
         if not await dial_customer(ctx, job, reason):
             await ctx.delete_room()  # puts the phone down, if anyone picked it up

@@ -8,7 +8,6 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.utils import timezone
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import status, viewsets
@@ -23,10 +22,11 @@ from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import CursorPagination, LimitOffsetPagination
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
+from rest_framework.throttling import BaseThrottle
 from rest_framework.utils.urls import replace_query_param
 
 from callcenter import supervision
+from callcenter.call_limits import seconds_until_allowed
 from callcenter.filters import CallFilter
 from callcenter.history import (
     MAX_OFFSET,
@@ -94,34 +94,17 @@ class TooManyCalls(Throttled):
 
 
 class CallStartThrottle(BaseThrottle):
-    """Per client address (``client_address``: an IPv6 /64 counts as one), at the rate
-    ``settings.CALL_START_RATE``, counted in the database (every web host sees the same
-    count): the calls the address started within the window, except those that never reached
-    an agent (``Call.NEVER_ANSWERED``), which were the desk's failure, not the caller's. A
-    start that fails before a call exists (voice away, lines busy) costs nothing either."""
+    """Per client address (``client_address``: an IPv6 /64 counts as one), by the rule of
+    ``callcenter.call_limits``; a start that fails before a call exists (voice away, lines
+    busy) costs nothing."""
 
     def allow_request(self, request, view) -> bool:
-        limit, seconds = SimpleRateThrottle.parse_rate(None, settings.CALL_START_RATE)
-        now = timezone.now()
-        counted = (
-            Call.objects.filter(
-                client_key=Call.client_key_of(client_address(request)),
-                started_at__gte=now - timedelta(seconds=seconds),
-            )
-            .exclude(status=Call.Status.FAILED, failure_reason=Call.NEVER_ANSWERED)
-            .order_by("-started_at")
-            .values_list("started_at", flat=True)
-        )
-        # The limit-th latest counted call: when there is one, the limit is reached until it
-        # leaves the window (an index scan of at most ``limit`` rows, one row read).
-        nth = list(counted[limit - 1 : limit]) if limit else [now]  # a rate of 0: no call
-        if not nth:
-            return True
-        self.seconds_left = (nth[0] + timedelta(seconds=seconds) - now).total_seconds()
-        return False
+        mine = Call.objects.filter(client_key=Call.client_key_of(client_address(request)))
+        self.seconds_left = seconds_until_allowed(mine)
+        return self.seconds_left is None
 
     def wait(self) -> float | None:
-        return max(self.seconds_left, 0)
+        return self.seconds_left
 
 
 class CallHistoryPagination(CursorPagination):

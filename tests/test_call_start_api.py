@@ -179,3 +179,21 @@ def test_call_start_needs_the_csrf_token_the_page_sets(livekit):
 @pytest.mark.django_db
 def test_listing_calls_is_not_for_callers(livekit):
     assert APIClient().get("/api/calls/").status_code in (403, 405)
+
+
+@pytest.mark.django_db
+def test_phone_callers_count_by_number_and_withheld_numbers_never(settings):
+    from callcenter.call_limits import phone_caller_over_limit
+
+    settings.CALL_START_RATE = "2/hour"
+
+    def phone_call(caller: str, **fields) -> Call:
+        return Call.objects.create(channel=Call.Channel.PHONE, caller=caller, **fields)
+
+    phone_call("+4915112345678")
+    phone_call("+4915112345678", callback_of=phone_call("+4915199999999"))  # ours: not theirs
+    assert not phone_caller_over_limit(phone_call("+4915112345678"))
+    assert phone_caller_over_limit(phone_call("+4915112345678"))
+    for _ in range(3):
+        withheld = phone_call("unknown")
+    assert not phone_caller_over_limit(withheld)

@@ -122,6 +122,41 @@ def speech_at_8k(text: str) -> np.ndarray:
         return np.frombuffer(reader.readframes(reader.getnframes()), dtype=np.int16)
 
 
+def test_a_phone_caller_over_the_call_rate_hears_why_and_no_agent_answers(
+    e2e_stack, phone_line, tmp_path
+):
+    from rest_framework.throttling import SimpleRateThrottle
+
+    from agentworker.job import TOO_MANY_CALLS, TOO_MANY_CALLS_SAID
+    from tests.support.voice_stack import CALL_START_RATE
+
+    # As many earlier calls from this number as the stack's rate allows.
+    limit, _seconds = SimpleRateThrottle.parse_rate(None, CALL_START_RATE)
+    Call.objects.bulk_create(
+        Call(channel=Call.Channel.PHONE, caller=CALLER, dialled_number=LINE,
+             status=Call.Status.ENDED)
+        for _ in range(limit)
+    )  # fmt: skip
+    asked_before = len(e2e_stack.models.requests)
+    peer = RtpPeer()
+    sipp = dial_the_line(e2e_stack, tmp_path, peer, talk_seconds=20)
+    answered = time.monotonic()
+    try:
+        refused = wait_until(
+            lambda: Call.objects.filter(failure_reason=TOO_MANY_CALLS).first(), 40, "the refusal"
+        )
+        wait_until(lambda: peer.level_since(answered) > 0.01, 30, "the sentence on the line")
+        wait_until(lambda: sipp.poll() is not None, 40, "the line to be put down")
+    finally:
+        if sipp.poll() is None:
+            sipp.kill()
+        peer.close()
+    assert refused.status == Call.Status.FAILED and refused.caller == CALLER
+    assert TOO_MANY_CALLS_SAID in " ".join(e2e_stack.models.spoken)  # spoken sentence by sentence
+    assert len(e2e_stack.models.requests) == asked_before  # the agent never took the call
+    e2e_stack.wait_for_job_end(refused.pk)
+
+
 def test_a_phone_call_is_answered_greeted_heard_looked_up_listened_to_and_recorded(
     e2e_stack, phone_line, tmp_path, django_user_model
 ):

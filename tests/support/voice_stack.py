@@ -35,6 +35,8 @@ from tests.support.scripted_llm import Reply, ScriptedLLMServer, espeak_wav, run
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "artifacts" / "e2e"
 AGENT_NAME = "callcenter-e2e-agent"
+# The stack's call-start limit: high, so that tests start as many calls as they need.
+CALL_START_RATE = "1000/minute"
 # A sitecustomize that records every host the worker's processes look up or connect to.
 OUTBOUND_HOSTS_RECORDER = Path(__file__).resolve().parent / "outbound_hosts"
 CHROMIUM_VOICE_ARGS = [
@@ -247,7 +249,7 @@ def voice_stack(
             "S3_ACCESS_KEY_ID": CREDENTIALS["aws_access_key_id"],
             "S3_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
             "S3_ADDRESSING_STYLE": "path",
-            "CALL_START_RATE": "1000/minute",
+            "CALL_START_RATE": CALL_START_RATE,
             "PHONE_TRANSFER_AFTER_SECONDS": "3",
             "CALLBACK_RINGING_SECONDS": "4",
             **pooled_database,
