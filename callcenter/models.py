@@ -326,6 +326,7 @@ class Call(models.Model):
             "ended_at": _iso(self.ended_at),
             "needs_human": self.needs_human,
             "outcome": self.outcome,
+            "outcome_label": self.get_outcome_display() if self.outcome else "",
             "controller": self.controller.get_username() if self.controller_id else None,
         }
 

@@ -154,8 +154,8 @@ def test_a_call_no_agent_answered_says_so_and_callers_asking_for_a_person_come_f
 def test_just_finished_calls_survive_a_reload(asgi_server, page, staff_user):
     from django.utils import timezone
 
-    for name in ("web:earlier", "web:latest"):
-        call = Call.objects.create(status=Call.Status.ACTIVE, caller=name)
+    for name, outcome in (("web:earlier", "resolved"), ("web:latest", "vehicle_registered")):
+        call = Call.objects.create(status=Call.Status.ACTIVE, caller=name, outcome=outcome)
         call.mark_ended(timezone.now())
     logged_in(page, asgi_server, staff_user)
     for _ in range(2):  # the first visit and a reload
@@ -163,8 +163,10 @@ def test_just_finished_calls_survive_a_reload(asgi_server, page, staff_user):
         expect(page.locator("#connection")).to_have_text("Live", timeout=15000)
         finished = page.locator("#finished-list li")
         expect(finished).to_have_count(2)
-        expect(finished.first).to_contain_text("web:latest")
-        expect(finished.nth(1)).to_contain_text("web:earlier")
+        # What a supervisor recognises (time, vehicle or kind of call, outcome), no ids.
+        expect(finished.first).to_contain_text("Web call · Vehicle registered")
+        expect(finished.nth(1)).to_contain_text("Web call · Resolved")
+        expect(finished.first).not_to_contain_text("web:")
     assert page.console_errors == []
 
 
@@ -215,7 +217,7 @@ def test_a_failed_phone_call_can_be_called_back_from_the_just_finished_list(
     expect(page.locator("#connection")).to_have_text("Live", timeout=15000)
     finished = page.locator("#finished-list li")
     expect(finished).to_have_count(2)
-    expect(finished.filter(has_text="web:fine").get_by_role("button")).to_have_count(0)
+    expect(finished.filter(has_text="Web call").get_by_role("button")).to_have_count(0)
     call_back = finished.filter(has_text="678").get_by_role("button", name="Call")
     call_back.click()
     # No phone line with an outbound trunk here: the server's sentence is shown as it is.
@@ -254,6 +256,6 @@ def test_a_call_started_while_the_monitor_is_open_shows_waiting_then_finished(
     Call.objects.filter(pk=call.pk).update(started_at=timezone.now() - timedelta(minutes=10))
     with ThreadPoolExecutor(1) as elsewhere:
         elsewhere.submit(call_command, "sweep_stale_calls", "--unanswered-minutes", "2").result()
-    expect(page.locator("#finished-list li").first).to_contain_text(call.caller)
+    expect(page.locator("#finished-list li").first).to_contain_text("Web call · Failed")
     expect(page.get_by_role("button", name=call.caller)).to_have_count(0)
     assert page.console_errors == []

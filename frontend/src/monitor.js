@@ -114,6 +114,18 @@ function renderList() {
   );
 }
 
+// A finished call as a supervisor recognises it: when it ended, the vehicle (or the kind of
+// call), and how it went; never an internal id.
+function finishedLine(call) {
+  const ended = call.ended_at ? new Date(call.ended_at) : null;
+  const at = ended ? ended.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }) : "";
+  const who = call.vehicle
+    ? call.vehicle.description
+    : call.channel === "phone" ? `Phone ${call.caller}` : "Web call";
+  const how = call.outcome_label || call.status_label;
+  return `${at ? `${at} · ` : ""}${who} · ${how}, ${duration(call)}`;
+}
+
 // Calls already in "Just finished": a repeated or late message must not list one twice.
 const finishedShown = new Set();
 
@@ -123,7 +135,7 @@ function renderFinished(call) {
   const li = document.createElement("li");
   const link = document.createElement("a");
   link.href = `/history/${call.id}/`;
-  link.textContent = `${call.caller || call.room} — ${call.status_label}, ${duration(call)}`;
+  link.textContent = finishedLine(call);
   li.append(link);
   if (call.channel === "phone" && (call.status === "failed" || call.outcome === "abandoned")) {
     li.append(" ", callBackButton(call));
