@@ -196,9 +196,12 @@ class CallViewSet(viewsets.GenericViewSet):
     @extend_schema(request=None, responses={200: ListenInSerializer})
     @action(detail=True, methods=["post"], url_path="barge-in")
     def barge_in(self, request, pk=None):
-        """A supervisor's token to join the call and speak; the agent announces them."""
+        """A supervisor's token to join the call and speak; the agent announces them. A call
+        no agent has answered yet is answered by the supervisor who joins it."""
         call = self._live_call_with_voice()
         _identity, token = barge_in_token(call, request.user)
+        if supervision.answer_waiting_call(call.pk, request.user):
+            announce_call_change(call.pk)
         async_to_sync(supervision.barge_in)(call.pk, request.user)
         return Response(ListenInSerializer.for_call(call, settings.LIVEKIT_URL, token).data)
 

@@ -182,6 +182,17 @@ async def transfer(call_id: UUID | str, user, reply_to: str = "") -> SupervisorC
     return command
 
 
+def answer_waiting_call(call_id: UUID | str, user) -> bool:
+    """A supervisor who joins a call no agent has answered (the worker is down or busy)
+    answers it: the call is active, and theirs (an agent that comes late stays quiet until
+    they hand back). False when the call was not waiting."""
+    call = live_call(call_id)
+    if call.status != Call.Status.WAITING:
+        return False
+    call.take_over(user)
+    return call.mark_active()
+
+
 async def barge_in(call_id: UUID | str, user) -> None:
     """The supervisor joins the live call with their microphone (their token comes from the
     API, which checked the call): the agent announces them."""

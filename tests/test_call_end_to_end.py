@@ -356,6 +356,56 @@ def test_a_caller_nobody_answers_is_told_so_within_the_promised_wait(
     expect(page.get_by_role("button", name="Try again")).to_be_visible()
 
 
+def test_a_supervisor_who_joins_a_waiting_call_answers_it(
+    live_server, voice_stack, settings, caller_browser, tmp_path, django_user_model
+):
+    import asyncio
+    import threading
+
+    from django.contrib.auth.models import Permission
+    from django.test import Client
+    from livekit import rtc
+
+    settings.LIVEKIT_URL = voice_stack.livekit_url
+    settings.LIVEKIT_API_KEY = voice_stack.api_key
+    settings.LIVEKIT_API_SECRET = voice_stack.api_secret
+    settings.LIVEKIT_AGENT_NAME = "an-agent-nobody-runs"  # registered, never answering
+    settings.CALLER_WAIT_SECONDS = 8
+    WorkerHeartbeat.beat("AW_silent", "an-agent-nobody-runs", "elsewhere")
+    microphone = tmp_path / "silence.wav"
+    silence_wav(microphone)
+    page = caller_browser(microphone)
+    page.goto(live_server.url + "/")
+    page.get_by_role("button", name="Call", exact=True).click()
+    expect(page.get_by_role("status")).to_contain_text("Waiting for the assistant", timeout=20000)
+    call = Call.objects.get()
+
+    supervisor = django_user_model.objects.create_user("sup", is_staff=True)
+    supervisor.user_permissions.add(Permission.objects.get(codename="monitor_calls"))
+    client = Client()
+    client.force_login(supervisor)
+    with ThreadPoolExecutor(1) as elsewhere:  # off Playwright's event loop, as a page would
+        grant = elsewhere.submit(client.post, f"/api/calls/{call.pk}/barge-in/").result().json()
+
+    async def on_the_call(seconds: float) -> None:
+        room = rtc.Room()
+        await room.connect(grant["server_url"], grant["token"])
+        await asyncio.sleep(seconds)
+        await room.disconnect()
+
+    person = threading.Thread(target=lambda: asyncio.run(on_the_call(15)), daemon=True)
+    person.start()
+    expect(page.locator("#agent-activity")).to_contain_text(
+        "A person from our service desk is on the call", timeout=15000
+    )
+    page.wait_for_timeout(settings.CALLER_WAIT_SECONDS * 1000 + 1000)  # past the wait
+    expect(page.locator("#call-app")).to_have_attribute("data-state", "inCall")
+    expect(page.get_by_text("did not pick up")).to_have_count(0)
+    call.refresh_from_db()
+    assert call.status == Call.Status.ACTIVE and call.controller == supervisor
+    person.join(20)
+
+
 def test_a_caller_books_moves_and_cancels_an_oil_change_in_one_call(
     e2e_stack, caller_browser, tmp_path
 ):

@@ -154,11 +154,23 @@ function stopLevelMeter() {
   ui.level.value = 0;
 }
 
+// A person from the desk who joins answers the call too: their token carries this role
+// (callcenter/livekit_tokens.py, barge_in_token).
+const PERSON_ROLE = "supervisor";
+
+function answersTheCall(participant) {
+  return (
+    participant.kind === ParticipantKind.AGENT ||
+    participant.attributes["callcenter.role"] === PERSON_ROLE
+  );
+}
+
 function agentJoined(participant) {
-  if (participant.kind !== ParticipantKind.AGENT) return;
+  if (!answersTheCall(participant)) return;
   clearTimeout(agentWait);
   setState("inCall");
-  showAgentActivity(participant);
+  if (participant.kind === ParticipantKind.AGENT) showAgentActivity(participant);
+  else ui.activity.textContent = "A person from our service desk is on the call.";
 }
 
 function showAgentActivity(participant) {
@@ -187,9 +199,7 @@ function wireRoom(current) {
     .on(RoomEvent.ConnectionStateChanged, (state) => {
       if (state === ConnectionState.Reconnecting) setState("reconnecting");
       if (state === ConnectionState.Connected && ui.page.dataset.state === "reconnecting") {
-        const agentHere = [...current.remoteParticipants.values()].some(
-          (p) => p.kind === ParticipantKind.AGENT,
-        );
+        const agentHere = [...current.remoteParticipants.values()].some(answersTheCall);
         setState(agentHere ? "inCall" : "waiting");
       }
     })
