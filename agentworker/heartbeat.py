@@ -1,7 +1,7 @@
 """The worker tells the web app that it is registered with LiveKit (``WorkerHeartbeat``),
-every ``WorkerHeartbeat.EVERY`` from its registration on, so that a caller hears at once
-when no worker could answer them. A worker that stops stops beating; after
-``WorkerHeartbeat.BELIEVED_FOR`` the web app no longer counts on it."""
+every ``WORKER_HEARTBEAT_SECONDS`` from its registration on, so that a caller hears at once
+when no worker could answer them. A worker that stops stops beating; after three beats'
+time the web app no longer counts on it."""
 
 from __future__ import annotations
 
@@ -48,7 +48,7 @@ class Heartbeat:
     def registered(self, worker_id: str, _server_info=None) -> None:
         if self.task is not None:
             self.task.cancel()
-        every = WorkerHeartbeat.EVERY.total_seconds()
+        every = WorkerHeartbeat.every().total_seconds()
         self.task = asyncio.get_running_loop().create_task(
             keep_beating(worker_id, self.agent_name, every)
         )

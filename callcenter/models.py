@@ -345,12 +345,18 @@ class WorkerHeartbeat(models.Model):
     host = models.CharField(max_length=255, blank=True)
     seen_at = models.DateTimeField()
 
-    # How often a worker says it is there, and how long one is believed without a word.
-    EVERY = timedelta(seconds=10)
-    BELIEVED_FOR = timedelta(seconds=30)
-
     def __str__(self) -> str:
         return f"{self.agent_name} on {self.host or '?'} ({self.worker_id})"
+
+    @staticmethod
+    def every() -> timedelta:
+        """How often a worker says it is there (``WORKER_HEARTBEAT_SECONDS``)."""
+        return timedelta(seconds=settings.WORKER_HEARTBEAT_SECONDS)
+
+    @classmethod
+    def believed_for(cls) -> timedelta:
+        """How long a worker is counted on without a word: three beats."""
+        return 3 * cls.every()
 
     @classmethod
     def beat(cls, worker_id: str, agent_name: str, host: str) -> None:
@@ -364,7 +370,7 @@ class WorkerHeartbeat(models.Model):
     @classmethod
     def worker_there(cls, agent_name: str) -> bool:
         """Whether a worker for ``agent_name`` has said it is registered lately."""
-        recent = timezone.now() - cls.BELIEVED_FOR
+        recent = timezone.now() - cls.believed_for()
         return cls.objects.filter(agent_name=agent_name, seen_at__gte=recent).exists()
 
 

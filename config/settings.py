@@ -262,6 +262,9 @@ REST_FRAMEWORK = {
     "NUM_PROXIES": env_int("NUM_PROXIES", 0),
 }
 
+# How often an agent worker tells the web app it is registered; after three beats without
+# one, call starts are answered "voice calls are not available right now".
+WORKER_HEARTBEAT_SECONDS = env_int("WORKER_HEARTBEAT_SECONDS", 10)
 # What one call may do through the agent's tools (the caller steers the model): bookings it
 # may make, upcoming bookings one contact may hold, vehicles it may register.
 MAX_BOOKINGS_PER_CALL = env_int("MAX_BOOKINGS_PER_CALL", 3)

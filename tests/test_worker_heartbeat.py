@@ -44,14 +44,14 @@ def test_a_worker_silent_too_long_no_longer_counts_and_another_agents_never(live
     WorkerHeartbeat.beat("AW_gone", livekit.LIVEKIT_AGENT_NAME, "host-a")
     assert start_call().status_code == 201
     WorkerHeartbeat.objects.filter(worker_id="AW_gone").update(
-        seen_at=timezone.now() - WorkerHeartbeat.BELIEVED_FOR - timedelta(seconds=1)
+        seen_at=timezone.now() - WorkerHeartbeat.believed_for() - timedelta(seconds=1)
     )
     assert start_call().status_code == 503
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_a_registered_worker_keeps_beating_and_a_new_registration_takes_over(monkeypatch):
-    monkeypatch.setattr(WorkerHeartbeat, "EVERY", timedelta(seconds=0.05))
+async def test_a_registered_worker_keeps_beating_and_a_new_registration_takes_over(settings):
+    settings.WORKER_HEARTBEAT_SECONDS = 0.05
     heartbeat = Heartbeat("callcenter-agent")
     heartbeat.registered("AW_first")
     await asyncio.sleep(0.3)

@@ -154,6 +154,19 @@ class VoiceStack:
         lines = log.read_text(errors="replace").splitlines() if log.exists() else []
         return {line.split(" ", 2)[2] for line in lines if line.count(" ") >= 2}
 
+    def wait_for_heartbeat(self, seconds: float = 15) -> None:
+        """Until the worker has said it is registered (agentworker.heartbeat) in this test's
+        database: without it the web app answers call starts that no worker is there."""
+        from callcenter.models import WorkerHeartbeat
+
+        deadline = time.monotonic() + seconds
+        while not WorkerHeartbeat.objects.filter(agent_name=AGENT_NAME).exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(
+                    f"the worker never said it is registered: {tail(self.worker.log)}"
+                )
+            time.sleep(0.1)
+
     def start_worker(self) -> None:
         """(Re)start the agent worker and wait until livekit-server has registered it."""
         start_and_wait_registered(self.worker)
@@ -250,6 +263,8 @@ def voice_stack(
             "S3_SECRET_ACCESS_KEY": CREDENTIALS["aws_secret_access_key"],
             "S3_ADDRESSING_STYLE": "path",
             "CALL_START_RATE": CALL_START_RATE,
+            # Each test empties the database; the worker says it is there again within 1 s.
+            "WORKER_HEARTBEAT_SECONDS": "1",
             "PHONE_TRANSFER_AFTER_SECONDS": "3",
             "CALLBACK_RINGING_SECONDS": "4",
             **pooled_database,
@@ -343,6 +358,7 @@ def e2e_stack(voice_stack, transactional_db) -> VoiceStack:
     if not voice_stack.worker.running:
         voice_stack.worker.stop()
         voice_stack.start_worker()
+    voice_stack.wait_for_heartbeat()
     return voice_stack
 
 
