@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import heapq
 import statistics
 from contextlib import nullcontext
 from datetime import date, datetime, time, timedelta
@@ -30,8 +31,9 @@ from callcenter.history import (
     search_time_limit,
     with_headlines,
 )
-from callcenter.models import Call, TranscriptSegment, in_sequence
+from callcenter.models import Call, CallEvent, TranscriptSegment, in_sequence
 from callcenter.permissions import supervisor_required
+from callcenter.templatetags.call_format import clock
 
 PAGE_SIZE = 50
 DASHBOARD_DAYS = 30
@@ -312,35 +314,55 @@ def _iso_or_blank(value: datetime | None) -> str:
 
 @csv_export("calls")
 def export_calls(selected: QuerySet):
-    """The selected calls, row by row."""
-    calls = selected.select_related("vehicle").order_by("started_at")
+    """The selected calls, newest first as the history page lists them, in the pages' words
+    ("Ended", "Phone", "Vehicle registered") with their duration (m:ss) and vehicle."""
+    calls = selected.select_related("vehicle").order_by("-started_at", "-id")
     yield [
-        "call_id", "started_at", "answered_at", "ended_at", "status", "channel", "caller",
-        "vin", "outcome", "needs_human", "summary",
+        "call_id", "started_at", "answered_at", "ended_at", "duration", "status", "channel",
+        "caller", "vin", "vehicle", "outcome", "needs_a_person", "summary",
     ]  # fmt: skip
     for call in calls.iterator(chunk_size=2000):
+        vehicle = call.vehicle
         yield [
             call.pk, call.started_at.isoformat(), _iso_or_blank(call.answered_at),
-            _iso_or_blank(call.ended_at), call.status, call.channel, call.caller_shown,
-            call.vehicle.vin if call.vehicle else "", call.outcome, call.needs_human,
-            call.summary,
+            _iso_or_blank(call.ended_at), clock(call.duration) if call.ended_at else "",
+            call.get_status_display(), call.get_channel_display(), call.caller_shown,
+            vehicle.vin if vehicle else "", vehicle.title if vehicle else "",
+            call.get_outcome_display() if call.outcome else "",
+            "Yes" if call.needs_human else "No", call.summary,
         ]  # fmt: skip
 
 
 @csv_export("transcripts")
 def export_transcripts(selected: QuerySet):
-    """The transcript segments of the selected calls, row by row."""
-    columns = ["call_id", "sequence", "speaker", "started_at", "language", "text"]
+    """What was said and what happened on the selected calls, in order: the segments and the
+    events share each call's sequence, so its numbers run without gaps. Calls newest first,
+    as the history page lists them; speakers in the pages' words."""
+    calls = selected.values("pk")
+    newest_first = ("-call__started_at", "call_id", "sequence")
     segments = (
-        TranscriptSegment.objects.filter(call__in=selected.values("pk"))
-        .order_by("call__started_at", "call_id", "sequence")
-        .values_list(*columns)
+        TranscriptSegment.objects.filter(call__in=calls)
+        .select_related("call")
+        .only("call__started_at", "call_id", "sequence", "speaker", "started_at", "language",
+              "text")
+        .order_by(*newest_first)
+    )  # fmt: skip
+    events = CallEvent.objects.filter(call__in=calls).select_related("call").order_by(*newest_first)
+
+    def key(item):
+        return (-item.call.started_at.timestamp(), str(item.call_id), item.sequence)
+
+    yield ["call_id", "sequence", "speaker", "started_at", "language", "text"]
+    merged = heapq.merge(
+        segments.iterator(chunk_size=5000), events.iterator(chunk_size=5000), key=key
     )
-    yield columns
-    for call_id, sequence, speaker, started_at, language, text in segments.iterator(
-        chunk_size=5000
-    ):
-        yield [call_id, sequence, speaker, _iso_or_blank(started_at), language, text]
+    for item in merged:
+        if isinstance(item, TranscriptSegment):
+            yield [item.call_id, item.sequence, item.get_speaker_display(),
+                   _iso_or_blank(item.started_at), item.language, item.text]  # fmt: skip
+        else:
+            yield [item.call_id, item.sequence, "Event", _iso_or_blank(item.created_at), "",
+                   item.describe()]  # fmt: skip
 
 
 def _stamp(span: tuple[datetime, datetime]) -> str:

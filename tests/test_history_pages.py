@@ -310,3 +310,39 @@ def test_a_search_shows_each_calls_matching_line_with_the_match_marked(staff_cli
     assert "<b>timing</b>" in html
     assert "&lt;here&gt;" not in html  # only the matching line is shown
     assert '<tr class="match-row">' not in staff_client.get("/history/").content.decode()
+
+
+@pytest.mark.django_db
+def test_csv_exports_say_what_the_pages_say_newest_first_with_every_sequence(
+    staff_client, finished_call
+):
+    from vehicles.models import Vehicle
+
+    finished_call.vehicle = Vehicle.objects.create(
+        vin="1HGCM82633A004352", make="Honda", model="Accord", year=2003
+    )
+    finished_call.save()
+    CallEvent.objects.create(
+        call=finished_call, sequence=3, type=CallEvent.Type.HANDOFF_REQUESTED,
+        payload={"reason": "warranty"},
+    )  # fmt: skip
+    TranscriptSegment.objects.create(call=finished_call, sequence=4, speaker="agent", text="Ok.")
+    newer = Call.objects.create(status=Call.Status.ENDED, caller="web:newer")
+    today = timezone.localdate().isoformat()
+
+    def rows(kind):
+        response = staff_client.get(f"/history/export/{kind}.csv", {"from": today, "to": today})
+        return list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+
+    calls = rows("calls")
+    assert [row["call_id"] for row in calls] == [str(newer.pk), str(finished_call.pk)]
+    belt = calls[1]
+    assert (belt["status"], belt["channel"], belt["outcome"], belt["needs_a_person"]) == (
+        "Ended", "Web", "Resolved", "No",
+    )  # fmt: skip
+    assert (belt["duration"], belt["vehicle"]) == ("2:00", "2003 Honda Accord")
+    lines = [row for row in rows("transcripts") if row["call_id"] == str(finished_call.pk)]
+    assert [row["sequence"] for row in lines] == ["1", "2", "3", "4"]
+    assert [row["speaker"] for row in lines] == ["Caller", "Event", "Event", "Agent"]
+    assert lines[1]["text"].startswith("Looked up 1HGCM82633A004352: Found on file")
+    assert lines[2]["text"] == "Handoff requested: warranty"
