@@ -110,6 +110,9 @@ def history_page(request: HttpRequest, *, export_error: str = "") -> HttpRespons
         "params": params.urlencode(),
         "selection": [(key, value) for key, values in params.lists() for value in values],
         "export_span": export_span_defaults(request),
+        # How many of the folded filters are set (the fold opens when any is, or is wrong).
+        "filters_set": sum(1 for name in filters.form.fields if request.GET.get(name)),
+        "export_error": export_error,
     }
     failed = bool(problem) or invalid
     return render(request, "history/list.html", context, status=400 if failed else 200)

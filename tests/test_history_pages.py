@@ -346,3 +346,12 @@ def test_csv_exports_say_what_the_pages_say_newest_first_with_every_sequence(
     assert [row["speaker"] for row in lines] == ["Caller", "Event", "Event", "Agent"]
     assert lines[1]["text"].startswith("Looked up 1HGCM82633A004352: Found on file")
     assert lines[2]["text"] == "Handoff requested: warranty"
+
+
+@pytest.mark.django_db
+def test_the_history_folds_its_filters_until_one_is_set(staff_client, finished_call):
+    folded = staff_client.get("/history/").content.decode()
+    assert '<details class="more-filters">' in folded and "<summary>Filters</summary>" in folded
+    filtered = staff_client.get("/history/", {"outcome": "resolved"}).content.decode()
+    assert '<details class="more-filters" open>' in filtered
+    assert "<summary>Filters (1 set)</summary>" in filtered
