@@ -1,5 +1,7 @@
 """The dashboard draws its charts in Chromium with the bundled chart.js."""
 
+import re
+
 import pytest
 from playwright.sync_api import expect
 
@@ -32,6 +34,13 @@ def test_the_dashboard_draws_its_charts_without_console_errors(
     assert len(set(tops)) == 1, tops
     ticks = page.locator("#calls-per-day").get_attribute("data-y-ticks").split()
     assert ticks and all(float(value).is_integer() for value in ticks), ticks
+    # Handle time is written as the cards write it (m:ss), not in seconds.
+    handle = page.locator("#handle-time").get_attribute("data-y-ticks").split()
+    assert handle and all(re.fullmatch(r"\d+:\d\d(:\d\d)?", tick) for tick in handle), handle
+    # The latency table's title is inside its card.
+    card = page.locator(".metrics-card").bounding_box()
+    title = page.locator("#latency-title").bounding_box()
+    assert card["y"] <= title["y"] and title["y"] + title["height"] <= card["y"] + card["height"]
 
 
 def test_an_empty_dashboard_says_what_will_appear_instead_of_blank_charts(

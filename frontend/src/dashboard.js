@@ -23,23 +23,38 @@ const accent = "#0b6bcb";
 
 // A chart, unless the page shows its empty state instead (no canvas then).
 // wholeNumbers: counts get ticks 0, 1, 2…, never 0.5.
-function chart(id, type, datasets, labels = days, { wholeNumbers = false } = {}) {
+// format: how a value is written on the axis and in the tooltip (e.g. m:ss).
+function chart(id, type, datasets, labels = days, { wholeNumbers = false, format = null } = {}) {
   const canvas = document.getElementById(id);
   if (!canvas) return null;
+  const ticks = wholeNumbers ? { precision: 0 } : {};
+  if (format) ticks.callback = (value) => format(value);
+  const tooltip = format ? { callbacks: { label: (item) => format(item.parsed.y) } } : {};
   const drawn = new Chart(canvas, {
     type,
     data: { labels, datasets },
     options: {
       animation: false,
       responsive: true,
-      plugins: { legend: { display: datasets.length > 1 } },
-      scales: { y: { beginAtZero: true, ticks: wholeNumbers ? { precision: 0 } : {} } },
+      plugins: { legend: { display: datasets.length > 1 }, tooltip },
+      scales: { y: { beginAtZero: true, ticks } },
     },
   });
   // What was drawn, readable without the pixels (the browser tests check the axis).
   canvas.dataset.drawn = "true";
-  canvas.dataset.yTicks = drawn.scales.y.ticks.map((tick) => tick.value).join(" ");
+  canvas.dataset.yTicks = drawn.scales.y.ticks
+    .map((tick) => (format ? format(tick.value) : tick.value))
+    .join(" ");
   return drawn;
+}
+
+// Durations as the cards write them (callcenter/templatetags/call_format.py, clock): 2:05.
+function clock(seconds) {
+  const whole = Math.max(0, Math.round(seconds));
+  const hours = Math.floor(whole / 3600);
+  const minutes = Math.floor((whole % 3600) / 60);
+  const rest = String(whole % 60).padStart(2, "0");
+  return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${rest}` : `${minutes}:${rest}`;
 }
 
 chart(
@@ -49,9 +64,13 @@ chart(
   days,
   { wholeNumbers: true },
 );
-chart("handle-time", "line", [
-  { label: "Seconds", data: data.per_day.map((row) => row.handle_seconds), borderColor: accent },
-]);
+chart(
+  "handle-time",
+  "line",
+  [{ label: "Handle time", data: data.per_day.map((row) => row.handle_seconds), borderColor: accent }],
+  days,
+  { format: clock },
+);
 chart("handoff-rate", "line", [
   { label: "%", data: data.per_day.map((row) => row.handoff_rate), borderColor: "#a33b00" },
 ]);
