@@ -160,7 +160,7 @@ def add_demo_call(
         "spoken_vin": spoken_groups(vehicle.vin),
         "title": vehicle.title,
     }
-    appointment = demo_appointment(vehicle, started) if scenario.books else None
+    appointment = demo_appointment(vehicle, started, rng) if scenario.books else None
     if appointment is not None:
         words["booked_day"] = spoken_day(local(appointment.start).date())
         words["reference"] = appointment.reference
@@ -257,17 +257,71 @@ def working_day_after(day: date, days: int) -> date:
     return day
 
 
-def demo_appointment(vehicle: Vehicle, booked_at: datetime) -> Appointment:
-    """An oil change two working days after ``booked_at`` at 9:00 (done once it is past)."""
+# Customers of the demo book: who books, and how to reach them.
+DEMO_CUSTOMERS = [
+    ("Sam Lee", "555 0142"), ("Ana Silva", "555 0178"), ("Jonas Weber", "jonas@example.com"),
+    ("Priya Nair", "555 0113"), ("Tom Okafor", "555 0190"), ("Mia Novak", "mia@example.com"),
+    ("Lena Fischer", "555 0127"), ("Omar Haddad", "555 0166"),
+]  # fmt: skip
+# Times a demo appointment starts at (on the half hour, within the demo hours).
+DEMO_TIMES = [time(8), time(8, 30), time(9, 30), time(10), time(11), time(13), time(14, 30),
+              time(15)]  # fmt: skip
+
+
+def demo_appointment(
+    vehicle: Vehicle, booked_at: datetime, rng: random.Random | None = None
+) -> Appointment:
+    """A service for ``vehicle`` two working days after ``booked_at``, at a time, for a
+    customer and of a service the demo picks (done once it is past)."""
+    rng = rng or random.Random(vehicle.pk)
     day = working_day_after(local(booked_at).date(), 2)
-    start = datetime.combine(day, time(9), tzinfo=shop_time_zone())
+    service = rng.choice(list(ServiceType.objects.filter(duration_minutes__lte=60)))
+    name, contact = rng.choice(DEMO_CUSTOMERS)
+    start = datetime.combine(day, rng.choice(DEMO_TIMES[:-1]), tzinfo=shop_time_zone())
     past = start < timezone.now()
     return Appointment.objects.create(
-        service=ServiceType.objects.get(name="Oil change"), vehicle=vehicle,
-        customer_name="Sam Lee", contact="555 0142", start=start,
-        end=start + timedelta(hours=1),
+        service=service, vehicle=vehicle, customer_name=name, contact=contact, start=start,
+        end=start + timedelta(minutes=service.duration_minutes),
         status=Appointment.Status.DONE if past else Appointment.Status.BOOKED,
     )  # fmt: skip
+
+
+def add_demo_book(vehicles: list[Vehicle], now: datetime) -> list[Appointment]:
+    """A working shop's book: today and the next five working days, three to six services a
+    day booked by staff at different times, for different customers, some moved; today's
+    earlier ones done (one a no-show), one of the coming ones cancelled."""
+    rng = random.Random(7)
+    services = list(ServiceType.objects.all())
+    made = []
+    today = local(now).date()
+    days = [today] + [working_day_after(today, n) for n in range(1, 6)]
+    for day in days:
+        if day.weekday() not in DEMO_HOURS:
+            continue
+        closes = DEMO_HOURS[day.weekday()][1]
+        for at in sorted(rng.sample(DEMO_TIMES, rng.randint(3, 6))):
+            service = rng.choice(services)
+            start = datetime.combine(day, at, tzinfo=shop_time_zone())
+            end = start + timedelta(minutes=service.duration_minutes)
+            if end > datetime.combine(day, closes, tzinfo=shop_time_zone()):
+                continue
+            name, contact = rng.choice(DEMO_CUSTOMERS)
+            status = Appointment.Status.BOOKED if rng.random() > 0.2 else Appointment.Status.MOVED
+            if end <= now:
+                status = Appointment.Status.DONE
+            made.append(Appointment(
+                service=service, vehicle=rng.choice(vehicles), customer_name=name,
+                contact=contact, start=start, end=end, status=status,
+            ))  # fmt: skip
+    past = [a for a in made if a.status == Appointment.Status.DONE]
+    if past:
+        past[-1].status = Appointment.Status.NO_SHOW
+    coming = [a for a in made if a.start > now]
+    if coming:
+        coming[len(coming) // 2].status = Appointment.Status.CANCELLED
+    for appointment in made:
+        appointment.save()
+    return made
 
 
 def tool_output(scenario: Scenario, vehicle: Vehicle) -> str:

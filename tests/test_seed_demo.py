@@ -112,3 +112,20 @@ def test_seeding_into_a_log_draws_no_progress_bar(private_var, settings, capfd):
     settings.MEDIA_ROOT = str(private_var / "media")
     call_command("seed_demo", "--no-input", stdout=StringIO())
     assert "vehicles:" not in capfd.readouterr().err
+
+
+@pytest.mark.django_db
+def test_the_demo_book_looks_like_a_working_shops(private_var, settings):
+    from appointments.calendar import local
+
+    settings.MEDIA_ROOT = str(private_var / "media")
+    call_command("seed_demo", "--no-input", verbosity=0, stdout=StringIO())
+    book = list(Appointment.objects.all())
+    today = local(timezone.now()).date()
+    coming = [a for a in book if local(a.start).date() > today]
+    assert len({local(a.start).date() for a in coming}) >= 4  # the coming days have bookings
+    assert len({a.customer_name for a in book}) >= 4
+    assert len({local(a.start).time() for a in book}) >= 4  # not all at 9:00
+    assert len({a.service_id for a in book}) >= 3
+    statuses = {a.status for a in book}
+    assert {Appointment.Status.BOOKED, Appointment.Status.CANCELLED} <= statuses

@@ -22,7 +22,7 @@ from django.db import transaction
 from django.utils import timezone
 from tqdm import tqdm
 
-from callcenter.demo import DEMO_CALLER_PREFIX, add_demo_calls
+from callcenter.demo import DEMO_CALLER_PREFIX, add_demo_book, add_demo_calls
 from callcenter.models import Call
 from callcenter.permissions import MONITOR_PERMISSION
 from recordings.models import Recording
@@ -113,7 +113,9 @@ class Command(BaseCommand):
         if Call.objects.filter(caller__startswith=DEMO_CALLER_PREFIX).exists():
             return []
         vehicles = list(Vehicle.objects.filter(vin__in=self._demo_vins()).order_by("vin"))
-        return add_demo_calls(vehicles, timezone.now())
+        calls = add_demo_calls(vehicles, timezone.now())
+        add_demo_book(vehicles, timezone.now())
+        return calls
 
     @staticmethod
     def _demo_vins() -> list[str]:
