@@ -93,11 +93,12 @@ SCENARIOS = [
             READ_VIN,
             ("agent", "I have your {title}. How can I help?"),
             ("customer", "I'd like to book an oil change in a couple of days, in the morning."),
-            ("agent", "{booked_day} at 9 am is free. Shall I book it?"),
-            ("customer", "Yes please, for Sam Lee, 555 0142."),
+            ("agent", "{booked_day} at {booked_time} is free. Shall I book it?"),
+            ("customer", "Yes please, for {customer}, {contact}."),
             (
                 "agent",
-                "Booked: an oil change on {booked_day} at 9 am. Your reference is {reference}.",
+                "Booked: an oil change on {booked_day} at {booked_time}. Your reference is "
+                "{reference}.",
             ),
         ),
         "lookup_vehicle",
@@ -163,6 +164,8 @@ def add_demo_call(
     appointment = demo_appointment(vehicle, started, rng) if scenario.books else None
     if appointment is not None:
         words["booked_day"] = spoken_day(local(appointment.start).date())
+        words["booked_time"] = spoken(appointment.start).rsplit(" at ", 1)[1]
+        words["customer"], words["contact"] = appointment.customer_name, appointment.contact
         words["reference"] = appointment.reference
     caller = f"{DEMO_CALLER_PREFIX}{number:02d}"
     if not scenario.answered:
@@ -271,13 +274,14 @@ DEMO_TIMES = [time(8), time(8, 30), time(9, 30), time(10), time(11), time(13), t
 def demo_appointment(
     vehicle: Vehicle, booked_at: datetime, rng: random.Random | None = None
 ) -> Appointment:
-    """A service for ``vehicle`` two working days after ``booked_at``, at a time, for a
-    customer and of a service the demo picks (done once it is past)."""
+    """An oil change for ``vehicle`` two working days after ``booked_at``, one morning, for a
+    customer the demo picks (done once it is past)."""
     rng = rng or random.Random(vehicle.pk)
     day = working_day_after(local(booked_at).date(), 2)
-    service = rng.choice(list(ServiceType.objects.filter(duration_minutes__lte=60)))
+    service = ServiceType.objects.get(name="Oil change")  # what the booking call asks for
     name, contact = rng.choice(DEMO_CUSTOMERS)
-    start = datetime.combine(day, rng.choice(DEMO_TIMES[:-1]), tzinfo=shop_time_zone())
+    morning = [at for at in DEMO_TIMES if at.hour < 12]  # "in the morning"
+    start = datetime.combine(day, rng.choice(morning), tzinfo=shop_time_zone())
     past = start < timezone.now()
     return Appointment.objects.create(
         service=service, vehicle=vehicle, customer_name=name, contact=contact, start=start,
