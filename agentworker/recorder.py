@@ -13,8 +13,9 @@ from livekit.agents import llm
 from livekit.agents.voice import events as session_events
 
 from agentworker.call_job import CallJob
+from appointments.models import masked_if_phone
 from callcenter.call_metrics import percentile
-from callcenter.models import Call, CallEvent, TranscriptSegment, mask_number
+from callcenter.models import Call, CallEvent, TranscriptSegment
 
 # The session's per-turn latency metrics, and their keys in Call.metrics (see
 # callcenter.call_metrics); seconds from the session, stored as milliseconds.
@@ -33,15 +34,8 @@ def _at(timestamp: float | None) -> datetime | None:
 
 
 # Tool arguments that may hold a customer's phone number: supervisors read tool events, and
-# see a number only as the masking rule allows (the book keeps it whole for its staff).
+# see a number only as the masking rule allows (appointments.models.mask_number).
 CONTACT_ARGUMENTS = ("contact", "booked_under")
-
-
-def masked_if_phone(value):
-    """A phone number (seven digits or more) masked but for its last digits; else as given."""
-    if isinstance(value, str) and sum(ch.isdigit() for ch in value) >= 7:
-        return mask_number(value)
-    return value
 
 
 class CallRecorder:

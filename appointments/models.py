@@ -181,3 +181,24 @@ def shop_time_zone():
     from zoneinfo import ZoneInfo
 
     return ZoneInfo(settings.SHOP_TIME_ZONE)
+
+
+# Whose phone numbers people see whole: staff holding this permission (the admin grants it);
+# everyone else sees the last digits only (callers on the monitor and history, contacts in
+# the book's API and in tool events).
+VIEW_NUMBER_PERMISSION = "callcenter.view_caller_number"
+
+
+def mask_number(number: str, shown: int = 3) -> str:
+    """``+4915112345678`` as ``•••••••••••678``: only the last digits."""
+    if len(number) <= shown:
+        return number
+    return "•" * (len(number) - shown) + number[-shown:]
+
+
+def masked_if_phone(value):
+    """A phone number (seven digits or more) masked but for its last digits; else as given
+    (an e-mail address, a name)."""
+    if isinstance(value, str) and sum(ch.isdigit() for ch in value) >= 7:
+        return mask_number(value)
+    return value

@@ -4,7 +4,12 @@ booking and every new time, exactly as they do for the agent's tools."""
 from rest_framework import serializers
 
 from appointments import booking
-from appointments.models import Appointment, ServiceType
+from appointments.models import (
+    VIEW_NUMBER_PERMISSION,
+    Appointment,
+    ServiceType,
+    masked_if_phone,
+)
 
 
 class ServiceTypeSerializer(serializers.ModelSerializer):
@@ -23,6 +28,15 @@ class AppointmentSerializer(serializers.ModelSerializer):
             "start", "end", "status", "notes", "call", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["reference", "end", "call", "created_at", "updated_at"]
+
+    def to_representation(self, appointment):
+        """The contact as the masking rule allows: whole only for staff who may see callers'
+        numbers (the book's advisors get that permission to phone customers)."""
+        shown = super().to_representation(appointment)
+        request = self.context.get("request")
+        if request is None or not request.user.has_perm(VIEW_NUMBER_PERMISSION):
+            shown["contact"] = masked_if_phone(shown["contact"])
+        return shown
 
     def validate_status(self, status: str) -> str:
         creating = self.instance is None

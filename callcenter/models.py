@@ -22,6 +22,7 @@ from django.db.models import Case, F, Max, Q, Value, When
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
+from appointments.models import mask_number
 from vehicles.vin import InvalidVIN, normalize_vin
 
 
@@ -549,13 +550,6 @@ def _readable_vin(said) -> str:
 
 # What the worker stores as a phone caller when the bridge gave no number.
 UNKNOWN_CALLER = "unknown"
-
-
-def mask_number(number: str, shown: int = 3) -> str:
-    """``+4915112345678`` as ``•••••••••••678``: only the last digits."""
-    if len(number) <= shown:
-        return number
-    return "•" * (len(number) - shown) + number[-shown:]
 
 
 def _first_sentence(text) -> str:

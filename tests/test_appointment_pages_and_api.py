@@ -180,3 +180,26 @@ def test_staff_read_the_book_by_day_and_week_and_filter_by_service(
     page.get_by_role("link", name="Next week").click()
     expect(page.locator(".appointment")).to_have_count(0)
     assert page.console_errors == []
+
+
+def test_the_api_shows_a_customers_number_only_to_who_may_see_callers_numbers(workshop, clerk):
+    booking.book(
+        workshop.oil, at(workshop.tuesday, 8), customer_name="Ana Silva",
+        contact="+49 151 5550100",
+    )  # fmt: skip
+    booking.book(
+        workshop.tyres, at(workshop.tuesday, 10), customer_name="Ben Ode",
+        contact="ben@example.com",
+    )  # fmt: skip
+
+    def contacts() -> list[str]:
+        listed = api_client(clerk).get("/api/appointments/").json()["results"]
+        return sorted(row["contact"] for row in listed)
+
+    shown = contacts()
+    assert "ben@example.com" in shown  # not a number: as given
+    (number,) = [c for c in shown if c != "ben@example.com"]
+    assert number.endswith("100") and "5550100" not in number
+    clerk.user_permissions.add(Permission.objects.get(codename="view_caller_number"))
+    clerk = type(clerk).objects.get(pk=clerk.pk)  # permissions are cached per user object
+    assert contacts() == ["+49 151 5550100", "ben@example.com"]
