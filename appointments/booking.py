@@ -365,13 +365,3 @@ def cancel(appointment: Appointment) -> Appointment:
 def reference_code(reference: str) -> str:
     """A reference as stored, from how it was read or typed ("k 7 m-4r9" is "K7M4R9")."""
     return "".join(ch for ch in (reference or "").upper() if ch.isalnum())[:32]
-
-
-def find_by_reference(reference: str) -> Appointment:
-    code = reference_code(reference)
-    found = Appointment.objects.select_related("service").filter(reference=code).first()
-    if found is None:
-        raise BookingRefused(
-            f"No appointment has the reference “{reference}”. Ask the caller to read it again."
-        )
-    return found

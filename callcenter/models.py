@@ -163,8 +163,8 @@ class Call(models.Model):
     def client_key_of(address: str | None) -> str:
         """The stored stand-in for a client address: a keyed hash, the same for one address
         on every web host, that reveals no address."""
-        unknown = ""  # no address at all (a test client): one key for all such requests
-        given = (address or unknown).encode()
+        # No address at all (a test client): one key for all such requests.
+        given = (address or "").encode()
         return hmac.new(settings.SECRET_KEY.encode(), given, "sha256").hexdigest()
 
     @property
