@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install install-dev frontend test-tools services livekit-server livekit-sip
+.PHONY: run test lint install install-dev frontend test-tools services livekit-server livekit-sip minio
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -34,13 +34,15 @@ static/build/.built: $(FRONTEND_SOURCES)
 frontend: static/build/.built
 
 # Browser tests drive Debian's Chromium; the voice tests speak with espeak-ng and measure
-# audio with sox; the phone tests dial with SIPp (Debian's sip-tester). Installed once.
+# audio with sox; the phone tests dial with SIPp (Debian's sip-tester); the cluster tests put
+# nginx at the edge, firewall hosts with iptables and give Chromium their CA with certutil
+# (libnss3-tools). Installed once.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+TEST_PACKAGES := chromium espeak-ng sox sip-tester nginx-light iptables libnss3-tools
 test-tools:
-	@command -v chromium >/dev/null && command -v espeak-ng >/dev/null && command -v sox >/dev/null \
-	  && command -v sipp >/dev/null || \
+	@dpkg -s $(TEST_PACKAGES) >/dev/null 2>&1 || \
 	  ($(SUDO) apt-get update -qq && \
-	   $(SUDO) apt-get install -y -qq chromium espeak-ng sox sip-tester >/dev/null)
+	   $(SUDO) apt-get install -y -qq $(TEST_PACKAGES) >/dev/null)
 
 # PostgreSQL and Redis on 127.0.0.1, installed from Debian's packages when missing.
 services:
@@ -76,6 +78,17 @@ $(LIVEKIT_SIP):
 livekit-sip:
 	@$(MAKE) --no-print-directory $(LIVEKIT_SIP)
 
+# MinIO, the S3 server of a self-hosted data host (the cluster tests keep recordings in it),
+# pinned and built from its Go module the same way (it publishes no semantic versions).
+MINIO_VERSION := $(shell cat services/minio.version)
+MINIO := .tools/minio-$(MINIO_VERSION)/minio
+$(MINIO):
+	@command -v go >/dev/null || { echo "MinIO is built with Go (>= 1.26), which is missing"; exit 1; }
+	GOBIN=$(abspath $(dir $@)) go install github.com/minio/minio@$(MINIO_VERSION)
+
+minio:
+	@$(MAKE) --no-print-directory $(MINIO)
+
 # A per-checkout secret for the local run, private (0600) from its creation; production
 # sets SECRET_KEY itself.
 var/secret_key:
@@ -90,7 +103,7 @@ run: install frontend var/secret_key var/livekit_api_secret
 	@# Ctrl-C ends honcho with 130: the way to stop the product, not an error of make's.
 	@WEB_HOST=$(HOST) WEB_PORT=$(PORT) bash services/run.sh || [ $$? -eq 130 ]
 
-test: install-dev frontend test-tools services livekit-server livekit-sip
+test: install-dev frontend test-tools services livekit-server livekit-sip minio
 	$(PY) -m pytest
 
 lint: install-dev

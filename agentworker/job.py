@@ -45,6 +45,7 @@ from agentworker.callback import (  # noqa: E402
 from agentworker.control import SupervisorControl  # noqa: E402
 from agentworker.keypad import Keypad  # noqa: E402
 from agentworker.phone_transfer import PhoneTransfer  # noqa: E402
+from agentworker.placement import record_placement  # noqa: E402
 from agentworker.recorder import CallRecorder  # noqa: E402
 from agentworker.summary import summarize_call  # noqa: E402
 from agentworker.supervisor_voice import SupervisorVoices  # noqa: E402
@@ -280,3 +281,4 @@ async def entrypoint(ctx: JobContext) -> None:
     Keypad(job).attach(ctx.room)
     recorder.answered()
     await recording.start()
+    await record_placement(job, ctx.room)

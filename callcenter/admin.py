@@ -75,6 +75,8 @@ class CallAdmin(admin.ModelAdmin):
         "controller",
         "metrics",
         "worker_job_id",
+        "worker_host",
+        "media_node",
         "failure_reason",
         "dialled_number",
         "caller_display",
@@ -98,7 +100,13 @@ class CallAdmin(admin.ModelAdmin):
         ),
         ("Times", {"fields": ["started_at", "answered_at", "ended_at"]}),
         ("Outcome", {"fields": ["outcome", "needs_human", "summary", "failure_reason"]}),
-        ("Worker", {"fields": ["controller", "metrics", "worker_job_id"], "classes": ["collapse"]}),
+        (
+            "Worker",
+            {
+                "fields": ["controller", "metrics", "worker_job_id", "worker_host", "media_node"],
+                "classes": ["collapse"],
+            },
+        ),
     ]
     inlines = [TranscriptSegmentInline, CallEventInline]
 

@@ -114,6 +114,15 @@ class Call(models.Model):
         default=dict, blank=True, help_text="Latency, token and usage figures of the call."
     )
     worker_job_id = models.CharField(max_length=128, blank=True)
+    # Where the call ran, for operators of a deployment over several hosts: the agent worker's
+    # host name and the address of the LiveKit media node that carried its audio.
+    worker_host = models.CharField(
+        max_length=255, blank=True, help_text="The host of the agent worker that served it."
+    )
+    media_node = models.CharField(
+        max_length=64, blank=True,
+        help_text="The address of the LiveKit media node that carried its audio.",
+    )  # fmt: skip
     # A supervisor who took the call over from the agent; their monitor renews the lease.
     controller = models.ForeignKey(
         settings.AUTH_USER_MODEL,
@@ -258,6 +267,10 @@ class Call(models.Model):
     def assign_job(self, job_id: str) -> bool:
         """The agent worker's job that serves the call (an ended call keeps its record)."""
         return self._change(Q(status__in=self.LIVE_STATUSES), worker_job_id=job_id)
+
+    def record_placement(self, worker_host: str, media_node: str) -> bool:
+        """Which worker host serves the call, and which media node carries its audio."""
+        return self._change(worker_host=worker_host[:255], media_node=media_node[:64])
 
     def set_vehicle(self, vehicle_id: int) -> bool:
         """The vehicle the call is about, once the agent found or registered it."""

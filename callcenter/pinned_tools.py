@@ -1,5 +1,5 @@
-"""The LiveKit programs this project pins and builds into ``.tools/`` (livekit-server,
-livekit-sip): where each one is, its configuration template, Redis as they both read it, and
+"""The programs this project pins and builds into ``.tools/`` (livekit-server, livekit-sip,
+MinIO): where each one is, its configuration template, Redis as they both read it, and
 what each process is given to start with.
 
 Every local user can read a process's command line, so neither program gets a secret there:
@@ -48,6 +48,9 @@ class PinnedTool:
 
 LIVEKIT_SERVER = PinnedTool("livekit-server", "server", "LIVEKIT_SERVER_BIN")
 LIVEKIT_SIP = PinnedTool("livekit-sip", "livekit-sip", "LIVEKIT_SIP_BIN")
+# The S3 server a self-hosting deployment runs on its data host (docs/deploy.md); the cluster
+# tests store the recordings in it.
+MINIO = PinnedTool("minio", "minio", "MINIO_BIN")
 
 
 # What a LiveKit program inherits from the environment: enough to run, nothing of the app's.

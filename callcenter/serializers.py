@@ -132,6 +132,8 @@ class CallDetailSerializer(CallListSerializer):
         fields = [
             *CallListSerializer.Meta.fields,
             "failure_reason",
+            "worker_host",
+            "media_node",
             "metrics",
             "segments",
             "events",

@@ -30,7 +30,7 @@ class LiveKitCSPMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         update = {}
-        livekit = origins_of(settings.LIVEKIT_URL) if settings.LIVEKIT_URL else []
+        livekit = origins_of(settings.LIVEKIT_PUBLIC_URL) if settings.LIVEKIT_PUBLIC_URL else []
         if livekit:
             update["connect-src"] = livekit
         if settings.S3_BUCKET:

@@ -378,6 +378,10 @@ SESSION_COOKIE_HTTPONLY = True
 # --- LiveKit, LLM, speech -------------------------------------------------------------------
 
 LIVEKIT_URL = env_str("LIVEKIT_URL")
+# Where browsers reach LiveKit, when not at LIVEKIT_URL: with several hosts, the web and worker
+# hosts talk to a media node over the private network (ws://media1:7880) while callers come
+# through the edge's TLS (wss://livekit.example.com).
+LIVEKIT_PUBLIC_URL = env_str("LIVEKIT_PUBLIC_URL") or LIVEKIT_URL
 LIVEKIT_API_KEY = env_str("LIVEKIT_API_KEY")
 LIVEKIT_API_SECRET = env_str("LIVEKIT_API_SECRET")
 # The name the agent worker registers under; tokens dispatch this agent explicitly.

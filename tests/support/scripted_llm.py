@@ -109,8 +109,10 @@ def _spoken(text: str) -> bytes:
 
 class ScriptedLLMServer:
     def __init__(
-        self, script: Script, *, chunk_words: int = 3, transcripts: list[str] | None = None
-    ) -> None:
+        self, script: Script, *, chunk_words: int = 3, transcripts: list[str] | None = None,
+        host: str = "127.0.0.1",
+    ) -> None:  # fmt: skip
+        self.host = host  # the address it listens on
         self.script = script
         self.requests: list[dict[str, Any]] = []
         self.transcripts: list[str | ExpectedSpeech] = list(transcripts or [])
@@ -128,7 +130,7 @@ class ScriptedLLMServer:
 
     @property
     def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.port}/v1"
+        return f"http://{self.host}:{self.port}/v1"
 
     async def __aenter__(self) -> ScriptedLLMServer:
         app = web.Application()
@@ -137,7 +139,7 @@ class ScriptedLLMServer:
         app.router.add_post("/v1/audio/speech", self._speak)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        site = web.TCPSite(self._runner, self.host, 0)
         await site.start()
         self.port = site._server.sockets[0].getsockname()[1]
         return self

@@ -1,0 +1,404 @@
+"""The product over several hosts: calls through a TLS edge, spread by LiveKit's own placement
+and dispatch over two media nodes and two workers, supervisors on either web host, workers
+added and drained while calls run, callers without UDP and on a lossy link.
+
+The hosts are network namespaces (``tests.support.cluster``); the caller's Chromium runs on
+the caller host, which reaches the edge and the media nodes only. What is stored is read as a
+supervisor reads it: through the edge, with the history API.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import expect
+
+from tests.support.cluster import MEDIA, SITE, WEB, WORKERS_AT_START, Cluster
+from tests.support.scripted_llm import ExpectedSpeech
+from tests.support.service_desk_script import (
+    ANSWER,
+    CALLER_SAYS,
+    GREETING,
+    VIN,
+    service_desk,
+)
+from tests.support.voice_stack import (
+    CHROMIUM_VOICE_ARGS,
+    HEARD,
+    REMOTE_AUDIO_METER,
+    page_time,
+    silence_wav,
+    speech_wav,
+    wait_until,
+)
+
+pytestmark = [pytest.mark.cluster, pytest.mark.browser, pytest.mark.slow]
+
+ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "cluster"
+
+
+@pytest.fixture
+def deployment(cluster: Cluster) -> Cluster:
+    """The cluster with its first two workers running (a test may have drained them) and the
+    caller host's network as a caller's: no extra firewall rule of an earlier test."""
+    for name in WORKERS_AT_START:
+        if not cluster.worker_running(name):
+            cluster.start_worker(name)
+    cluster["caller"].flush_firewall()
+    cluster.isolate_caller()
+    cluster.models.script = service_desk
+    cluster.models._replies = None
+    cluster.models.transcripts = []
+    return cluster
+
+
+@pytest.fixture
+def chromium_on_caller(deployment, browser, request):
+    """Opens Chromium on the caller host, its microphone playing a WAV; a failing test leaves
+    its pages' screenshots and consoles under artifacts/cluster/<test>/."""
+    opened = []
+
+    def launch(microphone: Path):
+        chromium = browser.browser_type.launch(
+            executable_path=str(deployment.chromium_on_caller()),
+            args=[*CHROMIUM_VOICE_ARGS, f"--use-file-for-fake-audio-capture={microphone}%noloop"],
+        )
+        opened.append(chromium)
+        return chromium
+
+    yield launch
+    failed = getattr(request.node, "rep_call", None) is not None and request.node.rep_call.failed
+    for number, chromium in enumerate(opened):
+        if failed:
+            folder = ARTIFACTS / request.node.name
+            folder.mkdir(parents=True, exist_ok=True)
+            for index, context in enumerate(chromium.contexts):
+                for page_number, page in enumerate(context.pages):
+                    name = f"browser{number}-context{index}-page{page_number}"
+                    try:
+                        page.screenshot(path=folder / f"{name}.png", full_page=True)
+                    except Exception as error:
+                        (folder / f"{name}.error").write_text(str(error))
+                    lines = getattr(page, "console_lines", [])
+                    (folder / f"{name}-console.txt").write_text("\n".join(lines))
+        chromium.close()
+
+
+def new_page(chromium):
+    context = chromium.new_context(permissions=["microphone"])
+    page = context.new_page()
+    page.console_lines = []
+    page.on("console", lambda m: page.console_lines.append(f"{m.type}: {m.text}"))
+    page.add_init_script(REMOTE_AUDIO_METER)
+    return page
+
+
+def start_call(page) -> str:
+    """Call from the site's home page; returns the call's id."""
+    page.goto(f"https://{SITE}/")
+    with page.expect_response(
+        lambda r: r.url.endswith("/api/calls/") and r.request.method == "POST"
+    ) as answer:
+        page.get_by_role("button", name="Call", exact=True).click()
+    assert answer.value.status == 201, answer.value.text()
+    expect(page.locator("#call-app")).to_have_attribute("data-state", "inCall", timeout=30000)
+    return answer.value.json()["call_id"]
+
+
+def log_in(page, cluster: Cluster, then: str = "/monitor/") -> None:
+    page.goto(f"https://{SITE}/admin/login/?next={then}")
+    page.locator("#id_username").fill("supervisor")
+    page.locator("#id_password").fill(cluster.secrets.admin)
+    page.locator("input[type=submit]").click()
+    page.wait_for_url(f"https://{SITE}{then}")
+
+
+def api(page, path: str):
+    """GET ``path`` of the site's API from ``page`` (its session, its host's network)."""
+    answer = page.evaluate(
+        "async (path) => { const r = await fetch(path); return [r.status, await r.text()]; }",
+        path,
+    )
+    assert answer[0] == 200, answer
+    return json.loads(answer[1])
+
+
+def stored_call(supervisor, call_id: str, until=lambda call: True, seconds: float = 60) -> dict:
+    """The call as the history API gives it, once ``until`` holds."""
+
+    def when_ready():
+        call = api(supervisor, f"/api/calls/{call_id}/")
+        return call if until(call) else None
+
+    return wait_until(when_ready, seconds, f"call {call_id} to be stored as expected")
+
+
+def spoken_call_microphone(cluster: Cluster, folder: Path, leading_silence: float = 12) -> Path:
+    """A caller who says their VIN after a pause; the scripted desk expects it."""
+    microphone = folder / "caller.wav"
+    seconds = speech_wav(microphone, CALLER_SAYS, leading_silence=leading_silence)
+    cluster.models.transcripts = [ExpectedSpeech(CALLER_SAYS, seconds - 1.5, seconds + 3.0)]
+    return microphone
+
+
+def hear_greeting_vin_and_answer(page, started: float) -> None:
+    captions = page.locator("#captions")
+    page.wait_for_function(HEARD, arg=started, timeout=30000)
+    expect(captions).to_contain_text(f"Assistant: {GREETING}", timeout=30000)
+    expect(captions).to_contain_text(f"You: {CALLER_SAYS}", timeout=45000)
+    before_answer = page_time(page)
+    expect(captions).to_contain_text(f"Assistant: {ANSWER}", timeout=30000)
+    page.wait_for_function(HEARD, arg=before_answer, timeout=20000)
+
+
+def register_vehicle(cluster: Cluster) -> None:
+    cluster.manage(
+        "web1", "shell", "-c",
+        "from vehicles.models import Vehicle; Vehicle.objects.get_or_create("
+        f"vin='{VIN}', defaults=dict(make='Honda', model='Accord', year=2003))",
+    )  # fmt: skip
+
+
+@contextmanager
+def supervisor_page(chromium):
+    page = new_page(chromium)
+    try:
+        yield page
+    finally:
+        page.context.close()
+
+
+def assert_spoken_call_stored(call: dict, cluster: Cluster) -> None:
+    texts = [(segment["speaker"], segment["text"]) for segment in call["segments"]]
+    assert texts[:3] == [("agent", GREETING), ("customer", CALLER_SAYS), ("agent", ANSWER)], texts
+    assert call["vehicle"]["vin"] == VIN
+    lookups = [e for e in call["events"] if e["type"] == "tool_call"]
+    assert lookups and lookups[0]["payload"]["name"] == "lookup_vehicle"
+    assert call["worker_host"] in {"worker1", "worker2", "worker3"}, call["worker_host"]
+    assert call["media_node"] in {cluster[name].address for name in MEDIA}, call["media_node"]
+
+
+def test_the_caller_host_reaches_the_edge_and_media_nodes_only(deployment):
+    caller = deployment["caller"]
+    probe = (
+        "import socket, sys\n"
+        "try:\n socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=3)\n"
+        "except OSError:\n sys.exit(1)\n"
+    )
+    reachable = {
+        (host, port): caller.run(["python3", "-c", probe, host, str(port)], check=False).returncode
+        == 0
+        for host, port in [("edge", 443), ("media1", 7881), ("web1", 8000), ("web2", 8000),
+                           ("data", 6432), ("data", 6379), ("data", 9000), ("media1", 7880)]
+    }  # fmt: skip
+    assert reachable == {
+        ("edge", 443): True,
+        ("media1", 7881): True,
+        ("web1", 8000): False,
+        ("web2", 8000): False,
+        ("data", 6432): False,
+        ("data", 6379): False,
+        ("data", 9000): False,
+        ("media1", 7880): True,  # signalling is served by the edge; the port answers a direct
+        # connection too, as it must for the edge (the firewall of a real media host may close it)
+    }
+
+
+def test_a_browser_call_over_https_through_the_edge_is_answered_and_stored(
+    deployment, chromium_on_caller, tmp_path
+):
+    register_vehicle(deployment)
+    microphone = spoken_call_microphone(deployment, tmp_path)
+    chromium = chromium_on_caller(microphone)
+    page = new_page(chromium)
+    started = time.time() * 1000
+    call_id = start_call(page)
+    hear_greeting_vin_and_answer(page, started)
+    page.wait_for_timeout(2000)
+    page.get_by_role("button", name="Hang up").click()
+    expect(page.locator("#call-app")).to_have_attribute("data-state", "ended")
+
+    with supervisor_page(chromium) as supervisor:
+        log_in(supervisor, deployment, then="/history/")
+        call = stored_call(supervisor, call_id, lambda c: c["status"] == "ended" and c["summary"])
+    assert_spoken_call_stored(call, deployment)
+    # The page came over https from the edge; its audio from a media node's address.
+    assert page.url.startswith(f"https://{SITE}/")
+    assert "upstream=" in deployment.edge_access_log()
+
+
+def test_six_calls_are_spread_over_both_media_nodes_and_both_workers(
+    deployment, chromium_on_caller, tmp_path
+):
+    microphone = tmp_path / "silence.wav"
+    silence_wav(microphone, seconds=120)
+    chromium = chromium_on_caller(microphone)
+    pages, calls = [], []
+    for _ in range(6):
+        page = new_page(chromium)
+        started = time.time() * 1000
+        calls.append(start_call(page))
+        pages.append((page, started))
+        # Calls arrive one after another, as they do: LiveKit's nodes refresh their room
+        # counts and the workers their load every few seconds, which placement reads.
+        page.wait_for_timeout(3000)
+    for page, started in pages:
+        expect(page.locator("#captions")).to_contain_text(GREETING, timeout=45000)
+        page.wait_for_function(HEARD, arg=started, timeout=30000)
+    with supervisor_page(chromium) as supervisor:
+        log_in(supervisor, deployment, then="/history/")
+        placed = [
+            stored_call(supervisor, call_id, lambda c: c["worker_host"] and c["media_node"])
+            for call_id in calls
+        ]
+        for page, _ in pages:
+            page.get_by_role("button", name="Hang up").click()
+    workers = {call["worker_host"] for call in placed}
+    nodes = {call["media_node"] for call in placed}
+    assert workers == {"worker1", "worker2"}, [c["worker_host"] for c in placed]
+    assert nodes == {deployment[name].address for name in MEDIA}, [c["media_node"] for c in placed]
+
+
+def web_hosts_with_monitor_sockets(cluster: Cluster, offsets: dict[str, int]) -> set[str]:
+    found = set()
+    for name in WEB:
+        text = cluster.log(name).read_text(errors="replace")[offsets[name] :]
+        if "WSCONNECT /ws/monitor/" in text:
+            found.add(name)
+    return found
+
+
+def test_supervisors_on_either_web_host_see_a_call_live_and_listen_in_from_either_node(
+    deployment, chromium_on_caller, tmp_path
+):
+    register_vehicle(deployment)
+    silence = tmp_path / "silence.wav"
+    silence_wav(silence, seconds=120)
+    desk = chromium_on_caller(silence)
+    # Supervisors open the monitor until both web hosts serve one of their sockets (the edge
+    # balances each new connection).
+    offsets = {name: deployment.log(name).stat().st_size for name in WEB}
+    monitors = []
+    while web_hosts_with_monitor_sockets(deployment, offsets) != set(WEB):
+        assert len(monitors) < 6, "the edge sent every monitor socket to one web host"
+        monitor = new_page(desk)
+        log_in(monitor, deployment)
+        expect(monitor.locator("#connection")).to_have_text("Live", timeout=15000)
+        monitors.append(monitor)
+        monitor.wait_for_timeout(500)
+
+    microphone = spoken_call_microphone(deployment, tmp_path, leading_silence=15)
+    caller = new_page(chromium_on_caller(microphone))
+    started = time.time() * 1000
+    call_id = start_call(caller)
+    # Every supervisor sees the call's transcript live, whichever web host serves them.
+    for monitor in monitors:
+        monitor.locator(f"[data-call-id='{call_id}']").first.click()
+        expect(monitor.locator("#transcript")).to_contain_text(GREETING, timeout=30000)
+    # Two of them listen in; the edge sends their signalling to both media nodes in turn, and
+    # each hears the call from the node that hosts its room.
+    listeners = monitors[:2]
+    edge_log_start = len(deployment.edge_access_log())
+    for monitor in listeners:
+        monitor.get_by_role("button", name="Listen in").click()
+        expect(monitor.locator("#listen-status")).to_contain_text("Listening", timeout=20000)
+    hear_greeting_vin_and_answer(caller, started)
+    for monitor in monitors:
+        expect(monitor.locator("#transcript")).to_contain_text(CALLER_SAYS, timeout=30000)
+        expect(monitor.locator("#transcript")).to_contain_text(ANSWER, timeout=30000)
+    for monitor in listeners:
+        monitor.wait_for_function(HEARD, arg=started, timeout=20000)
+        monitor.get_by_role("button", name="Stop listening").click()
+    caller.get_by_role("button", name="Hang up").click()
+    # nginx logs a websocket when it closes: the listeners' signalling reached both nodes.
+    signalling = wait_until(
+        lambda: [
+            line
+            for line in deployment.edge_access_log()[edge_log_start:].splitlines()
+            if "/rtc" in line and f"host=livekit.{SITE}" in line
+        ],
+        20,
+        "the edge to log the signalling connections",
+    )
+    upstreams = {line.rsplit("upstream=", 1)[1].split(":")[0] for line in signalling}
+    assert upstreams >= {deployment[name].address for name in MEDIA}, signalling
+
+
+def test_a_worker_added_while_live_takes_calls_and_drained_workers_finish_theirs(
+    deployment, chromium_on_caller, tmp_path
+):
+    register_vehicle(deployment)
+    microphone = spoken_call_microphone(deployment, tmp_path, leading_silence=25)
+    first_browser = chromium_on_caller(microphone)
+    first = new_page(first_browser)
+    started = time.time() * 1000
+    first_call = start_call(first)
+    expect(first.locator("#captions")).to_contain_text(GREETING, timeout=30000)
+    with supervisor_page(first_browser) as supervisor:
+        log_in(supervisor, deployment, then="/history/")
+        serving = stored_call(supervisor, first_call, lambda c: c["worker_host"])["worker_host"]
+
+        # A third worker joins; nothing else restarts. Both first workers are drained (a
+        # deploy): the one serving the call keeps it to its end, neither takes new calls.
+        deployment.start_worker("worker3")
+        for name in WORKERS_AT_START:
+            deployment.stop_worker(name, drain=True)
+        time.sleep(3)  # LiveKit hears that they are draining
+        silence = tmp_path / "silence.wav"
+        silence_wav(silence, seconds=60)
+        second = new_page(chromium_on_caller(silence))
+        second_call = start_call(second)
+        expect(second.locator("#captions")).to_contain_text(GREETING, timeout=45000)
+        placed = stored_call(supervisor, second_call, lambda c: c["worker_host"])
+        assert placed["worker_host"] == "worker3"
+
+        # The drained worker's call goes on: the caller speaks after the drain and is answered.
+        hear_greeting_vin_and_answer(first, started)
+        assert deployment.worker_running(serving), "the draining worker quit during its call"
+        first.get_by_role("button", name="Hang up").click()
+        second.get_by_role("button", name="Hang up").click()
+        call = stored_call(supervisor, first_call, lambda c: c["status"] == "ended")
+        assert_spoken_call_stored(call, deployment)
+        assert call["worker_host"] == serving
+    # With its last call over, the drained worker exits by itself.
+    wait_until(lambda: not deployment.worker_running(serving), 60, f"{serving} to exit")
+    assert deployment.processes[serving].returncode == 0
+
+
+def test_a_caller_whose_udp_is_dropped_talks_over_ice_tcp(deployment, chromium_on_caller, tmp_path):
+    register_vehicle(deployment)
+    deployment["caller"].firewall("-I", "OUTPUT", "1", "-p", "udp", "-j", "DROP")
+    microphone = spoken_call_microphone(deployment, tmp_path, leading_silence=15)
+    chromium = chromium_on_caller(microphone)
+    page = new_page(chromium)
+    started = time.time() * 1000
+    call_id = start_call(page)
+    hear_greeting_vin_and_answer(page, started)
+    page.get_by_role("button", name="Hang up").click()
+    with supervisor_page(chromium) as supervisor:
+        log_in(supervisor, deployment, then="/history/")
+        call = stored_call(supervisor, call_id, lambda c: c["status"] == "ended")
+    assert_spoken_call_stored(call, deployment)
+
+
+def test_a_call_over_a_lossy_link_still_captures_the_vin(deployment, chromium_on_caller, tmp_path):
+    register_vehicle(deployment)
+    caller = deployment["caller"]
+    for chain in ("INPUT", "OUTPUT"):  # 2 % of the packets each way are lost
+        caller.firewall("-I", chain, "1", "-m", "statistic", "--mode", "random",
+                        "--probability", "0.02", "-j", "DROP")  # fmt: skip
+    microphone = spoken_call_microphone(deployment, tmp_path, leading_silence=15)
+    chromium = chromium_on_caller(microphone)
+    page = new_page(chromium)
+    started = time.time() * 1000
+    call_id = start_call(page)
+    hear_greeting_vin_and_answer(page, started)
+    page.get_by_role("button", name="Hang up").click()
+    with supervisor_page(chromium) as supervisor:
+        log_in(supervisor, deployment, then="/history/")
+        call = stored_call(supervisor, call_id, lambda c: c["status"] == "ended")
+    assert_spoken_call_stored(call, deployment)
