@@ -99,7 +99,7 @@ def new_page(chromium):
 
 def start_call(page) -> str:
     """Call from the site's home page; returns the call's id."""
-    page.goto(f"https://{SITE}/")
+    page.goto(f"https://{SITE}/", timeout=60000)  # the host is busy with the other calls
     with page.expect_response(
         lambda r: r.url.endswith("/api/calls/") and r.request.method == "POST"
     ) as answer:

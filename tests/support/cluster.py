@@ -172,6 +172,7 @@ class Cluster:
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(self.folder),
             "LANG": "C.UTF-8",
+            "PYTHONUNBUFFERED": "1",  # the tests read the access logs as they are written
             "SECRET_KEY": s.django,
             "ALLOWED_HOSTS": SITE,
             "CSRF_TRUSTED_ORIGINS": self.site_url,
