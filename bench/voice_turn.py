@@ -153,7 +153,12 @@ def start_call(web_url: str) -> dict:
     request = urllib.request.Request(
         web_url + "/api/calls/",
         data=b"{}",
-        headers={"Content-Type": "application/json", "X-CSRFToken": token},
+        # Over https Django's CSRF check also wants the page the request comes from.
+        headers={
+            "Content-Type": "application/json",
+            "X-CSRFToken": token,
+            "Referer": web_url + "/",
+        },
         method="POST",
     )
     return json.loads(opener.open(request).read())
