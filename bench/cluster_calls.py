@@ -8,9 +8,10 @@ track) in a process on the caller host, which reaches the product through the ed
 the media nodes only (``bench.cluster_caller``).
 
 - ``--loss 0,1,3,5``: at each loss (each way, iptables' random drop on the caller host; this
-  kernel has no netem, so no added delay), ``--calls`` calls one after another, each saying a
-  VIN once: the response (end of speech → first sound of the answer), and the VIN captured
-  (the call stored exactly one caller turn and the answer was heard).
+  kernel has no netem, so no added delay), ``--calls`` web calls and as many phone calls (SIPp
+  and G.711 through livekit-sip on media1, ``bench.cluster_phone``) one after another, each
+  saying a VIN once: the response (end of speech → first sound of the answer), and the VIN
+  captured (the call stored exactly one caller turn and the answer was heard).
 - ``--capacity 2,4,6``: that many calls at once, with one worker, then with two: response p95.
 - the time from starting a worker process to it being registered and to its first call's
   greeting at the caller (the other workers drained).
@@ -59,6 +60,30 @@ def callers(cluster, calls: int, at_once: int, turns: int) -> list[dict]:
         if call.get("error"):
             print("a call failed:", call["error"], file=sys.stderr)
     return calls
+
+
+def phone_callers(cluster, calls: int) -> list[dict]:
+    """``calls`` phone calls one after another from the caller host, through livekit-sip."""
+    from tests.support.cluster import PHONE_LINE
+
+    answer = cluster["caller"].run(
+        [sys.executable, "-m", "bench.cluster_phone", "--bridge", cluster["media1"].address,
+         "--line", PHONE_LINE, "--calls", str(calls)],
+        env={"PATH": os.environ["PATH"], "HOME": str(cluster.folder), "PYTHONPATH": str(ROOT)},
+        cwd=ROOT, timeout=900,
+    )  # fmt: skip
+    return json.loads(answer.stdout.strip().splitlines()[-1])
+
+
+def last_phone_calls_turns(cluster, calls: int) -> list[int]:
+    """Caller segments of the newest ``calls`` phone calls, newest first."""
+    script = (
+        "import json; from callcenter.models import Call; "
+        f"calls = Call.objects.filter(channel='phone').order_by('-started_at')[:{calls}]; "
+        "print(json.dumps([c.segments.filter(speaker='customer').count() for c in calls]))"
+    )
+    answer = cluster.manage("web1", "shell", "-c", script)
+    return json.loads(answer.stdout.strip().splitlines()[-1])
 
 
 def caller_turns(cluster, call_ids: list[str]) -> dict[str, int]:
@@ -125,9 +150,20 @@ def main() -> None:
                 turns.get(call["call_id"]) == 1 and call["responses"][0] is not None
                 for call in calls
             )
+            phone = phone_callers(cluster, options.calls)
+            phone_turns = last_phone_calls_turns(cluster, len(phone))
+            phone_captured = sum(
+                turns == 1 and call["response"] is not None
+                for turns, call in zip(phone_turns, reversed(phone), strict=True)
+            )
+            responses = [call["response"] for call in phone if call["response"] is not None]
             results["loss"][str(percent)] = {
-                **figures_of(calls),
-                "vin_captured": f"{captured}/{len(calls)}",
+                "web": {**figures_of(calls), "vin_captured": f"{captured}/{len(calls)}"},
+                "phone": {
+                    "response_s": percentiles(responses),
+                    "vin_captured": f"{phone_captured}/{len(phone)}",
+                    "errors": [call["error"] for call in phone if call.get("error")],
+                },
             }
             print(f"loss {percent} %:", json.dumps(results["loss"][str(percent)]), flush=True)
         set_loss(cluster, 0)

@@ -208,6 +208,25 @@ def test_the_caller_host_reaches_the_edge_and_media_nodes_only(deployment):
     }
 
 
+# What listens on every address of its host, and why (docs/deploy.md): livekit-server's
+# ICE/TCP port has no setting to bind it, and the worker's health endpoint is for the
+# orchestrator's probes. Everything else listens on its host's own address only.
+ON_EVERY_ADDRESS = {("media1", 7881), ("media2", 7881), ("worker1", 8081), ("worker2", 8081),
+                    ("worker3", 8081)}  # fmt: skip
+
+
+def test_each_server_listens_on_its_own_hosts_address_only(deployment):
+    wider = []
+    for name, host in deployment.centre.hosts.items():
+        for line in host.run(["ss", "-H", "-ltn"]).stdout.splitlines():
+            address, port = line.split()[3].rsplit(":", 1)
+            if address != host.address and (name, int(port)) not in ON_EVERY_ADDRESS:
+                wider.append(f"{name}: {address}:{port}")
+    assert wider == []
+    # PostgreSQL listens on no address at all: PgBouncer reaches it by its Unix socket.
+    assert ":5432" not in deployment["data"].run(["ss", "-H", "-ltn"]).stdout
+
+
 def test_a_browser_call_over_https_through_the_edge_is_answered_and_stored(
     deployment, chromium_on_caller, tmp_path
 ):

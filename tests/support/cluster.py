@@ -65,6 +65,7 @@ HOSTS = {
     "caller": 50,
 }
 WORKERS_AT_START = ("worker1", "worker2")
+PHONE_LINE = "+4930123456"  # the desk's number on the cluster's SIP bridge
 MEDIA = ("media1", "media2")
 WEB = ("web1", "web2")
 POSTGRES_BIN = Path("/usr/lib/postgresql/15/bin")
@@ -344,6 +345,43 @@ class Cluster:
         for name in MEDIA:
             wait_for_port(self.centre[name], 7880, self.processes[name], self.log(name))
 
+    def start_sip(self) -> None:
+        """livekit-sip beside livekit-server on media1, and the desk's phone line provisioned
+        on it through web1 (its trunk admits the caller host's address only)."""
+        from callcenter.pinned_tools import LIVEKIT_SIP
+
+        media = self.centre["media1"]
+        config = write_private(
+            self.folder / "livekit-sip.yaml",
+            render(
+                DEPLOY / "livekit-sip.yaml",
+                {
+                    "NODE_IP": media.address,
+                    "LIVEKIT_WS_URL": "ws://media1:7880",
+                    "REDIS_PASSWORD": self.secrets.redis,
+                    "MAX_CPU_UTILIZATION": "1.0",
+                },
+            ),
+        )
+        self.start(
+            "livekit-sip", "media1", [str(LIVEKIT_SIP.binary()), "--config", str(config)],
+            env={
+                "PATH": os.environ["PATH"],
+                "HOME": str(self.folder),
+                "LIVEKIT_API_KEY": self.secrets.livekit_key,
+                "LIVEKIT_API_SECRET": self.secrets.livekit_secret,
+            },
+        )  # fmt: skip
+        wait_for_line(
+            self.log("livekit-sip"), "sip signaling listening", self.processes["livekit-sip"], 60
+        )
+        self.manage(
+            "web1", "shell", "-c",
+            "from telephony.models import PhoneLine; from telephony import provisioning; "
+            f"provisioning.provision(PhoneLine(number='{PHONE_LINE}', name='Service desk', "
+            f"allowed_addresses='{self.centre['caller'].address}')).save()",
+        )  # fmt: skip
+
     def manage(self, host: str, *arguments: str, **options) -> subprocess.CompletedProcess:
         """``manage.py`` on a web host, as a deployment step (migrate, createsuperuser)."""
         env = {**self.app_environment(host), **options.pop("env", {})}
@@ -497,6 +535,7 @@ def running_cluster() -> Iterator[Cluster]:
             cluster.start_data()
             cluster.start_media()
             cluster.start_web()
+            cluster.start_sip()
             cluster.start_edge()
             for name in WORKERS_AT_START:
                 cluster.start_worker(name)

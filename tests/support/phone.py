@@ -44,9 +44,9 @@ def reply(status: str, *, to_tag: bool = False, contact: str = "", cseq: str = "
 # The phone's media offer or answer: G.711 μ-law and RFC 2833 key presses, at the test's
 # RTP peer ({rtp_port}).
 SDP = """v=0
-o=- 1 1 IN IP4 127.0.0.1
+o=- 1 1 IN IP4 {rtp_ip}
 s=call
-c=IN IP4 127.0.0.1
+c=IN IP4 {rtp_ip}
 t=0 0
 m=audio {rtp_port} RTP/AVP 0 101
 a=rtpmap:0 PCMU/8000
@@ -188,6 +188,7 @@ def wav_at_8k(path: Path) -> np.ndarray:
 class RtpPeer:
     """The phone's audio: sends μ-law frames in real time, keeps what arrives."""
 
+    address: str = "127.0.0.1"  # where it listens (the phone's host)
     sock: socket.socket = field(default_factory=lambda: socket.socket(type=socket.SOCK_DGRAM))
     received: list[tuple[float, bytes]] = field(default_factory=list)
     remote: tuple[str, int] | None = None
@@ -197,7 +198,7 @@ class RtpPeer:
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def __post_init__(self) -> None:
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind((self.address, 0))
         self.sock.settimeout(0.2)
         self._listener = threading.Thread(target=self._listen, daemon=True)
         self._listener.start()
@@ -301,11 +302,14 @@ def start_sipp_call(
     rtp_port: int,
     talk_seconds: float,
     until_transferred: bool = False,
+    local_ip: str = "127.0.0.1",
+    bridge_ip: str = "127.0.0.1",
 ) -> tuple[subprocess.Popen, Path]:
     """SIPp dialling ``dialled`` from ``caller``, its SDP pointing at ``rtp_port``; it hangs
     up after ``talk_seconds``, or (``until_transferred``) waits that long for a REFER and
-    writes its Refer-To to ``folder/refer_to``. Returns the process and the file where it
-    writes the bridge's media port once answered."""
+    writes its Refer-To to ``folder/refer_to``. The phone is at ``local_ip``, the bridge at
+    ``bridge_ip``. Returns the process and the file where it writes the bridge's media port
+    once answered."""
     port_file = folder / "remote_media_port"
     scenario = folder / "dial.xml"
     words = {
@@ -315,15 +319,18 @@ def start_sipp_call(
     ending = (TRANSFERRED if until_transferred else HANG_UP).format(**words)
     scenario.write_text(
         SCENARIO.format(
-            **words, sdp=SDP.format(rtp_port=rtp_port), port_file=port_file, ending=ending
+            **words,
+            sdp=SDP.format(rtp_port=rtp_port, rtp_ip=local_ip),
+            port_file=port_file,
+            ending=ending,
         )
     )
     log = folder / "sipp.log"
     process = subprocess.Popen(
-        ["sipp", "-sf", str(scenario), "-m", "1", "-i", "127.0.0.1", "-p", "0",
+        ["sipp", "-sf", str(scenario), "-m", "1", "-i", local_ip, "-p", "0",
          "-timeout", f"{int(talk_seconds) + 60}s", "-nostdin",
          "-trace_err", "-error_file", str(folder / "sipp-errors.log"),
-         f"127.0.0.1:{sip_port}"],
+         f"{bridge_ip}:{sip_port}"],
         cwd=folder, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     return process, port_file
@@ -442,7 +449,7 @@ def start_sipp_phone(
     path = folder / "phone.xml"
     path.write_text(
         scenario.replace("{port_file}", str(port_file))
-        .replace("{sdp}", SDP.format(rtp_port=rtp_port))
+        .replace("{sdp}", SDP.format(rtp_port=rtp_port, rtp_ip="127.0.0.1"))
         .replace("{talk_ms}", str(int(talk_seconds * 1000)))
     )
     log = folder / "sipp-phone.log"
