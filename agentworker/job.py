@@ -47,6 +47,12 @@ from agentworker.keypad import Keypad  # noqa: E402
 from agentworker.phone_transfer import PhoneTransfer  # noqa: E402
 from agentworker.placement import record_placement  # noqa: E402
 from agentworker.recorder import CallRecorder  # noqa: E402
+from agentworker.resume import (  # noqa: E402
+    BACK_SAID,
+    conversation_so_far,
+    record_return,
+    takes_over_from_a_lost_job,
+)
 from agentworker.summary import summarize_call  # noqa: E402
 from agentworker.supervisor_voice import SupervisorVoices  # noqa: E402
 from agentworker.writer import CallWriter  # noqa: E402
@@ -111,9 +117,10 @@ async def phone_numbers(ctx: JobContext) -> tuple[str, str]:
 
 async def open_call(
     metadata: str, room_name: str, job_id: str, phone: tuple[str, str] | None = None
-) -> Call:
+) -> tuple[Call, bool]:
     """The Call this job serves: the dispatched one, else the room's, else a new one (a phone
-    call: ``phone`` holds the caller's and the dialled number)."""
+    call: ``phone`` holds the caller's and the dialled number); and whether it takes the call
+    over from a job that was lost (``agentworker.resume``)."""
     call_id = call_id_from_dispatch_metadata(metadata)
     call = await Call.objects.filter(pk=call_id).afirst() if call_id else None
     if call is None:
@@ -123,9 +130,10 @@ async def open_call(
         call = await Call.objects.acreate(
             room_name=room_name, channel=Call.Channel.PHONE, caller=caller, dialled_number=dialled
         )
+    resuming = takes_over_from_a_lost_job(call, job_id)
     # An ended call's record is never rewritten (see refuse_ended_call).
     await sync_to_async(call.assign_job)(job_id)
-    return call
+    return call, resuming
 
 
 ENDED_CALL_MESSAGE = "This call has already ended. Please start a new call."
@@ -199,7 +207,7 @@ async def entrypoint(ctx: JobContext) -> None:
     """Serve one call: open its record, run the session, keep the record true to the end."""
     await ctx.connect()
     phone = await phone_numbers(ctx) if phone_line_of(ctx.job.metadata) else None
-    call = await open_call(ctx.job.metadata, ctx.room.name, ctx.job.id, phone)
+    call, resuming = await open_call(ctx.job.metadata, ctx.room.name, ctx.job.id, phone)
     if not call.is_live:
         await refuse_ended_call(ctx, call)
         return
@@ -216,8 +224,15 @@ async def entrypoint(ctx: JobContext) -> None:
     instructions = instructions_for_line(line) if line else ""
     callback = callback_of(ctx.job.metadata)
     # A phone caller who called more often than CALL_START_RATE hears so, and nothing else.
-    too_often = not callback and await sync_to_async(phone_caller_over_limit)(call)
-    if callback:  # the agent greets once a person has answered (agentworker.callback)
+    too_often = not (callback or resuming) and await sync_to_async(phone_caller_over_limit)(call)
+    if resuming:  # the conversation so far, and no new greeting (agentworker.resume)
+        agent = ServiceDeskAgent(
+            writer, instructions=instructions, greets=False,
+            chat_ctx=await conversation_so_far(call.pk),
+        )  # fmt: skip
+        agent.vehicle_id = call.vehicle_id
+        agent.paused = bool(call.controller_id and not call.control_lapsed())
+    elif callback:  # the agent greets once a person has answered (agentworker.callback)
         reason = str(callback.get("reason"))
         agent = ServiceDeskAgent(
             writer,
@@ -277,6 +292,11 @@ async def entrypoint(ctx: JobContext) -> None:
         # all if they hung up in between (the session has closed).
         with contextlib.suppress(RuntimeError):
             agent.greet(allow_interruptions=False)
+    if resuming:
+        record_return(call, writer)
+        if not agent.paused:
+            with contextlib.suppress(RuntimeError):  # the caller hung up meanwhile
+                session.say(BACK_SAID, allow_interruptions=False)
     supervisor_control.start()
     Keypad(job).attach(ctx.room)
     recorder.answered()

@@ -8,10 +8,10 @@ track) in a process on the caller host, which reaches the product through the ed
 the media nodes only (``bench.cluster_caller``).
 
 - ``--loss 0,1,3,5``: at each loss (each way, iptables' random drop on the caller host; this
-  kernel has no netem, so no added delay), ``--calls`` web calls and as many phone calls (SIPp
-  and G.711 through livekit-sip on media1, ``bench.cluster_phone``) one after another, each
-  saying a VIN once: the response (end of speech → first sound of the answer), and the VIN
-  captured (the call stored exactly one caller turn and the answer was heard).
+  kernel has no netem, so no added delay), ``--calls`` web calls and as many phone calls
+  (SIPp and G.711 through livekit-sip on media1, ``tests.support.phone_on_a_host``) one after
+  another, each saying a VIN once: the response (end of speech → first sound of the answer),
+  and the VIN captured (the call stored exactly one caller turn and the answer was heard).
 - ``--capacity 2,4,6``: that many calls at once, with one worker, then with two: response p95.
 - the time from starting a worker process to it being registered and to its first call's
   greeting at the caller (the other workers drained).
@@ -67,8 +67,8 @@ def phone_callers(cluster, calls: int) -> list[dict]:
     from tests.support.cluster import PHONE_LINE
 
     answer = cluster["caller"].run(
-        [sys.executable, "-m", "bench.cluster_phone", "--bridge", cluster["media1"].address,
-         "--line", PHONE_LINE, "--calls", str(calls)],
+        [sys.executable, "-m", "tests.support.phone_on_a_host",
+         "--bridge", cluster["media1"].address, "--line", PHONE_LINE, "--calls", str(calls)],
         env={"PATH": os.environ["PATH"], "HOME": str(cluster.folder), "PYTHONPATH": str(ROOT)},
         cwd=ROOT, timeout=900,
     )  # fmt: skip

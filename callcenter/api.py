@@ -47,6 +47,7 @@ from callcenter.livekit_tokens import (
     listen_in_token,
     livekit_credentials,
     new_caller_identity,
+    public_url,
 )
 from callcenter.models import Call, TranscriptSegment, WorkerHeartbeat
 from callcenter.permissions import IsSupervisor, client_address
@@ -182,7 +183,7 @@ class CallViewSet(viewsets.GenericViewSet):
         )
         announce_call_change(call.pk)  # open monitors show it waiting for the agent
         token = caller_token(call)
-        answer = CallStartedSerializer.for_call(call, settings.LIVEKIT_PUBLIC_URL, token)
+        answer = CallStartedSerializer.for_call(call, public_url(), token)
         return Response(answer.data, status=status.HTTP_201_CREATED)
 
     @extend_schema(request=None, responses={200: ListenInSerializer})
@@ -191,7 +192,7 @@ class CallViewSet(viewsets.GenericViewSet):
         """A supervisor's token to listen in: hidden, subscribe only, a few minutes."""
         call = self._live_call_with_voice()
         _identity, token = listen_in_token(call, request.user)
-        return Response(ListenInSerializer.for_call(call, settings.LIVEKIT_PUBLIC_URL, token).data)
+        return Response(ListenInSerializer.for_call(call, public_url(), token).data)
 
     @extend_schema(request=None, responses={200: ListenInSerializer})
     @action(detail=True, methods=["post"], url_path="barge-in")
@@ -203,7 +204,7 @@ class CallViewSet(viewsets.GenericViewSet):
         if supervision.answer_waiting_call(call.pk, request.user):
             announce_call_change(call.pk)
         async_to_sync(supervision.barge_in)(call.pk, request.user)
-        return Response(ListenInSerializer.for_call(call, settings.LIVEKIT_PUBLIC_URL, token).data)
+        return Response(ListenInSerializer.for_call(call, public_url(), token).data)
 
     def _live_call_with_voice(self) -> Call:
         call = self.get_object()

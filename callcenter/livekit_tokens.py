@@ -42,6 +42,11 @@ def livekit_credentials() -> tuple[str, str]:
     return settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET
 
 
+def public_url() -> str:
+    """Where browsers reach LiveKit: LIVEKIT_PUBLIC_URL, else LIVEKIT_URL."""
+    return settings.LIVEKIT_PUBLIC_URL or settings.LIVEKIT_URL
+
+
 def agent_dispatch_metadata(call: Call) -> str:
     """What the agent job receives: the call it serves."""
     return json.dumps({"call_id": str(call.pk)})

@@ -114,6 +114,9 @@ class Call(models.Model):
         default=dict, blank=True, help_text="Latency, token and usage figures of the call."
     )
     worker_job_id = models.CharField(max_length=128, blank=True)
+    # When the agent left the live call without ending it (its worker died): a new job is
+    # dispatched and resumes the call; cleared when it does.
+    agent_lost_at = models.DateTimeField(null=True, blank=True, editable=False)
     # Where the call ran, for operators of a deployment over several hosts: the agent worker's
     # host name and the address of the LiveKit media node that carried its audio.
     worker_host = models.CharField(
@@ -268,6 +271,17 @@ class Call(models.Model):
         """The agent worker's job that serves the call (an ended call keeps its record)."""
         return self._change(Q(status__in=self.LIVE_STATUSES), worker_job_id=job_id)
 
+    def mark_agent_lost(self, when: datetime | None = None) -> bool:
+        """The agent left the live call without ending it: a new job is on its way."""
+        return self._change(
+            Q(status__in=self.LIVE_STATUSES, agent_lost_at__isnull=True),
+            agent_lost_at=when or timezone.now(),
+        )
+
+    def mark_agent_back(self) -> bool:
+        """A new job has taken the call over from the lost one."""
+        return self._change(Q(agent_lost_at__isnull=False), agent_lost_at=None)
+
     def record_placement(self, worker_host: str, media_node: str) -> bool:
         """Which worker host serves the call, and which media node carries its audio."""
         return self._change(worker_host=worker_host[:255], media_node=media_node[:64])
@@ -342,6 +356,7 @@ class Call(models.Model):
             "outcome": self.outcome,
             "outcome_label": self.get_outcome_display() if self.outcome else "",
             "controller": self.controller.get_username() if self.controller_id else None,
+            "agent_lost_at": _iso(self.agent_lost_at),
         }
 
     def to_message(self) -> dict[str, Any]:
@@ -450,6 +465,7 @@ class CallEvent(models.Model):
         TRANSFER = "transfer", "Transferred to a person"
         CALLBACK = "callback", "Callback dialled"
         BOOKING_REFUSED = "booking_refused", "Booking access refused"
+        AGENT_BACK = "agent_back", "Agent back after an interruption"
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
     sequence = models.PositiveIntegerField()
@@ -480,7 +496,9 @@ class CallEvent(models.Model):
         "cancel_appointment": "Appointment",
     }
     # Events a supervisor should not miss (the monitor and the history page mark them).
-    IMPORTANT = {Type.HANDOFF_REQUESTED, Type.ERROR, Type.TRANSFER, Type.BOOKING_REFUSED}
+    IMPORTANT = {
+        Type.HANDOFF_REQUESTED, Type.ERROR, Type.TRANSFER, Type.BOOKING_REFUSED, Type.AGENT_BACK,
+    }  # fmt: skip
 
     def describe(self) -> str:
         """The event as one sentence with who and what, the same on the monitor (it travels
@@ -520,6 +538,12 @@ class CallEvent(models.Model):
                 return f"Called back {payload.get('to', '')}: {payload.get('result', '?')}"
             case self.Type.BOOKING_REFUSED:
                 return f"Refused the caller a booking: {payload.get('reason') or 'no reason'}"
+            case self.Type.AGENT_BACK:
+                seconds = payload.get("seconds")
+                return (
+                    f"The agent was cut off (its worker stopped) and is back after {seconds} s"
+                    f" on {payload.get('worker') or 'another worker'}"
+                )
             case self.Type.KEY_PRESSED:
                 return f"The caller pressed {' '.join(payload.get('digits', ''))} on the keypad"
         return self.get_type_display()

@@ -14,5 +14,6 @@ def call_page(request: HttpRequest) -> HttpResponse:
     context = {
         "voice_configured": bool(settings.LIVEKIT_URL),
         "caller_wait_seconds": settings.CALLER_WAIT_SECONDS,
+        "agent_resume_seconds": settings.AGENT_RESUME_SECONDS,
     }
     return render(request, "call.html", context)

@@ -20,6 +20,7 @@ from django.views.decorators.http import require_POST
 from google.protobuf.json_format import ParseError
 from livekit import api
 
+from callcenter.agent_dispatch import dispatch_agent_again
 from callcenter.live_updates import announce_call_change
 from callcenter.models import Call
 from recordings.egress import apply_egress_info
@@ -66,8 +67,12 @@ def handle_event(event: api.WebhookEvent) -> None:
         changed = call.mark_ended(timezone.now())
     elif kind == "participant_left" and event.participant.kind == api.ParticipantInfo.AGENT:
         # The worker ends its call before it leaves the room; an agent gone from a live call
-        # means its worker stopped (crashed, killed). The segments written so far stay.
-        changed = call.mark_ended(timezone.now(), failed_reason=AGENT_LOST)
+        # means its worker stopped (crashed, killed). A new job resumes the call from what is
+        # stored; if none can be asked for, the call has failed (the segments stay).
+        if call.mark_agent_lost(timezone.now()):
+            changed = True
+            if not dispatch_agent_again(call):
+                call.mark_ended(timezone.now(), failed_reason=AGENT_LOST)
     elif kind == "room_finished":
         changed = call.mark_ended(timezone.now())
     if changed:

@@ -8,6 +8,8 @@ from django.conf import settings
 from django.http.request import split_domain_port, validate_host
 from django.utils.http import is_same_domain
 
+from callcenter.livekit_tokens import public_url
+
 SCHEME_PAIRS = {"wss": "https", "ws": "http", "https": "wss", "http": "ws"}
 
 
@@ -30,7 +32,7 @@ class LiveKitCSPMiddleware:
     def __call__(self, request):
         response = self.get_response(request)
         update = {}
-        livekit = origins_of(settings.LIVEKIT_PUBLIC_URL) if settings.LIVEKIT_PUBLIC_URL else []
+        livekit = origins_of(public_url()) if public_url() else []
         if livekit:
             update["connect-src"] = livekit
         if settings.S3_BUCKET:

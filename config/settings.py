@@ -381,7 +381,8 @@ LIVEKIT_URL = env_str("LIVEKIT_URL")
 # Where browsers reach LiveKit, when not at LIVEKIT_URL: with several hosts, the web and worker
 # hosts talk to a media node over the private network (ws://media1:7880) while callers come
 # through the edge's TLS (wss://livekit.example.com).
-LIVEKIT_PUBLIC_URL = env_str("LIVEKIT_PUBLIC_URL") or LIVEKIT_URL
+# Unset: LIVEKIT_URL (callcenter.livekit_tokens.public_url).
+LIVEKIT_PUBLIC_URL = env_str("LIVEKIT_PUBLIC_URL")
 LIVEKIT_API_KEY = env_str("LIVEKIT_API_KEY")
 LIVEKIT_API_SECRET = env_str("LIVEKIT_API_SECRET")
 # The name the agent worker registers under; tokens dispatch this agent explicitly.
@@ -389,6 +390,9 @@ LIVEKIT_AGENT_NAME = env_str("LIVEKIT_AGENT_NAME", "callcenter-agent")
 # Calls one worker takes at most: its load reported to LiveKit is its calls over this number
 # (not the machine's CPU, which other programs on the host move).
 AGENT_MAX_CALLS = env_int("AGENT_MAX_CALLS", 20)
+# A call whose agent was lost (its worker died) is resumed by a new job on another worker; the
+# caller's page waits this long for it, after which the call has failed (the sweeper's rule).
+AGENT_RESUME_SECONDS = env_int("AGENT_RESUME_SECONDS", 20)
 if AGENT_MAX_CALLS < 1:
     raise ImproperlyConfigured("AGENT_MAX_CALLS must be at least 1")
 # Job processes the worker keeps started and prewarmed (models loaded) for the next calls while

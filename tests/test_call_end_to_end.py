@@ -22,6 +22,7 @@ import pytest
 from playwright.sync_api import expect
 
 from agentworker.job import ENDED_CALL_MESSAGE, MAX_TYPED_CHARACTERS
+from agentworker.resume import BACK_SAID
 from callcenter.models import Call, CallEvent, TranscriptSegment, WorkerHeartbeat
 from recordings.models import Recording
 from tests.support.scripted_llm import ExpectedSpeech
@@ -30,6 +31,7 @@ from tests.support.service_desk_script import (
     CALL_SECONDS,
     CALLER_SAYS,
     GREETING,
+    SPOKEN_VIN,
     SUMMARY,
     TYPED,
     TYPED_ANSWER,
@@ -39,9 +41,11 @@ from tests.support.service_desk_script import (
 from tests.support.voice_stack import (
     HEARD,
     REMOTE_AUDIO_METER,
+    ServerProcess,
     page_time,
     silence_wav,
     speech_wav,
+    start_and_wait_registered,
     wait_until,
 )
 from vehicles.models import Vehicle
@@ -219,30 +223,66 @@ def test_a_typed_message_gets_a_spoken_and_captioned_answer(e2e_stack, caller_br
     e2e_stack.wait_for_job_end(call.pk)
 
 
-def test_a_worker_killed_mid_call_fails_the_call_and_keeps_its_transcript(
+def test_a_worker_killed_mid_call_is_replaced_and_the_call_goes_on_where_it_stopped(
     e2e_stack, caller_browser, tmp_path
 ):
-    page = silent_caller(e2e_stack, caller_browser, tmp_path)
-
-    call = start_call(page, e2e_stack)
-    expect(page.locator("#captions")).to_contain_text(f"Assistant: {GREETING}", timeout=30000)
-    wait_until(lambda: call.segments.exists(), 20, "the greeting to be stored")
-
-    e2e_stack.worker.kill()
-
-    # Only LiveKit can tell now: its participant_left webhook fails the call.
-    wait_until(
-        lambda: Call.objects.filter(pk=call.pk, status=Call.Status.FAILED).exists(),
-        CALL_SECONDS,
-        "the call to be marked failed",
+    Vehicle.objects.create(vin=VIN, make="Honda", model="Accord", year=2003)
+    microphone = tmp_path / "caller.wav"
+    # The caller speaks only after the agent is back: the greeting, a surviving worker
+    # registering, LiveKit noticing the lost agent (15-25 s: its ICE timeouts), the return.
+    spoken_seconds = speech_wav(microphone, CALLER_SAYS, leading_silence=70)
+    e2e_stack.script(
+        service_desk, [ExpectedSpeech(CALLER_SAYS, spoken_seconds - 1.0, spoken_seconds + 2.5)]
     )
+    page = caller_browser(microphone)
+    call = start_call(page, e2e_stack)
+    captions = page.locator("#captions")
+    expect(captions).to_contain_text(f"Assistant: {GREETING}", timeout=30000)
+    wait_until(lambda: call.segments.exists(), 20, "the greeting to be stored")
+    # A surviving worker, then the serving one dies as a crash would (its whole process group).
+    survivor = ServerProcess(
+        "worker-b", e2e_stack.worker.command, e2e_stack.worker.env,
+        e2e_stack.worker.log.with_name("worker-b.log"),
+    )  # fmt: skip
+    try:
+        start_and_wait_registered(survivor)
+        e2e_stack.worker.kill()
+
+        # LiveKit's participant_left webhook has the web app dispatch a new job; it tells the
+        # caller once that it is back, and the call goes on: no new greeting.
+        expect(captions).to_contain_text(f"Assistant: {BACK_SAID}", timeout=60000)
+        expect(page.locator("#call-app")).to_have_attribute("data-state", "inCall")
+        expect(captions).to_contain_text(f"You: {CALLER_SAYS}", timeout=45000)
+        expect(captions).to_contain_text(f"Assistant: {ANSWER}", timeout=30000)
+        # The model answering the caller had the conversation from before the loss.
+        asked = next(
+            request for request in e2e_stack.models.requests
+            if SPOKEN_VIN in str(request["messages"][-1].get("content", ""))
+        )  # fmt: skip
+        said_before = [m.get("content") for m in asked["messages"] if m["role"] == "assistant"]
+        assert GREETING in said_before, asked["messages"]
+        page.wait_for_timeout(3000)  # the answer is spoken to its end before the caller hangs up
+        page.get_by_role("button", name="Hang up").click()
+        wait_until(
+            lambda: f"call {call.pk} finished" in survivor.log.read_text(errors="replace"),
+            CALL_SECONDS,
+            "the new job to finish the call",
+        )
+    finally:
+        survivor.stop()
     call.refresh_from_db()
-    assert "worker stopped" in call.failure_reason
-    assert list(call.segments.values_list("speaker", "text")) == [
-        (TranscriptSegment.Speaker.AGENT, GREETING)
+    assert call.status == Call.Status.ENDED and not call.failure_reason
+    assert call.agent_lost_at is None
+    # Every line stored once, in order: the greeting before, the return and the talk after.
+    assert list(call.segments.order_by("sequence").values_list("speaker", "text"))[:4] == [
+        (TranscriptSegment.Speaker.AGENT, GREETING),
+        (TranscriptSegment.Speaker.AGENT, BACK_SAID),
+        (TranscriptSegment.Speaker.CUSTOMER, CALLER_SAYS),
+        (TranscriptSegment.Speaker.AGENT, ANSWER),
     ]
-    # The caller's page says the call is over.
-    expect(page.locator("#call-app")).to_have_attribute("data-state", "ended", timeout=30000)
+    back = call.events.get(type=CallEvent.Type.AGENT_BACK)
+    assert 0 < back.payload["seconds"] < 20, back.payload  # AGENT_RESUME_SECONDS
+    assert call.vehicle_id is not None
 
 
 async def rejoin(server_url: str, token: str, seconds: float = 30) -> tuple[list[str], bool]:

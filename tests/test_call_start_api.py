@@ -197,3 +197,14 @@ def test_phone_callers_count_by_number_and_withheld_numbers_never(settings):
     for _ in range(3):
         withheld = phone_call("unknown")
     assert not phone_caller_over_limit(withheld)
+
+
+@pytest.mark.django_db
+def test_browsers_are_sent_to_the_public_livekit_url_and_the_page_may_reach_it(livekit, client):
+    """With several hosts the web app talks to a media node privately (LIVEKIT_URL) while
+    callers come through the edge (LIVEKIT_PUBLIC_URL)."""
+    livekit.LIVEKIT_URL = "ws://media1:7880"
+    livekit.LIVEKIT_PUBLIC_URL = "wss://livekit.example.com"
+    assert start_call().json()["server_url"] == "wss://livekit.example.com"
+    policy = client.get("/").headers["Content-Security-Policy"]
+    assert "wss://livekit.example.com" in policy and "media1" not in policy

@@ -1,4 +1,6 @@
-"""A worker killed mid-call: the call is marked failed, its transcript so far is kept."""
+"""A worker killed mid-call: the web app asks LiveKit for a new job, which resumes the call
+from what is stored; a call no job takes up in time, or one for which no new job can be asked,
+has failed, its transcript so far kept. (End to end: tests/test_call_end_to_end.py.)"""
 
 from datetime import timedelta
 from io import StringIO
@@ -39,7 +41,10 @@ def agent_left(client, call, event_id):
 
 
 @pytest.mark.django_db
-def test_the_agent_leaving_a_live_call_marks_it_failed_and_keeps_the_transcript(client):
+def test_an_agent_lost_when_no_new_job_can_be_asked_for_fails_the_call_keeping_its_words(
+    client, settings
+):
+    settings.LIVEKIT_URL = ""  # nowhere to ask for a new job
     call = Call.objects.create(status=Call.Status.ACTIVE)
     TranscriptSegment.objects.create(call=call, sequence=1, speaker="customer", text="Hello?")
     assert agent_left(client, call, "EV_left").status_code == 200
@@ -108,6 +113,36 @@ def test_the_sweeper_fails_silent_live_calls_only():
         ended.pk: Call.Status.ENDED,
     }
     assert Call.objects.get(pk=silent.pk).segments.count() == 1
+
+
+@pytest.mark.django_db
+def test_the_sweeper_fails_calls_whose_lost_agent_no_job_took_up_in_time(settings):
+    settings.AGENT_RESUME_SECONDS = 20
+    now = timezone.now()
+    given_up = Call.objects.create(status=Call.Status.ACTIVE)
+    given_up.mark_agent_lost(now - timedelta(seconds=21))
+    still_coming = Call.objects.create(status=Call.Status.ACTIVE)
+    still_coming.mark_agent_lost(now - timedelta(seconds=5))
+    out = StringIO()
+    call_command("sweep_stale_calls", stdout=out)
+    assert "Marked 1 calls whose agent was lost" in out.getvalue()
+    given_up.refresh_from_db()
+    still_coming.refresh_from_db()
+    assert given_up.status == Call.Status.FAILED
+    assert "no other worker took the call up within 20 s" in given_up.failure_reason
+    assert still_coming.status == Call.Status.ACTIVE
+
+
+@pytest.mark.django_db
+def test_an_agent_is_lost_once_and_back_once():
+    call = Call.objects.create(status=Call.Status.ACTIVE)
+    assert call.mark_agent_lost() and not call.mark_agent_lost()  # the first loss counts
+    lost_at = call.agent_lost_at
+    assert call.to_dict()["agent_lost_at"] == lost_at.isoformat()  # the monitor says so
+    assert call.mark_agent_back() and call.agent_lost_at is None
+    assert not call.mark_agent_back()
+    call.mark_ended()
+    assert not call.mark_agent_lost()  # an ended call has no agent to lose
 
 
 @pytest.mark.django_db

@@ -45,6 +45,7 @@ let agentWait = null;
 const limits = {
   connectSeconds: CONNECT_SECONDS,
   waitSeconds: Number(ui.page.dataset.waitSeconds) || 20,
+  resumeSeconds: Number(ui.page.dataset.resumeSeconds) || 20,
 };
 
 
@@ -173,6 +174,18 @@ function agentJoined(participant) {
   else ui.activity.textContent = "A person from our service desk is on the call.";
 }
 
+// The agent left without ending the call: its server stopped, and the web app has asked for
+// another to take the call up (callcenter/agent_dispatch.py). Wait for it, a bounded time.
+function agentLost(current) {
+  if (ui.page.dataset.state === "failed") return;
+  setState("agentLost");
+  clearTimeout(agentWait);
+  agentWait = setTimeout(() => {
+    fail("agent-lost");
+    current.disconnect();
+  }, limits.resumeSeconds * 1000);
+}
+
 function showAgentActivity(participant) {
   const state = participant.attributes["lk.agent.state"];
   ui.activity.textContent = AGENT_ACTIVITY[state] || "";
@@ -185,7 +198,7 @@ function wireRoom(current) {
       if (participant.kind === ParticipantKind.AGENT) showAgentActivity(participant);
     })
     .on(RoomEvent.ParticipantDisconnected, (participant) => {
-      if (participant.kind === ParticipantKind.AGENT) current.disconnect();
+      if (participant.kind === ParticipantKind.AGENT) agentLost(current);
     })
     .on(RoomEvent.TrackSubscribed, (track) => {
       if (track.kind === Track.Kind.Audio) ui.audio.append(track.attach());

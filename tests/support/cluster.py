@@ -299,7 +299,8 @@ class Cluster:
         storage.mkdir()
         process = self.start(
             "minio", "data",
-            [str(MINIO.binary()), "server", str(storage), "--address", "data:9000", "--quiet"],
+            [str(MINIO.binary()), "server", str(storage), "--address", f"{data.address}:9000",
+             "--quiet"],
             env={
                 "PATH": os.environ["PATH"],
                 "HOME": str(storage),

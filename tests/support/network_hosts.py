@@ -76,6 +76,12 @@ def remove_leftovers() -> None:
         kill_everything_in(namespace)
         ip("netns", "del", namespace, check=False)
     ip("link", "del", BRIDGE, check=False)
+    # A deleted namespace lives on while the kernel still holds one of its sockets (closing
+    # TCP connections), and its veth pair with it: deleting our end removes both.
+    for line in ip("-br", "link", check=False).stdout.splitlines():
+        name = line.split()[0].split("@")[0] if line.strip() else ""
+        if name.startswith(f"{PREFIX}v"):
+            ip("link", "del", name, check=False)
 
 
 class Reaper:

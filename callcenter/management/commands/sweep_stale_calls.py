@@ -1,6 +1,7 @@
 """End the live calls that will not end by themselves: calls no agent answered within
-UNANSWERED_CALL_MINUTES (the caller's page never connected, or no worker took the job), and
-calls gone silent (a worker that died without LiveKit telling us).
+UNANSWERED_CALL_MINUTES (the caller's page never connected, or no worker took the job), calls
+whose lost agent no new job took up within AGENT_RESUME_SECONDS, and calls gone silent (a
+worker that died without LiveKit telling us).
 
 Run it every minute or so: ``--every 60`` keeps it running (``make run`` does), or from cron,
 a systemd timer or a Kubernetes CronJob.
@@ -19,6 +20,7 @@ from callcenter.live_updates import announce_call_change
 from callcenter.models import Call
 
 STALE = "No activity for {minutes} minutes; the agent worker serving it must have stopped."
+NOT_RESUMED = "The agent's worker stopped, and no other worker took the call up within {seconds} s."
 
 
 class Command(BaseCommand):
@@ -55,6 +57,17 @@ class Command(BaseCommand):
             announce_call_change(call.pk)
         if never_answered:  # a quiet console when there was nothing to do
             self.stdout.write(f"Marked {len(never_answered)} unanswered calls as failed.")
+        lost_before = timezone.now() - timedelta(seconds=settings.AGENT_RESUME_SECONDS)
+        reason = NOT_RESUMED.format(seconds=settings.AGENT_RESUME_SECONDS)
+        not_resumed = [
+            call
+            for call in Call.objects.live().filter(agent_lost_at__lt=lost_before)
+            if call.mark_ended(failed_reason=reason)
+        ]
+        for call in not_resumed:
+            announce_call_change(call.pk)
+        if not_resumed:
+            self.stdout.write(f"Marked {len(not_resumed)} calls whose agent was lost as failed.")
         cutoff = timezone.now() - timedelta(minutes=idle_minutes)
         live = Call.objects.live().annotate(
             last_activity=Greatest(

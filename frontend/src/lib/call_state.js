@@ -19,6 +19,13 @@ export const STATES = {
   },
   inCall: { status: "In call. Speak any time, or type below.", busy: false, inCall: true },
   reconnecting: { status: "Connection lost. Reconnecting…", busy: true, inCall: true },
+  // The assistant's server stopped mid-call; another takes the call up, with what was said.
+  agentLost: {
+    status: ({ resumeSeconds }) =>
+      `We were cut off from the assistant. Bringing it back (at most ${resumeSeconds} seconds)…`,
+    busy: true,
+    inCall: true,
+  },
   ended: { status: "The call has ended. Thank you for calling.", busy: false, inCall: false },
   failed: { status: "The call did not start.", busy: false, inCall: false },
 };
@@ -65,6 +72,8 @@ export function describeFailure(kind, detail, { contact = "", online = true } = 
       return orCallUs("Our voice line is not answering right now. Try again in a minute.");
     case "no-agent":
       return orCallUs("Our assistant did not pick up. Try again in a minute.");
+    case "agent-lost":
+      return orCallUs("We lost the assistant and could not bring it back. Please call again.");
     default:
       return orCallUs(detail || "Something went wrong on our side. Try again in a minute.");
   }

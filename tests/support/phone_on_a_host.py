@@ -1,9 +1,9 @@
-"""Phone callers of ``bench.cluster_calls``, run on the cluster's caller host: SIPp dials the
+"""A phone caller on a host of the cluster (its caller host): SIPp dials the
 desk's line on the media host's livekit-sip, and an RTP peer (G.711 μ-law, as a phone trunk
 sends) waits for the greeting, says the VIN once and listens for the answer. Prints one line
 of JSON: each call's response (end of speech → first sound back) or null.
 
-    python -m bench.cluster_phone --bridge 10.0.0.21 --line +4930123456 --calls 3
+    python -m tests.support.phone_on_a_host --bridge 10.0.0.21 --line +4930123456 --calls 3
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from tests.support.service_desk_script import CALLER_SAYS
 
 CALLER = "+4915112345678"
 LOUD = 0.02  # RMS (0 to 1) of what comes back: the agent speaking
-QUIET = 1.0  # seconds below it that end the greeting
+QUIET = 2.0  # seconds below it that end the greeting
 
 
 def speech_8k():
@@ -91,6 +91,11 @@ def one_call(bridge: str, line: str, folder: Path, speech) -> dict:
         while loud_since(peer, said[0]) is None and time.monotonic() < said[0] + 20:
             time.sleep(0.01)
         heard = loud_since(peer, said[0])
+        if heard is not None:  # stay on the line until the answer is over
+            last = heard
+            while time.monotonic() - last < QUIET and time.monotonic() < heard + 20:
+                last = loud_since(peer, last) or last
+                time.sleep(0.1)
         return {"response": None if heard is None else round(heard - said[0], 3)}
     finally:
         sipp.kill()
