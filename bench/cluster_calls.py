@@ -101,13 +101,10 @@ def caller_turns(cluster, call_ids: list[str]) -> dict[str, int]:
 
 
 def set_loss(cluster, percent: float) -> None:
-    caller = cluster["caller"]
-    caller.flush_firewall()
+    cluster["caller"].flush_firewall()
     cluster.isolate_caller()
     if percent:
-        for chain in ("INPUT", "OUTPUT"):
-            caller.firewall("-I", chain, "1", "-m", "statistic", "--mode", "random",
-                            "--probability", str(percent / 100), "-j", "DROP")  # fmt: skip
+        cluster.lose_packets(percent)
 
 
 def figures_of(calls: list[dict]) -> dict:

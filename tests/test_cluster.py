@@ -481,10 +481,10 @@ def test_a_phone_call_through_the_media_hosts_sip_bridge_is_answered_and_stored(
     assert worker in {"worker1", "worker2", "worker3"}
 
 
-def test_a_caller_whose_udp_is_dropped_talks_over_ice_tcp(deployment, chromium_on_caller, tmp_path):
-    register_vehicle(deployment)
-    deployment["caller"].firewall("-I", "OUTPUT", "1", "-p", "udp", "-j", "DROP")
-    microphone = spoken_call_microphone(deployment, tmp_path, leading_silence=15)
+def a_spoken_call_through_the_edge(cluster: Cluster, chromium_on_caller, folder: Path) -> dict:
+    """A caller on the caller host says their VIN and hears the answer; the call as stored."""
+    register_vehicle(cluster)
+    microphone = spoken_call_microphone(cluster, folder, leading_silence=15)
     chromium = chromium_on_caller(microphone)
     page = new_page(chromium)
     started = time.time() * 1000
@@ -492,25 +492,17 @@ def test_a_caller_whose_udp_is_dropped_talks_over_ice_tcp(deployment, chromium_o
     hear_greeting_vin_and_answer(page, started)
     page.get_by_role("button", name="Hang up").click()
     with supervisor_page(chromium) as supervisor:
-        log_in(supervisor, deployment, then="/history/")
-        call = stored_call(supervisor, call_id, lambda c: c["status"] == "ended")
+        log_in(supervisor, cluster, then="/history/")
+        return stored_call(supervisor, call_id, lambda c: c["status"] == "ended")
+
+
+def test_a_caller_whose_udp_is_dropped_talks_over_ice_tcp(deployment, chromium_on_caller, tmp_path):
+    deployment["caller"].firewall("-I", "OUTPUT", "1", "-p", "udp", "-j", "DROP")
+    call = a_spoken_call_through_the_edge(deployment, chromium_on_caller, tmp_path)
     assert_spoken_call_stored(call, deployment)
 
 
 def test_a_call_over_a_lossy_link_still_captures_the_vin(deployment, chromium_on_caller, tmp_path):
-    register_vehicle(deployment)
-    caller = deployment["caller"]
-    for chain in ("INPUT", "OUTPUT"):  # 2 % of the packets each way are lost
-        caller.firewall("-I", chain, "1", "-m", "statistic", "--mode", "random",
-                        "--probability", "0.02", "-j", "DROP")  # fmt: skip
-    microphone = spoken_call_microphone(deployment, tmp_path, leading_silence=15)
-    chromium = chromium_on_caller(microphone)
-    page = new_page(chromium)
-    started = time.time() * 1000
-    call_id = start_call(page)
-    hear_greeting_vin_and_answer(page, started)
-    page.get_by_role("button", name="Hang up").click()
-    with supervisor_page(chromium) as supervisor:
-        log_in(supervisor, deployment, then="/history/")
-        call = stored_call(supervisor, call_id, lambda c: c["status"] == "ended")
+    deployment.lose_packets(2)  # of every 100, each way, on the caller's link
+    call = a_spoken_call_through_the_edge(deployment, chromium_on_caller, tmp_path)
     assert_spoken_call_stored(call, deployment)

@@ -464,6 +464,15 @@ class Cluster:
             caller.firewall("-A", "OUTPUT", "-d", self.centre[host].address, "-j", "ACCEPT")
         caller.firewall("-A", "OUTPUT", "-j", "REJECT")
 
+    def lose_packets(self, percent: float) -> None:
+        """Drop ``percent`` % of the caller host's packets each way, at random (iptables'
+        statistic match: this machine's kernel has no netem)."""
+        for chain in ("INPUT", "OUTPUT"):
+            self.centre["caller"].firewall(
+                "-I", chain, "1", "-m", "statistic", "--mode", "random",
+                "--probability", str(percent / 100), "-j", "DROP",
+            )  # fmt: skip
+
     def stop_worker(self, name: str, *, drain: bool = True) -> None:
         """SIGTERM (a drain: running calls end first) or SIGKILL for the worker on ``name``."""
         process = self.processes[name]
