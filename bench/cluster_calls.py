@@ -169,7 +169,7 @@ def main() -> None:
             if workers == 1:
                 cluster.stop_worker("worker2", drain=True)
                 time.sleep(3)
-            elif not cluster.worker_running("worker2"):
+            elif not cluster.running("worker2"):
                 cluster.start_worker("worker2")
             for level in levels:
                 calls = callers(cluster, level, level, options.turns)

@@ -144,6 +144,23 @@ DATABASES = {
         disable_server_side_cursors=env_bool("DATABASE_TRANSACTION_POOLING", False),
     )
 }
+# A database host that vanishes (its link cut, not its server stopped) answers nothing: without
+# these, a connection attempt waits out the kernel's SYN retries (two minutes) and a query on a
+# kept connection its retransmissions (a quarter of an hour), holding up the call writer's
+# retries long after the database is back. With them a dead connection fails within
+# DATABASE_NETWORK_TIMEOUT seconds, and the next attempt opens a fresh one (libpq's options).
+DATABASE_NETWORK_TIMEOUT = env_int("DATABASE_NETWORK_TIMEOUT", 10)
+if DATABASE_NETWORK_TIMEOUT < 1:
+    raise ImproperlyConfigured("DATABASE_NETWORK_TIMEOUT must be at least 1 second.")
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        connect_timeout=DATABASE_NETWORK_TIMEOUT,
+        keepalives=1,
+        keepalives_idle=max(1, DATABASE_NETWORK_TIMEOUT // 2),
+        keepalives_interval=max(1, DATABASE_NETWORK_TIMEOUT // 6),
+        keepalives_count=3,
+        tcp_user_timeout=DATABASE_NETWORK_TIMEOUT * 1000,
+    )
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channels -------------------------------------------------------------------------------

@@ -56,8 +56,16 @@ ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "cluster"
 def deployment(cluster: Cluster) -> Cluster:
     """The cluster with its first two workers running (a test may have drained them) and the
     caller host's network as a caller's: no extra firewall rule of an earlier test."""
+    for host in cluster.centre.hosts.values():
+        host.set_link(True)  # a host an earlier test lost is back
+    for name in WEB:
+        cluster.restore_web_host(name)
+    for name in MEDIA:
+        cluster.restore_media_host(name)
+    if not cluster.running("redis"):
+        cluster.restart("redis", 6379)
     for name in WORKERS_AT_START:
-        if not cluster.worker_running(name):
+        if not cluster.running(name):
             cluster.start_worker(name)
     cluster["caller"].flush_firewall()
     cluster.isolate_caller()
@@ -312,33 +320,48 @@ def web_hosts_with_monitor_sockets(cluster: Cluster, offsets: dict[str, int]) ->
     return found
 
 
-def test_supervisors_on_either_web_host_see_a_call_live_and_listen_in_from_either_node(
-    deployment, chromium_on_caller, tmp_path
-):
-    register_vehicle(deployment)
-    silence = tmp_path / "silence.wav"
-    silence_wav(silence, seconds=120)
-    desk = chromium_on_caller(silence)
-    # Supervisors open the monitor until both web hosts serve one of their sockets (the edge
-    # balances each new connection).
-    offsets = {name: deployment.log(name).stat().st_size for name in WEB}
+def monitors_on_every_web_host(cluster: Cluster, desk) -> list:
+    """Supervisors open the monitor until both web hosts serve one of their sockets (the edge
+    balances each new connection); their pages."""
+    offsets = {name: cluster.log(name).stat().st_size for name in WEB}
     monitors = []
-    while web_hosts_with_monitor_sockets(deployment, offsets) != set(WEB):
+    while web_hosts_with_monitor_sockets(cluster, offsets) != set(WEB):
         assert len(monitors) < 6, "the edge sent every monitor socket to one web host"
         monitor = new_page(desk)
-        log_in(monitor, deployment)
+        log_in(monitor, cluster)
         expect(monitor.locator("#connection")).to_have_text("Live", timeout=15000)
         monitors.append(monitor)
         monitor.wait_for_timeout(500)
+    return monitors
 
-    microphone = spoken_call_microphone(deployment, tmp_path, leading_silence=15)
+
+def a_call_on_every_web_hosts_monitor(cluster: Cluster, chromium_on_caller, folder: Path,
+                                      leading_silence: float):  # fmt: skip
+    """Supervisors on both web hosts follow a call whose caller says their VIN after
+    ``leading_silence``, once they see its greeting: (the supervisors' browser, their pages,
+    the caller's page, the call's id, when it started in page time)."""
+    register_vehicle(cluster)
+    silence = folder / "silence.wav"
+    silence_wav(silence, seconds=120)
+    desk = chromium_on_caller(silence)
+    monitors = monitors_on_every_web_host(cluster, desk)
+    microphone = spoken_call_microphone(cluster, folder, leading_silence=leading_silence)
     caller = new_page(chromium_on_caller(microphone))
     started = time.time() * 1000
     call_id = start_call(caller)
-    # Every supervisor sees the call's transcript live, whichever web host serves them.
     for monitor in monitors:
         monitor.locator(f"[data-call-id='{call_id}']").first.click()
         expect(monitor.locator("#transcript")).to_contain_text(GREETING, timeout=30000)
+    return desk, monitors, caller, call_id, started
+
+
+def test_supervisors_on_either_web_host_see_a_call_live_and_listen_in_from_either_node(
+    deployment, chromium_on_caller, tmp_path
+):
+    # Every supervisor sees the call's transcript live, whichever web host serves them.
+    _, monitors, caller, _, started = a_call_on_every_web_hosts_monitor(
+        deployment, chromium_on_caller, tmp_path, leading_silence=15
+    )
     # Two of them listen in; the edge sends their signalling to both media nodes in turn, and
     # each hears the call from the node that hosts its room.
     listeners = monitors[:2]
@@ -398,14 +421,14 @@ def test_a_worker_added_while_live_takes_calls_and_drained_workers_finish_theirs
 
         # The drained worker's call goes on: the caller speaks after the drain and is answered.
         hear_greeting_vin_and_answer(first, started)
-        assert deployment.worker_running(serving), "the draining worker quit during its call"
+        assert deployment.running(serving), "the draining worker quit during its call"
         first.get_by_role("button", name="Hang up").click()
         second.get_by_role("button", name="Hang up").click()
         call = stored_call(supervisor, first_call, lambda c: c["status"] == "ended")
         assert_spoken_call_stored(call, deployment)
         assert call["worker_host"] == serving
     # With its last call over, the drained worker exits by itself.
-    wait_until(lambda: not deployment.worker_running(serving), 60, f"{serving} to exit")
+    wait_until(lambda: not deployment.running(serving), 60, f"{serving} to exit")
     assert deployment.processes[serving].returncode == 0
 
 
@@ -506,3 +529,175 @@ def test_a_call_over_a_lossy_link_still_captures_the_vin(deployment, chromium_on
     deployment.lose_packets(2)  # of every 100, each way, on the caller's link
     call = a_spoken_call_through_the_edge(deployment, chromium_on_caller, tmp_path)
     assert_spoken_call_stored(call, deployment)
+
+
+# --- A host lost under a live call (issue "A call survives the loss of a host") --------------
+# Each test: one fault, under a call whose caller talks before and after it; every segment is
+# stored once and in order, and what was stored before the fault is unchanged afterwards.
+
+
+def assert_nothing_lost(before: dict, after: dict, spoken: list[tuple[str, str]]) -> None:
+    """``after`` holds ``before``'s segments and events unchanged, and the segments spoken,
+    each once and in order."""
+    items = [*after["segments"], *after["events"]]
+    kept = {item["sequence"]: item for item in items}
+    for item in [*before["segments"], *before["events"]]:
+        assert kept.get(item["sequence"]) == item, (item, kept.get(item["sequence"]))
+    assert len(kept) == len(items), sorted(item["sequence"] for item in items)
+    segments = sorted(after["segments"], key=lambda segment: segment["sequence"])
+    texts = [(segment["speaker"], segment["text"]) for segment in segments]
+    assert texts[: len(spoken)] == spoken, texts
+
+
+def expect_monitor_to_show(monitor, call: dict, seconds: float = 60) -> None:
+    """The monitor's transcript of the call comes to be what is stored: each item once, none
+    missing, in order."""
+    stored = sorted(item["sequence"] for item in [*call["segments"], *call["events"]])
+    deadline = time.monotonic() + seconds
+    while True:
+        shown = monitor.locator("#transcript li").evaluate_all(
+            "items => items.map(li => Number(li.dataset.sequence))"
+        )
+        if shown == stored or time.monotonic() > deadline:
+            break
+        monitor.wait_for_timeout(250)
+    assert shown == stored, (monitor.locator("#connection").inner_text(), call["events"])
+
+
+SPOKEN = [("agent", GREETING), ("customer", CALLER_SAYS), ("agent", ANSWER)]
+
+
+def test_supervisors_on_a_dead_web_host_resume_on_the_other_and_calls_go_on(
+    deployment, chromium_on_caller, tmp_path
+):
+    # The caller speaks well after web1 is gone: its supervisors are reconnecting meanwhile.
+    desk, monitors, caller, call_id, started = a_call_on_every_web_hosts_monitor(
+        deployment, chromium_on_caller, tmp_path, leading_silence=30
+    )
+    before = api(monitors[0], f"/api/calls/{call_id}/")
+
+    deployment.lose_web_host("web1")
+    # The caller's voice never touched the web hosts: the call goes on, the VIN is answered.
+    hear_greeting_vin_and_answer(caller, started)
+    # A new call starts through the edge, which sends it to the web host that is left.
+    another = new_page(desk)
+    another_call = start_call(another)
+    expect(another.locator("#captions")).to_contain_text(GREETING, timeout=45000)
+    another.get_by_role("button", name="Hang up").click()
+    caller.get_by_role("button", name="Hang up").click()
+
+    # Every supervisor is live again (the edge notices a silent socket within 60 s) and sees
+    # the call as stored: each item once, none missing.
+    call = stored_call(monitors[0], call_id, lambda c: c["status"] == "ended", seconds=90)
+    assert_nothing_lost(before, call, SPOKEN)
+    for monitor in monitors:
+        expect(monitor.locator("#connection")).to_have_text("Live", timeout=90000)
+        expect_monitor_to_show(monitor, call)
+    assert stored_call(monitors[0], another_call)["segments"][0]["text"] == GREETING
+
+
+def test_a_call_goes_on_while_the_database_is_unreachable_for_30_seconds(
+    deployment, chromium_on_caller, tmp_path
+):
+    register_vehicle(deployment)
+    # The caller speaks after the outage; the greeting ends (and is written) within it.
+    microphone = spoken_call_microphone(deployment, tmp_path, leading_silence=50)
+    chromium = chromium_on_caller(microphone)
+    with supervisor_page(chromium) as supervisor:
+        log_in(supervisor, deployment, then="/history/")
+        page = new_page(chromium)
+        started = time.time() * 1000
+        call_id = start_call(page)
+        expect(page.locator("#captions")).to_contain_text(f"Assistant: {GREETING}", timeout=30000)
+        before = api(supervisor, f"/api/calls/{call_id}/")
+        with deployment.database_unreachable():
+            time.sleep(30)
+            expect(page.locator("#call-app")).to_have_attribute("data-state", "inCall")
+        hear_greeting_vin_and_answer(page, started)
+        page.get_by_role("button", name="Hang up").click()
+        call = stored_call(supervisor, call_id, lambda c: c["status"] == "ended", seconds=90)
+    assert_nothing_lost(before, call, SPOKEN)
+    assert call["vehicle"]["vin"] == VIN
+    # The outage did hold up the call's writes, which were stored once it was over.
+    worker_log = deployment.log(call["worker_host"]).read_text(errors="replace")
+    assert f"call {call_id}: writing" in worker_log
+
+
+LIST_PHONE_NUMBERS = """
+import asyncio
+from livekit import api
+from telephony.provisioning import livekit_client
+
+async def numbers():
+    client = livekit_client()
+    try:
+        trunks = await client.sip.list_inbound_trunk(api.ListSIPInboundTrunkRequest())
+        print([number for trunk in trunks.items for number in trunk.numbers])
+    finally:
+        await client.aclose()
+
+asyncio.run(numbers())
+"""
+
+
+def test_a_call_goes_on_while_redis_restarts_and_the_monitor_catches_up(
+    deployment, chromium_on_caller, tmp_path
+):
+    register_vehicle(deployment)
+    microphone = spoken_call_microphone(deployment, tmp_path, leading_silence=25)
+    chromium = chromium_on_caller(microphone)
+    with supervisor_page(chromium) as monitor:
+        log_in(monitor, deployment)
+        expect(monitor.locator("#connection")).to_have_text("Live", timeout=15000)
+        page = new_page(chromium)
+        started = time.time() * 1000
+        call_id = start_call(page)
+        monitor.locator(f"[data-call-id='{call_id}']").first.click()
+        expect(monitor.locator("#transcript")).to_contain_text(GREETING, timeout=30000)
+        before = api(monitor, f"/api/calls/{call_id}/")
+
+        deployment.restart_redis()
+        hear_greeting_vin_and_answer(page, started)
+        # LiveKit keeps the phone lines in Redis: the desk's line is still there.
+        assert PHONE_LINE in deployment.manage("web1", "shell", "-c", LIST_PHONE_NUMBERS).stdout
+        # LiveKit's nodes and dispatch work on the new Redis: a new call is answered.
+        silence = tmp_path / "silence.wav"
+        silence_wav(silence, seconds=60)
+        another = new_page(chromium_on_caller(silence))
+        another_call = start_call(another)
+        expect(another.locator("#captions")).to_contain_text(GREETING, timeout=45000)
+        another.get_by_role("button", name="Hang up").click()
+        page.get_by_role("button", name="Hang up").click()
+        call = stored_call(monitor, call_id, lambda c: c["status"] == "ended", seconds=60)
+        assert_nothing_lost(before, call, SPOKEN)
+        expect(monitor.locator("#connection")).to_have_text("Live", timeout=60000)
+        expect_monitor_to_show(monitor, call)
+    assert another_call != call_id
+
+
+def test_a_call_whose_media_node_dies_reconnects_to_the_other_and_goes_on(
+    deployment, chromium_on_caller, tmp_path
+):
+    from agentworker.resume import BACK_SAID
+
+    register_vehicle(deployment)
+    microphone = spoken_call_microphone(deployment, tmp_path, leading_silence=60)
+    chromium = chromium_on_caller(microphone)
+    page = new_page(chromium)
+    call_id = start_call(page)
+    captions = page.locator("#captions")
+    expect(captions).to_contain_text(f"Assistant: {GREETING}", timeout=30000)
+    with supervisor_page(chromium) as supervisor:
+        log_in(supervisor, deployment, then="/history/")
+        placed = stored_call(supervisor, call_id, lambda c: c["media_node"] and c["segments"])
+        node = next(name for name in MEDIA if deployment[name].address == placed["media_node"])
+        deployment.lose_media_host(node)
+
+        expect(captions).to_contain_text(f"Assistant: {BACK_SAID}", timeout=60000)
+        expect(captions).to_contain_text(f"You: {CALLER_SAYS}", timeout=45000)
+        expect(captions).to_contain_text(f"Assistant: {ANSWER}", timeout=30000)
+        page.wait_for_timeout(3000)
+        page.get_by_role("button", name="Hang up").click()
+        call = stored_call(supervisor, call_id, lambda c: c["status"] == "ended")
+    assert_nothing_lost(placed, call, [("agent", GREETING), ("agent", BACK_SAID), *SPOKEN[1:]])
+    assert call["media_node"] != placed["media_node"]

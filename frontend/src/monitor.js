@@ -36,6 +36,12 @@ const last = {}; // id -> highest sequence seen, for resume
 let selected = null;
 let socket = null;
 let retry = 0;
+// The page pings every PING_MS and the server answers each; a socket that has said nothing
+// for SILENT_MS is one whose web host is gone (pulled from the network, nothing told us),
+// and the page stops waiting on it and reconnects, through the edge, to another.
+const PING_MS = 10000;
+const SILENT_MS = 25000;
+let heardAt = 0;
 let listening = null;
 
 
@@ -342,23 +348,33 @@ function connect() {
     .join(",");
   const url = `${scheme}://${location.host}/ws/monitor/${resume ? `?resume=${resume}` : ""}`;
   setConnection(retry ? "reconnecting" : "connecting", retry ? "Reconnecting…" : "Connecting…");
-  socket = new WebSocket(url);
-  socket.addEventListener("open", () => {
+  const current = new WebSocket(url);
+  socket = current;
+  current.addEventListener("open", () => {
     retry = 0;
+    heardAt = Date.now();
     setConnection("live", "Live");
   });
-  socket.addEventListener("message", (event) => onMessage(JSON.parse(event.data)));
-  socket.addEventListener("close", (event) => {
+  current.addEventListener("message", (event) => {
+    heardAt = Date.now();
+    onMessage(JSON.parse(event.data));
+  });
+  current.addEventListener("close", (event) => {
+    if (socket !== current) return; // one given up on as silent: its successor is under way
     if (event.code === 4403) {
       setConnection("refused", "You are not allowed to watch calls. Log in as a supervisor.");
       return;
     }
-    retry += 1;
-    const delay = Math.min(10000, 500 * 2 ** Math.min(retry, 5));
-    const why = event.code === 1013 ? "Live updates are degraded" : "Connection lost";
-    setConnection("reconnecting", `${why}. Reconnecting in ${Math.round(delay / 1000)} s…`);
-    setTimeout(connect, delay);
+    reconnectLater(event.code === 1013 ? "Live updates are degraded" : "Connection lost");
   });
+}
+
+function reconnectLater(why) {
+  socket = null;
+  retry += 1;
+  const delay = Math.min(10000, 500 * 2 ** Math.min(retry, 5));
+  setConnection("reconnecting", `${why}. Reconnecting in ${Math.round(delay / 1000)} s…`);
+  setTimeout(connect, delay);
 }
 
 // A supervisor's token for the selected call from the API (listen, barge-in), or null after
@@ -445,8 +461,15 @@ ui.whisperForm.addEventListener("submit", (event) => {
 ui.bargeIn.addEventListener("click", bargeIn);
 // Keeps the lease on calls this supervisor controls (and the connection alive).
 setInterval(() => {
-  if (socket && socket.readyState === WebSocket.OPEN) socket.send('{"type": "ping"}');
-}, 10000);
+  if (!socket || socket.readyState !== WebSocket.OPEN) return;
+  if (Date.now() - heardAt > SILENT_MS) {
+    const silent = socket;
+    reconnectLater("Connection lost");
+    silent.close();
+    return;
+  }
+  socket.send('{"type": "ping"}');
+}, PING_MS);
 setInterval(() => {
   document.querySelectorAll(".call-item").forEach((button) => {
     const call = calls.get(button.dataset.callId);

@@ -18,6 +18,7 @@ bridge, the outside world of this data centre, as OpenAI is of a real one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import secrets
@@ -152,6 +153,7 @@ class Cluster:
         self.folder = folder  # this run's configuration, certificates and data
         self.secrets = Secrets()
         self.processes: dict[str, subprocess.Popen] = {}
+        self._started: dict[str, tuple] = {}  # name → how it was started, to start it again
         self.ca_file = folder / "ca.pem"
 
     def __getitem__(self, host: str) -> Host:
@@ -169,9 +171,6 @@ class Cluster:
     def app_environment(self, host: str) -> dict[str, str]:
         """The product's settings on a web or worker host (docs/deploy.md's table)."""
         s = self.secrets
-        # Over the private network, each web and worker host to one media node (any node
-        # serves any room: LiveKit relays through Redis).
-        media = MEDIA[(int(host[-1]) - 1) % len(MEDIA)]
         return {
             "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
             "HOME": str(self.folder),
@@ -186,7 +185,10 @@ class Cluster:
             "DATABASE_URL": f"postgres://callcenter:{s.postgres}@data:6432/callcenter",
             "DATABASE_TRANSACTION_POOLING": "true",
             "REDIS_URL": f"redis://:{s.redis}@data:6379/0",
-            "LIVEKIT_URL": f"ws://{media}:7880",
+            # Through the edge, which balances over the media nodes that are up (any node
+            # serves any room: LiveKit relays through Redis), so that a worker or web host
+            # loses nothing when one of them dies.
+            "LIVEKIT_URL": f"wss://{LIVEKIT_SITE}",
             "LIVEKIT_PUBLIC_URL": f"wss://{LIVEKIT_SITE}",
             "LIVEKIT_API_KEY": s.livekit_key,
             "LIVEKIT_API_SECRET": s.livekit_secret,
@@ -217,7 +219,28 @@ class Cluster:
               cwd: Path | None = None) -> subprocess.Popen:  # fmt: skip
         process = self.centre[host].start(program, env=env, log=self.log(name), cwd=cwd)
         self.processes[name] = process
+        self._started[name] = (host, program, env, cwd)
         return process
+
+    def restart(self, name: str, port: int | None) -> None:
+        """Start ``name`` again as it was started; returns once it listens on ``port``."""
+        host, program, env, cwd = self._started[name]
+        process = self.start(name, host, program, env, cwd)
+        if port is None:
+            return
+        # Asked on the host itself: the data host's firewall admits no one else.
+        deadline = time.monotonic() + 60
+        while not self.centre[host].run(["ss", "-H", "-ltn", f"sport = :{port}"]).stdout:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{name} did not listen on {port}: {tail(self.log(name))}")
+            time.sleep(0.2)
+
+    def kill(self, name: str) -> None:
+        """SIGKILL ``name`` and everything it started; returns once it is gone."""
+        process = self.processes[name]
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
 
     def certificates(self) -> None:
         import trustme
@@ -279,7 +302,9 @@ class Cluster:
             "CONFIG_DIR": str(config),
             "APP_NETWORK": str(NETWORK),
             "REDIS_PASSWORD": s.redis,
+            "REDIS_DIR": str(self.folder / "redis"),
         }
+        (self.folder / "redis").mkdir()
         (config / "pgbouncer.ini").write_text(render(DEPLOY / "pgbouncer.ini", values))
         (config / "pgbouncer_hba.conf").write_text(render(DEPLOY / "pgbouncer_hba.conf", values))
         write_private(config / "pgbouncer_users.txt", f'"callcenter" "{s.postgres}"\n')
@@ -481,7 +506,57 @@ class Cluster:
         else:
             os.killpg(process.pid, signal.SIGKILL)
 
-    def worker_running(self, name: str) -> bool:
+    def lose_web_host(self, name: str) -> None:
+        """A web host dies: its cable is pulled first (its peers are told nothing), then its
+        daphne is killed."""
+        self.centre[name].set_link(False)
+        self.kill(name)
+
+    def restore_web_host(self, name: str) -> None:
+        self.centre[name].set_link(True)
+        if not self.running(name):
+            self.restart(name, 8000)
+
+    def lose_media_host(self, name: str) -> None:
+        """A media host dies: its cable is pulled, then its servers are killed (livekit-server,
+        and on media1 livekit-sip)."""
+        self.centre[name].set_link(False)
+        for process in self._on_host(name):
+            self.kill(process)
+
+    def restore_media_host(self, name: str) -> None:
+        self.centre[name].set_link(True)
+        if not self.running(name):
+            self.restart(name, 7880)
+        if "livekit-sip" in self._on_host(name) and not self.running("livekit-sip"):
+            log = self.log("livekit-sip")
+            offset = log.stat().st_size
+            self.restart("livekit-sip", None)
+            wait_for_line(log, "sip signaling listening", self.processes["livekit-sip"], 60,
+                          offset=offset)  # fmt: skip
+
+    def _on_host(self, host: str) -> list[str]:
+        return [name for name, started in self._started.items() if started[0] == host]
+
+    def restart_redis(self, down_seconds: float = 2) -> None:
+        """Redis is killed and started again, with what its append-only file kept."""
+        self.kill("redis")
+        time.sleep(down_seconds)
+        self.restart("redis", 6379)
+
+    @contextmanager
+    def database_unreachable(self) -> Iterator[None]:
+        """Within the block no packet reaches PgBouncer, the database's door: connections
+        made before hang, new ones are never answered."""
+        rule = ("INPUT", "-p", "tcp", "--dport", "6432", "-j", "DROP")
+        data = self.centre["data"]
+        data.firewall("-I", rule[0], "1", *rule[1:])
+        try:
+            yield
+        finally:
+            data.firewall("-D", *rule)
+
+    def running(self, name: str) -> bool:
         process = self.processes.get(name)
         return process is not None and process.poll() is None
 

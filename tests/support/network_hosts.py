@@ -155,6 +155,11 @@ class Host:
     def flush_firewall(self) -> None:
         subprocess.run(["ip", "netns", "exec", self.namespace, "iptables", "-F"], check=True)
 
+    def set_link(self, up: bool) -> None:
+        """Plug this host's cable in or pull it: down, nothing reaches it or leaves it, and
+        nobody is told (no reset, no FIN), as when a host loses power."""
+        ip("netns", "exec", self.namespace, "ip", "link", "set", "eth0", "up" if up else "down")
+
 
 class DataCentre:
     """The bridge and the hosts on it; ``close`` removes them and every process in them."""
