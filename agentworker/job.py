@@ -49,8 +49,12 @@ from agentworker.placement import record_placement  # noqa: E402
 from agentworker.recorder import CallRecorder  # noqa: E402
 from agentworker.resume import (  # noqa: E402
     BACK_SAID,
+    ROOM_LOST,
+    TAKEN_OVER,
+    RoomWatch,
     conversation_so_far,
     record_return,
+    served_by_another_job,
     takes_over_from_a_lost_job,
 )
 from agentworker.summary import summarize_call  # noqa: E402
@@ -116,11 +120,16 @@ async def phone_numbers(ctx: JobContext) -> tuple[str, str]:
 
 
 async def open_call(
-    metadata: str, room_name: str, job_id: str, phone: tuple[str, str] | None = None
+    metadata: str,
+    room_name: str,
+    job_id: str,
+    phone: tuple[str, str] | None = None,
+    agents_in_room: set[str] = frozenset(),
 ) -> tuple[Call, bool]:
     """The Call this job serves: the dispatched one, else the room's, else a new one (a phone
     call: ``phone`` holds the caller's and the dialled number); and whether it takes the call
-    over from a job that was lost (``agentworker.resume``)."""
+    over from a job that was lost (``agentworker.resume``). Raises ``AlreadyServed`` when the
+    job serving the call is in the room (``agents_in_room``: the identities of agents there)."""
     call_id = call_id_from_dispatch_metadata(metadata)
     call = await Call.objects.filter(pk=call_id).afirst() if call_id else None
     if call is None:
@@ -130,10 +139,16 @@ async def open_call(
         call = await Call.objects.acreate(
             room_name=room_name, channel=Call.Channel.PHONE, caller=caller, dialled_number=dialled
         )
+    if served_by_another_job(call, job_id, agents_in_room):
+        raise AlreadyServed(call.worker_job_id)
     resuming = takes_over_from_a_lost_job(call, job_id)
     # An ended call's record is never rewritten (see refuse_ended_call).
     await sync_to_async(call.assign_job)(job_id)
     return call, resuming
+
+
+class AlreadyServed(Exception):
+    """Another job serves the call, in the room with this one."""
 
 
 ENDED_CALL_MESSAGE = "This call has already ended. Please start a new call."
@@ -207,12 +222,26 @@ async def entrypoint(ctx: JobContext) -> None:
     """Serve one call: open its record, run the session, keep the record true to the end."""
     await ctx.connect()
     phone = await phone_numbers(ctx) if phone_line_of(ctx.job.metadata) else None
-    call, resuming = await open_call(ctx.job.metadata, ctx.room.name, ctx.job.id, phone)
+    agents = {
+        p.identity
+        for p in ctx.room.remote_participants.values()
+        if p.kind == rtc.ParticipantKind.PARTICIPANT_KIND_AGENT
+    }
+    try:
+        call, resuming = await open_call(ctx.job.metadata, ctx.room.name, ctx.job.id, phone, agents)
+    except AlreadyServed as served:
+        logger.info("room %s: job %s serves the call already; leaving", ctx.room.name, served)
+        ctx.shutdown(reason="another job serves the call")
+        return
     if not call.is_live:
         await refuse_ended_call(ctx, call)
         return
     ctx.log_context_fields["call_id"] = str(call.pk)
-    writer = await CallWriter.open(call.pk)
+    # Fenced by this job: once another job takes the call over, this one leaves.
+    writer = await CallWriter.open(
+        call.pk, job_id=ctx.job.id, on_taken_over=lambda: ctx.shutdown(reason=TAKEN_OVER)
+    )
+    room_watch = RoomWatch(ctx.room, writer, lambda reason: ctx.shutdown(reason=reason))
     line = (  # web calls dial no number
         await PhoneLine.objects.filter(number=call.dialled_number).afirst()
         if call.dialled_number
@@ -265,10 +294,14 @@ async def entrypoint(ctx: JobContext) -> None:
     async def finish(reason: str) -> None:
         await supervisor_control.stop()
         await supervisor_voices.stop()
-        recorder.ended()
+        # A job whose call another job serves now leaves it as it is.
+        ours = await writer.still_ours()
+        if ours:
+            recorder.ended(failed_reason=ROOM_LOST if room_watch.lost else "")
         await writer.flush()
-        await recording.finish()
-        await summarize_call(call.pk, session.llm)
+        await recording.finish()  # this job's part of the recording, in any case
+        if ours:
+            await summarize_call(call.pk, session.llm)
         await writer.close()
         logger.info("call %s finished: %s", call.pk, reason)
 
@@ -302,3 +335,12 @@ async def entrypoint(ctx: JobContext) -> None:
     recorder.answered()
     await recording.start()
     await record_placement(job, ctx.room)
+    # Rejoined after its media node died: the call's room is on another node now.
+    placements: set[asyncio.Task] = set()
+
+    def placed_again() -> None:
+        task = asyncio.get_running_loop().create_task(record_placement(job, ctx.room))
+        placements.add(task)
+        task.add_done_callback(placements.discard)
+
+    ctx.room.on("reconnected", placed_again)

@@ -1,21 +1,32 @@
-"""A call taken up by a new job after its agent was lost (its worker died mid-call).
+"""A call taken up by a new job after its agent was lost: its worker died mid-call, or the
+media node hosting its room did and the caller came back through another.
 
 Everything the conversation needs is in the database: the transcript, the tools' answers,
 the supervisors' notes, the call's vehicle and control. The new job rebuilds the model's
 conversation from them, so the caller never repeats what they gave, tells the caller once
 that it is back, and records how long the call was without its agent.
+
+The job that lost the call may still be running (a media node died, not its worker): it
+learns that another job took over from its fenced writer (``agentworker.writer``) or when its
+room connection comes back, and leaves without touching the call (``RoomWatch``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import socket
 
 from asgiref.sync import sync_to_async
 from django.utils import timezone
+from livekit import rtc
 from livekit.agents import llm
 
+from callcenter.livekit_tokens import agent_identity
 from callcenter.models import Call, CallEvent, TranscriptSegment
+
+logger = logging.getLogger(__name__)
 
 # What the caller hears once when the agent is back: no new greeting, no question repeated.
 BACK_SAID = "Sorry, we were cut off for a moment. I am back with you."
@@ -31,6 +42,15 @@ MAX_TOOL_ANSWER = 2000
 def takes_over_from_a_lost_job(call: Call, job_id: str) -> bool:
     """Whether another job served this live call before (read before ``assign_job``)."""
     return bool(call.is_live and call.worker_job_id and call.worker_job_id != job_id)
+
+
+def served_by_another_job(call: Call, job_id: str, agents_in_room: set[str]) -> bool:
+    """Whether the job serving the call is in the room with this one: two were asked for when
+    the call's room moved to another media node (the caller's token on rejoining, and the web
+    app on hearing the old agent leave). The first one there keeps the call."""
+    return takes_over_from_a_lost_job(call, job_id) and (
+        agent_identity(call.worker_job_id) in agents_in_room
+    )
 
 
 def _note(item) -> str | None:
@@ -85,3 +105,77 @@ def record_return(call: Call, writer) -> None:
     seconds = round((timezone.now() - lost_at).total_seconds(), 1) if lost_at else None
     writer.event(CallEvent.Type.AGENT_BACK, {"seconds": seconds, "worker": socket.gethostname()})
     writer.change_call(Call.mark_agent_back)
+
+
+# A room connection that ended for one of these was lost, not closed: the media node hosting
+# the room died, or the worker's network did. The call is not over; the caller may come back.
+LOST_ROOM = {
+    rtc.DisconnectReason.UNKNOWN_REASON,
+    rtc.DisconnectReason.SIGNAL_CLOSE,
+    rtc.DisconnectReason.CONNECTION_TIMEOUT,
+    rtc.DisconnectReason.MEDIA_FAILURE,
+    rtc.DisconnectReason.SERVER_SHUTDOWN,
+    rtc.DisconnectReason.JOIN_FAILURE,
+    rtc.DisconnectReason.STATE_MISMATCH,
+    rtc.DisconnectReason.MIGRATION,
+}
+# The record of a call whose room was lost and whose caller never came back.
+ROOM_LOST = "The call's media server was lost, and the caller did not come back."
+TAKEN_OVER = "another job took the call over"
+ROOM_GONE = "the call's room stayed unreachable"
+
+
+class RoomWatch:
+    """Follows the job's room connection while the SDK reconnects it: the job leaves as soon
+    as another job has taken the call over (the caller came back through another media node),
+    or once its room is gone for ``give_up_seconds`` with nobody taking over (then the room
+    was lost, not closed, and the call fails so). A connection that ended for a loss reason is
+    lost too."""
+
+    def __init__(self, room: rtc.Room, writer, leave, *, check_seconds: float = 2.0,
+                 give_up_seconds: float = 60.0) -> None:  # fmt: skip
+        self.writer = writer
+        self.leave = leave  # called with the reason the job leaves
+        self.lost = False
+        self.check_seconds = check_seconds
+        self.give_up_seconds = give_up_seconds
+        self._watching: asyncio.Task | None = None
+        room.on("disconnected", self._disconnected)
+        room.on("reconnecting", self._reconnecting)
+        room.on("reconnected", self._reconnected)
+
+    def _disconnected(self, reason=None) -> None:
+        self._stop()
+        self.lost = reason in LOST_ROOM
+
+    def _reconnecting(self) -> None:
+        if self._watching is None:
+            self._watching = asyncio.get_running_loop().create_task(self._while_reconnecting())
+
+    def _reconnected(self) -> None:
+        self._stop()
+        # Back in a room: the call's, or the one the caller rejoined another job in.
+        self._watching = asyncio.get_running_loop().create_task(self._check_once())
+
+    def _stop(self) -> None:
+        if self._watching is not None:
+            self._watching.cancel()
+            self._watching = None
+
+    async def _check_once(self) -> None:
+        if not await self.writer.still_ours():
+            self._leave(TAKEN_OVER)
+
+    async def _while_reconnecting(self) -> None:
+        deadline = asyncio.get_running_loop().time() + self.give_up_seconds
+        while True:
+            await asyncio.sleep(self.check_seconds)
+            if not await self.writer.still_ours():
+                return self._leave(TAKEN_OVER)
+            if asyncio.get_running_loop().time() > deadline:
+                self.lost = True
+                return self._leave(ROOM_GONE)
+
+    def _leave(self, reason: str) -> None:
+        logger.warning("call %s: %s; this job leaves", self.writer.call_id, reason)
+        self.leave(reason)

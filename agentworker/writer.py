@@ -6,6 +6,12 @@ and returns. One task per call drains the queue in order, writes through the ORM
 thread, retries with backoff for as long as the database is away, and publishes each row to the
 live monitor only after it is committed. Writes are idempotent on (call, sequence), so a retry
 after a commit whose answer was lost writes nothing twice.
+
+A writer that belongs to a job is fenced by it: each write commits only while the call is
+still that job's (``Call.worker_job_id``, checked under the call's row lock). A job whose call
+another job took over (its media node died and the caller came back through another, or its
+worker was cut off and reconnected) writes nothing more; its writer drops the write and says
+so once, and the job leaves (``on_taken_over``).
 """
 
 from __future__ import annotations
@@ -20,7 +26,7 @@ from typing import Any
 from uuid import UUID
 
 from asgiref.sync import sync_to_async
-from django.db import DatabaseError, InterfaceError, connection
+from django.db import DatabaseError, InterfaceError, connection, transaction
 
 from callcenter import live_updates
 from callcenter.models import Call, CallEvent, TranscriptSegment
@@ -30,6 +36,10 @@ logger = logging.getLogger(__name__)
 
 # Seconds between attempts while the database is away; the last repeats until it is back.
 RETRY_DELAYS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+
+
+class TakenOver(Exception):
+    """The call is served by another job now: this job's writes are refused."""
 
 
 @dataclass
@@ -51,8 +61,13 @@ class CallWriter:
         last_sequence: int = 0,
         retry_delays: tuple[float, ...] = RETRY_DELAYS,
         publish: Callable[[dict[str, Any]], Awaitable[None]] | None = live_updates.publish,
+        job_id: str | None = None,
+        on_taken_over: Callable[[], None] | None = None,
     ) -> None:
         self.call_id = UUID(str(call_id))
+        self.job_id = job_id  # the fence: writes commit only while the call is this job's
+        self._on_taken_over = on_taken_over
+        self.taken_over = False
         self._sequence = last_sequence
         self._retry_delays = retry_delays
         self._publish = publish
@@ -175,8 +190,13 @@ class CallWriter:
     async def _write_until_stored(self, write: _Write) -> dict[str, Any] | None:
         attempt = 0
         while True:
+            if self.taken_over:
+                return None
             try:
-                return await sync_to_async(_run_in_orm_thread)(write.apply)
+                return await sync_to_async(_run_in_orm_thread)(write.apply, self._fence())
+            except TakenOver:
+                self._was_taken_over(write)
+                return None
             except (DatabaseError, InterfaceError) as exc:
                 self.attempts_failed += 1
                 delay = self._retry_delays[min(attempt, len(self._retry_delays) - 1)]
@@ -190,6 +210,32 @@ class CallWriter:
                 )
                 await asyncio.sleep(delay)
 
+    async def still_ours(self) -> bool:
+        """Whether the call is still this writer's job's (True without a job, or while the
+        database cannot say: the fence still guards every write)."""
+        if self.job_id is None or self.taken_over:
+            return not self.taken_over
+        try:
+            ours = await Call.objects.filter(pk=self.call_id, worker_job_id=self.job_id).aexists()
+        except (DatabaseError, InterfaceError):
+            return True
+        self.taken_over = not ours
+        return ours
+
+    def _fence(self) -> tuple[UUID, str] | None:
+        return (self.call_id, self.job_id) if self.job_id else None
+
+    def _was_taken_over(self, write: _Write) -> None:
+        self.taken_over = True
+        logger.warning(
+            "call %s: taken over by another job; job %s stops writing (dropped %s and after)",
+            self.call_id,
+            self.job_id,
+            write.description,
+        )
+        if self._on_taken_over is not None:
+            self._on_taken_over()
+
     async def _publish_quietly(self, message: dict[str, Any]) -> None:
         # The row is stored; a monitor that misses the live message catches up on resume.
         try:
@@ -198,11 +244,21 @@ class CallWriter:
             logger.warning("call %s: publishing to the monitor failed", self.call_id, exc_info=1)
 
 
-def _run_in_orm_thread(apply: Callable[[], dict[str, Any] | None]) -> dict[str, Any] | None:
+def _run_in_orm_thread(
+    apply: Callable[[], dict[str, Any] | None], fence: tuple[UUID, str] | None
+) -> dict[str, Any] | None:
     # The connection is kept between writes (reconnecting per write costs milliseconds); one
     # that failed is closed below, so the retry opens a fresh one.
     try:
-        return apply()
+        if fence is None:
+            return apply()
+        call_id, job_id = fence
+        with transaction.atomic():
+            # The row lock orders this write with a new job's Call.assign_job.
+            ours = Call.objects.select_for_update().filter(pk=call_id, worker_job_id=job_id)
+            if not ours.values_list("pk", flat=True)[:1]:
+                raise TakenOver
+            return apply()
     except (DatabaseError, InterfaceError):
         # A broken connection must not be reused by the next attempt.
         connection.close()

@@ -27,6 +27,13 @@ CALLER_IDENTITY_PREFIX = "caller-"
 # Supervisors' identities start with this; the agent job hears such a participant's microphone
 # as the supervisor's (agentworker.supervisor_voice), never as the caller's.
 SUPERVISOR_IDENTITY_PREFIX = "supervisor-"
+
+
+def agent_identity(job_id: str) -> str:
+    """The identity of a job's agent in its room (livekit-agents' default, ``agent-<job id>``)."""
+    return f"agent-{job_id}"
+
+
 LISTEN_IN_TOKEN_TTL = timedelta(minutes=5)
 
 

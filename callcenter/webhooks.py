@@ -22,6 +22,7 @@ from livekit import api
 
 from callcenter.agent_dispatch import dispatch_agent_again
 from callcenter.live_updates import announce_call_change
+from callcenter.livekit_tokens import agent_identity
 from callcenter.models import Call
 from recordings.egress import apply_egress_info
 
@@ -41,6 +42,14 @@ def _is_the_caller(call: Call, participant: api.ParticipantInfo) -> bool:
     if participant.kind == api.ParticipantInfo.SIP:
         return True
     return bool(call.caller) and participant.identity == call.caller
+
+
+def _is_the_calls_agent(call: Call, participant: api.ParticipantInfo) -> bool:
+    """The agent of the job serving the call (livekit-agents names it ``agent-<job id>``),
+    or any agent while no job has taken the call yet."""
+    if participant.kind != api.ParticipantInfo.AGENT:
+        return False
+    return not call.worker_job_id or participant.identity == agent_identity(call.worker_job_id)
 
 
 def handle_event(event: api.WebhookEvent) -> None:
@@ -65,10 +74,11 @@ def handle_event(event: api.WebhookEvent) -> None:
         # The caller hung up: the call is over. The agent leaves after it (and LiveKit closes
         # the room only then), so the agent's departure must not read as a lost worker.
         changed = call.mark_ended(timezone.now())
-    elif kind == "participant_left" and event.participant.kind == api.ParticipantInfo.AGENT:
-        # The worker ends its call before it leaves the room; an agent gone from a live call
-        # means its worker stopped (crashed, killed). A new job resumes the call from what is
-        # stored; if none can be asked for, the call has failed (the segments stay).
+    elif kind == "participant_left" and _is_the_calls_agent(call, event.participant):
+        # The worker ends its call before it leaves the room; the call's agent gone from a
+        # live call means its worker stopped (crashed, killed). A new job resumes the call
+        # from what is stored; if none can be asked for, the call has failed (the segments
+        # stay). An agent another job replaced leaving decides nothing.
         if call.mark_agent_lost(timezone.now()):
             changed = True
             if not dispatch_agent_again(call):

@@ -1,9 +1,20 @@
 """A call taken up by a new job after its agent was lost: the conversation rebuilt from what
 is stored, in order, for the model to carry on without asking again (agentworker.resume)."""
 
-import pytest
+import asyncio
 
-from agentworker.resume import BACK_INSTRUCTIONS, conversation_so_far, takes_over_from_a_lost_job
+import pytest
+from asgiref.sync import sync_to_async
+
+from agentworker.resume import (
+    BACK_INSTRUCTIONS,
+    BACK_SAID,
+    RoomWatch,
+    conversation_so_far,
+    served_by_another_job,
+    takes_over_from_a_lost_job,
+)
+from agentworker.writer import CallWriter
 from callcenter.models import Call, CallEvent, TranscriptSegment
 
 
@@ -58,3 +69,91 @@ def test_only_a_live_call_another_job_served_is_taken_over():
     assert not takes_over_from_a_lost_job(Call.objects.create(), "AJ_new")  # a new call
     served.mark_ended()
     assert not takes_over_from_a_lost_job(served, "AJ_new")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_job_whose_call_another_job_took_over_writes_nothing_more_and_leaves():
+    call = await Call.objects.acreate(status=Call.Status.ACTIVE, worker_job_id="AJ_old")
+    left = []
+    old = await CallWriter.open(
+        call.pk, job_id="AJ_old", publish=None, on_taken_over=lambda: left.append(True)
+    )
+    old.segment("agent", "Welcome. Your VIN?")
+    await old.flush()
+    assert await old.still_ours()
+
+    # The caller came back through another media node; a new job serves the call now.
+    await sync_to_async(call.assign_job)("AJ_new")
+    new = await CallWriter.open(call.pk, job_id="AJ_new", publish=None)
+    new.segment("agent", BACK_SAID)
+    old.segment("agent", "Are you still there?")  # the old job, still up, says something
+    old.change_call(Call.mark_ended)
+    old.event(CallEvent.Type.ERROR, {"message": "room lost"})
+    await old.flush()
+    await new.flush()
+
+    segments = TranscriptSegment.objects.filter(call=call).order_by("sequence")
+    stored = [segment.text async for segment in segments]
+    assert stored == ["Welcome. Your VIN?", BACK_SAID]
+    assert not await CallEvent.objects.filter(call=call).aexists()
+    assert (await Call.objects.aget(pk=call.pk)).is_live  # the old job ended nothing
+    assert left == [True] and old.taken_over and not await old.still_ours()
+    assert await new.still_ours()
+    await old.close()
+    await new.close()
+
+
+async def test_a_room_connection_that_dropped_is_lost_and_one_closed_is_not():
+    from livekit import rtc
+
+    class Writer:
+        call_id = "call"
+
+    for reason, lost in [
+        (rtc.DisconnectReason.UNKNOWN_REASON, True),  # the SDK gave up reconnecting
+        (rtc.DisconnectReason.SIGNAL_CLOSE, True),
+        (rtc.DisconnectReason.CLIENT_INITIATED, False),  # the job hung up
+        (rtc.DisconnectReason.ROOM_DELETED, False),  # the call ended
+        (rtc.DisconnectReason.PARTICIPANT_REMOVED, False),
+    ]:
+        room = rtc.Room()
+        watch = RoomWatch(room, Writer(), leave=lambda: None)
+        room.emit("disconnected", reason)
+        assert watch.lost is lost, reason
+
+
+@pytest.mark.django_db
+def test_a_second_job_asked_for_a_moved_room_leaves_the_call_to_the_first_one_there():
+    call = Call.objects.create(status=Call.Status.ACTIVE, worker_job_id="AJ_first")
+    # The first new job took the call over; the second finds its agent in the room.
+    assert served_by_another_job(call, "AJ_second", {"agent-AJ_first"})
+    # The lost job's agent is nowhere: the call is taken over, not served.
+    assert not served_by_another_job(call, "AJ_second", {"agent-AJ_other"})
+    assert not served_by_another_job(call, "AJ_first", {"agent-AJ_first"})  # itself
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_job_stuck_reconnecting_leaves_once_taken_over_or_after_giving_up():
+    from livekit import rtc
+
+    from agentworker.resume import ROOM_GONE, TAKEN_OVER
+
+    taken = await Call.objects.acreate(status=Call.Status.ACTIVE, worker_job_id="AJ_old")
+    abandoned = await Call.objects.acreate(status=Call.Status.ACTIVE, worker_job_id="AJ_old2")
+    left: dict[str, str] = {}
+    watches = {}
+    for call, job in ((taken, "AJ_old"), (abandoned, "AJ_old2")):
+        room = rtc.Room()
+        writer = CallWriter(call.pk, job_id=job, publish=None)
+        watches[job] = RoomWatch(
+            room, writer, lambda reason, job=job: left.setdefault(job, reason),
+            check_seconds=0.05, give_up_seconds=1.0,
+        )  # fmt: skip
+        room.emit("reconnecting")  # its media node died; the SDK keeps trying
+    await sync_to_async(taken.assign_job)("AJ_new")  # the caller came back with a new job
+    for _ in range(100):
+        if len(left) == 2:
+            break
+        await asyncio.sleep(0.05)
+    assert left == {"AJ_old": TAKEN_OVER, "AJ_old2": ROOM_GONE}
+    assert not watches["AJ_old"].lost and watches["AJ_old2"].lost

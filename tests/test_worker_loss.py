@@ -55,6 +55,21 @@ def test_an_agent_lost_when_no_new_job_can_be_asked_for_fails_the_call_keeping_i
 
 
 @pytest.mark.django_db
+def test_only_the_agent_of_the_job_serving_the_call_leaving_counts_as_lost(client, settings):
+    settings.LIVEKIT_URL = ""  # a lost agent then fails the call at once: easy to see
+    call = Call.objects.create(status=Call.Status.ACTIVE, worker_job_id="AJ_new")
+    # The job another one took the call over from (its media node died) leaves at last.
+    replaced = api.ParticipantInfo(identity="agent-AJ_old", kind=api.ParticipantInfo.AGENT)
+    participant_left(client, call, "EV_replaced_left", replaced)
+    call.refresh_from_db()
+    assert (call.status, call.agent_lost_at) == (Call.Status.ACTIVE, None)
+    serving = api.ParticipantInfo(identity="agent-AJ_new", kind=api.ParticipantInfo.AGENT)
+    participant_left(client, call, "EV_serving_left", serving)
+    call.refresh_from_db()
+    assert call.status == Call.Status.FAILED and call.agent_lost_at is not None
+
+
+@pytest.mark.django_db
 def test_the_agent_leaving_after_ending_the_call_changes_nothing(client):
     call = Call.objects.create(status=Call.Status.ACTIVE)
     call.mark_ended()

@@ -1,6 +1,7 @@
 // The customer's call page: start a call, talk to the agent, see its captions, type to it.
 import {
   ConnectionState,
+  DisconnectReason,
   ParticipantKind,
   Room,
   RoomEvent,
@@ -191,6 +192,15 @@ function showAgentActivity(participant) {
   ui.activity.textContent = AGENT_ACTIVITY[state] || "";
 }
 
+// Why a room ends when the call is over: the caller hung up, or the call was ended for them
+// (the agent or a supervisor). Any other reason is a connection the page could not get back.
+const CALL_CLOSED = new Set([
+  DisconnectReason.CLIENT_INITIATED,
+  DisconnectReason.ROOM_DELETED,
+  DisconnectReason.ROOM_CLOSED,
+  DisconnectReason.PARTICIPANT_REMOVED,
+]);
+
 function wireRoom(current) {
   current
     .on(RoomEvent.ParticipantConnected, agentJoined)
@@ -198,7 +208,12 @@ function wireRoom(current) {
       if (participant.kind === ParticipantKind.AGENT) showAgentActivity(participant);
     })
     .on(RoomEvent.ParticipantDisconnected, (participant) => {
-      if (participant.kind === ParticipantKind.AGENT) agentLost(current);
+      if (participant.kind !== ParticipantKind.AGENT) return;
+      // An agent another one took the call over from may leave after it: not a loss.
+      const stillAnswered = [...current.remoteParticipants.values()].some(
+        (other) => other !== participant && answersTheCall(other),
+      );
+      if (!stillAnswered) agentLost(current);
     })
     .on(RoomEvent.TrackSubscribed, (track) => {
       if (track.kind === Track.Kind.Audio) ui.audio.append(track.attach());
@@ -210,18 +225,23 @@ function wireRoom(current) {
       }
     })
     .on(RoomEvent.ConnectionStateChanged, (state) => {
-      if (state === ConnectionState.Reconnecting) setState("reconnecting");
+      const reconnecting = [ConnectionState.Reconnecting, ConnectionState.SignalReconnecting];
+      if (reconnecting.includes(state)) setState("reconnecting");
       if (state === ConnectionState.Connected && ui.page.dataset.state === "reconnecting") {
         const agentHere = [...current.remoteParticipants.values()].some(answersTheCall);
         setState(agentHere ? "inCall" : "waiting");
       }
     })
-    .on(RoomEvent.Disconnected, () => {
+    .on(RoomEvent.Disconnected, (reason) => {
       clearTimeout(agentWait);
       stopLevelMeter();
       ui.audio.replaceChildren();
       if (room === current) room = null;
-      if (ui.page.dataset.state !== "failed") setState("ended");
+      if (ui.page.dataset.state === "failed") return;
+      // The voice server that held the call went away and the page could not reach the call
+      // again through another: one click calls again.
+      if (!hungUp && !CALL_CLOSED.has(reason)) return fail("connection-lost");
+      setState("ended");
       ui.callButton.focus();
     });
 

@@ -620,8 +620,8 @@ def running_cluster() -> Iterator[Cluster]:
             cluster.start_data()
             cluster.start_media()
             cluster.start_web()
+            cluster.start_edge()  # the app hosts reach LiveKit through it
             cluster.start_sip()
-            cluster.start_edge()
             for name in WORKERS_AT_START:
                 cluster.start_worker(name)
             cluster.isolate_caller()

@@ -18,6 +18,8 @@ export const STATES = {
     inCall: true,
   },
   inCall: { status: "In call. Speak any time, or type below.", busy: false, inCall: true },
+  // The connection dropped (the caller's network, or the voice server holding the call went
+  // away): livekit-client reconnects on its own, to another server if need be.
   reconnecting: { status: "Connection lost. Reconnecting…", busy: true, inCall: true },
   // The assistant's server stopped mid-call; another takes the call up, with what was said.
   agentLost: {
@@ -72,6 +74,9 @@ export function describeFailure(kind, detail, { contact = "", online = true } = 
       return orCallUs("Our voice line is not answering right now. Try again in a minute.");
     case "no-agent":
       return orCallUs("Our assistant did not pick up. Try again in a minute.");
+    case "connection-lost":
+      if (!online) return offline;
+      return orCallUs("We lost the connection to your call. Press Try again to call us again.");
     case "agent-lost":
       return orCallUs("We lost the assistant and could not bring it back. Please call again.");
     default:
