@@ -48,14 +48,14 @@ from agentworker.phone_transfer import PhoneTransfer  # noqa: E402
 from agentworker.placement import record_placement  # noqa: E402
 from agentworker.recorder import CallRecorder  # noqa: E402
 from agentworker.resume import (  # noqa: E402
-    BACK_SAID,
     ROOM_LOST,
     TAKEN_OVER,
     RoomWatch,
     conversation_so_far,
-    record_return,
+    seconds_without_agent,
     served_by_another_job,
     takes_over_from_a_lost_job,
+    welcome_back,
 )
 from agentworker.summary import summarize_call  # noqa: E402
 from agentworker.supervisor_voice import SupervisorVoices  # noqa: E402
@@ -326,10 +326,9 @@ async def entrypoint(ctx: JobContext) -> None:
         with contextlib.suppress(RuntimeError):
             agent.greet(allow_interruptions=False)
     if resuming:
-        record_return(call, writer)
-        if not agent.paused:
-            with contextlib.suppress(RuntimeError):  # the caller hung up meanwhile
-                session.say(BACK_SAID, allow_interruptions=False)
+        welcome_back(writer, session, agent, await sync_to_async(seconds_without_agent)(call))
+    # Back in the call's room after its media node died (the same job, rejoined).
+    room_watch.on_back = lambda seconds: welcome_back(writer, session, agent, seconds)
     supervisor_control.start()
     Keypad(job).attach(ctx.room)
     recorder.answered()

@@ -14,6 +14,7 @@ room connection comes back, and leaves without touching the call (``RoomWatch``)
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import socket
@@ -98,13 +99,28 @@ async def conversation_so_far(call_id) -> llm.ChatContext:
     return context
 
 
-def record_return(call: Call, writer) -> None:
-    """The call has its agent again: how long it was without one, on the monitor and the
-    record (``agent_lost_at`` as the webhook set it, or the lost job's last write)."""
-    lost_at = call.agent_lost_at
-    seconds = round((timezone.now() - lost_at).total_seconds(), 1) if lost_at else None
+def welcome_back(writer, session, agent, seconds: float | None) -> None:
+    """The call has its agent again after ``seconds`` without it: an ``agent_back`` event on
+    the monitor and the record, and the caller told once (unless a person holds the call)."""
     writer.event(CallEvent.Type.AGENT_BACK, {"seconds": seconds, "worker": socket.gethostname()})
     writer.change_call(Call.mark_agent_back)
+    if not agent.paused:
+        with contextlib.suppress(RuntimeError):  # the caller hung up meanwhile
+            session.say(BACK_SAID, allow_interruptions=False)
+
+
+def seconds_without_agent(call: Call) -> float | None:
+    """Since the webhook saw the call's agent leave, else since the lost job's last stored
+    write (its media node died: no webhook came); None for a call with neither."""
+    lost_at = call.agent_lost_at
+    if lost_at is None:
+        last = [
+            model.objects.filter(call=call).order_by("-created_at")
+            .values_list("created_at", flat=True).first()
+            for model in (TranscriptSegment, CallEvent)
+        ]  # fmt: skip
+        lost_at = max((moment for moment in last if moment), default=None)
+    return round((timezone.now() - lost_at).total_seconds(), 1) if lost_at else None
 
 
 # A room connection that ended for one of these was lost, not closed: the media node hosting
@@ -123,6 +139,8 @@ LOST_ROOM = {
 ROOM_LOST = "The call's media server was lost, and the caller did not come back."
 TAKEN_OVER = "another job took the call over"
 ROOM_GONE = "the call's room stayed unreachable"
+# A room connection away this long was a gap the caller heard: they are told the agent is back.
+NOTICED_GAP_SECONDS = 2.0
 
 
 class RoomWatch:
@@ -132,10 +150,14 @@ class RoomWatch:
     was lost, not closed, and the call fails so). A connection that ended for a loss reason is
     lost too."""
 
-    def __init__(self, room: rtc.Room, writer, leave, *, check_seconds: float = 2.0,
-                 give_up_seconds: float = 60.0) -> None:  # fmt: skip
+    def __init__(self, room: rtc.Room, writer, leave, *, on_back=None,
+                 check_seconds: float = 2.0, give_up_seconds: float = 60.0) -> None:  # fmt: skip
         self.writer = writer
         self.leave = leave  # called with the reason the job leaves
+        # Called with the seconds the room was away, when the job is back in the call's room
+        # after a gap the caller noticed (its media node died and it rejoined on another).
+        self.on_back = on_back
+        self._away_since: float | None = None
         self.lost = False
         self.check_seconds = check_seconds
         self.give_up_seconds = give_up_seconds
@@ -149,22 +171,29 @@ class RoomWatch:
         self.lost = reason in LOST_ROOM
 
     def _reconnecting(self) -> None:
+        if self._away_since is None:
+            self._away_since = asyncio.get_running_loop().time()
         if self._watching is None:
             self._watching = asyncio.get_running_loop().create_task(self._while_reconnecting())
 
     def _reconnected(self) -> None:
         self._stop()
+        loop = asyncio.get_running_loop()
+        away = loop.time() - self._away_since if self._away_since is not None else 0.0
+        self._away_since = None
         # Back in a room: the call's, or the one the caller rejoined another job in.
-        self._watching = asyncio.get_running_loop().create_task(self._check_once())
+        self._watching = loop.create_task(self._check_once(away))
 
     def _stop(self) -> None:
         if self._watching is not None:
             self._watching.cancel()
             self._watching = None
 
-    async def _check_once(self) -> None:
+    async def _check_once(self, away: float) -> None:
         if not await self.writer.still_ours():
             self._leave(TAKEN_OVER)
+        elif away >= NOTICED_GAP_SECONDS and self.on_back is not None:
+            self.on_back(round(away, 1))
 
     async def _while_reconnecting(self) -> None:
         deadline = asyncio.get_running_loop().time() + self.give_up_seconds

@@ -157,3 +157,47 @@ async def test_a_job_stuck_reconnecting_leaves_once_taken_over_or_after_giving_u
         await asyncio.sleep(0.05)
     assert left == {"AJ_old": TAKEN_OVER, "AJ_old2": ROOM_GONE}
     assert not watches["AJ_old"].lost and watches["AJ_old2"].lost
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_job_back_in_its_calls_room_after_a_gap_says_so_and_after_a_blip_does_not(
+    monkeypatch,
+):
+    from livekit import rtc
+
+    from agentworker import resume
+
+    monkeypatch.setattr(resume, "NOTICED_GAP_SECONDS", 0.2)
+    call = await Call.objects.acreate(status=Call.Status.ACTIVE, worker_job_id="AJ_same")
+    back: list[float] = []
+    room = rtc.Room()
+    writer = CallWriter(call.pk, job_id="AJ_same", publish=None)
+    RoomWatch(room, writer, leave=lambda reason: None, on_back=back.append, check_seconds=5)
+    room.emit("reconnecting")
+    room.emit("reconnected")  # a blip: nothing to say
+    await asyncio.sleep(0.1)
+    room.emit("reconnecting")  # its node died; it rejoined the room on another
+    await asyncio.sleep(0.3)
+    room.emit("reconnected")
+    await asyncio.sleep(0.1)
+    assert len(back) == 1 and back[0] >= 0.3
+
+
+@pytest.mark.django_db
+def test_the_time_without_an_agent_counts_from_its_loss_or_else_its_last_write():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from agentworker.resume import seconds_without_agent
+
+    now = timezone.now()
+    lost = Call.objects.create(status=Call.Status.ACTIVE, agent_lost_at=now - timedelta(seconds=9))
+    assert 9 <= seconds_without_agent(lost) < 11
+    silent = Call.objects.create(status=Call.Status.ACTIVE)  # its media node died: no webhook
+    TranscriptSegment.objects.create(call=silent, sequence=1, speaker="agent", text="Welcome.")
+    CallEvent.objects.create(call=silent, sequence=2, type=CallEvent.Type.TOOL_CALL, payload={})
+    TranscriptSegment.objects.filter(call=silent).update(created_at=now - timedelta(seconds=30))
+    CallEvent.objects.filter(call=silent).update(created_at=now - timedelta(seconds=6))
+    assert 6 <= seconds_without_agent(silent) < 8
+    assert seconds_without_agent(Call.objects.create()) is None

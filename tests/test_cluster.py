@@ -708,12 +708,13 @@ def test_a_call_whose_media_node_dies_reconnects_to_the_other_and_goes_on(
 
         lost_at = page_time(page)
         # The page reconnects by itself, to the other node. The call's room is made again
-        # there, and the agent is back: its job rejoined it, or a new job took the call over
-        # (then it says so once). The caller speaks after the reconnection and is answered.
-        expect(captions).to_contain_text(f"You: {CALLER_SAYS}", timeout=90000)
-        expect(captions).to_contain_text(f"Assistant: {ANSWER}", timeout=30000)
+        # there, and the agent is back and says so once: its job rejoined the room, or a new
+        # job took the call over. The caller speaks after the reconnection and is answered.
+        expect(captions).to_contain_text(f"Assistant: {BACK_SAID}", timeout=60000)
         page.wait_for_function(HEARD, arg=lost_at, timeout=20000)
         assert "reconnecting" in page.evaluate("window.callStates"), "the caller was not told"
+        expect(captions).to_contain_text(f"You: {CALLER_SAYS}", timeout=60000)
+        expect(captions).to_contain_text(f"Assistant: {ANSWER}", timeout=30000)
         page.wait_for_timeout(3000)
         page.get_by_role("button", name="Hang up").click()
         call = stored_call(supervisor, call_id, lambda c: c["status"] == "ended" and c["summary"])
@@ -728,20 +729,12 @@ def test_a_call_whose_media_node_dies_reconnects_to_the_other_and_goes_on(
         )
         another.get_by_role("button", name="Hang up").click()
 
-        # A job another one took over from leaves, and leaves the call as it is.
-        taken_over = [e for e in call["events"] if e["type"] == "agent_back"]
-        if taken_over:
-            leaves = f"call {call_id}: another job took the call over; this job leaves"
-            wait_until(
-                lambda: any(leaves in deployment.log(w).read_text(errors="replace")
-                            for w in WORKERS_AT_START),
-                60, "the replaced job to leave",
-            )  # fmt: skip
-            time.sleep(3)
+        # A job another one took over from (if one did) leaves the call as it is.
+        time.sleep(5)
         after = stored_call(supervisor, call_id)
-    back = [("agent", BACK_SAID)] if taken_over else []
-    assert_nothing_lost(placed, call, [("agent", GREETING), *back, *SPOKEN[1:]])
-    assert len(taken_over) <= 1
+    assert_nothing_lost(placed, call, [("agent", GREETING), ("agent", BACK_SAID), *SPOKEN[1:]])
+    [back] = [e for e in call["events"] if e["type"] == "agent_back"]
+    assert 0 < back["payload"]["seconds"] < 60, back
     assert call["media_node"] == deployment[left].address
     assert (after["status"], after["failure_reason"]) == ("ended", "")
     assert after["segments"] == call["segments"] and after["summary"] == call["summary"]
