@@ -26,17 +26,20 @@ from bench.common import ROOT, percentiles, report
 def placement(cluster, call_id: str, seconds: float = 30) -> tuple[str, str]:
     """The call's worker host and media node address, once its job recorded them."""
     script = (
-        "import sys; from callcenter.models import Call; "
-        "c = Call.objects.get(pk=sys.stdin.read().strip()); print(c.worker_host, c.media_node)"
+        "import json, sys; from callcenter.models import Call; "
+        "c = Call.objects.get(pk=sys.stdin.read().strip()); "
+        "print(json.dumps([c.worker_host, c.media_node]))"
     )
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        answer = cluster.manage("web1", "shell", "-c", script, input=call_id)
-        words = answer.stdout.split()
-        if len(words) == 2:
-            return words[0], words[1]
+        answer = cluster.manage("web1", "shell", "-c", script, input=call_id, check=False)
+        lines = answer.stdout.strip().splitlines()
+        if answer.returncode == 0 and lines:
+            worker, node = json.loads(lines[-1])
+            if worker and node:
+                return worker, node
         time.sleep(1)
-    sys.exit(f"call {call_id}: no placement recorded")
+    sys.exit(f"call {call_id}: no placement recorded: {answer.stdout[-500:]}{answer.stderr[-500:]}")
 
 
 def one_trial(cluster, fault: str) -> float | None:
