@@ -318,6 +318,9 @@ async def entrypoint(ctx: JobContext) -> None:
         return
     if callback:
         if not await dial_customer(ctx, job, reason):
+            # Its outcome stored first: the room's end would otherwise end the call as
+            # never answered (the first end wins).
+            await writer.flush()
             await ctx.delete_room()  # puts the phone down, if anyone picked it up
             ctx.shutdown(reason="no person answered the callback")
             return
