@@ -593,7 +593,9 @@ def test_supervisors_on_a_dead_web_host_resume_on_the_other_and_calls_go_on(
     for monitor in monitors:
         expect(monitor.locator("#connection")).to_have_text("Live", timeout=90000)
         expect_monitor_to_show(monitor, call)
-    assert stored_call(monitors[0], another_call)["segments"][0]["text"] == GREETING
+    # (Hung up at the greeting's caption, which runs ahead of its voice: it may be cut.)
+    [greeting, *_] = stored_call(monitors[0], another_call, lambda c: c["segments"])["segments"]
+    assert greeting["speaker"] == "agent" and GREETING.startswith(greeting["text"]), greeting
 
 
 def test_a_call_goes_on_while_the_database_is_unreachable_for_30_seconds(
