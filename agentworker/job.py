@@ -51,6 +51,7 @@ from agentworker.resume import (  # noqa: E402
     ROOM_LOST,
     TAKEN_OVER,
     RoomWatch,
+    caller_back,
     conversation_so_far,
     seconds_without_agent,
     served_by_another_job,
@@ -218,6 +219,13 @@ def caller_room_options(call: Call) -> room_io.RoomOptions:
     )
 
 
+def is_the_caller(call: Call):
+    """Whether a participant is the call's caller, as ``caller_room_options`` links them."""
+    if call.caller.startswith(CALLER_IDENTITY_PREFIX):
+        return lambda participant: participant.identity == call.caller
+    return lambda participant: participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP
+
+
 async def entrypoint(ctx: JobContext) -> None:
     """Serve one call: open its record, run the session, keep the record true to the end."""
     await ctx.connect()
@@ -328,10 +336,23 @@ async def entrypoint(ctx: JobContext) -> None:
         # all if they hung up in between (the session has closed).
         with contextlib.suppress(RuntimeError):
             agent.greet(allow_interruptions=False)
+    welcomes: set[asyncio.Task] = set()
+
+    async def say_back(seconds: float | None) -> None:
+        # Said once the caller is back too: they may come back through another node later.
+        waited = await caller_back(ctx.room, is_the_caller(call))
+        without = None if seconds is None else round(seconds + waited, 1)
+        welcome_back(writer, session, agent, without)
+
+    def back_after(seconds: float | None) -> None:
+        task = asyncio.get_running_loop().create_task(say_back(seconds))
+        welcomes.add(task)
+        task.add_done_callback(welcomes.discard)
+
     if resuming:
-        welcome_back(writer, session, agent, await sync_to_async(seconds_without_agent)(call))
+        back_after(await sync_to_async(seconds_without_agent)(call))
     # Back in the call's room after its media node died (the same job, rejoined).
-    room_watch.on_back = lambda seconds: welcome_back(writer, session, agent, seconds)
+    room_watch.on_back = back_after
     supervisor_control.start()
     Keypad(job).attach(ctx.room)
     recorder.answered()

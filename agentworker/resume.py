@@ -135,6 +135,38 @@ LOST_ROOM = {
     rtc.DisconnectReason.STATE_MISMATCH,
     rtc.DisconnectReason.MIGRATION,
 }
+
+
+async def room_sid(room: rtc.Room) -> str | None:
+    """The id LiveKit gave the room, None while it has none (``Room.sid`` waits for one)."""
+    try:
+        return await asyncio.wait_for(room.sid, 0.1)
+    except TimeoutError:
+        return None
+
+
+async def caller_back(room: rtc.Room, is_caller, seconds: float = 30.0) -> float:
+    """Waits, up to ``seconds``, until the caller is in the room: after its media node died a
+    job may rejoin the room on another before the caller does. Returns the seconds waited."""
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    if any(is_caller(p) for p in room.remote_participants.values()):
+        return 0.0
+    arrived = asyncio.Event()
+
+    def joined(participant: rtc.RemoteParticipant) -> None:
+        if is_caller(participant):
+            arrived.set()
+
+    room.on("participant_connected", joined)
+    try:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(arrived.wait(), seconds)
+    finally:
+        room.off("participant_connected", joined)
+    return loop.time() - started
+
+
 # The record of a call whose room was lost and whose caller never came back.
 ROOM_LOST = "The call's media server was lost, and the caller did not come back."
 TAKEN_OVER = "another job took the call over"
@@ -161,7 +193,10 @@ class RoomWatch:
         self.lost = False
         self.check_seconds = check_seconds
         self.give_up_seconds = give_up_seconds
-        self._watching: asyncio.Task | None = None
+        self._room = room
+        self._sid_before: str | None = None  # the room's id when the connection was lost
+        self._watching: asyncio.Task | None = None  # while reconnecting
+        self._checking: asyncio.Task | None = None  # once reconnected
         room.on("disconnected", self._disconnected)
         room.on("reconnecting", self._reconnecting)
         room.on("reconnected", self._reconnected)
@@ -171,10 +206,12 @@ class RoomWatch:
         self.lost = reason in LOST_ROOM
 
     def _reconnecting(self) -> None:
+        loop = asyncio.get_running_loop()
         if self._away_since is None:
-            self._away_since = asyncio.get_running_loop().time()
+            self._away_since = loop.time()
+        self._cancel("_checking")
         if self._watching is None:
-            self._watching = asyncio.get_running_loop().create_task(self._while_reconnecting())
+            self._watching = loop.create_task(self._while_reconnecting())
 
     def _reconnected(self) -> None:
         self._stop()
@@ -182,21 +219,33 @@ class RoomWatch:
         away = loop.time() - self._away_since if self._away_since is not None else 0.0
         self._away_since = None
         # Back in a room: the call's, or the one the caller rejoined another job in.
-        self._watching = loop.create_task(self._check_once(away))
+        self._checking = loop.create_task(self._check_once(away))
+
+    def _cancel(self, name: str) -> None:
+        task = getattr(self, name)
+        if task is not None:
+            task.cancel()
+            setattr(self, name, None)
 
     def _stop(self) -> None:
-        if self._watching is not None:
-            self._watching.cancel()
-            self._watching = None
+        self._cancel("_watching")
+        self._cancel("_checking")
 
     async def _check_once(self, away: float) -> None:
         if not await self.writer.still_ours():
             self._leave(TAKEN_OVER)
-        elif away >= NOTICED_GAP_SECONDS and self.on_back is not None:
+            return
+        # A room made anew (its node died, the SDK rejoined it on another) cut the caller off
+        # too, however quickly this job got back: the caller has to reconnect as well.
+        before, self._sid_before = self._sid_before, None
+        remade = bool(before) and await room_sid(self._room) not in (None, before)
+        if (remade or away >= NOTICED_GAP_SECONDS) and self.on_back is not None:
             self.on_back(round(away, 1))
 
     async def _while_reconnecting(self) -> None:
         deadline = asyncio.get_running_loop().time() + self.give_up_seconds
+        if self._sid_before is None:
+            self._sid_before = await room_sid(self._room)
         while True:
             await asyncio.sleep(self.check_seconds)
             if not await self.writer.still_ours():

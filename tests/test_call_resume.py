@@ -201,3 +201,46 @@ def test_the_time_without_an_agent_counts_from_its_loss_or_else_its_last_write()
     CallEvent.objects.filter(call=silent).update(created_at=now - timedelta(seconds=6))
     assert 6 <= seconds_without_agent(silent) < 8
     assert seconds_without_agent(Call.objects.create()) is None
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_job_back_in_a_room_made_anew_says_so_however_quickly_it_got_back():
+    from livekit import rtc
+
+    call = await Call.objects.acreate(status=Call.Status.ACTIVE, worker_job_id="AJ_same")
+    back: list[float] = []
+    room = rtc.Room()
+    room._info.sid = "RM_on_the_dead_node"  # what LiveKit's join told the SDK
+    writer = CallWriter(call.pk, job_id="AJ_same", publish=None)
+    RoomWatch(room, writer, leave=lambda reason: None, on_back=back.append, check_seconds=5)
+    room.emit("reconnecting")
+    await asyncio.sleep(0.05)
+    room.emit("reconnected")  # the same room again: a blip
+    await asyncio.sleep(0.2)
+    assert back == []
+    room.emit("reconnecting")
+    await asyncio.sleep(0.05)
+    room._info.sid = "RM_on_the_other_node"  # the SDK rejoined the room made on another node
+    room.emit("reconnected")
+    await asyncio.sleep(0.2)
+    assert len(back) == 1 and back[0] < 1  # the caller was cut off too: told at once
+
+
+async def test_the_welcome_back_waits_for_the_caller_to_come_back_too():
+    from types import SimpleNamespace
+
+    from livekit import rtc
+
+    from agentworker.resume import caller_back
+
+    room = rtc.Room()
+    caller = SimpleNamespace(identity="caller-1")
+    is_caller = lambda participant: participant.identity == "caller-1"  # noqa: E731
+    assert await caller_back(room, is_caller, seconds=0.2) >= 0.2  # nobody came: gives up
+    waiting = asyncio.create_task(caller_back(room, is_caller, seconds=5))
+    await asyncio.sleep(0.1)
+    room.emit("participant_connected", SimpleNamespace(identity="supervisor-1"))
+    await asyncio.sleep(0.1)
+    assert not waiting.done()  # someone else joined
+    room.emit("participant_connected", caller)
+    assert 0.2 <= await asyncio.wait_for(waiting, 1) < 1
