@@ -26,7 +26,8 @@ install: $(VENV)/.installed
 install-dev: $(VENV)/.installed-dev
 
 # The scripts that need npm packages, bundled into static/build/ (no Node at run time).
-FRONTEND_SOURCES := $(wildcard frontend/src/*.js) frontend/build.mjs frontend/package-lock.json
+FRONTEND_SOURCES := $(wildcard frontend/src/*.js frontend/src/lib/*.js) frontend/build.mjs \
+	frontend/package-lock.json
 static/build/.built: $(FRONTEND_SOURCES)
 	cd frontend && npm ci --no-audit --no-fund --loglevel=error && node build.mjs
 	mkdir -p static/build && touch $@

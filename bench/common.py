@@ -82,14 +82,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_daphne(count: int) -> tuple[list[subprocess.Popen], list[int]]:
+def start_daphne(
+    count: int, application: str = "config.asgi:application"
+) -> tuple[list[subprocess.Popen], list[int]]:
     processes, ports = [], []
     for _ in range(count):
         port = free_port()
         processes.append(
             subprocess.Popen(
                 [sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port),
-                 "config.asgi:application"],
+                 application],
                 cwd=ROOT, env={**os.environ, **ENV},
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             )

@@ -1,4 +1,4 @@
-"""The one publisher of live call updates, and the group the supervisors' screens follow.
+"""The one publisher of live call updates, and the groups the supervisors' screens follow.
 
 Everything a supervisor's monitor learns about live calls travels as one of the models' live
 messages (their ``to_message``), whether it comes from the snapshot on connect, a resume after
@@ -14,9 +14,15 @@ a reconnect, or a live update:
     One call event with its sentence (``CallEvent.to_message``).
 
 Segments and events share the call's sequence numbers, so a client that remembers the last
-number it saw per call can ask for exactly what it missed. Every message goes to the
-``calls`` group, wrapped as ``{"type": UPDATE_TYPE, "message": <the JSON above>}``; consumers
-handle it in a method named ``live_update``.
+number it saw per call can ask for exactly what it missed.
+
+What goes to whom: a call's changes go to the ``calls`` group, which every monitor follows
+(a few small messages per call: the list, its counts and the handoff alert); a call's
+segments and events go only to its own group, ``call_group(call_id)``, which a monitor joins
+while a supervisor has that call open. A monitor's work and messages thus grow with the calls
+it shows open, not with every word said anywhere. Each message travels wrapped as
+``{"type": UPDATE_TYPE, "message": <the JSON above>}``; consumers handle it in a method named
+``live_update``.
 """
 
 from __future__ import annotations
@@ -37,16 +43,26 @@ CALLS_GROUP = "calls"
 UPDATE_TYPE = "live.update"
 
 
+def call_group(call_id: UUID | str) -> str:
+    """The group of the monitors that have the call open: its segments and events."""
+    return f"call.{call_id}"
+
+
+def group_of(message: dict[str, Any]) -> str:
+    """Where a live message goes: a call's change to every monitor, its words to its own."""
+    return CALLS_GROUP if message["kind"] == "call" else call_group(message["call_id"])
+
+
 def call_message(call_id: UUID | str) -> dict[str, Any]:
     """The call's live message, read fresh from the database."""
     return Call.objects.for_messages().get(pk=call_id).to_message()
 
 
 async def publish(message: dict[str, Any]) -> None:
-    """Send one live message to every supervisor's screen (any process, via the layer)."""
+    """Send one live message to the screens that follow it (any process, via the layer)."""
     layer = get_channel_layer()
     if layer is not None:
-        await layer.group_send(CALLS_GROUP, {"type": UPDATE_TYPE, "message": message})
+        await layer.group_send(group_of(message), {"type": UPDATE_TYPE, "message": message})
 
 
 def announce_call_change(call_id: UUID | str) -> None:

@@ -1,9 +1,18 @@
-"""The supervisors' live-monitor socket: snapshot, resume and live updates, with no gaps.
+"""The supervisors' live-monitor socket: every call's state, and the transcript of the calls
+a supervisor has open, with no gaps.
+
+What a socket receives: every call-level change (``callcenter.live_updates.CALLS_GROUP``:
+started, answered, vehicle, asks for a person, taken over, ended), and the segments and events
+of the calls it has open only (their ``call_group``), at most ``MAX_OPEN_CALLS`` at once.
 
 Protocol (client -> server), JSON objects:
+    {"type": "open", "call_id": "<uuid>", "last": <last sequence seen, default 0>}
+        Follow a call's transcript: answered with ``{"kind": "opened", "call": {...},
+        "items": [...]}`` (what came after ``last``), then its segments and events live.
+    {"type": "close", "call_id": "<uuid>"}  ->  {"kind": "closed", "call_id": "<uuid>"}
     {"type": "resume", "last": {"<call uuid>": <last sequence seen>, ...}}
-        Send after a reconnect: the server answers with exactly the segments and events after
-        those numbers (and the calls' current state), then carries on live.
+        Send after a reconnect: opens those calls again and answers with exactly the segments
+        and events after those numbers (and the calls' current state), then carries on live.
     {"type": "ping"}  ->  {"kind": "pong"}   (also renews the calls this supervisor controls)
     {"type": "whisper", "call_id": "<uuid>", "text": "..."}   guidance for the agent only
     {"type": "take_over" | "hand_back", "call_id": "<uuid>"}
@@ -12,13 +21,15 @@ Protocol (client -> server), JSON objects:
         serving the call has carried it out, or an error frame with the "action": refused
         (who controls the call, an ended call), or not confirmed by the job in time.
 The same resume map may also be given when connecting, as the query string
-``?resume=<uuid>:<seq>,<uuid>:<seq>``, so the first snapshot already leaves out what was seen.
+``?resume=<uuid>:<seq>,<uuid>:<seq>``, so the first snapshot already holds the open calls'
+missed items.
 
 Server -> client: ``{"kind": "snapshot", "calls": [...], "items": [...], "finished": [...]}``
-(``finished``: the calls that ended last, newest first) on connect, then the live messages
-of ``callcenter.live_updates`` (``call``, ``segment``, ``event``), ``{"kind": "resumed"}``
-after a resume, and ``{"kind": "error", "error": "..."}`` for a message it cannot use (the
-socket stays open).
+on connect (``calls``: every live call; ``items``: those of the calls opened by the resume map;
+``finished``: the calls that ended last, newest first), then the live messages of
+``callcenter.live_updates`` (``call``, and ``segment`` and ``event`` of the open calls),
+``{"kind": "resumed"}`` after a resume, and ``{"kind": "error", "error": "..."}`` for a message
+it cannot use (the socket stays open).
 """
 
 from __future__ import annotations
@@ -36,12 +47,13 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db.models import Q
 
 from callcenter import supervision
-from callcenter.live_updates import CALLS_GROUP
+from callcenter.live_updates import CALLS_GROUP, call_group
 from callcenter.models import Call, CallEvent, TranscriptSegment, in_sequence
 from callcenter.permissions import is_supervisor, login_still_supervisor
 
 MAX_MESSAGE_BYTES = 64 * 1024
-MAX_RESUME_CALLS = 1000
+# The calls one monitor follows word by word at once: what a supervisor reads, bounded.
+MAX_OPEN_CALLS = 20
 RECENTLY_FINISHED = 10  # the monitor's "just finished" list
 REFUSED = 4403  # close code for a socket that is not a supervisor's
 TRY_AGAIN_LATER = 1013
@@ -67,8 +79,8 @@ def parse_resume_map(value: Any) -> dict[str, int]:
     """Validate ``{"<uuid>": <non-negative int>}``; BadMessage says what is wrong."""
     if not isinstance(value, dict):
         raise BadMessage('"last" must be an object of call ids to sequence numbers.')
-    if len(value) > MAX_RESUME_CALLS:
-        raise BadMessage(f'"last" may name at most {MAX_RESUME_CALLS} calls.')
+    if len(value) > MAX_OPEN_CALLS:
+        raise BadMessage(f'"last" may name at most {MAX_OPEN_CALLS} calls.')
     result = {}
     for key, sequence in value.items():
         try:
@@ -107,15 +119,16 @@ def items_after(call_ids: list[str], last: dict[str, int]) -> list[dict[str, Any
 
 
 def snapshot(last: dict[str, int], *, with_finished: bool = True) -> dict[str, Any]:
-    """Live calls (and the calls being resumed, which may have ended) with what was missed;
-    on connect also the calls that ended last (a resume keeps the page's own list)."""
+    """Live calls (and the calls being resumed, which may have ended), with what was missed of
+    the calls in ``last`` (the open ones); on connect also the calls that ended last (a resume
+    keeps the page's own list)."""
     wanted = Q(status__in=Call.LIVE_STATUSES) | Q(pk__in=list(last))
     calls = list(Call.objects.for_messages().filter(wanted))
     calls.sort(key=lambda c: c.started_at)
     data = {
         "kind": "snapshot",
         "calls": [call.to_dict() for call in calls],
-        "items": items_after([str(call.pk) for call in calls], last),
+        "items": items_after([str(call.pk) for call in calls if str(call.pk) in last], last),
     }
     if with_finished:
         # The page's "just finished" list, so that it survives a reload: newest first.
@@ -127,6 +140,28 @@ def snapshot(last: dict[str, int], *, with_finished: bool = True) -> dict[str, A
         )
         data["finished"] = [call.to_dict() for call in finished]
     return data
+
+
+def opened(call_id: str, last: int) -> dict[str, Any] | None:
+    """A call just opened on a monitor: its state and what came after ``last`` (None: no such
+    call)."""
+    call = Call.objects.for_messages().filter(pk=call_id).first()
+    if call is None:
+        return None
+    return {"call": call.to_dict(), "items": items_after([call_id], {call_id: last})}
+
+
+def parse_call_id(content: dict[str, Any]) -> str:
+    try:
+        return str(UUID(str(content.get("call_id"))))
+    except ValueError as exc:
+        raise BadMessage('"call_id" must be a call id.') from exc
+
+
+def parse_sequence(value: Any) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise BadMessage('"last" must be a whole number ≥ 0.')
+    return value
 
 
 def answer_when_layer_down(consumer):
@@ -170,15 +205,17 @@ def _layer_down() -> dict[str, str]:
 
 
 class MonitorConsumer(AsyncJsonWebsocketConsumer):
-    """Supervisors only. Translates between the socket and the ``calls`` group.
+    """Supervisors only. Translates between the socket and the ``calls`` group, and the groups
+    of the calls the page has open.
 
     The right to the socket is checked again before every message from the page and every
     ``ACCESS_RECHECK_SECONDS`` while it is open: after a logout, a password change, a
     deactivation or a lost permission the socket is closed with 4403.
     """
 
-    # Joined before ``connect`` reads the snapshot: anything committed later arrives as an
-    # update, and anything both in the snapshot and delivered live is dropped by its sequence.
+    # Joined before ``connect`` reads the snapshot (and a call's group before its items are
+    # read): anything committed later arrives as an update, and anything both read and
+    # delivered live is dropped by its sequence.
     groups = [CALLS_GROUP]
     ACCESS_RECHECK_SECONDS = 30.0
 
@@ -194,9 +231,10 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
             last = parse_resume_query(self.scope.get("query_string", b""))
         except BadMessage:
             last = {}
-        self.sent: dict[str, int] = {}
+        self.sent: dict[str, int] = {}  # the open calls: call id -> the last sequence sent
         self.unconfirmed: dict[str, asyncio.Task] = {}  # command id -> its timeout
         await self.accept()
+        await self._open_groups(last)
         await self._send_items_message(await database_sync_to_async(snapshot)(last), last)
         self._access_recheck = asyncio.create_task(self._recheck_access_periodically())
 
@@ -206,6 +244,12 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
             recheck.cancel()
         for timeout in getattr(self, "unconfirmed", {}).values():
             timeout.cancel()
+        for call_id in list(getattr(self, "sent", {})):
+            try:
+                await self._close_call(call_id)
+            except Exception:  # the layer is away; its group membership expires by itself
+                logger.warning("monitor: could not leave a call's group", exc_info=True)
+                break
 
     async def websocket_disconnect(self, message) -> None:
         try:
@@ -247,8 +291,15 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json({"kind": "pong"})
         elif content["type"] in CONTROL_ACTIONS:
             await self._control(content)
+        elif content["type"] == "open":
+            await self._open(parse_call_id(content), parse_sequence(content.get("last", 0)))
+        elif content["type"] == "close":
+            call_id = parse_call_id(content)
+            await self._close_call(call_id)
+            await self.send_json({"kind": "closed", "call_id": call_id})
         elif content["type"] == "resume":
             last = parse_resume_map(content.get("last"))
+            await self._open_groups(last)
             missing = await database_sync_to_async(snapshot)(last, with_finished=False)
             await self._send_items_message(missing, last, kind="resumed")
         else:
@@ -256,10 +307,7 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
 
     async def _control(self, content: dict[str, Any]) -> None:
         action = content["type"]
-        try:
-            call_id = str(UUID(str(content.get("call_id"))))
-        except ValueError as exc:
-            raise BadMessage('"call_id" must be a call id.') from exc
+        call_id = parse_call_id(content)
         user, reply_to = self.scope["user"], self.channel_name
         try:
             if action == "whisper":
@@ -301,7 +349,9 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
             await self.send_json(message)
             return
         call_id, sequence = message["call_id"], message["sequence"]
-        already = self.sent.get(call_id, 0)
+        if call_id not in self.sent:
+            return  # closed while the message was on its way
+        already = self.sent[call_id]
         if sequence <= already:
             return  # seen in the snapshot or a resume
         if sequence > already + 1:
@@ -331,6 +381,29 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
             except Exception:  # the database blinked: keep the socket, check again later
                 logger.warning("monitor: could not re-check access", exc_info=True)
 
+    async def _open(self, call_id: str, last: int) -> None:
+        await self._open_groups({call_id: last})
+        data = await database_sync_to_async(opened)(call_id, last)
+        if data is None:
+            await self._close_call(call_id)
+            raise BadMessage("There is no such call.")
+        await self._send_items_message(data, {call_id: last}, kind="opened")
+
+    async def _open_groups(self, last: dict[str, int]) -> None:
+        """Join the groups of the calls in ``last`` (before their items are read)."""
+        if len(self.sent.keys() | last.keys()) > MAX_OPEN_CALLS:
+            raise BadMessage(
+                f"A monitor follows at most {MAX_OPEN_CALLS} calls at once: close one first."
+            )
+        for call_id in last:
+            if call_id not in self.sent:
+                await self.channel_layer.group_add(call_group(call_id), self.channel_name)
+                self.sent[call_id] = 0
+
+    async def _close_call(self, call_id: str) -> None:
+        if self.sent.pop(call_id, None) is not None:
+            await self.channel_layer.group_discard(call_group(call_id), self.channel_name)
+
     async def _send_item(self, item: dict[str, Any]) -> None:
         self.sent[item["call_id"]] = max(self.sent.get(item["call_id"], 0), item["sequence"])
         await self.send_json(item)
@@ -338,14 +411,12 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
     async def _send_items_message(
         self, data: dict[str, Any], last: dict[str, int], kind: str = "snapshot"
     ) -> None:
-        for call_id, sequence in last.items():
-            self.sent[call_id] = max(self.sent.get(call_id, 0), sequence)
-        fresh = [i for i in data["items"] if i["sequence"] > self.sent.get(i["call_id"], 0)]
+        # What the page says it has is what it has: after it dropped a call's items, it opens
+        # the call again from 0 and is sent them all again.
+        self.sent.update(last)
+        fresh = [i for i in data["items"] if i["sequence"] > self.sent[i["call_id"]]]
         for item in fresh:
-            self.sent[item["call_id"]] = max(self.sent.get(item["call_id"], 0), item["sequence"])
-        for call in data["calls"]:
-            self.sent.setdefault(call["id"], 0)
-        message = {"kind": kind, "calls": data["calls"], "items": fresh}
-        if "finished" in data:
-            message["finished"] = data["finished"]
+            self.sent[item["call_id"]] = max(self.sent[item["call_id"]], item["sequence"])
+        message = {"kind": kind, **{key: data[key] for key in ("calls", "call", "finished")
+                                    if key in data}, "items": fresh}  # fmt: skip
         await self.send_json(message)

@@ -6,6 +6,7 @@ through the real ``CallWriter``.
 """
 
 import asyncio
+import contextlib
 import json
 import pickle
 import subprocess
@@ -19,7 +20,7 @@ from livekit.plugins import openai
 
 from agentworker.summary import parse_summary, summarize_call
 from agentworker.writer import CallWriter
-from callcenter.live_updates import CALLS_GROUP
+from callcenter.live_updates import CALLS_GROUP, call_group
 from callcenter.livekit_tokens import call_id_from_dispatch_metadata
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from callcenter.redaction import CARD_REDACTED
@@ -160,13 +161,13 @@ async def test_request_human_flags_the_call_and_records_the_handoff():
     assert handoff.payload == {"reason": "warranty claim"}
 
 
-async def test_every_write_is_published_to_the_calls_group():
+async def test_every_write_is_published_to_the_calls_own_group_and_its_changes_to_all():
     layer = get_channel_layer()
     script = [Reply(text="Hello, could you read me your VIN?")]
     call = await Call.objects.acreate()
     watcher, everyone = await layer.new_channel(), await layer.new_channel()
-    await layer.group_add(CALLS_GROUP, watcher)
-    await layer.group_add(CALLS_GROUP, everyone)
+    await layer.group_add(call_group(call.pk), watcher)  # a monitor with the call open
+    await layer.group_add(CALLS_GROUP, everyone)  # every monitor
     try:
         async with ScriptedLLMServer(script) as server:
             writer = await CallWriter.open(call.pk)
@@ -175,19 +176,25 @@ async def test_every_write_is_published_to_the_calls_group():
                 job, _recorder = text_mode_job(call, writer, session)
                 await session.start(job.agent)
                 await session.run(user_input="Hi")
+            writer.change_call(Call.mark_agent_back)
             await writer.close()
-        for channel in (watcher, everyone):
-            first = await asyncio.wait_for(layer.receive(channel), 5)
-            second = await asyncio.wait_for(layer.receive(channel), 5)
-            messages = [first["message"], second["message"]]
-            assert [(m["kind"], m["sequence"], m["speaker"]) for m in messages] == [
-                ("segment", 1, "customer"),
-                ("segment", 2, "agent"),
-            ]
-            assert messages[1]["text"] == "Hello, could you read me your VIN?"
-            assert messages[1]["call_id"] == str(call.pk)
+        first = await asyncio.wait_for(layer.receive(watcher), 5)
+        second = await asyncio.wait_for(layer.receive(watcher), 5)
+        messages = [first["message"], second["message"]]
+        assert [(m["kind"], m["sequence"], m["speaker"]) for m in messages] == [
+            ("segment", 1, "customer"),
+            ("segment", 2, "agent"),
+        ]
+        assert messages[1]["text"] == "Hello, could you read me your VIN?"
+        assert messages[1]["call_id"] == str(call.pk)
+        # Every monitor hears of the call's change, and of none of its words.
+        heard = [(await asyncio.wait_for(layer.receive(everyone), 5))["message"]]
+        with contextlib.suppress(TimeoutError):
+            while True:
+                heard.append((await asyncio.wait_for(layer.receive(everyone), 0.3))["message"])
+        assert {(m["kind"], m["call"]["id"]) for m in heard} == {("call", str(call.pk))}
     finally:
-        await layer.group_discard(CALLS_GROUP, watcher)
+        await layer.group_discard(call_group(call.pk), watcher)
         await layer.group_discard(CALLS_GROUP, everyone)
 
 

@@ -1,4 +1,5 @@
-"""The live-monitor socket: who may connect, snapshot, live deltas, resume without gaps."""
+"""The live-monitor socket: who may connect, snapshot, live deltas, resume without gaps, and
+what goes to whom (every call's changes to all, a call's words to those who have it open)."""
 
 import asyncio
 import json
@@ -13,7 +14,7 @@ from agentworker.writer import CallWriter
 from callcenter import live_updates
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from config.asgi import application
-from monitoring.consumers import REFUSED, MonitorConsumer
+from monitoring.consumers import MAX_OPEN_CALLS, REFUSED, MonitorConsumer
 from tests.support.monitor_socket import logged_in
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -37,6 +38,13 @@ async def connect(user, query=""):
 
 async def supervisor():
     return await sync_to_async(make_user)("sup", staff=True, monitor=True)
+
+
+async def open_call(communicator, call, last=0):
+    await communicator.send_json_to({"type": "open", "call_id": str(call.pk), "last": last})
+    opened = await communicator.receive_json_from()
+    assert (opened["kind"], opened["call"]["id"]) == ("opened", str(call.pk)), opened
+    return opened
 
 
 async def call_with_history(texts, status=Call.Status.ACTIVE):
@@ -74,7 +82,7 @@ async def test_only_supervisors_may_connect(who, allowed):
     await communicator.disconnect()
 
 
-async def test_the_snapshot_holds_live_calls_with_their_transcript_so_far():
+async def test_the_snapshot_lists_live_calls_and_opening_one_gives_its_transcript_so_far():
     live = await call_with_history(["Hello", "My VIN is"])
     await CallEvent.objects.acreate(call=live, sequence=3, type="tool_call", payload={"name": "x"})
     await call_with_history(["old call"], status=Call.Status.ENDED)
@@ -82,11 +90,63 @@ async def test_the_snapshot_holds_live_calls_with_their_transcript_so_far():
     snapshot = await communicator.receive_json_from()
     assert snapshot["kind"] == "snapshot"
     assert [c["id"] for c in snapshot["calls"]] == [str(live.pk)]
-    assert [(i["kind"], i["sequence"]) for i in snapshot["items"]] == [
+    assert snapshot["items"] == []  # no call is open yet
+    opened = await open_call(communicator, live)
+    assert [(i["kind"], i["sequence"]) for i in opened["items"]] == [
         ("segment", 1),
         ("segment", 2),
         ("event", 3),
     ]
+    # Opened again after the page dropped what it had: all of it again; from 2: the rest.
+    assert len((await open_call(communicator, live))["items"]) == 3
+    assert [i["sequence"] for i in (await open_call(communicator, live, 2))["items"]] == [3]
+    await communicator.disconnect()
+
+
+async def test_a_calls_words_reach_only_the_monitors_that_have_it_open():
+    followed, other = await call_with_history(["Hello"]), await call_with_history(["Hi"])
+    communicator, _, _ = await connect(await supervisor())
+    await communicator.receive_json_from()  # snapshot
+    await open_call(communicator, followed)
+    for call, text in ((other, "not for this page"), (followed, "for this page")):
+        writer = await CallWriter.open(call.pk)
+        writer.segment("agent", text)
+        await writer.close()
+    message = await communicator.receive_json_from(timeout=5)
+    assert (message["call_id"], message["text"]) == (str(followed.pk), "for this page")
+    assert await communicator.receive_nothing(timeout=0.3)
+    # A call-level change of the other call reaches every monitor.
+    writer = await CallWriter.open(other.pk)
+    writer.change_call(Call.flag_needs_human)
+    await writer.close()
+    change = await communicator.receive_json_from(timeout=5)
+    assert (change["kind"], change["call"]["id"], change["call"]["needs_human"]) == (
+        "call",
+        str(other.pk),
+        True,
+    )
+    # Closed: its words no longer come.
+    await communicator.send_json_to({"type": "close", "call_id": str(followed.pk)})
+    assert await communicator.receive_json_from() == {"kind": "closed", "call_id": str(followed.pk)}
+    writer = await CallWriter.open(followed.pk)
+    writer.segment("agent", "after the close")
+    await writer.close()
+    assert await communicator.receive_nothing(timeout=0.5)
+    await communicator.disconnect()
+
+
+async def test_a_monitor_follows_a_bounded_number_of_calls_word_by_word():
+    calls = [await call_with_history([]) for _ in range(MAX_OPEN_CALLS + 1)]
+    communicator, _, _ = await connect(await supervisor())
+    await communicator.receive_json_from()
+    for call in calls[:MAX_OPEN_CALLS]:
+        await open_call(communicator, call)
+    await communicator.send_json_to({"type": "open", "call_id": str(calls[-1].pk)})
+    refused = await communicator.receive_json_from()
+    assert refused["kind"] == "error" and "close one first" in refused["error"]
+    await communicator.send_json_to({"type": "close", "call_id": str(calls[0].pk)})
+    await communicator.receive_json_from()
+    await open_call(communicator, calls[-1])  # room again
     await communicator.disconnect()
 
 
@@ -94,6 +154,7 @@ async def test_a_segment_written_by_the_worker_arrives_live_once():
     call = await call_with_history(["Hello"])
     communicator, _, _ = await connect(await supervisor())
     await communicator.receive_json_from()  # snapshot
+    await open_call(communicator, call)
     writer = await CallWriter.open(call.pk)
     writer.segment("agent", "Could you read me your VIN?")
     await writer.close()
@@ -137,6 +198,7 @@ async def test_a_delta_lost_on_the_way_is_filled_in_from_the_database():
     call = await call_with_history(["one"])
     communicator, _, _ = await connect(await supervisor())
     await communicator.receive_json_from()
+    await open_call(communicator, call)
     # Rows 2 and 3 are stored, but only row 3's message is published.
     await TranscriptSegment.objects.acreate(call=call, sequence=2, speaker="agent", text="two")
     third = await TranscriptSegment.objects.acreate(
@@ -161,6 +223,13 @@ async def test_a_delta_lost_on_the_way_is_filled_in_from_the_database():
             "whole number",
         ),
         (json.dumps({"type": "ping", "pad": "x" * 70000}), "at most"),
+        ('{"type": "open", "call_id": "nope"}', '"call_id" must be a call id'),
+        ('{"type": "open", "call_id": "0b6a3c6e-9c9e-4a43-9d0a-2d3f0f4f2a11"}', "no such call"),
+        (
+            '{"type": "open", "call_id": "0b6a3c6e-9c9e-4a43-9d0a-2d3f0f4f2a11", "last": -1}',
+            "whole number",
+        ),
+        ('{"type": "close", "call_id": 7}', '"call_id" must be a call id'),
     ],
 )
 async def test_malformed_messages_get_an_error_frame_and_the_socket_stays_open(frame, error):
@@ -209,6 +278,7 @@ async def test_two_supervisors_on_the_redis_layer_both_receive_a_delta():
     second, _, _ = await connect(user)
     for communicator in (first, second):
         await communicator.receive_json_from()
+        await open_call(communicator, call)
     writer = await CallWriter.open(call.pk)
     writer.event(CallEvent.Type.HANDOFF_REQUESTED, {"reason": "angry caller"})
     await writer.close()
@@ -234,8 +304,9 @@ def test_the_snapshot_reads_any_number_of_live_calls_in_the_same_few_queries():
             call = Call.objects.create(status=Call.Status.ACTIVE, caller=f"web:{number}")
             TranscriptSegment.objects.create(call=call, sequence=1, speaker="agent", text="Hi")
             CallEvent.objects.create(call=call, sequence=2, type=CallEvent.Type.TOOL_CALL)
+        opened = {str(pk): 0 for pk in Call.objects.values_list("pk", flat=True)}
         with CaptureQueriesContext(connection) as captured:
-            data = snapshot({})
+            data = snapshot(opened)
         return len(captured), data
 
     few, _ = queries_for(2)

@@ -1,6 +1,7 @@
 """The monitor page in Chromium: a transcript pushed by the worker's writer appears live."""
 
 import asyncio
+import re
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -258,4 +259,116 @@ def test_a_call_started_while_the_monitor_is_open_shows_waiting_then_finished(
         elsewhere.submit(call_command, "sweep_stale_calls", "--unanswered-minutes", "2").result()
     expect(page.locator("#finished-list li").first).to_contain_text("Web call · Failed")
     expect(page.get_by_role("button", name=call.caller)).to_have_count(0)
+    assert page.console_errors == []
+
+
+# Records each long task (over 50 ms: the page froze) and which calls' words reached the page.
+WATCH_THE_PAGE = """
+window.longTasks = [];
+new PerformanceObserver((list) => {
+  for (const entry of list.getEntries()) window.longTasks.push(Math.round(entry.duration));
+}).observe({ type: "longtask" });
+window.wordsFrom = new Set();
+const NativeWebSocket = window.WebSocket;
+window.WebSocket = class extends NativeWebSocket {
+  constructor(...args) {
+    super(...args);
+    this.addEventListener("message", (event) => {
+      const message = JSON.parse(event.data);
+      if (message.kind === "segment" || message.kind === "event") {
+        window.wordsFrom.add(message.call_id);
+      }
+    });
+  }
+};
+"""
+LINE = "+15550100"
+
+
+def test_the_monitor_stays_responsive_with_500_live_calls_and_follows_the_one_opened(
+    asgi_server, page, staff_user
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from callcenter import live_updates
+
+    now = timezone.now()
+    calls = Call.objects.bulk_create(
+        Call(
+            status=Call.Status.WAITING if number % 5 == 0 else Call.Status.ACTIVE,
+            caller=f"web:caller-{number:03}",
+            started_at=now - timedelta(seconds=number),
+        )
+        for number in range(499)
+    )
+    followed = Call.objects.create(
+        status=Call.Status.ACTIVE, channel=Call.Channel.PHONE, caller="+15557654321",
+        dialled_number=LINE, started_at=now - timedelta(minutes=9),
+    )  # fmt: skip
+    TranscriptSegment.objects.create(
+        call=followed, sequence=1, speaker="customer", text="My brakes squeak when I stop."
+    )
+    page.add_init_script(WATCH_THE_PAGE)
+    logged_in(page, asgi_server, staff_user)
+    page.goto(asgi_server + "/monitor/")
+    expect(page.locator("#connection")).to_have_text("Live", timeout=15000)
+    expect(page.locator("#call-count")).to_have_text("500", timeout=10000)
+    # Only what is on screen is drawn.
+    assert page.locator("#call-list li").count() < 40
+
+    # The one call on the phone line: its transcript so far, from the snapshot of it.
+    page.get_by_label("Line").select_option(LINE)
+    expect(page.locator("#call-list li")).to_have_count(1)
+    page.locator("#call-list .call-item").click()
+    expect(page.locator("#transcript")).to_contain_text("My brakes squeak when I stop.")
+    page.get_by_label("Line").select_option("")
+    page.wait_for_timeout(500)
+    page.evaluate("window.longTasks.length = 0")
+
+    async def updates_flow(seconds: float = 8.0):
+        """Each call says something every 3 s; calls are answered, ask for a person, end and
+        new ones start, 25 changes a second."""
+        live = [*calls]
+        spoken = {call.pk: 0 for call in [*calls, followed]}
+        spoken[followed.pk] = 1
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        tick = 0
+        while loop.time() - started < seconds:
+            tick += 1
+            call = live[(tick * 37) % len(live)]
+            change = [call.mark_active, call.flag_needs_human, call.mark_ended][tick % 3]
+            await asyncio.to_thread(change)
+            await live_updates.publish_call_change(call.pk)
+            if change == call.mark_ended:
+                live.remove(call)
+                new = await Call.objects.acreate(caller=f"web:new-{tick}")
+                spoken[new.pk] = 0
+                live.append(new)
+                await live_updates.publish_call_change(new.pk)
+            for talking in [followed, *live][tick % 3 :: 75]:  # about 1 in 3 s for each
+                spoken[talking.pk] += 1
+                segment = await TranscriptSegment.objects.acreate(
+                    call=talking, sequence=spoken[talking.pk], speaker="customer",
+                    text=f"words number {spoken[talking.pk]}",
+                )  # fmt: skip
+                await live_updates.publish(segment.to_message())
+            await asyncio.sleep(max(0, started + tick * 0.04 - loop.time()))
+
+    run_in_thread(updates_flow)
+    # Its words came live, in order, after what the snapshot had.
+    expect(page.locator("#transcript li").nth(1)).to_have_text(re.compile("words number 2"))
+    assert page.evaluate("window.longTasks") == [], "the page froze while updates flowed"
+    assert page.evaluate("[...window.wordsFrom]") == [str(followed.pk)]
+    # The counts are the calls as they are stored.
+    live_calls = Call.objects.filter(status__in=Call.LIVE_STATUSES)
+    asking = live_calls.filter(needs_human=True, controller__isnull=True).count()
+    expect(page.locator("#call-count")).to_have_text(str(live_calls.count()))
+    chip = page.get_by_role("button", name=re.compile("^Asks for a person"))
+    expect(chip.locator(".count")).to_have_text(str(asking))
+    chip.click()
+    expect(page.locator("#call-list .call-item.needs-human").first).to_be_visible()
+    assert page.locator("#call-list .call-item:not(.needs-human)").count() == 0
     assert page.console_errors == []

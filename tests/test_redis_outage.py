@@ -91,9 +91,10 @@ async def test_the_product_keeps_working_while_redis_is_down_and_recovers(
     await logged_in(stranger, await django_user_model.objects.acreate(username="stranger"))
     assert await stranger.connect() == (False, REFUSED)
 
-    # Redis is back: the next connection gets the snapshot with what was said meanwhile.
+    # Redis is back: the next connection (the page reopening its call) gets the snapshot
+    # with what was said meanwhile.
     private_redis.start()
-    again = WebsocketCommunicator(MonitorConsumer.as_asgi(), "/ws/monitor/")
+    again = WebsocketCommunicator(MonitorConsumer.as_asgi(), f"/ws/monitor/?resume={call_id}:0")
     await logged_in(again, user)
     connected, _ = await again.connect()
     assert connected

@@ -253,13 +253,16 @@ async def test_the_job_acknowledges_each_command_to_the_socket_that_sent_it(djan
     other = await sync_to_async(make_supervisor)(django_user_model, "other")
     async with running_call([]) as (call, session, _server, writer, _control):
         socket, watcher = await supervisor_socket(user), await supervisor_socket(other)
+        await watcher.send_json_to({"type": "open", "call_id": str(call.pk)})
+        await receive_kind(watcher, "opened")
         await socket.send_json_to({"type": "whisper", "call_id": str(call.pk), "text": GUIDANCE})
         confirmed = await receive_kind(socket, "control")
         assert (confirmed["action"], confirmed["call_id"]) == ("whisper", str(call.pk))
         # The agent had the note before the page was told.
         notes = [item.text_content or "" for item in _notes(session)]
         assert any(GUIDANCE in note for note in notes)
-        # The other supervisor sees the whisper event, but no confirmation of another's action.
+        # The other supervisor, who has the call open, sees the whisper event, but no
+        # confirmation of another's action.
         seen = await frames_for(watcher, 0.5)
         assert "event" in {frame["kind"] for frame in seen}
         assert "control" not in {frame["kind"] for frame in seen}

@@ -1,6 +1,17 @@
-// The supervisors' live monitor: calls in progress, the selected call's transcript growing in
-// place, handoff alerts, automatic reconnect with resume, and listen-in through livekit-client.
+// The supervisors' live monitor: calls in progress (filtered, sorted, counted, and drawn only
+// as far as they are on screen), the open call's transcript growing in place, handoff alerts,
+// automatic reconnect with resume, and listen-in through livekit-client.
+//
+// The socket sends every call's changes, but the words of the open call only: the page opens
+// the call a supervisor selects and closes the one they leave (monitoring/consumers.py).
+import {
+  Virtualizer,
+  elementScroll,
+  observeElementOffset,
+  observeElementRect,
+} from "@tanstack/virtual-core";
 import { Room, RoomEvent, Track } from "livekit-client";
+import { lineLabel, view } from "./lib/call_list.js";
 import { csrfToken } from "./lib/csrf.js";
 import { describeEvent } from "./lib/monitor_format.js";
 
@@ -9,6 +20,10 @@ const ui = {
   connection: $("connection"),
   announcer: $("announcer"),
   list: $("call-list"),
+  scroller: $("call-scroller"),
+  stateFilters: $("state-filters"),
+  lineFilter: $("line-filter"),
+  sort: $("call-sort"),
   finished: $("finished-list"),
   finishedStatus: $("finished-status"),
   count: $("call-count"),
@@ -31,9 +46,11 @@ const me = document.body.dataset.user || "";
 const voiceOn = $("monitor").dataset.voice === "on";
 
 const calls = new Map(); // id -> call state as the server sent it
-const items = new Map(); // id -> Map(sequence -> item)
-const last = {}; // id -> highest sequence seen, for resume
-let selected = null;
+let selected = null; // the call open on this page: its words come, no other's
+let items = new Map(); // sequence -> item of the open call
+let lastSeen = 0; // the open call's highest sequence seen, for resume
+const filters = { state: "all", line: "", sort: "attention" };
+let shown = []; // the calls the list shows, in its order
 let socket = null;
 let retry = 0;
 // The page pings every PING_MS and the server answers each; a socket that has said nothing
@@ -61,63 +78,124 @@ function isLive(call) {
   return call.status === "waiting" || call.status === "active";
 }
 
-// Calls that asked for a person first, until someone takes them; then the oldest first.
-function listOrder(a, b) {
-  const waitingForAPerson = (call) => (call.needs_human && !call.controller ? 0 : 1);
-  return (
-    waitingForAPerson(a) - waitingForAPerson(b) ||
-    Date.parse(a.started_at) - Date.parse(b.started_at)
-  );
+// The list draws only the rows on screen (and a few more), whatever the number of live calls;
+// every row is as tall as ROW_PX (app.css: .call-list.virtual).
+const ROW_PX = 96;
+const listOptions = {
+  count: 0,
+  getScrollElement: () => ui.scroller,
+  estimateSize: () => ROW_PX,
+  overscan: 6,
+  scrollToFn: elementScroll,
+  observeElementRect,
+  observeElementOffset,
+  onChange: () => drawRows(),
+};
+const virtualizer = new Virtualizer(listOptions);
+virtualizer._didMount();
+virtualizer._willUpdate();
+
+// Updates arrive in bursts: the list is redrawn once per frame at most.
+let listPending = false;
+function renderList() {
+  if (listPending) return;
+  listPending = true;
+  requestAnimationFrame(() => {
+    listPending = false;
+    drawList();
+  });
 }
 
-function renderList() {
-  const live = [...calls.values()].filter(isLive).sort(listOrder);
+function drawList() {
+  const live = [];
+  for (const call of calls.values()) if (isLive(call)) live.push(call);
+  const { rows, counts, lines } = view(live, filters);
+  shown = rows;
   ui.count.textContent = String(live.length);
-  ui.none.hidden = live.length > 0;
+  ui.none.hidden = rows.length > 0;
+  ui.none.textContent = live.length ? "No calls match these filters." : "No calls right now.";
+  for (const button of ui.stateFilters.querySelectorAll("button")) {
+    const count = button.querySelector(".count");
+    const text = String(counts[button.dataset.state]);
+    if (count.textContent !== text) count.textContent = text;
+  }
+  drawLineOptions(lines, live.length);
+  virtualizer.setOptions({ ...listOptions, count: rows.length });
+  virtualizer._willUpdate();
+  drawRows();
+}
+
+function drawLineOptions(lines, total) {
+  const wanted = [["", `All lines (${total})`]];
+  [...lines.keys()].sort().forEach((line) => wanted.push([line, `${lineLabel(line)} (${lines.get(line)})`]));
+  if (filters.line && !lines.has(filters.line)) wanted.push([filters.line, `${lineLabel(filters.line)} (0)`]);
+  const options = ui.lineFilter.options;
+  const same = options.length === wanted.length &&
+    wanted.every(([value, label], i) => options[i].value === value && options[i].text === label);
+  if (same) return;
+  ui.lineFilter.replaceChildren(...wanted.map(([value, label]) => new Option(label, value)));
+  ui.lineFilter.value = filters.line;
+}
+
+function drawRows() {
+  // A keyboard user's place in the list survives the redraw.
+  const focused = ui.list.contains(document.activeElement) ? document.activeElement : null;
+  const focusedCall = focused?.closest("li")?.querySelector(".call-item")?.dataset.callId;
+  const takeFocused = Boolean(focused?.classList.contains("take-over-now"));
+  ui.list.style.height = `${virtualizer.getTotalSize()}px`;
   ui.list.replaceChildren(
-    ...live.map((call) => {
-      const li = document.createElement("li");
-      const button = document.createElement("button");
-      button.type = "button";
-      button.className = "call-item";
-      button.dataset.callId = call.id;
-      button.setAttribute("aria-pressed", String(call.id === selected));
-      if (call.needs_human) button.classList.add("needs-human");
-      const vehicle = call.vehicle ? call.vehicle.description : "vehicle not identified yet";
-      const title = document.createElement("strong");
-      title.textContent = call.caller || call.room;
-      const meta = document.createElement("span");
-      meta.className = "call-meta";
-      meta.textContent = `${call.status_label} · ${vehicle} · `;
-      const time = document.createElement("time");
-      time.className = "duration";
-      time.textContent = duration(call);
-      meta.append(time);
-      button.append(title, meta);
-      if (call.needs_human) {
-        const flag = document.createElement("span");
-        flag.className = "flag";
-        flag.textContent = "needs a person";
-        button.append(flag);
-      }
-      button.addEventListener("click", () => select(call.id, { byUser: true }));
-      li.append(button);
-      if (call.needs_human && !call.controller) {
-        // The handoff alert answers itself: one click takes the call over.
-        const take = document.createElement("button");
-        take.type = "button";
-        take.className = "take-over-now";
-        take.textContent = "Take over";
-        take.setAttribute("aria-label", `Take over the call from ${call.caller || call.room}`);
-        take.addEventListener("click", () => {
-          select(call.id, { byUser: true });
-          control("take_over");
-        });
-        li.append(take);
-      }
-      return li;
-    }),
+    ...virtualizer.getVirtualItems()
+      .filter((row) => row.index < shown.length)
+      .map((row) => rowElement(shown[row.index], row)),
   );
+  const row = focusedCall && ui.list.querySelector(`.call-item[data-call-id="${focusedCall}"]`);
+  if (row) (takeFocused ? row.parentElement.querySelector(".take-over-now") || row : row).focus({ preventScroll: true });
+}
+
+function rowElement(call, row) {
+  const li = document.createElement("li");
+  li.style.transform = `translateY(${row.start}px)`;
+  li.setAttribute("aria-setsize", String(shown.length));
+  li.setAttribute("aria-posinset", String(row.index + 1));
+  const button = document.createElement("button");
+  button.type = "button";
+  button.className = "call-item";
+  button.dataset.callId = call.id;
+  button.setAttribute("aria-pressed", String(call.id === selected));
+  if (call.needs_human) button.classList.add("needs-human");
+  const vehicle = call.vehicle ? call.vehicle.description : "vehicle not identified yet";
+  const title = document.createElement("strong");
+  title.textContent = call.caller || call.room;
+  const meta = document.createElement("span");
+  meta.className = "call-meta";
+  meta.textContent = `${call.status_label} · ${vehicle} · `;
+  const time = document.createElement("time");
+  time.className = "duration";
+  time.textContent = duration(call);
+  meta.append(time);
+  button.append(title, meta);
+  if (call.needs_human || call.controller) {
+    const flag = document.createElement("span");
+    flag.className = "flag";
+    flag.textContent = call.controller ? `taken over by ${call.controller}` : "needs a person";
+    button.append(flag);
+  }
+  button.addEventListener("click", () => select(call.id, { byUser: true }));
+  li.append(button);
+  if (call.needs_human && !call.controller) {
+    // The handoff alert answers itself: one click takes the call over.
+    const take = document.createElement("button");
+    take.type = "button";
+    take.className = "take-over-now";
+    take.textContent = "Take over";
+    take.setAttribute("aria-label", `Take over the call from ${call.caller || call.room}`);
+    take.addEventListener("click", () => {
+      select(call.id, { byUser: true });
+      control("take_over");
+    });
+    li.append(take);
+  }
+  return li;
 }
 
 // A finished call as a supervisor recognises it: when it ended, the vehicle (or the kind of
@@ -230,7 +308,7 @@ function renderTranscript() {
   }
   const vehicle = call.vehicle ? `${call.vehicle.description} (${call.vehicle.vin})` : "no vehicle yet";
   ui.details.textContent = `${call.caller || call.room} · ${call.status_label} · ${vehicle}`;
-  const sorted = [...(items.get(selected) || new Map()).values()].sort((a, b) => a.sequence - b.sequence);
+  const sorted = [...items.values()].sort((a, b) => a.sequence - b.sequence);
   ui.transcript.replaceChildren(...sorted.map(itemElement));
 }
 
@@ -245,9 +323,21 @@ function appendToTranscript(item) {
 // Where the list and the transcript stack (a phone), choosing a call shows its transcript.
 const stacked = window.matchMedia("(max-width: 800px)");
 
+function send(message) {
+  if (socket && socket.readyState === WebSocket.OPEN) socket.send(JSON.stringify(message));
+}
+
+// Opens the call on the page: its transcript so far comes, then its words live; the call left
+// is closed. (While the socket is down, the reconnect opens the selected call.)
 function select(callId, { byUser = false } = {}) {
-  if (listening && selected !== callId) stopListening();
-  selected = callId;
+  if (callId !== selected) {
+    if (listening) stopListening();
+    if (selected) send({ type: "close", call_id: selected });
+    selected = callId;
+    items = new Map();
+    lastSeen = 0;
+    if (selected) send({ type: "open", call_id: selected, last: 0 });
+  }
   renderList();
   renderTranscript();
   if (byUser && stacked.matches) {
@@ -267,33 +357,40 @@ function isStale(call) {
   return Boolean(shown) && shown.version > call.version;
 }
 
-function applyCall(call) {
+function applyCall(call, { live = false } = {}) {
   if (isStale(call)) return;
   const before = calls.get(call.id);
+  call.startedMs = Date.parse(call.started_at);
   calls.set(call.id, call);
-  if (!items.has(call.id)) items.set(call.id, new Map());
   // Ended: whether the page saw it live or not (a call that failed before this page
   // learnt of it, e.g. across a reconnect, still belongs in "Just finished").
   if (!isLive(call) && (!before || isLive(before))) {
     renderFinished(call);
     if (selected === call.id) stopListening();
   }
-  if (call.needs_human && !(before && before.needs_human)) {
+  // The alert is a change of the call, so it reaches every supervisor.
+  if (live && call.needs_human && !call.controller && !(before && before.needs_human)) {
     announce(`A caller needs a person: ${call.caller || call.room}.`);
   }
 }
 
 function applyItem(item) {
-  const known = items.get(item.call_id) || new Map();
-  items.set(item.call_id, known);
-  if (known.has(item.sequence)) return;
-  known.set(item.sequence, item);
-  last[item.call_id] = Math.max(last[item.call_id] || 0, item.sequence);
+  if (item.call_id !== selected || items.has(item.sequence)) return;
+  items.set(item.sequence, item);
+  lastSeen = Math.max(lastSeen, item.sequence);
   if (item.kind === "event" && item.type === "handoff_requested") {
     const call = calls.get(item.call_id);
     announce(`Handoff requested on ${call ? call.caller || call.room : "a call"}: ${item.payload.reason || ""}`);
   }
-  if (item.call_id === selected) appendToTranscript(item);
+  appendToTranscript(item);
+}
+
+// Every live call, as the snapshot lists them: a call this page showed live that is not
+// among them ended while the page was away (it is in "Just finished" if recent).
+function applySnapshotCalls(listed) {
+  const ids = new Set(listed.map((call) => call.id));
+  for (const [id, call] of calls) if (isLive(call) && !ids.has(id)) calls.delete(id);
+  listed.forEach((call) => applyCall(call));
 }
 
 function onMessage(message) {
@@ -306,17 +403,25 @@ function onMessage(message) {
         finishedShown.clear();
         [...message.finished].reverse().forEach(renderFinished);
       }
-      message.calls.forEach(applyCall);
+      applySnapshotCalls(message.calls);
       message.items.forEach(applyItem);
       if (!selected || !calls.has(selected)) {
-        const first = [...calls.values()].find(isLive);
-        selected = first ? first.id : null;
+        const { rows } = view([...calls.values()].filter(isLive), filters);
+        select(rows.length ? rows[0].id : null);
+      } else {
+        renderList();
+        renderTranscript();
       }
+      break;
+    case "opened":
+      if (message.call.id !== selected) break; // left again before it came
+      applyCall(message.call);
+      message.items.forEach(applyItem);
       renderList();
       renderTranscript();
       break;
     case "call":
-      applyCall(message.call);
+      applyCall(message.call, { live: true });
       renderList();
       if (message.call.id === selected) renderTranscript();
       break;
@@ -343,9 +448,8 @@ function onMessage(message) {
 
 function connect() {
   const scheme = location.protocol === "https:" ? "wss" : "ws";
-  const resume = Object.entries(last)
-    .map(([id, sequence]) => `${id}:${sequence}`)
-    .join(",");
+  // The open call again, from what the page has of it.
+  const resume = selected ? `${selected}:${lastSeen}` : "";
   const url = `${scheme}://${location.host}/ws/monitor/${resume ? `?resume=${resume}` : ""}`;
   setConnection(retry ? "reconnecting" : "connecting", retry ? "Reconnecting…" : "Connecting…");
   const current = new WebSocket(url);
@@ -459,6 +563,25 @@ ui.whisperForm.addEventListener("submit", (event) => {
   ui.whisperInput.value = "";
 });
 ui.bargeIn.addEventListener("click", bargeIn);
+ui.stateFilters.addEventListener("click", (event) => {
+  const chosen = event.target.closest("button[data-state]");
+  if (!chosen) return;
+  filters.state = chosen.dataset.state;
+  for (const button of ui.stateFilters.querySelectorAll("button")) {
+    button.setAttribute("aria-pressed", String(button === chosen));
+  }
+  virtualizer.scrollToOffset(0);
+  renderList();
+});
+ui.lineFilter.addEventListener("change", () => {
+  filters.line = ui.lineFilter.value;
+  virtualizer.scrollToOffset(0);
+  renderList();
+});
+ui.sort.addEventListener("change", () => {
+  filters.sort = ui.sort.value;
+  renderList();
+});
 // Keeps the lease on calls this supervisor controls (and the connection alive).
 setInterval(() => {
   if (!socket || socket.readyState !== WebSocket.OPEN) return;
