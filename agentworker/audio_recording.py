@@ -16,6 +16,7 @@ from livekit import api
 from livekit.agents import JobContext
 
 from agentworker.call_job import CallJob
+from callcenter.livekit_server import livekit_api
 from callcenter.models import CallEvent
 from recordings.egress import start_call_egress, stop_call_egress
 from recordings.models import Recording
@@ -47,9 +48,7 @@ class AudioRecording:
         call = self.job.call
         try:
             if self.mode == "egress":
-                self._lkapi = api.LiveKitAPI(
-                    settings.LIVEKIT_URL, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET
-                )
+                self._lkapi = livekit_api()
                 self.recording = await start_call_egress(call, self._lkapi)
             elif self.mode == "agent":
                 self.recording = await Recording.objects.acreate(

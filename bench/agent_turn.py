@@ -2,7 +2,7 @@
 lookup_vehicle tool with a large vehicle table.
 
 1. The same text-mode turn (real AgentSession, livekit-plugins-openai against the scripted
-   server) with the CallRecorder + CallWriter attached and without; ratio of mean turn times
+   server) with the SessionEvents + CallWriter attached and without; ratio of mean turn times
    in one run, in alternating blocks, and the event loop's worst lag while writing.
 2. ``lookup_vehicle`` (the tool as the agent calls it: VIN normalisation + ORM) with
    ``--vehicles`` rows in the table (loaded with COPY when missing).
@@ -48,7 +48,7 @@ class SlowSteps(logging.Handler):
             self.steps.append((match["step"], float(match["seconds"]) * 1000))
 
     def by_owner(self) -> dict:
-        ours = ("call-writer", "CallWriter", "CallRecorder", "agentworker/writer")
+        ours = ("call-writer", "CallWriter", "SessionEvents", "agentworker/writer")
         writer = [ms for step, ms in self.steps if any(name in step for name in ours)]
         other = [ms for step, ms in self.steps if not any(name in step for name in ours)]
         return {

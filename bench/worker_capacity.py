@@ -5,7 +5,7 @@ livekit-agents runs every job in its own process, forked from a forkserver that 
 plugins and the local models. Here each simulated call is one such process: Django set up, the
 bundled VAD (the worker's prewarm), the production session (``build_session``: turn detector,
 STT/TTS clients, the LLM client pointed at the scripted server in a process of its own), the
-ServiceDeskAgent with the CallRecorder and CallWriter writing to PostgreSQL and publishing to
+ServiceDeskAgent with the SessionEvents and CallWriter writing to PostgreSQL and publishing to
 Redis. Callers take ``--think`` seconds between turns. For each level of concurrency the script
 reports turn latency (p50/p95) and per-process memory (RSS; PSS, shared pages split between
 their sharers; USS, the private memory one more call adds), and stops once the median turn

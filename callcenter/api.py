@@ -6,7 +6,6 @@ from datetime import timedelta
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -41,11 +40,11 @@ from callcenter.history import (
     with_headlines,
 )
 from callcenter.live_updates import announce_call_change
+from callcenter.livekit_server import livekit_configured
 from callcenter.livekit_tokens import (
     barge_in_token,
     caller_token,
     listen_in_token,
-    livekit_credentials,
     new_caller_identity,
     public_url,
 )
@@ -216,10 +215,8 @@ class CallViewSet(viewsets.GenericViewSet):
 
 def require_voice() -> None:
     """VoiceServiceUnavailable (503) unless LiveKit is configured."""
-    try:
-        livekit_credentials()
-    except ImproperlyConfigured as exc:
-        raise VoiceServiceUnavailable() from exc
+    if not livekit_configured():
+        raise VoiceServiceUnavailable()
 
 
 class TranscriptSearchPagination(LimitOffsetPagination):

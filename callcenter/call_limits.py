@@ -1,6 +1,6 @@
 """How many calls one caller may start: ``CALL_START_RATE`` ("10/hour"), for web callers by
 client address (``callcenter.api.CallStartThrottle``) and for phone callers by their number
-(``agentworker.job``). Counted in the database, so every web host and worker agrees; a call
+(``agentworker.entrypoint``). Counted in the database, so every web host and worker agrees; a call
 that never reached an agent (failed as ``Call.NEVER_ANSWERED``) was the desk's failure and
 does not count."""
 

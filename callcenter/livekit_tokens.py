@@ -5,15 +5,15 @@ Rooms, identities and lifetimes are chosen here from the Call, never taken from 
 
 from __future__ import annotations
 
-import json
 import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING
-from uuid import UUID
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from livekit import api
+
+from callcenter.job_request import JobRequest
+from callcenter.livekit_server import livekit_credentials
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AbstractBaseUser
@@ -37,44 +37,9 @@ def agent_identity(job_id: str) -> str:
 LISTEN_IN_TOKEN_TTL = timedelta(minutes=5)
 
 
-def livekit_credentials() -> tuple[str, str]:
-    """The API key and secret, or a readable error naming what is missing."""
-    missing = [
-        name
-        for name in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
-        if not getattr(settings, name)
-    ]
-    if missing:
-        raise ImproperlyConfigured(f"LiveKit is not configured: set {', '.join(missing)}.")
-    return settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET
-
-
 def public_url() -> str:
     """Where browsers reach LiveKit: LIVEKIT_PUBLIC_URL, else LIVEKIT_URL."""
     return settings.LIVEKIT_PUBLIC_URL or settings.LIVEKIT_URL
-
-
-def agent_dispatch_metadata(call: Call) -> str:
-    """What the agent job receives: the call it serves."""
-    return json.dumps({"call_id": str(call.pk)})
-
-
-def call_id_from_dispatch_metadata(metadata: str) -> UUID | None:
-    """The call id ``agent_dispatch_metadata`` wrote, or None when absent or malformed."""
-    try:
-        return UUID(str(json.loads(metadata or "{}").get("call_id")))
-    except (ValueError, TypeError, AttributeError):
-        return None
-
-
-def phone_line_of(metadata: str) -> str | None:
-    """The dialled line a phone call's dispatch rule names (telephony.provisioning), or None
-    for a web call."""
-    try:
-        line = json.loads(metadata or "{}").get("phone_line")
-    except (ValueError, TypeError, AttributeError):
-        return None
-    return str(line) if line else None
 
 
 def new_caller_identity() -> str:
@@ -86,7 +51,7 @@ def caller_token(call: Call) -> str:
     """A token for the customer of ``call``: that room only, audio and data, agent dispatched.
 
     The identity is the call's ``caller``. The token's room configuration dispatches the named
-    agent with the call id as metadata, so the agent joins only rooms the server created.
+    agent with the call as its request, so the agent joins only rooms the server created.
     """
     key, secret = livekit_credentials()
     identity = call.caller
@@ -104,7 +69,7 @@ def caller_token(call: Call) -> str:
         agents=[
             api.RoomAgentDispatch(
                 agent_name=settings.LIVEKIT_AGENT_NAME,
-                metadata=agent_dispatch_metadata(call),
+                metadata=JobRequest.web_call(call).to_metadata(),
             )
         ]
     )

@@ -22,6 +22,7 @@ from livekit import api
 
 from callcenter.agent_dispatch import dispatch_agent_again
 from callcenter.live_updates import announce_call_change
+from callcenter.livekit_server import livekit_configured
 from callcenter.livekit_tokens import agent_identity
 from callcenter.models import Call
 from recordings.egress import apply_egress_info
@@ -101,7 +102,7 @@ def _first_delivery(event_id: str) -> bool:
 @csrf_exempt
 @require_POST
 def livekit_webhook(request: HttpRequest) -> JsonResponse:
-    if not (settings.LIVEKIT_API_KEY and settings.LIVEKIT_API_SECRET):
+    if not livekit_configured():
         return JsonResponse({"detail": "LiveKit is not configured."}, status=503)
     too_large = JsonResponse({"detail": "Body too large."}, status=413)
     try:

@@ -1,10 +1,10 @@
 """The supervisors' live monitor page."""
 
-from django.conf import settings
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_GET
 
+from callcenter.livekit_server import livekit_configured
 from callcenter.permissions import supervisor_required
 
 
@@ -14,4 +14,4 @@ from callcenter.permissions import supervisor_required
 def monitor_page(request):
     """Live calls and their transcripts as they are spoken; listen-in. The page posts (listen
     in, barge in) with the CSRF cookie, so it makes sure the browser has one."""
-    return render(request, "monitor/monitor.html", {"voice_configured": bool(settings.LIVEKIT_URL)})
+    return render(request, "monitor/monitor.html", {"voice_configured": livekit_configured()})

@@ -1,11 +1,10 @@
 """Callbacks: a supervisor asks the desk to phone back a caller whose call failed or was
 abandoned. The web app records the new call and dispatches the agent to a room of its own;
-the agent's job dials out through the line's outbound trunk (agentworker.callback) and opens
+the agent's job dials out through the line's outbound trunk (agentworker.dial_out) and opens
 with the reason; answered, busy, no answer and failures are recorded on the new call."""
 
 from __future__ import annotations
 
-import json
 from datetime import timedelta
 
 import phonenumbers
@@ -13,29 +12,16 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from livekit import api
 
+from callcenter.agent_dispatch import dispatch_agent
+from callcenter.job_request import JobRequest
 from callcenter.live_updates import announce_call_change
 from callcenter.models import Call
 from telephony.models import CALLBACKS_NEED_ALLOWED_ADDRESSES, PhoneLine
-from telephony.provisioning import livekit_client
 
 
 class CallbackRefused(ValueError):
     """The call cannot be called back; the message says why."""
-
-
-def callback_metadata(call: Call, reason: str) -> str:
-    return json.dumps({"call_id": str(call.pk), "callback": {"reason": reason}})
-
-
-def callback_of(metadata: str) -> dict | None:
-    """The callback a job's dispatch metadata asks for, or None."""
-    try:
-        found = json.loads(metadata or "{}").get("callback")
-    except (ValueError, TypeError, AttributeError):
-        return None
-    return found if isinstance(found, dict) else None
 
 
 def reason_for(call: Call) -> str:
@@ -114,7 +100,8 @@ def request_callback(original: Call, requested_by=None) -> Call:
         )  # fmt: skip
     announce_call_change(callback.pk)
     try:
-        async_to_sync(_dispatch)(callback, reason_for(original))
+        request = JobRequest.callback(callback, reason_for(original))
+        async_to_sync(dispatch_agent)(callback.room_name, request)
     except Exception as error:  # LiveKit away or refusing: the new call says so
         callback.mark_ended(failed_reason=f"{NOT_STARTED}: {error}")
         announce_call_change(callback.pk)
@@ -145,17 +132,3 @@ def _line_to_call_back(original: Call) -> PhoneLine:
     if not line.allowed_addresses.strip():
         raise CallbackRefused(CALLBACKS_NEED_ALLOWED_ADDRESSES)
     return line
-
-
-async def _dispatch(callback: Call, reason: str) -> None:
-    lkapi = livekit_client()
-    try:
-        await lkapi.agent_dispatch.create_dispatch(
-            api.CreateAgentDispatchRequest(
-                agent_name=settings.LIVEKIT_AGENT_NAME,
-                room=callback.room_name,
-                metadata=callback_metadata(callback, reason),
-            )
-        )
-    finally:
-        await lkapi.aclose()

@@ -6,13 +6,14 @@ nothing half-made is left."""
 from __future__ import annotations
 
 import contextlib
-import json
 
 from asgiref.sync import async_to_sync
 from django.conf import settings
 from django.utils import timezone
 from livekit import api
 
+from callcenter.job_request import JobRequest
+from callcenter.livekit_server import LiveKitNotConfigured, livekit_api
 from telephony.models import PhoneLine
 
 # The participant attribute a phone call's From header arrives in (its only copy in the room).
@@ -23,13 +24,11 @@ class ProvisioningFailed(RuntimeError):
     """LiveKit refused or could not be reached; the message says which and why."""
 
 
-def livekit_client() -> api.LiveKitAPI:
-    if not (settings.LIVEKIT_URL and settings.LIVEKIT_API_KEY and settings.LIVEKIT_API_SECRET):
-        raise ProvisioningFailed(
-            "Phone lines need LIVEKIT_URL, LIVEKIT_API_KEY and LIVEKIT_API_SECRET set."
-        )
-    url = settings.LIVEKIT_URL.replace("ws://", "http://").replace("wss://", "https://")
-    return api.LiveKitAPI(url, settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET)
+def _livekit() -> api.LiveKitAPI:
+    try:
+        return livekit_api()
+    except LiveKitNotConfigured as error:
+        raise ProvisioningFailed(f"Phone lines need LiveKit. {error}") from error
 
 
 def _trunk(line: PhoneLine) -> api.SIPInboundTrunkInfo:
@@ -37,13 +36,12 @@ def _trunk(line: PhoneLine) -> api.SIPInboundTrunkInfo:
     return api.SIPInboundTrunkInfo(
         name=line.livekit_name, numbers=[line.number], allowed_addresses=allowed,
         # The caller's number reaches the job in one attribute it reads and then clears
-        # (agentworker.job.phone_caller): the rule hides it everywhere else.
+        # (agentworker.entrypoint.phone_caller): the rule hides it everywhere else.
         headers_to_attributes={"From": CALLER_ATTRIBUTE},
     )  # fmt: skip
 
 
 def _rule(line: PhoneLine, trunk_id: str) -> api.SIPDispatchRuleInfo:
-    metadata = json.dumps({"phone_line": line.number})
     return api.SIPDispatchRuleInfo(
         name=line.livekit_name,
         trunk_ids=[trunk_id],
@@ -57,7 +55,10 @@ def _rule(line: PhoneLine, trunk_id: str) -> api.SIPDispatchRuleInfo:
         ),
         room_config=api.RoomConfiguration(
             agents=[
-                api.RoomAgentDispatch(agent_name=settings.LIVEKIT_AGENT_NAME, metadata=metadata)
+                api.RoomAgentDispatch(
+                    agent_name=settings.LIVEKIT_AGENT_NAME,
+                    metadata=JobRequest.phone_call(line.number).to_metadata(),
+                )
             ]
         ),
     )
@@ -65,7 +66,7 @@ def _rule(line: PhoneLine, trunk_id: str) -> api.SIPDispatchRuleInfo:
 
 async def _provision(line: PhoneLine) -> tuple[str, str]:
     made_trunk = made_rule = None
-    lkapi = livekit_client()
+    lkapi = _livekit()
     try:
         sip = lkapi.sip
         trunks = await sip.list_inbound_trunk(api.ListSIPInboundTrunkRequest())
@@ -143,7 +144,7 @@ def provision(line: PhoneLine) -> PhoneLine:
 
 
 async def _unprovision(rule_id: str, *trunk_ids: str) -> None:
-    lkapi = livekit_client()
+    lkapi = _livekit()
     try:
         if rule_id:
             await lkapi.sip.delete_dispatch_rule(

@@ -1,7 +1,7 @@
 """The agent in text mode against a scripted OpenAI-compatible server, on the real ORM.
 
 Each test drives a real ``AgentSession`` with livekit-plugins-openai pointed at
-``ScriptedLLMServer``; the tools hit the database, and the ``CallRecorder`` writes and publishes
+``ScriptedLLMServer``; the tools hit the database, and the ``SessionEvents`` writes and publishes
 through the real ``CallWriter``.
 """
 
@@ -20,8 +20,8 @@ from livekit.plugins import openai
 
 from agentworker.summary import parse_summary, summarize_call
 from agentworker.writer import CallWriter
+from callcenter.job_request import JobRequest
 from callcenter.live_updates import CALLS_GROUP, call_group
-from callcenter.livekit_tokens import call_id_from_dispatch_metadata
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from callcenter.redaction import CARD_REDACTED
 from tests.support.agent_job import agent_call, text_mode_job, tool_outputs
@@ -281,6 +281,10 @@ async def test_the_writer_holds_writes_while_the_database_is_away_and_loses_none
 
 
 def test_dispatch_metadata_carries_the_call_id():
+    def call_id_from_dispatch_metadata(metadata):
+        request = JobRequest.from_metadata(metadata)
+        return request.call_id if request else None
+
     assert str(
         call_id_from_dispatch_metadata('{"call_id": "0b6a3c6e-9c9e-4a43-9d0a-2d3f0f4f2a11"}')
     ) == ("0b6a3c6e-9c9e-4a43-9d0a-2d3f0f4f2a11")
@@ -361,7 +365,7 @@ def test_job_processes_set_django_up_before_loading_the_session():
         "entry, warm = pickle.loads(sys.stdin.buffer.read()); "
         "print(entry.__module__, warm.__module__)"
     )
-    from agentworker.job import entrypoint, prewarm
+    from agentworker.entrypoint import entrypoint, prewarm
 
     result = subprocess.run(
         [sys.executable, "-c", program],
@@ -372,7 +376,7 @@ def test_job_processes_set_django_up_before_loading_the_session():
         timeout=60,
     )
     assert result.returncode == 0, result.stderr.decode()[-2000:]
-    assert result.stdout.decode().split() == ["agentworker.job", "agentworker.job"]
+    assert result.stdout.decode().split() == ["agentworker.entrypoint", "agentworker.entrypoint"]
 
 
 async def test_a_write_replayed_after_its_commit_is_not_stored_twice():
@@ -403,7 +407,7 @@ async def test_the_writer_changes_a_call_only_through_its_named_changes():
 
 
 async def test_an_llm_failing_mid_call_gets_an_apology_an_error_event_and_the_call_goes_on():
-    from agentworker.recorder import LLM_APOLOGY
+    from agentworker.session_events import LLM_APOLOGY
 
     script = [Reply(status=500)] * 4 + [Reply(text="Sorry about that. How can I help?")]
     async with agent_call(script) as (session, call, _server, writer, _):

@@ -21,7 +21,8 @@ import numpy as np
 import pytest
 from playwright.sync_api import expect
 
-from agentworker.job import ENDED_CALL_MESSAGE, MAX_TYPED_CHARACTERS
+from agentworker.entrypoint import MAX_TYPED_CHARACTERS
+from agentworker.intake import ENDED_CALL_MESSAGE
 from agentworker.resume import BACK_SAID
 from callcenter.models import Call, CallEvent, TranscriptSegment, WorkerHeartbeat
 from recordings.models import Recording

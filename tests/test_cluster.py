@@ -628,10 +628,10 @@ def test_a_call_goes_on_while_the_database_is_unreachable_for_30_seconds(
 LIST_PHONE_NUMBERS = """
 import asyncio
 from livekit import api
-from telephony.provisioning import livekit_client
+from callcenter.livekit_server import livekit_api
 
 async def numbers():
-    client = livekit_client()
+    client = livekit_api()
     try:
         trunks = await client.sip.list_inbound_trunk(api.ListSIPInboundTrunkRequest())
         print([number for trunk in trunks.items for number in trunk.numbers])

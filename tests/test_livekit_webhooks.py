@@ -16,6 +16,7 @@ KEY, SECRET = "APIhook", "webhook-secret-0123456789-0123456789-01"
 
 @pytest.fixture(autouse=True)
 def livekit(settings):
+    settings.LIVEKIT_URL = "ws://127.0.0.1:7880"
     settings.LIVEKIT_API_KEY = KEY
     settings.LIVEKIT_API_SECRET = SECRET
     cache.clear()

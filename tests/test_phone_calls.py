@@ -127,7 +127,7 @@ def test_a_phone_caller_over_the_call_rate_hears_why_and_no_agent_answers(
 ):
     from rest_framework.throttling import SimpleRateThrottle
 
-    from agentworker.job import TOO_MANY_CALLS, TOO_MANY_CALLS_SAID
+    from agentworker.opening import TOO_MANY_CALLS, TOO_MANY_CALLS_SAID
     from tests.support.voice_stack import CALL_START_RATE
 
     # As many earlier calls from this number as the stack's rate allows.

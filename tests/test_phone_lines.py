@@ -206,7 +206,7 @@ async def test_a_lines_calls_are_heard_and_spoken_in_its_languages(settings):
     ],
 )
 def test_the_callers_number_is_read_from_the_from_header(header, number):
-    from agentworker.job import number_in_from_header
+    from agentworker.intake import number_in_from_header
 
     assert number_in_from_header(header) == number
 

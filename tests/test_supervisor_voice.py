@@ -15,7 +15,7 @@ from livekit import rtc
 from livekit.agents import AgentSession, inference
 from livekit.plugins import openai
 
-from agentworker.job import caller_room_options
+from agentworker.entrypoint import caller_room_options
 from agentworker.supervisor_voice import (
     SupervisorVoice,
     SupervisorVoices,

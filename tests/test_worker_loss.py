@@ -14,11 +14,14 @@ from livekit import api
 
 from callcenter.models import Call, TranscriptSegment
 from tests.test_livekit_webhooks import KEY, SECRET, signed
+from tests.test_phone_lines import closed_port
 
 
 @pytest.fixture(autouse=True)
 def livekit(settings):
     settings.LIVEKIT_API_KEY, settings.LIVEKIT_API_SECRET = KEY, SECRET
+    # Nothing listens there: asking LiveKit for a new job fails, unless a test says otherwise.
+    settings.LIVEKIT_URL = f"ws://127.0.0.1:{closed_port()}"
     cache.clear()
 
 
@@ -44,7 +47,7 @@ def agent_left(client, call, event_id):
 def test_an_agent_lost_when_no_new_job_can_be_asked_for_fails_the_call_keeping_its_words(
     client, settings
 ):
-    settings.LIVEKIT_URL = ""  # nowhere to ask for a new job
+    # Nowhere to ask for a new job (the fixture's LIVEKIT_URL).
     call = Call.objects.create(status=Call.Status.ACTIVE)
     TranscriptSegment.objects.create(call=call, sequence=1, speaker="customer", text="Hello?")
     assert agent_left(client, call, "EV_left").status_code == 200
@@ -56,7 +59,7 @@ def test_an_agent_lost_when_no_new_job_can_be_asked_for_fails_the_call_keeping_i
 
 @pytest.mark.django_db
 def test_only_the_agent_of_the_job_serving_the_call_leaving_counts_as_lost(client, settings):
-    settings.LIVEKIT_URL = ""  # a lost agent then fails the call at once: easy to see
+    # Nowhere to ask for a new job: a lost agent then fails the call at once, easy to see.
     call = Call.objects.create(status=Call.Status.ACTIVE, worker_job_id="AJ_new")
     # The job another one took the call over from (its media node died) leaves at last.
     replaced = api.ParticipantInfo(identity="agent-AJ_old", kind=api.ParticipantInfo.AGENT)

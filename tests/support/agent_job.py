@@ -1,6 +1,6 @@
 """The parts of an agent job wired as the worker's entrypoint wires them, for text-mode tests
 and benchmarks (no room): the call's writer, a quiet agent (it waits for the caller instead
-of greeting), the session, and the recorder on the session's events."""
+of greeting), the session, and SessionEvents on the session."""
 
 from contextlib import asynccontextmanager
 
@@ -9,33 +9,33 @@ from livekit.plugins import openai
 
 from agentworker.agent import ServiceDeskAgent
 from agentworker.call_job import CallJob
-from agentworker.recorder import CallRecorder
+from agentworker.session_events import SessionEvents
 from agentworker.writer import CallWriter
 from callcenter.models import Call
 from tests.support.scripted_llm import ScriptedLLMServer
 
 
-def text_mode_job(call, writer, session, **agent_options) -> tuple[CallJob, CallRecorder]:
+def text_mode_job(call, writer, session, **agent_options) -> tuple[CallJob, SessionEvents]:
     """The job of ``call`` on ``session``; start the session with ``job.agent``."""
     agent_options.setdefault("greets", False)
     job = CallJob(call, writer, ServiceDeskAgent(writer, **agent_options), session)
-    recorder = CallRecorder(job)
-    recorder.attach()
-    return job, recorder
+    events = SessionEvents(job)
+    events.attach()
+    return job, events
 
 
 @asynccontextmanager
 async def agent_call(script, **call_fields):
-    """A call with its writer, recorder, agent and text-mode session on the scripted LLM:
-    yields (session, call, server, writer, recorder)."""
+    """A call with its writer, events, agent and text-mode session on the scripted LLM:
+    yields (session, call, server, writer, events)."""
     call = await Call.objects.acreate(**call_fields)
     async with ScriptedLLMServer(script) as server:
         writer = await CallWriter.open(call.pk)
         model = openai.LLM(model="scripted", base_url=server.base_url, api_key="test")
         async with AgentSession(llm=model) as session:
-            job, recorder = text_mode_job(call, writer, session)
+            job, events = text_mode_job(call, writer, session)
             await session.start(job.agent)
-            yield session, call, server, writer, recorder
+            yield session, call, server, writer, events
         await writer.close()
 
 

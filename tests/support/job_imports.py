@@ -30,7 +30,7 @@ def outside_the_standard_library(name: str) -> bool:
 
 
 async def one_call() -> None:
-    from agentworker.job import prewarm
+    from agentworker.entrypoint import prewarm
     from agentworker.pipeline import build_session
     from agentworker.writer import CallWriter
     from callcenter.models import Call

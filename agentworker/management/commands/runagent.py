@@ -5,12 +5,14 @@ import sys
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from callcenter.livekit_server import missing_livekit_settings
+
 MODES = ("dev", "start", "console")
 
 # Imported once in the worker's forkserver (Django set up, models, plugins, and what a call
 # imports on its way), so that every job process forked from it shares them copy-on-write
 # instead of importing them privately.
-PRELOADED_MODULES = ["agentworker.job", "agentworker.preload"]
+PRELOADED_MODULES = ["agentworker.entrypoint", "agentworker.preload"]
 
 
 def call_load(server) -> float:
@@ -26,9 +28,8 @@ def call_load(server) -> float:
 def missing_settings(mode: str) -> list[str]:
     """Settings the worker cannot run without, by name."""
     needed = ["OPENAI_API_KEY"] if not settings.OPENAI_BASE_URL else []
-    if mode != "console":
-        needed += ["LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET"]
-    return [name for name in needed if not getattr(settings, name)]
+    missing = [name for name in needed if not getattr(settings, name)]
+    return missing if mode == "console" else missing + missing_livekit_settings()
 
 
 def console_audio_problem() -> str | None:
@@ -75,8 +76,8 @@ class Command(BaseCommand):
 
         from livekit.agents import AgentServer, cli
 
+        from agentworker.entrypoint import entrypoint, prewarm
         from agentworker.heartbeat import Heartbeat
-        from agentworker.job import entrypoint, prewarm
 
         idle = {}
         if settings.AGENT_IDLE_PROCESSES is not None:

@@ -12,6 +12,7 @@ import yaml
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from callcenter.livekit_server import missing_livekit_settings
 from callcenter.pinned_tools import (
     LIVEKIT_SIP,
     livekit_redis_url,
@@ -51,11 +52,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, sip_port: int, rtp_ports: str, redis_url: str | None, **options):
         redis_url = livekit_redis_url(redis_url, fallback=settings.REDIS_URL)
-        missing = [
-            name
-            for name in ("LIVEKIT_URL", "LIVEKIT_API_KEY", "LIVEKIT_API_SECRET")
-            if not getattr(settings, name)
-        ]
+        missing = missing_livekit_settings()
         if not redis_url:
             missing.append("REDIS_URL (or --redis-url)")
         if missing:

@@ -10,7 +10,7 @@ from typing import Any
 
 from django.utils import timezone
 from livekit.agents import llm
-from livekit.agents.voice import events as session_events
+from livekit.agents.voice import events as voice_events
 
 from agentworker.call_job import CallJob
 from appointments.models import masked_if_phone
@@ -38,7 +38,7 @@ def _at(timestamp: float | None) -> datetime | None:
 CONTACT_ARGUMENTS = ("contact", "booked_under")
 
 
-class CallRecorder:
+class SessionEvents:
     """Turns one AgentSession's events into segments, events, metrics and call state."""
 
     def __init__(self, job: CallJob) -> None:
@@ -56,7 +56,7 @@ class CallRecorder:
         session.on("session_usage_updated", self.on_usage)
         session.on("error", self.on_error)
 
-    def on_conversation_item(self, event: session_events.ConversationItemAddedEvent) -> None:
+    def on_conversation_item(self, event: voice_events.ConversationItemAddedEvent) -> None:
         item = event.item
         if not isinstance(item, llm.ChatMessage) or item.role not in ("user", "assistant"):
             return
@@ -83,7 +83,7 @@ class CallRecorder:
             if isinstance(value, int | float) and len(self.samples[key]) < MAX_SAMPLES:
                 self.samples[key].append(round(value * 1000, 1))
 
-    def on_tools_executed(self, event: session_events.FunctionToolsExecutedEvent) -> None:
+    def on_tools_executed(self, event: voice_events.FunctionToolsExecutedEvent) -> None:
         for call, output in event.zipped():
             try:
                 arguments = json.loads(call.arguments or "{}")
@@ -104,7 +104,7 @@ class CallRecorder:
                 },
             )
 
-    def on_usage(self, event: session_events.SessionUsageUpdatedEvent) -> None:
+    def on_usage(self, event: voice_events.SessionUsageUpdatedEvent) -> None:
         totals: dict[str, float] = {}
         for usage in event.usage.model_usage:
             kind = getattr(usage, "type", "")
@@ -122,7 +122,7 @@ class CallRecorder:
                 totals["stt_audio_seconds"] = totals.get("stt_audio_seconds", 0) + seconds
         self.usage = totals
 
-    def on_error(self, event: session_events.ErrorEvent) -> None:
+    def on_error(self, event: voice_events.ErrorEvent) -> None:
         error = event.error
         recoverable = bool(getattr(error, "recoverable", False))
         if not recoverable and isinstance(event.source, llm.LLM):

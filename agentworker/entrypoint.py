@@ -1,0 +1,212 @@
+"""One agent job: what LiveKit runs for each dispatched call (``entrypoint``).
+
+Job processes are started by livekit-agents (forkserver), not by ``manage.py``, so this module
+configures Django before any model is imported. The worker hands the job process
+``entrypoint`` and ``prewarm`` by reference (pickled as module + name): they are defined here,
+so that unpickling them imports this module, and Django is set up before the models load.
+"""
+
+import asyncio
+import logging
+import os
+from dataclasses import replace
+
+import django
+from asgiref.sync import sync_to_async
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+django.setup()
+
+# livekit-agents writes the worker's logs itself (colours in dev, JSON in production) and
+# forwards the job processes' to the worker: Django's console handler would print each twice.
+for handler in list(logging.getLogger().handlers):
+    if handler.get_name() == "console":
+        logging.getLogger().removeHandler(handler)
+
+from livekit import rtc  # noqa: E402
+from livekit.agents import AgentSession, JobContext, JobProcess, room_io  # noqa: E402
+
+from agentworker import pipeline  # noqa: E402
+from agentworker.audio_recording import AudioRecording, session_record_option  # noqa: E402
+from agentworker.call_job import CallJob  # noqa: E402
+from agentworker.control import SupervisorControl  # noqa: E402
+from agentworker.intake import take_up_call  # noqa: E402
+from agentworker.keypad import Keypad  # noqa: E402
+from agentworker.opening import Opening, agent_for, open_conversation, opening_for  # noqa: E402
+from agentworker.phone_transfer import PhoneTransfer  # noqa: E402
+from agentworker.placement import record_placement  # noqa: E402
+from agentworker.resume import (  # noqa: E402
+    ROOM_LOST,
+    TAKEN_OVER,
+    RoomWatch,
+    caller_back,
+    seconds_without_agent,
+    welcome_back,
+)
+from agentworker.session_events import SessionEvents  # noqa: E402
+from agentworker.summary import summarize_call  # noqa: E402
+from agentworker.supervisor_voice import SupervisorVoices  # noqa: E402
+from agentworker.writer import CallWriter  # noqa: E402
+from callcenter.job_request import JobRequest  # noqa: E402
+from callcenter.livekit_tokens import CALLER_IDENTITY_PREFIX  # noqa: E402
+from callcenter.models import Call  # noqa: E402
+from telephony.models import PhoneLine  # noqa: E402
+
+logger = logging.getLogger(__name__)
+
+
+def prewarm(proc: JobProcess) -> None:
+    """Load what is slow to load once per job process (see ``pipeline.prewarm``)."""
+    pipeline.prewarm(proc)
+
+
+async def entrypoint(ctx: JobContext) -> None:
+    """Serve one call: take it up, open the conversation as the request asks, and keep the
+    call's record true to the end."""
+    await ctx.connect()
+    request = JobRequest.from_metadata(ctx.job.metadata)
+    taken = await take_up_call(ctx, request)
+    if taken is None:
+        return  # another job serves it, it has ended, or it is no call of ours
+    call, resuming = taken
+    ctx.log_context_fields["call_id"] = str(call.pk)
+    opening = await opening_for(request, call, resuming)
+    # Fenced by this job: once another job takes the call over, this one leaves.
+    writer = await CallWriter.open(
+        call.pk, job_id=ctx.job.id, on_taken_over=lambda: ctx.shutdown(reason=TAKEN_OVER)
+    )
+    line = await line_of(call)
+    session = pipeline.build_session(
+        ctx.proc.userdata.get("vad"), line.language_list if line else None
+    )
+    agent = await agent_for(opening, request, call, writer, line)
+    parts = JobParts(ctx, CallJob(call, writer, agent, session, line))
+    ctx.add_shutdown_callback(parts.finish)
+    await session.start(
+        agent=agent,
+        room=ctx.room,
+        room_options=caller_room_options(call),
+        record=session_record_option(),
+    )
+    if not await open_conversation(ctx, parts.job, opening, request):
+        return
+    if opening == Opening.WELCOME_BACK:
+        parts.welcome_back(await sync_to_async(seconds_without_agent)(call))
+    await parts.start()
+
+
+async def line_of(call: Call) -> PhoneLine | None:
+    """The phone line the call came in on or calls out through; None for web calls."""
+    if not call.dialled_number:
+        return None
+    return await PhoneLine.objects.filter(number=call.dialled_number).afirst()
+
+
+class JobParts:
+    """What serves a call beside its session: the record of the session's events, the audio
+    recording, the supervisors' voices and commands, the keypad, a phone transfer, and the
+    watch on the room connection; started once the conversation is open, finished at the
+    job's shutdown."""
+
+    def __init__(self, ctx: JobContext, job: CallJob) -> None:
+        self.ctx, self.job = ctx, job
+        self.room_watch = RoomWatch(
+            ctx.room, job.writer, lambda reason: ctx.shutdown(reason=reason)
+        )
+        if job.call.channel == Call.Channel.PHONE:
+            job.agent.on_handoff = PhoneTransfer(job).after_handoff
+        self.events = SessionEvents(job)
+        self.events.attach()
+        self.recording = AudioRecording(job, ctx)
+        for joined, event in ((True, "participant_connected"), (False, "participant_disconnected")):
+            ctx.room.on(
+                event,
+                lambda p, joined=joined: self.events.participant_event(
+                    joined, p.identity, str(p.kind)
+                ),
+            )
+        # A supervisor who barges in is heard separately: the session listens to the caller only.
+        self.supervisor_voices = SupervisorVoices(job)
+        self.supervisor_voices.attach(ctx.room)
+        self.supervisor_control = SupervisorControl(job)
+        self._tasks: set[asyncio.Task] = set()
+
+    async def start(self) -> None:
+        # Back in the call's room after its media node died (the same job, rejoined).
+        self.room_watch.on_back = self.welcome_back
+        self.supervisor_control.start()
+        Keypad(self.job).attach(self.ctx.room)
+        self.events.answered()
+        await self.recording.start()
+        await record_placement(self.job, self.ctx.room)
+        # Rejoined after its media node died: the call's room is on another node now.
+        self.ctx.room.on(
+            "reconnected", lambda: self._in_background(record_placement(self.job, self.ctx.room))
+        )
+
+    def welcome_back(self, seconds: float | None) -> None:
+        """Tell the caller once that the agent is back, after ``seconds`` without it."""
+        self._in_background(self._say_back(seconds))
+
+    async def _say_back(self, seconds: float | None) -> None:
+        # Said once the caller is back too: they may come back through another node later.
+        waited = await caller_back(self.ctx.room, is_the_caller(self.job.call))
+        without = None if seconds is None else round(seconds + waited, 1)
+        welcome_back(self.job.writer, self.job.session, self.job.agent, without)
+
+    def _in_background(self, work) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def finish(self, reason: str) -> None:
+        job = self.job
+        await self.supervisor_control.stop()
+        await self.supervisor_voices.stop()
+        # A job whose call another job serves now leaves it as it is.
+        ours = await job.writer.still_ours()
+        if ours:
+            self.events.ended(failed_reason=ROOM_LOST if self.room_watch.lost else "")
+        await job.writer.flush()
+        await self.recording.finish()  # this job's part of the recording, in any case
+        if ours:
+            await summarize_call(job.call_id, job.session.llm)
+        await job.writer.close()
+        logger.info("call %s finished: %s", job.call_id, reason)
+
+
+# What the caller may type at once (lk.chat); the call page's chat box has the same maxlength.
+MAX_TYPED_CHARACTERS = 500
+
+
+async def typed_text_input(session: AgentSession, event: room_io.TextInputEvent) -> None:
+    """Typed messages (lk.chat) as livekit-agents handles them, cut to MAX_TYPED_CHARACTERS:
+    the page limits the box, but anyone holding the caller's token can send more."""
+    text = event.text.strip()
+    if not text:
+        return
+    if len(text) > MAX_TYPED_CHARACTERS:
+        logger.info("typed message of %d characters cut to %d", len(text), MAX_TYPED_CHARACTERS)
+        text = text[:MAX_TYPED_CHARACTERS]
+    handle = room_io.TextInputOptions().text_input_cb  # livekit-agents' own handling
+    await handle(session, replace(event, text=text))
+
+
+def caller_room_options(call: Call) -> room_io.RoomOptions:
+    """Link the session to the call's caller, never to a supervisor who joins later.
+
+    Web callers have the identity their token names; phone (SIP) callers are linked by kind.
+    """
+    text_input = room_io.TextInputOptions(text_input_cb=typed_text_input)
+    if call.caller.startswith(CALLER_IDENTITY_PREFIX):
+        return room_io.RoomOptions(participant_identity=call.caller, text_input=text_input)
+    return room_io.RoomOptions(
+        participant_kinds=[rtc.ParticipantKind.PARTICIPANT_KIND_SIP], text_input=text_input
+    )
+
+
+def is_the_caller(call: Call):
+    """Whether a participant is the call's caller, as ``caller_room_options`` links them."""
+    if call.caller.startswith(CALLER_IDENTITY_PREFIX):
+        return lambda participant: participant.identity == call.caller
+    return lambda participant: participant.kind == rtc.ParticipantKind.PARTICIPANT_KIND_SIP

@@ -1,0 +1,106 @@
+"""How a job opens the conversation, chosen once from its request and the stored call: it
+greets a caller who called, welcomes back a caller whose agent was lost, dials a customer and
+greets the person who answers, or tells a number that called too often why it is refused."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from enum import StrEnum
+
+from asgiref.sync import sync_to_async
+from livekit.agents import JobContext
+
+from agentworker.agent import INSTRUCTIONS, ServiceDeskAgent, instructions_for_line
+from agentworker.call_job import CallJob
+from agentworker.dial_out import callback_greeting, callback_instructions, dial_customer
+from agentworker.resume import conversation_so_far
+from agentworker.writer import CallWriter
+from callcenter.call_limits import phone_caller_over_limit
+from callcenter.job_request import JobRequest
+from callcenter.models import Call
+from telephony.models import PhoneLine
+
+logger = logging.getLogger(__name__)
+
+TOO_MANY_CALLS_SAID = (
+    "You have called us many times in a short while, so we cannot take this call now. "
+    "Please call again later."
+)
+TOO_MANY_CALLS = "Refused: the caller's number called more often than CALL_START_RATE allows."
+
+
+class Opening(StrEnum):
+    GREET = "greet"  # a caller called: the agent greets them as it enters
+    WELCOME_BACK = "welcome back"  # another job lost the call: no greeting, "we were cut off"
+    DIAL = "dial"  # the desk calls: dial, detect a machine, greet a person
+    REFUSE = "refuse"  # a phone number over CALL_START_RATE: told why, and put down
+
+
+async def opening_for(request: JobRequest | None, call: Call, resuming: bool) -> Opening:
+    if resuming:
+        return Opening.WELCOME_BACK
+    if request is not None and request.dials_out:
+        return Opening.DIAL
+    if await sync_to_async(phone_caller_over_limit)(call):
+        return Opening.REFUSE
+    return Opening.GREET
+
+
+async def agent_for(
+    opening: Opening, request: JobRequest | None, call: Call, writer: CallWriter,
+    line: PhoneLine | None,
+) -> ServiceDeskAgent:  # fmt: skip
+    """The agent the opening needs; the same service-desk agent in every case."""
+    instructions = instructions_for_line(line) if line else ""
+    if opening == Opening.WELCOME_BACK:  # the conversation so far (agentworker.resume)
+        agent = ServiceDeskAgent(
+            writer, instructions=instructions, greets=False,
+            chat_ctx=await conversation_so_far(call.pk),
+        )  # fmt: skip
+        agent.vehicle_id = call.vehicle_id
+        agent.paused = bool(call.controller_id and not call.control_lapsed())
+        return agent
+    if opening == Opening.DIAL:  # it greets once a person answered (agentworker.dial_out)
+        reason = request.reason if request else ""
+        agent = ServiceDeskAgent(
+            writer, greets=False, greeting=callback_greeting(reason),
+            instructions=callback_instructions(instructions or INSTRUCTIONS, reason),
+        )  # fmt: skip
+        agent.awaiting_answer = True
+        return agent
+    return ServiceDeskAgent(writer, instructions=instructions, greets=opening == Opening.GREET)
+
+
+async def open_conversation(
+    ctx: JobContext, job: CallJob, opening: Opening, request: JobRequest | None
+) -> bool:
+    """What the opening does once the session runs (a greeting is the agent's own, as it
+    enters); False when the call ends with it: refused, or the customer not reached."""
+    if opening == Opening.REFUSE:
+        await refuse_too_many_calls(ctx, job)
+        return False
+    if opening == Opening.DIAL:
+        if not await dial_customer(ctx, job, request.reason if request else ""):
+            # Its outcome stored first: the room's end would otherwise end the call as
+            # never answered (the first end wins).
+            await job.writer.flush()
+            await ctx.delete_room()  # puts the phone down, if anyone picked it up
+            ctx.shutdown(reason="no person answered the callback")
+            return False
+        # Not cut short by the end of the customer's own "Hello?", which comes after; not at
+        # all if they hung up in between (the session has closed).
+        with contextlib.suppress(RuntimeError):
+            job.agent.greet(allow_interruptions=False)
+    return True
+
+
+async def refuse_too_many_calls(ctx: JobContext, job: CallJob) -> None:
+    """The caller hears why, once, and the call ends as failed with the reason (supervisors
+    see it); the agent never answers it."""
+    logger.warning("call %s: too many calls from this number, refused", job.call.pk)
+    job.writer.change_call(Call.mark_ended, failed_reason=TOO_MANY_CALLS)
+    with contextlib.suppress(Exception):  # a caller who hung up meanwhile
+        await job.session.say(TOO_MANY_CALLS_SAID, allow_interruptions=False)
+    await ctx.delete_room()
+    ctx.shutdown(reason="too many calls from this number")
