@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils import timezone
@@ -38,9 +39,9 @@ MACHINE_OUTCOMES = {
 
 # Why a callback that reached nobody failed, as the call's record says it.
 FAILURE_REASONS = {
-    "voicemail": "Callback reached voicemail: a message was left.",
-    "voicemail full": "Callback reached a voicemail that takes no messages.",
-    "phone menu": "Callback reached a phone menu.",
+    "voicemail": "{} reached voicemail: a message was left.",
+    "voicemail full": "{} reached a voicemail that takes no messages.",
+    "phone menu": "{} reached a phone menu.",
     "hung up": "The customer hung up as the callback was answered.",
 }
 
@@ -88,7 +89,27 @@ def outcome_of(error: Exception) -> str:
     return f"failed: {getattr(error, 'message', None) or error}"
 
 
-async def dial_customer(ctx: JobContext, job: CallJob, reason: str) -> bool:
+@dataclass(frozen=True)
+class DialScript:
+    """What the agent says on a call it places: how it opens once a person answered (its
+    instructions for the greeting), what it knows of the call, and what it leaves on a
+    voicemail box."""
+
+    greeting: str
+    instructions: str
+    voicemail: str
+    called: str = "Callback"  # what the call's record names it, e.g. "Callback busy."
+
+
+def callback_script(reason: str, line: PhoneLine | None, instructions: str) -> DialScript:
+    return DialScript(
+        greeting=callback_greeting(reason),
+        instructions=callback_instructions(instructions, reason),
+        voicemail=voicemail_message(reason, line),
+    )
+
+
+async def dial_customer(ctx: JobContext, job: CallJob, script: DialScript) -> bool:
     """Ring the call's customer through the job's line and wait; True once a person (not a
     machine) answered.
 
@@ -139,10 +160,10 @@ async def dial_customer(ctx: JobContext, job: CallJob, reason: str) -> bool:
         result, event = "hung up", {**event, "result": "hung up"}
     job.writer.event(CallEvent.Type.CALLBACK, {"to": call.caller_shown, **event})
     if result != "answered":
-        failure = FAILURE_REASONS.get(result, f"Callback {result}.")
+        failure = FAILURE_REASONS.get(result, "{} " + f"{result}.").format(script.called)
         job.writer.change_call(Call.mark_ended, timezone.now(), failed_reason=failure)
     if result == "voicemail":
         # The mailbox may hang up on the message: the outcome is recorded already.
         with contextlib.suppress(RuntimeError):
-            await job.session.say(voicemail_message(reason, line), allow_interruptions=False)
+            await job.session.say(script.voicemail, allow_interruptions=False)
     return result == "answered"

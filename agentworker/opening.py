@@ -13,11 +13,12 @@ from livekit.agents import JobContext
 
 from agentworker.agent import INSTRUCTIONS, ServiceDeskAgent, instructions_for_line
 from agentworker.call_job import CallJob
-from agentworker.dial_out import callback_greeting, callback_instructions, dial_customer
+from agentworker.campaign_call import campaign_script
+from agentworker.dial_out import DialScript, callback_script, dial_customer
 from agentworker.resume import conversation_so_far
 from agentworker.writer import CallWriter
 from callcenter.call_limits import phone_caller_over_limit
-from callcenter.job_request import JobRequest
+from callcenter.job_request import JobKind, JobRequest
 from callcenter.models import Call
 from telephony.models import PhoneLine
 
@@ -62,14 +63,21 @@ async def agent_for(
         agent.paused = bool(call.controller_id and not call.control_lapsed())
         return agent
     if opening == Opening.DIAL:  # it greets once a person answered (agentworker.dial_out)
-        reason = request.reason if request else ""
+        script = await dial_script(request, call, line)
         agent = ServiceDeskAgent(
-            writer, greets=False, greeting=callback_greeting(reason),
-            instructions=callback_instructions(instructions or INSTRUCTIONS, reason),
-        )  # fmt: skip
+            writer, greets=False, greeting=script.greeting, instructions=script.instructions
+        )
         agent.awaiting_answer = True
         return agent
     return ServiceDeskAgent(writer, instructions=instructions, greets=opening == Opening.GREET)
+
+
+async def dial_script(request: JobRequest, call: Call, line: PhoneLine | None) -> DialScript:
+    """What the agent says on the call it places: a callback's, or a campaign's."""
+    instructions = (instructions_for_line(line) if line else "") or INSTRUCTIONS
+    if request.kind == JobKind.CAMPAIGN_CALL:
+        return await campaign_script(call, line, instructions)
+    return callback_script(request.reason, line, instructions)
 
 
 async def open_conversation(
@@ -81,7 +89,8 @@ async def open_conversation(
         await refuse_too_many_calls(ctx, job)
         return False
     if opening == Opening.DIAL:
-        if not await dial_customer(ctx, job, request.reason if request else ""):
+        script = await dial_script(request, job.call, job.line)
+        if not await dial_customer(ctx, job, script):
             # Its outcome stored first: the room's end would otherwise end the call as
             # never answered (the first end wins).
             await job.writer.flush()

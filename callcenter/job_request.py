@@ -4,9 +4,10 @@ one reader of a job's dispatch metadata.
 Every dispatch of the agent carries a ``JobRequest`` as its metadata, whoever asks for it: the
 caller's token (a web call, ``callcenter.livekit_tokens``), a phone line's dispatch rule (a
 phone call, ``telephony.provisioning``), a callback (``telephony.callbacks``), and the web app
-asking again for a call whose agent was lost (``callcenter.agent_dispatch``). The job reads it
+asking again for a call whose agent was lost (``callcenter.agent_dispatch``), and a campaign's
+dialler (``campaigns.dialler``). The job reads it
 once (``JobRequest.from_metadata``) and picks its opening from the kind: it answers a caller
-who called (greets them), or dials out and waits for a person (a callback).
+who called (greets them), or dials out and waits for a person (a callback, a campaign call).
 
 The metadata crosses LiveKit as JSON and is read back by a job; anything it does not name as
 a request of ours reads as None, and the job serves no call for it.
@@ -28,6 +29,7 @@ class JobKind(StrEnum):
     WEB_CALL = "web_call"  # a caller on the web page: the Call exists, the caller is in the room
     PHONE_CALL = "phone_call"  # a caller on a phone line: the job makes the Call
     CALLBACK = "callback"  # the desk phones a customer back: the job dials out
+    CAMPAIGN_CALL = "campaign_call"  # a campaign calls a contact: the job dials out
 
 
 # The longest reason a callback carries (the agent says it).
@@ -44,7 +46,7 @@ class JobRequest:
     @property
     def dials_out(self) -> bool:
         """Whether the job dials a customer (and waits for a person) instead of answering."""
-        return self.kind == JobKind.CALLBACK
+        return self.kind in (JobKind.CALLBACK, JobKind.CAMPAIGN_CALL)
 
     # --- The requests, as their askers make them ---------------------------------------------
 
@@ -60,6 +62,11 @@ class JobRequest:
     @classmethod
     def callback(cls, call: Call, reason: str) -> JobRequest:
         return cls(JobKind.CALLBACK, call_id=call.pk, reason=reason[:MAX_REASON])
+
+    @classmethod
+    def campaign_call(cls, call: Call) -> JobRequest:
+        """A campaign's dial of a contact: the call's attempt names the contact."""
+        return cls(JobKind.CAMPAIGN_CALL, call_id=call.pk)
 
     @classmethod
     def serve_again(cls, call: Call) -> JobRequest:

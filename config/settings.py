@@ -79,6 +79,7 @@ INSTALLED_APPS = [
     "recordings",
     "appointments",
     "telephony",
+    "campaigns",
     "agentworker",
     "axes",
 ]

@@ -7,7 +7,8 @@
 #   agent    `runagent dev`, when an LLM is configured (OPENAI_API_KEY or OPENAI_BASE_URL)
 #   sweeper  `sweep_stale_calls --every 60`: ends calls that never connected or went silent
 #   sip      with TELEPHONY=on (and REDIS_URL): livekit-sip on 127.0.0.1:${SIP_PORT:-5060}, the
-#            local livekit-server then sharing state through that Redis, as SIP requires
+#            local livekit-server then sharing state through that Redis, as SIP requires;
+#            and the campaigns' dialler (`run_campaigns`), which calls out through the lines
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=.venv/bin/python
@@ -31,7 +32,7 @@ if [ "${TELEPHONY:-off}" = on ]; then
   elif make --no-print-directory livekit-sip; then
     # In the environment, not on a command line: the URL may hold Redis's password.
     export LIVEKIT_REDIS_URL="$REDIS_URL" SIP_PORT="${SIP_PORT:-5060}"
-    processes+=(sip)
+    processes+=(sip dialler)
   else
     echo "Phone calls are off: livekit-sip could not be built (see above)"
   fi

@@ -12,8 +12,16 @@ MAY_IMPORT = {
     "appointments": {"vehicles"},
     "callcenter": {"vehicles", "recordings", "appointments"},
     "telephony": {"vehicles", "recordings", "appointments", "callcenter"},
+    "campaigns": {"vehicles", "recordings", "appointments", "callcenter", "telephony"},
     "monitoring": {"callcenter"},
-    "agentworker": {"vehicles", "recordings", "appointments", "callcenter", "telephony"},
+    "agentworker": {
+        "vehicles",
+        "recordings",
+        "appointments",
+        "callcenter",
+        "telephony",
+        "campaigns",
+    },
 }
 
 

@@ -15,7 +15,7 @@ ROOT = Path(__file__).resolve().parent.parent
 HOME = ROOT / "callcenter" / "job_request.py"
 APPS = [
     "config", "callcenter", "vehicles", "monitoring", "recordings", "agentworker",
-    "appointments", "telephony", "bench",
+    "appointments", "telephony", "campaigns", "bench",
 ]  # fmt: skip
 DISPATCHES = {"RoomAgentDispatch", "CreateAgentDispatchRequest"}
 
@@ -27,6 +27,7 @@ def test_every_askers_request_comes_back_as_it_was_asked():
         JobRequest.web_call(web),
         JobRequest.phone_call("+4930123456"),
         JobRequest.callback(phone, "your call did not go through"),
+        JobRequest.campaign_call(phone),
         JobRequest.serve_again(web),
         JobRequest.serve_again(phone),
     ]:

@@ -746,3 +746,66 @@ async def delete_room(stack, room: str) -> None:
         stack.livekit_url.replace("ws://", "http://"), stack.api_key, stack.api_secret
     ) as lkapi:
         await lkapi.room.delete_room(api.DeleteRoomRequest(room=room))
+
+
+CAMPAIGN_OPENING = "Hello, am I speaking to Ana Lopez?"
+
+
+def calling_for_a_campaign(request: dict) -> Reply:
+    """The scripted LLM of a campaign call: a person answers, and the agent opens by asking
+    for the contact, as the campaign's greeting tells it."""
+    messages = request["messages"]
+    if "save_prediction" in tool_names(request):
+        return Reply(tool_calls=[ToolCall("save_prediction", {"label": "human"})])
+    greeting = "First ask whether you are speaking" in json.dumps(messages)
+    if greeting and messages[-1]["role"] != "tool":
+        return Reply(text=CAMPAIGN_OPENING)
+    return service_desk(request)
+
+
+def test_a_campaign_call_reaches_its_contact_who_is_asked_for_by_name(
+    e2e_stack, callback_line, tmp_path
+):
+    from datetime import time as clock
+
+    from campaigns import dialler
+    from campaigns.models import Campaign, Contact
+
+    line, port, _supervisor = callback_line
+    e2e_stack.script(calling_for_a_campaign)
+    campaign = Campaign.objects.create(
+        name="Winter check", purpose=Campaign.Purpose.SERVICE_DUE, line=line,
+        brief="The winter check is due: offer a slot next week.",
+        calling_from=clock(0), calling_until=clock(23, 59, 59), status=Campaign.Status.RUNNING,
+    )  # fmt: skip
+    contact = Contact.objects.create(
+        campaign=campaign, name="Ana Lopez", phone=CALLER, consent_source="service contract"
+    )
+    peer = RtpPeer()
+    with customers_phone(tmp_path, ANSWERING, port=port, peer=peer) as (phone, port_file):
+        (attempt,) = dialler.place_due_calls()
+        call = attempt.call
+        listen_to_the_phone(peer, port_file, "the phone to ring")
+        hello = speech_at_8k(HELLO)
+        threading.Thread(
+            target=lambda: (peer.silence(1), peer.play(hello), peer.silence(30)), daemon=True
+        ).start()
+        event = callback_result(call, 40, "the answer")
+        assert event.payload["result"] == "answered"
+        opening = wait_until(
+            lambda: call.segments.filter(text=CAMPAIGN_OPENING).first(), 30, "the opening"
+        )
+        assert opening.speaker == TranscriptSegment.Speaker.AGENT
+        sent = json.dumps([r["messages"] for r in e2e_stack.models.requests])
+        # Who calls and why, the disclosure, and the campaign's brief reached the agent.
+        assert "Ana Lopez" in sent and "automated assistant" in sent
+        assert "offer a slot next week" in sent
+        async_to_sync(delete_room)(e2e_stack, call.room_name)
+        hung_up_cleanly(phone, tmp_path / "sipp-phone.log", 30)
+    e2e_stack.wait_for_job_end(call.pk)
+    wait_until(lambda: not Call.objects.get(pk=call.pk).is_live, 20, "the call to end")
+    assert dialler.settle_ended_calls() == 1
+    contact.refresh_from_db()
+    assert (contact.state, contact.outcome, contact.attempts) == (
+        Contact.State.DONE, Contact.Outcome.TALKED, 1,
+    )  # fmt: skip

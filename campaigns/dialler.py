@@ -1,0 +1,185 @@
+"""The dialler: places each running campaign's due calls, paced, in the window, never to a
+number on the do-not-call list, and settles each call's attempt once the call has ended.
+
+Several diallers may run at once, on several hosts (``manage.py run_campaigns``): PostgreSQL's
+row locks keep them apart, no queue of our own. A dialler paces a campaign only while it holds
+the campaign's row (``SELECT … FOR UPDATE SKIP LOCKED``: another dialler moves on to the next
+campaign), and a contact is marked as on a call in the same transaction, so no contact is
+dialled twice and no campaign's pacing is exceeded, whatever the number of diallers.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from asgiref.sync import async_to_sync
+from django.db import transaction
+from django.utils import timezone
+
+from appointments.models import Appointment
+from callcenter.agent_dispatch import dispatch_agent
+from callcenter.job_request import JobRequest
+from callcenter.live_updates import announce_call_change
+from callcenter.models import Call, CallEvent
+from campaigns.models import Attempt, Campaign, Contact, DoNotCall
+
+logger = logging.getLogger(__name__)
+
+# A contact outside the calling window is looked at again this much later.
+WINDOW_RECHECK = timedelta(minutes=10)
+SKIPPED = "Skipped: the number is on the do-not-call list."
+# Dial results (``agentworker.dial_out``) tried again while attempts remain.
+RETRIED = {
+    "busy": Contact.Outcome.BUSY,
+    "no answer": Contact.Outcome.NO_ANSWER,
+    "voicemail": Contact.Outcome.VOICEMAIL,
+}
+
+
+@dataclass
+class Placed:
+    attempt: Attempt
+    request: JobRequest
+
+
+def place_due_calls(now: datetime | None = None) -> list[Attempt]:
+    """Dial what is due in every running campaign; the attempts started."""
+    now = now or timezone.now()
+    placed: list[Placed] = []
+    running = Campaign.objects.filter(status=Campaign.Status.RUNNING).values_list("pk", flat=True)
+    for campaign_id in list(running):
+        placed += _place_for(campaign_id, now)
+    for each in placed:  # outside the transaction: LiveKit is slow next to a row lock
+        _dispatch(each, now)
+    return [each.attempt for each in placed]
+
+
+def _place_for(campaign_id: int, now: datetime) -> list[Placed]:
+    with transaction.atomic():
+        campaign = (
+            Campaign.objects.select_for_update(skip_locked=True, of=("self",))
+            .select_related("line")
+            .filter(pk=campaign_id, status=Campaign.Status.RUNNING)
+            .first()
+        )
+        if campaign is None:
+            return []  # another dialler paces it right now, or it was paused meanwhile
+        on_calls = campaign.contacts.filter(state=Contact.State.DIALLING).count()
+        last_minute = Attempt.objects.filter(
+            contact__campaign=campaign, started_at__gt=now - timedelta(minutes=1)
+        ).count()
+        room = min(
+            campaign.max_concurrent_calls - on_calls, campaign.calls_per_minute - last_minute
+        )
+        placed: list[Placed] = []
+        if room <= 0:
+            return placed
+        due = (
+            campaign.contacts.select_for_update(skip_locked=True)
+            .filter(state=Contact.State.WAITING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at", "pk")
+        )
+        for contact in due[: room * 5]:
+            if len(placed) == room:
+                break
+            if DoNotCall.objects.filter(number=contact.phone).exists():
+                _close(contact, Contact.Outcome.DO_NOT_CALL, SKIPPED)
+            elif not campaign.in_window(contact, now):
+                contact.next_attempt_at = now + WINDOW_RECHECK
+                contact.save(update_fields=["next_attempt_at", "updated_at"])
+            else:
+                placed.append(_start_attempt(campaign, contact, now))
+        return placed
+
+
+def _start_attempt(campaign: Campaign, contact: Contact, now: datetime) -> Placed:
+    call = Call.objects.create(
+        channel=Call.Channel.PHONE, caller=contact.phone, dialled_number=campaign.line.number,
+        vehicle=contact.vehicle,
+    )  # fmt: skip
+    contact.attempts += 1
+    contact.state = Contact.State.DIALLING
+    contact.save(update_fields=["attempts", "state", "updated_at"])
+    attempt = Attempt.objects.create(
+        contact=contact, call=call, number=contact.attempts, started_at=now
+    )
+    return Placed(attempt, JobRequest.campaign_call(call))
+
+
+def _dispatch(placed: Placed, now: datetime) -> None:
+    call = placed.attempt.call
+    announce_call_change(call.pk)
+    try:
+        async_to_sync(dispatch_agent)(call.room_name, placed.request)
+    except Exception as error:  # LiveKit away: the contact waits for the next round
+        logger.warning("campaign call %s not started: %s", call.pk, error)
+        call.mark_ended(failed_reason=f"Campaign call not started: {error}")
+        announce_call_change(call.pk)
+        with transaction.atomic():
+            contact = Contact.objects.select_for_update().get(pk=placed.attempt.contact_id)
+            Attempt.objects.filter(pk=placed.attempt.pk).update(result="not started")
+            contact.attempts -= 1
+            contact.state = Contact.State.WAITING
+            contact.next_attempt_at = now + timedelta(minutes=1)
+            contact.save(update_fields=["attempts", "state", "next_attempt_at", "updated_at"])
+
+
+def settle_ended_calls(now: datetime | None = None) -> int:
+    """Give each contact whose call has ended its outcome, or its next attempt."""
+    now = now or timezone.now()
+    settled = 0
+    with transaction.atomic():
+        ended = (
+            Attempt.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(result="")
+            .exclude(call__status__in=Call.LIVE_STATUSES)
+            .select_related("call", "contact__campaign")
+        )
+        for attempt in ended:
+            _settle(attempt, now)
+            settled += 1
+    return settled
+
+
+def dial_result(call: Call) -> str:
+    """How the dial of ``call`` ended, as the job recorded it (``agentworker.dial_out``)."""
+    event = call.events.filter(type=CallEvent.Type.CALLBACK).order_by("-sequence").first()
+    return str((event.payload or {}).get("result", "")) if event else "failed"
+
+
+def _settle(attempt: Attempt, now: datetime) -> None:
+    result = dial_result(attempt.call)
+    attempt.result = result
+    attempt.save(update_fields=["result"])
+    contact = Contact.objects.select_for_update().get(pk=attempt.contact_id)
+    if contact.state == Contact.State.DONE:  # the agent closed it on the call
+        return
+    if result == "answered":
+        booked = Appointment.objects.filter(call=attempt.call).exists()
+        _close(contact, Contact.Outcome.BOOKED if booked else Contact.Outcome.TALKED)
+        return
+    outcome = RETRIED.get(result, Contact.Outcome.FAILED)
+    if contact.attempts < attempt.contact.campaign.max_attempts:
+        contact.state = Contact.State.WAITING
+        contact.outcome = outcome
+        contact.next_attempt_at = now + timedelta(
+            minutes=attempt.contact.campaign.retry_after_minutes
+        )
+        contact.save(update_fields=["state", "outcome", "next_attempt_at", "updated_at"])
+    else:
+        _close(contact, outcome)
+
+
+def _close(contact: Contact, outcome: str, note: str = "") -> None:
+    contact.state = Contact.State.DONE
+    contact.outcome = outcome
+    contact.note = note
+    contact.save(update_fields=["state", "outcome", "note", "updated_at"])
+
+
+def run_once(now: datetime | None = None) -> int:
+    """One round of the dialler: settle what ended, then dial what is due."""
+    settle_ended_calls(now)
+    return len(place_due_calls(now))
