@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from agentworker.dial_out import DialScript
+from agentworker.dial_out import DialScript, left_on_voicemail
 from callcenter.models import Call
 from campaigns.models import Attempt, Campaign
 from telephony.models import PhoneLine
@@ -37,10 +37,10 @@ async def campaign_script(call: Call, line: PhoneLine | None, instructions: str)
         f"to {contact.name}: if it is someone else, apologise, say nothing about the vehicle "
         "and end the call politely. Offer appointment slots with your tools when they want one."
     )
-    number = (line.number if line else "") or settings.SERVICE_DESK_PHONE
-    voicemail = campaign.voicemail_message or (
+    voicemail = campaign.voicemail_message or left_on_voicemail(
         f"Hello, this is {settings.SERVICE_DESK_NAME} calling {contact.name} about their "
-        f"{purpose}. Please call us on {' '.join(number.lstrip('+'))}. Thank you, goodbye."
+        f"{purpose}.",
+        line,
     )
     return DialScript(
         greeting=greeting, instructions=placed, voicemail=voicemail, called="Campaign call"

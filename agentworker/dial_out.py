@@ -63,10 +63,17 @@ def callback_instructions(instructions: str, reason: str) -> str:
 
 
 def voicemail_message(reason: str, line: PhoneLine | None) -> str:
-    """What the agent leaves on a voicemail box: who called, why, and how to call back."""
+    """What the agent leaves on a voicemail box after a callback."""
+    return left_on_voicemail(
+        f"Hello, this is {settings.SERVICE_DESK_NAME} calling you back because {reason}.", line
+    )
+
+
+def left_on_voicemail(hello: str, line: PhoneLine | None) -> str:
+    """A voicemail message: ``hello`` (who called and why), then how to call back."""
     number = (line.number if line else "") or settings.SERVICE_DESK_PHONE
     hours = (line.hours_spoken if line else "") or settings.SERVICE_DESK_HOURS
-    parts = [f"Hello, this is {settings.SERVICE_DESK_NAME} calling you back because {reason}."]
+    parts = [hello]
     if number:
         parts.append(f"Please call us on {' '.join(number.lstrip('+'))}.")
     if hours:

@@ -22,6 +22,16 @@ class ContactsFileForm(forms.Form):
 def _change_status(request, queryset, status, allowed_from, said):
     if not request.user.has_perm("campaigns.run_campaign"):
         raise PermissionDenied
+    if status == Campaign.Status.RUNNING:
+        # Every dial of such a campaign would fail: said now, not after its attempts ran out.
+        mute = queryset.filter(line__outbound_trunk_id="")
+        for campaign in mute:
+            messages.error(
+                request,
+                f"“{campaign}” was not started: its line {campaign.line.number} cannot call "
+                "out. Add the provider's outbound address to the phone line first.",
+            )
+        queryset = queryset.exclude(pk__in=mute.values("pk"))
     changed = queryset.filter(status__in=allowed_from).update(status=status)
     messages.info(request, f"{changed} campaign(s) {said}.")
 

@@ -11,7 +11,6 @@ dialled twice and no campaign's pacing is exceeded, whatever the number of diall
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from asgiref.sync import async_to_sync
@@ -38,25 +37,19 @@ RETRIED = {
 }
 
 
-@dataclass
-class Placed:
-    attempt: Attempt
-    request: JobRequest
-
-
 def place_due_calls(now: datetime | None = None) -> list[Attempt]:
     """Dial what is due in every running campaign; the attempts started."""
     now = now or timezone.now()
-    placed: list[Placed] = []
+    placed: list[Attempt] = []
     running = Campaign.objects.filter(status=Campaign.Status.RUNNING).values_list("pk", flat=True)
     for campaign_id in list(running):
         placed += _place_for(campaign_id, now)
-    for each in placed:  # outside the transaction: LiveKit is slow next to a row lock
-        _dispatch(each, now)
-    return [each.attempt for each in placed]
+    for attempt in placed:  # outside the transaction: LiveKit is slow next to a row lock
+        _dispatch(attempt, now)
+    return placed
 
 
-def _place_for(campaign_id: int, now: datetime) -> list[Placed]:
+def _place_for(campaign_id: int, now: datetime) -> list[Attempt]:
     with transaction.atomic():
         campaign = (
             Campaign.objects.select_for_update(skip_locked=True, of=("self",))
@@ -73,18 +66,24 @@ def _place_for(campaign_id: int, now: datetime) -> list[Placed]:
         room = min(
             campaign.max_concurrent_calls - on_calls, campaign.calls_per_minute - last_minute
         )
-        placed: list[Placed] = []
+        placed: list[Attempt] = []
         if room <= 0:
             return placed
-        due = (
-            campaign.contacts.select_for_update(skip_locked=True)
+        due = list(
+            campaign.contacts.select_for_update(skip_locked=True, of=("self",))
             .filter(state=Contact.State.WAITING, next_attempt_at__lte=now)
-            .order_by("next_attempt_at", "pk")
+            .select_related("vehicle")
+            .order_by("next_attempt_at", "pk")[: room * 5]
         )
-        for contact in due[: room * 5]:
+        barred = set(
+            DoNotCall.objects.filter(number__in=[c.phone for c in due]).values_list(
+                "number", flat=True
+            )
+        )
+        for contact in due:
             if len(placed) == room:
                 break
-            if DoNotCall.objects.filter(number=contact.phone).exists():
+            if contact.phone in barred:
                 _close(contact, Contact.Outcome.DO_NOT_CALL, SKIPPED)
             elif not campaign.in_window(contact, now):
                 contact.next_attempt_at = now + WINDOW_RECHECK
@@ -94,7 +93,7 @@ def _place_for(campaign_id: int, now: datetime) -> list[Placed]:
         return placed
 
 
-def _start_attempt(campaign: Campaign, contact: Contact, now: datetime) -> Placed:
+def _start_attempt(campaign: Campaign, contact: Contact, now: datetime) -> Attempt:
     call = Call.objects.create(
         channel=Call.Channel.PHONE, caller=contact.phone, dialled_number=campaign.line.number,
         vehicle=contact.vehicle,
@@ -102,24 +101,23 @@ def _start_attempt(campaign: Campaign, contact: Contact, now: datetime) -> Place
     contact.attempts += 1
     contact.state = Contact.State.DIALLING
     contact.save(update_fields=["attempts", "state", "updated_at"])
-    attempt = Attempt.objects.create(
+    return Attempt.objects.create(
         contact=contact, call=call, number=contact.attempts, started_at=now
     )
-    return Placed(attempt, JobRequest.campaign_call(call))
 
 
-def _dispatch(placed: Placed, now: datetime) -> None:
-    call = placed.attempt.call
+def _dispatch(attempt: Attempt, now: datetime) -> None:
+    call = attempt.call
     announce_call_change(call.pk)
     try:
-        async_to_sync(dispatch_agent)(call.room_name, placed.request)
+        async_to_sync(dispatch_agent)(call.room_name, JobRequest.campaign_call(call))
     except Exception as error:  # LiveKit away: the contact waits for the next round
         logger.warning("campaign call %s not started: %s", call.pk, error)
         call.mark_ended(failed_reason=f"Campaign call not started: {error}")
         announce_call_change(call.pk)
         with transaction.atomic():
-            contact = Contact.objects.select_for_update().get(pk=placed.attempt.contact_id)
-            Attempt.objects.filter(pk=placed.attempt.pk).update(result="not started")
+            contact = Contact.objects.select_for_update().get(pk=attempt.contact_id)
+            Attempt.objects.filter(pk=attempt.pk).update(result="not started")
             contact.attempts -= 1
             contact.state = Contact.State.WAITING
             contact.next_attempt_at = now + timedelta(minutes=1)

@@ -13,7 +13,10 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def campaign():
-    line = PhoneLine.objects.create(number="+12125550100", name="Desk")
+    # Provisioned with an outbound trunk: the line can call out.
+    line = PhoneLine.objects.create(
+        number="+12125550100", name="Desk", outbound_trunk_id="ST_outbound"
+    )
     return Campaign.objects.create(
         name="Recall 2026", purpose=Campaign.Purpose.RECALL, brief="Book the recall fix.",
         line=line,
@@ -52,3 +55,16 @@ def test_only_staff_who_may_run_campaigns_start_one(client, django_user_model, c
     client.post("/admin/campaigns/campaign/", start)
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.RUNNING
+
+
+def test_a_campaign_whose_line_cannot_call_out_is_not_started(admin_client, campaign):
+    campaign.line.outbound_trunk_id = ""
+    campaign.line.save()
+    answer = admin_client.post(
+        "/admin/campaigns/campaign/",
+        {"action": "start", "_selected_action": [campaign.pk]},
+        follow=True,
+    )
+    assert "was not started: its line +12125550100 cannot call out" in answer.content.decode()
+    campaign.refresh_from_db()
+    assert campaign.status == Campaign.Status.DRAFT

@@ -596,6 +596,15 @@ def greeted_as_a_person(stack) -> bool:
     return any("Greet them" in json.dumps(r["messages"]) for r in list(stack.models.requests))
 
 
+def a_person_answers(peer: RtpPeer, port_file: Path) -> None:
+    """Once the phone rings, a person picks up and says "Hello?" (then stays silent)."""
+    listen_to_the_phone(peer, port_file, "the phone to ring")
+    hello = speech_at_8k(HELLO)
+    threading.Thread(
+        target=lambda: (peer.silence(1), peer.play(hello), peer.silence(30)), daemon=True
+    ).start()
+
+
 def failed_phone_call() -> Call:
     return Call.objects.create(
         channel=Call.Channel.PHONE, caller=CALLER, dialled_number=LINE,
@@ -612,11 +621,7 @@ def test_a_callback_rings_the_customer_who_hears_why_the_desk_calls(
     with customers_phone(tmp_path, ANSWERING, port=port, peer=peer) as (phone, port_file):
         original, callback = ask_for_callback(supervisor)
         assert (callback.callback_of_id, callback.caller) == (original.pk, CALLER)
-        listen_to_the_phone(peer, port_file, "the phone to ring")
-        hello = speech_at_8k(HELLO)
-        threading.Thread(
-            target=lambda: (peer.silence(1), peer.play(hello), peer.silence(30)), daemon=True
-        ).start()
+        a_person_answers(peer, port_file)
         event = callback_result(callback, 40, "the answer")
         # A short "Hello?" is a person (not a silence the detection could not classify).
         assert event.payload == {
@@ -785,11 +790,7 @@ def test_a_campaign_call_reaches_its_contact_who_is_asked_for_by_name(
     with customers_phone(tmp_path, ANSWERING, port=port, peer=peer) as (phone, port_file):
         (attempt,) = dialler.place_due_calls()
         call = attempt.call
-        listen_to_the_phone(peer, port_file, "the phone to ring")
-        hello = speech_at_8k(HELLO)
-        threading.Thread(
-            target=lambda: (peer.silence(1), peer.play(hello), peer.silence(30)), daemon=True
-        ).start()
+        a_person_answers(peer, port_file)
         event = callback_result(call, 40, "the answer")
         assert event.payload["result"] == "answered"
         opening = wait_until(
