@@ -152,13 +152,15 @@ class ServiceDeskAgent(AppointmentTools, Agent):
         on_handoff=None,
         greeting: str = GREETING,
         chat_ctx: llm.ChatContext | None = None,
+        tools: list[llm.Tool | llm.Toolset] | None = None,
     ) -> None:
         """``writer``: the call's; ``greets``: speak first as the agent enters (a caller waits
         for it), or wait for the caller (the text-mode tests); ``on_handoff``: called when the
         agent asks for a person (a phone call's transfer, agentworker.phone_transfer): a coroutine
         whose answer, if any, is what the agent is told instead; ``chat_ctx``: the conversation
-        so far, when the call resumes after its agent was lost (agentworker.resume)."""
-        super().__init__(instructions=instructions or INSTRUCTIONS, chat_ctx=chat_ctx)
+        so far, when the call resumes after its agent was lost (agentworker.resume); ``tools``:
+        those of this kind of call beside the desk's own (a campaign call's, for its contact)."""
+        super().__init__(instructions=instructions or INSTRUCTIONS, chat_ctx=chat_ctx, tools=tools)
         self.on_handoff = on_handoff
         self.greeting = greeting
         self.call_id = writer.call_id

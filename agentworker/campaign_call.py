@@ -1,16 +1,35 @@
 """A campaign's call as the agent makes it: once a person answers, it asks whether it speaks to
 the contact, says who calls, that it is the desk's automated assistant and (when calls are
 recorded) that the call is recorded, and why it calls; it then follows the campaign's brief.
-A voicemail box hears the campaign's message, or who called, why, and the number to call."""
+A voicemail box hears the campaign's message, or who called, why, and the number to call.
+
+What the person answering decides, the agent records with the call's own tools
+(``ContactTools``): don't call again, call at another time, wrong number, not interested. They
+act on this call's contact only: no tool takes a number or a contact, since the person on the
+line steers the model. The dialler applies the decision once the call has ended
+(``Contact.settle``).
+"""
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+from livekit.agents import RunContext, function_tool, llm
 
 from agentworker.dial_out import DialScript, left_on_voicemail
+from appointments.calendar import UnclearDate, resolve_when
 from callcenter.models import Call
-from campaigns.models import Attempt, Campaign
+from campaigns.models import Attempt, Campaign, Contact, DoNotCall
 from telephony.models import PhoneLine
+
+# A call put off is made no sooner than this, and no later than the horizon.
+LATER_NOTICE = timedelta(minutes=15)
+LATER_HORIZON = timedelta(days=30)
 
 
 def disclosure() -> str:
@@ -35,7 +54,10 @@ async def campaign_script(call: Call, line: PhoneLine | None, instructions: str)
         f"{instructions}\nThis is a call you placed for the campaign “{campaign.name}” "
         f"({purpose}): {campaign.brief}\nBefore you talk about the vehicle, make sure you speak "
         f"to {contact.name}: if it is someone else, apologise, say nothing about the vehicle "
-        "and end the call politely. Offer appointment slots with your tools when they want one."
+        "and end the call politely (wrong_number when nobody of that name is there). Offer "
+        "appointment slots with your tools when they want one. If they ask not to be called "
+        "again, use do_not_call_again; if now is not a good time, ask when suits them and use "
+        "call_back_later; if they do not want it, use not_interested."
     )
     voicemail = campaign.voicemail_message or left_on_voicemail(
         f"Hello, this is {settings.SERVICE_DESK_NAME} calling {contact.name} about their "
@@ -45,3 +67,124 @@ async def campaign_script(call: Call, line: PhoneLine | None, instructions: str)
     return DialScript(
         greeting=greeting, instructions=placed, voicemail=voicemail, called="Campaign call"
     )
+
+
+async def contact_tools_for(call: Call) -> list[llm.Toolset]:
+    """The campaign tools of ``call``: none unless a campaign placed it."""
+    contact_id = (
+        await Attempt.objects.filter(call=call).values_list("contact_id", flat=True).afirst()
+    )
+    return [] if contact_id is None else [ContactTools(contact_id)]
+
+
+def call_later_time(phrase: str, contact: Contact, now: datetime) -> datetime:
+    """When to call ``contact`` again for ``phrase`` ("Thursday after 5 pm"), in their own time
+    zone and the campaign's calling window; ``UnclearDate`` says what to ask instead."""
+    campaign, zone = contact.campaign, ZoneInfo(contact.time_zone)
+    when = resolve_when(phrase, zone, now)
+    start, until = (
+        max(when.earliest, campaign.calling_from),
+        min(when.latest, campaign.calling_until),
+    )
+    window = f"{campaign.calling_from:%H:%M} and {campaign.calling_until:%H:%M}"
+    if start >= until:
+        raise UnclearDate(
+            f"We may call them only between {window}, their time. Ask for a time in those hours."
+        )
+    moment = datetime.combine(when.day, start, zone)
+    soonest = timezone.localtime(now + LATER_NOTICE, zone)
+    if moment < soonest:
+        if soonest.date() != when.day or soonest.time() >= until:
+            raise UnclearDate("That time has passed. Ask for a later day or time.")
+        moment = soonest
+    if moment > now + LATER_HORIZON:
+        raise UnclearDate(
+            f"That is more than {LATER_HORIZON.days} days ahead. Ask for a time within a month, "
+            "or offer to book an appointment now."
+        )
+    return moment
+
+
+class ContactTools(llm.Toolset):
+    """What the person answering a campaign call decides, for the call's contact only."""
+
+    def __init__(self, contact_id: int) -> None:
+        super().__init__(id="campaign_contact")
+        self.contact_id = contact_id
+
+    def _contact(self) -> Contact:
+        return (
+            Contact.objects.select_for_update(of=("self",))
+            .select_related("campaign")
+            .get(pk=self.contact_id)
+        )
+
+    @function_tool
+    async def do_not_call_again(self, context: RunContext) -> str:
+        """The person asks not to be called again: their number goes on the do-not-call list,
+        and no campaign of the desk calls it again."""
+        await sync_to_async(self._do_not_call)()
+        return (
+            "Their number is on the do-not-call list now. Tell them they will not be called "
+            "again, apologise for the disturbance, and say goodbye."
+        )
+
+    @transaction.atomic
+    def _do_not_call(self) -> None:
+        contact = self._contact()
+        reason = f"Asked on a call of the campaign “{contact.campaign}”."
+        DoNotCall.objects.get_or_create(number=contact.phone, defaults={"reason": reason})
+        contact.decide(Contact.Outcome.DO_NOT_CALL, "Asked not to be called again.")
+
+    @function_tool
+    async def call_back_later(self, context: RunContext, when: str) -> str:
+        """The person asks to be called at another time.
+
+        Args:
+            when: The day and time they asked for, with am or pm, e.g. "Thursday at 5 pm",
+                "tomorrow morning".
+        """
+        try:
+            moment = await sync_to_async(self._call_later)(when, timezone.now())
+        except UnclearDate as error:
+            return str(error)
+        return (
+            f"The call is put off to {moment:%A %d %B at %H:%M} their time. Tell them when you "
+            "will call, thank them, and say goodbye."
+        )
+
+    @transaction.atomic
+    def _call_later(self, phrase: str, now: datetime) -> datetime:
+        contact = self._contact()
+        if contact.later_asked >= Contact.MAX_LATER:
+            raise UnclearDate(
+                f"The call was put off {contact.later_asked} times already, the most the desk "
+                "does. Offer to book an appointment now, or tell them they can call the desk "
+                "when it suits them."
+            )
+        moment = call_later_time(phrase, contact, now)
+        contact.decide(Contact.Outcome.CALL_LATER, f"Asked to be called: {phrase[:80]}", moment)
+        return timezone.localtime(moment, ZoneInfo(contact.time_zone))
+
+    @function_tool
+    async def wrong_number(self, context: RunContext) -> str:
+        """Nobody of the contact's name can be reached at this number: the desk stops calling
+        it for this campaign."""
+        await sync_to_async(self._decide)(Contact.Outcome.WRONG_PERSON, "Wrong number.")
+        return "Noted. Apologise for the disturbance and say goodbye; say nothing of the vehicle."
+
+    @function_tool
+    async def not_interested(self, context: RunContext, reason: str = "") -> str:
+        """The contact does not want what the call offers; the desk stops calling them for this
+        campaign.
+
+        Args:
+            reason: Their reason in a few words, if they gave one.
+        """
+        note = " ".join(reason.split())[:150]
+        await sync_to_async(self._decide)(Contact.Outcome.DECLINED, note and f"Said: {note}")
+        return "Noted. Thank them for their time and say goodbye."
+
+    @transaction.atomic
+    def _decide(self, outcome: str, note: str) -> None:
+        self._contact().decide(outcome, note)

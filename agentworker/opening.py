@@ -13,7 +13,7 @@ from livekit.agents import JobContext
 
 from agentworker.agent import INSTRUCTIONS, ServiceDeskAgent, instructions_for_line
 from agentworker.call_job import CallJob
-from agentworker.campaign_call import campaign_script
+from agentworker.campaign_call import campaign_script, contact_tools_for
 from agentworker.dial_out import DialScript, callback_script, dial_customer
 from agentworker.resume import conversation_so_far
 from agentworker.writer import CallWriter
@@ -55,9 +55,14 @@ async def agent_for(
     """The agent the opening needs; the same service-desk agent in every case."""
     instructions = instructions_for_line(line) if line else ""
     if opening == Opening.WELCOME_BACK:  # the conversation so far (agentworker.resume)
+        tools = await contact_tools_for(call)
+        if tools:  # a campaign's call: its brief and its contact again
+            instructions = (
+                await campaign_script(call, line, instructions or INSTRUCTIONS)
+            ).instructions
         agent = ServiceDeskAgent(
             writer, instructions=instructions, greets=False,
-            chat_ctx=await conversation_so_far(call.pk),
+            chat_ctx=await conversation_so_far(call.pk), tools=tools,
         )  # fmt: skip
         agent.vehicle_id = call.vehicle_id
         agent.paused = bool(call.controller_id and not call.control_lapsed())
@@ -65,8 +70,9 @@ async def agent_for(
     if opening == Opening.DIAL:  # it greets once a person answered (agentworker.dial_out)
         script = await dial_script(request, call, line)
         agent = ServiceDeskAgent(
-            writer, greets=False, greeting=script.greeting, instructions=script.instructions
-        )
+            writer, greets=False, greeting=script.greeting, instructions=script.instructions,
+            tools=await contact_tools_for(call),
+        )  # fmt: skip
         agent.awaiting_answer = True
         return agent
     return ServiceDeskAgent(writer, instructions=instructions, greets=opening == Opening.GREET)

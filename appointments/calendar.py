@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime, time
+from datetime import date, datetime, time, tzinfo
 
 import dateparser
 from django.utils import timezone
@@ -48,9 +48,10 @@ def today() -> date:
     return timezone.localtime(timezone.now(), shop_time_zone()).date()
 
 
-def resolve_when(phrase: str) -> When:
+def resolve_when(phrase: str, zone: tzinfo | None = None, now: datetime | None = None) -> When:
     """The day (and part of it) ``phrase`` means: "next Tuesday morning", "the day after
-    tomorrow", "December 3 at 2 pm", "2026-12-03". ``UnclearDate`` says what to ask."""
+    tomorrow", "December 3 at 2 pm", "2026-12-03", read against ``now`` in ``zone`` (the
+    shop's by default). ``UnclearDate`` says what to ask."""
     text = " ".join((phrase or "").split())
     if not text:
         raise UnclearDate("No day was given. Ask the caller which day suits them.")
@@ -59,7 +60,7 @@ def resolve_when(phrase: str) -> When:
     if part:
         earliest, latest = PARTS_OF_DAY[part.group(1).lower()]
         text = " ".join((text[: part.start()] + " " + text[part.end() :]).split())
-    now = timezone.localtime(timezone.now(), shop_time_zone()).replace(tzinfo=None)
+    now = timezone.localtime(now or timezone.now(), zone or shop_time_zone()).replace(tzinfo=None)
     try:
         parsed = dateparser.parse(
             text[:MAX_PHRASE] or "today",

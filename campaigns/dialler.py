@@ -29,12 +29,6 @@ logger = logging.getLogger(__name__)
 # A contact outside the calling window is looked at again this much later.
 WINDOW_RECHECK = timedelta(minutes=10)
 SKIPPED = "Skipped: the number is on the do-not-call list."
-# Dial results (``agentworker.dial_out``) tried again while attempts remain.
-RETRIED = {
-    "busy": Contact.Outcome.BUSY,
-    "no answer": Contact.Outcome.NO_ANSWER,
-    "voicemail": Contact.Outcome.VOICEMAIL,
-}
 
 
 def place_due_calls(now: datetime | None = None) -> list[Attempt]:
@@ -84,7 +78,7 @@ def _place_for(campaign_id: int, now: datetime) -> list[Attempt]:
             if len(placed) == room:
                 break
             if contact.phone in barred:
-                _close(contact, Contact.Outcome.DO_NOT_CALL, SKIPPED)
+                contact.close(Contact.Outcome.DO_NOT_CALL, SKIPPED)
             elif not campaign.in_window(contact, now):
                 contact.next_attempt_at = now + WINDOW_RECHECK
                 contact.save(update_fields=["next_attempt_at", "updated_at"])
@@ -100,7 +94,8 @@ def _start_attempt(campaign: Campaign, contact: Contact, now: datetime) -> Attem
     )  # fmt: skip
     contact.attempts += 1
     contact.state = Contact.State.DIALLING
-    contact.save(update_fields=["attempts", "state", "updated_at"])
+    contact.outcome = contact.note = ""  # what this call decides, or how its dial ends
+    contact.save(update_fields=["attempts", "state", "outcome", "note", "updated_at"])
     return Attempt.objects.create(
         contact=contact, call=call, number=contact.attempts, started_at=now
     )
@@ -151,30 +146,13 @@ def _settle(attempt: Attempt, now: datetime) -> None:
     result = dial_result(attempt.call)
     attempt.result = result
     attempt.save(update_fields=["result"])
-    contact = Contact.objects.select_for_update().get(pk=attempt.contact_id)
-    if contact.state == Contact.State.DONE:  # the agent closed it on the call
+    contact = (
+        Contact.objects.select_for_update().select_related("campaign").get(pk=attempt.contact_id)
+    )
+    if contact.state != Contact.State.DIALLING:  # closed by staff meanwhile
         return
-    if result == "answered":
-        booked = Appointment.objects.filter(call=attempt.call).exists()
-        _close(contact, Contact.Outcome.BOOKED if booked else Contact.Outcome.TALKED)
-        return
-    outcome = RETRIED.get(result, Contact.Outcome.FAILED)
-    if contact.attempts < attempt.contact.campaign.max_attempts:
-        contact.state = Contact.State.WAITING
-        contact.outcome = outcome
-        contact.next_attempt_at = now + timedelta(
-            minutes=attempt.contact.campaign.retry_after_minutes
-        )
-        contact.save(update_fields=["state", "outcome", "next_attempt_at", "updated_at"])
-    else:
-        _close(contact, outcome)
-
-
-def _close(contact: Contact, outcome: str, note: str = "") -> None:
-    contact.state = Contact.State.DONE
-    contact.outcome = outcome
-    contact.note = note
-    contact.save(update_fields=["state", "outcome", "note", "updated_at"])
+    booked = Appointment.objects.filter(call=attempt.call).exists()
+    contact.settle(result, booked, now)
 
 
 def run_once(now: datetime | None = None) -> int:

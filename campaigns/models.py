@@ -9,7 +9,7 @@ the DoNotCall list are never dialled. The dialler (``campaigns.dialler``) places
 
 from __future__ import annotations
 
-from datetime import time
+from datetime import time, timedelta
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
@@ -139,7 +139,18 @@ class Contact(models.Model):
     note = models.CharField(max_length=200, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
     next_attempt_at = models.DateTimeField(default=timezone.now)
+    later_asked = models.PositiveSmallIntegerField(
+        default=0, help_text="How often the contact asked to be called at another time."
+    )
     updated_at = models.DateTimeField(auto_now=True)
+
+    # What the person answering may decide on a call (the agent's tools record it while the
+    # call is on; the dialler applies it once the call has ended, ``settle``).
+    DECIDED_ON_CALL = (
+        Outcome.DO_NOT_CALL, Outcome.DECLINED, Outcome.WRONG_PERSON, Outcome.CALL_LATER
+    )  # fmt: skip
+    # A contact may put the call off this often; after that, the desk stops calling.
+    MAX_LATER = 3
 
     class Meta:
         constraints = [
@@ -149,6 +160,54 @@ class Contact(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.campaign})"
+
+    def decide(self, outcome: str, note: str = "", call_at=None) -> None:
+        """What the person answering decided on the call: applied when the call has ended."""
+        if outcome not in self.DECIDED_ON_CALL:
+            raise ValueError(f"{outcome} is not decided on a call")
+        self.outcome, self.note = outcome, note[:200]
+        fields = ["outcome", "note", "updated_at"]
+        if outcome == self.Outcome.CALL_LATER:
+            self.next_attempt_at = call_at
+            self.later_asked += 1
+            fields += ["next_attempt_at", "later_asked"]
+        self.save(update_fields=fields)
+
+    def settle(self, result: str, booked: bool, now) -> None:
+        """The contact after its call ended with ``result`` (``agentworker.dial_out``):
+        closed with an outcome, or waiting for its next attempt."""
+        campaign = self.campaign
+        if self.outcome == self.Outcome.DO_NOT_CALL:
+            self.close(self.outcome, self.note)
+        elif booked:
+            self.close(self.Outcome.BOOKED)
+        elif self.outcome == self.Outcome.CALL_LATER:
+            self._wait(self.outcome, self.next_attempt_at)  # the time they asked for
+        elif self.outcome in self.DECIDED_ON_CALL:
+            self.close(self.outcome, self.note)
+        elif result == "answered":
+            self.close(self.Outcome.TALKED)
+        elif self.attempts < campaign.max_attempts:
+            later = now + timedelta(minutes=campaign.retry_after_minutes)
+            self._wait(RETRIED.get(result, self.Outcome.FAILED), later)
+        else:
+            self.close(RETRIED.get(result, self.Outcome.FAILED))
+
+    def close(self, outcome: str, note: str = "") -> None:
+        self.state, self.outcome, self.note = self.State.DONE, outcome, note
+        self.save(update_fields=["state", "outcome", "note", "updated_at"])
+
+    def _wait(self, outcome: str, until) -> None:
+        self.state, self.outcome, self.next_attempt_at = self.State.WAITING, outcome, until
+        self.save(update_fields=["state", "outcome", "next_attempt_at", "updated_at"])
+
+
+# Dial results (``agentworker.dial_out``) tried again while attempts remain.
+RETRIED = {
+    "busy": Contact.Outcome.BUSY,
+    "no answer": Contact.Outcome.NO_ANSWER,
+    "voicemail": Contact.Outcome.VOICEMAIL,
+}
 
 
 class Attempt(models.Model):

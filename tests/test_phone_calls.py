@@ -756,6 +756,39 @@ async def delete_room(stack, room: str) -> None:
 CAMPAIGN_OPENING = "Hello, am I speaking to Ana Lopez?"
 
 
+def put_down(stack, call: Call, phone, tmp_path: Path) -> None:
+    """The desk ends the call (its room deleted), and the customer's phone hangs up."""
+    async_to_sync(delete_room)(stack, call.room_name)
+    hung_up_cleanly(phone, tmp_path / "sipp-phone.log", 30)
+
+
+def settled(stack, call: Call, contact) -> None:
+    """Once ``call``'s job has ended, the dialler settles its contact (refreshed)."""
+    from campaigns import dialler
+
+    stack.wait_for_job_end(call.pk)
+    wait_until(lambda: not Call.objects.get(pk=call.pk).is_live, 20, "the call to end")
+    assert dialler.settle_ended_calls() == 1
+    contact.refresh_from_db()
+
+
+def ana_in_a_campaign(line, name: str = "Winter check"):
+    """Ana Lopez, the customer's phone, in a running campaign on ``line`` that may call at any
+    hour."""
+    from datetime import time as clock
+
+    from campaigns.models import Campaign, Contact
+
+    campaign = Campaign.objects.create(
+        name=name, purpose=Campaign.Purpose.SERVICE_DUE, line=line,
+        brief="The winter check is due: offer a slot next week.",
+        calling_from=clock(0), calling_until=clock(23, 59, 59), status=Campaign.Status.RUNNING,
+    )  # fmt: skip
+    return Contact.objects.create(
+        campaign=campaign, name="Ana Lopez", phone=CALLER, consent_source="service contract"
+    )
+
+
 def calling_for_a_campaign(request: dict) -> Reply:
     """The scripted LLM of a campaign call: a person answers, and the agent opens by asking
     for the contact, as the campaign's greeting tells it."""
@@ -771,21 +804,12 @@ def calling_for_a_campaign(request: dict) -> Reply:
 def test_a_campaign_call_reaches_its_contact_who_is_asked_for_by_name(
     e2e_stack, callback_line, tmp_path
 ):
-    from datetime import time as clock
-
     from campaigns import dialler
-    from campaigns.models import Campaign, Contact
+    from campaigns.models import Contact
 
     line, port, _supervisor = callback_line
     e2e_stack.script(calling_for_a_campaign)
-    campaign = Campaign.objects.create(
-        name="Winter check", purpose=Campaign.Purpose.SERVICE_DUE, line=line,
-        brief="The winter check is due: offer a slot next week.",
-        calling_from=clock(0), calling_until=clock(23, 59, 59), status=Campaign.Status.RUNNING,
-    )  # fmt: skip
-    contact = Contact.objects.create(
-        campaign=campaign, name="Ana Lopez", phone=CALLER, consent_source="service contract"
-    )
+    contact = ana_in_a_campaign(line)
     peer = RtpPeer()
     with customers_phone(tmp_path, ANSWERING, port=port, peer=peer) as (phone, port_file):
         (attempt,) = dialler.place_due_calls()
@@ -801,12 +825,100 @@ def test_a_campaign_call_reaches_its_contact_who_is_asked_for_by_name(
         # Who calls and why, the disclosure, and the campaign's brief reached the agent.
         assert "Ana Lopez" in sent and "automated assistant" in sent
         assert "offer a slot next week" in sent
-        async_to_sync(delete_room)(e2e_stack, call.room_name)
-        hung_up_cleanly(phone, tmp_path / "sipp-phone.log", 30)
-    e2e_stack.wait_for_job_end(call.pk)
-    wait_until(lambda: not Call.objects.get(pk=call.pk).is_live, 20, "the call to end")
-    assert dialler.settle_ended_calls() == 1
-    contact.refresh_from_db()
+        put_down(e2e_stack, call, phone, tmp_path)
+    settled(e2e_stack, call, contact)
     assert (contact.state, contact.outcome, contact.attempts) == (
         Contact.State.DONE, Contact.Outcome.TALKED, 1,
     )  # fmt: skip
+
+
+NOT_AGAIN = "Please do not call me again."
+BOOK_IT = "Yes, book me the winter check next Tuesday at ten."
+
+
+def contact_decides(slot: str):
+    """The scripted LLM of a campaign call on which the contact, once asked for by name, says
+    what they want: the agent uses its tool for it, then says goodbye."""
+
+    def reply(request: dict) -> Reply:
+        messages = request["messages"]
+        last = messages[-1]
+        decided = {"do_not_call_again", "book_appointment"}
+        if "save_prediction" in tool_names(request):  # the answering-machine detection
+            return calling_for_a_campaign(request)
+        if last["role"] == "tool" and decided & set(json.dumps(messages[-2]).split('"')):
+            return Reply(text="Thank you, goodbye.")
+        said = json.dumps(last.get("content", ""))
+        if last["role"] == "user" and "do not call me again" in said:
+            return Reply(tool_calls=[ToolCall("do_not_call_again", {})])
+        if last["role"] == "user" and "book me the winter check" in said:
+            booking = {"slot": slot, "service": "Winter check", "name": "Ana Lopez"}
+            return Reply(tool_calls=[ToolCall("book_appointment", {**booking, "contact": CALLER})])
+        return calling_for_a_campaign(request)
+
+    return reply
+
+
+@pytest.mark.parametrize(
+    ("says", "outcome"),
+    [(NOT_AGAIN, "do_not_call"), (BOOK_IT, "booked")],
+    ids=["asks-not-to-be-called-again", "books"],
+)
+def test_a_campaign_contact_decides_on_the_call_and_the_dialler_keeps_it(
+    e2e_stack, callback_line, tmp_path, settings, says, outcome
+):
+    """On a real phone call the contact asks never to be called again (the agent's tool puts
+    the number on the list), or books the winter check (the appointment tools, as inbound);
+    the dialler closes the contact with that outcome, and dials the barred number no more."""
+    from appointments.models import Appointment, ServiceType
+    from campaigns import dialler
+    from campaigns.models import Contact, DoNotCall
+    from tests.support.workshop import next_weekday, open_workshop
+
+    open_workshop(settings)
+    ServiceType.objects.create(name="Winter check", duration_minutes=60)
+    slot = f"{next_weekday(1).isoformat()}T10:00"
+    line, port, _supervisor = callback_line
+    hello, speech = speech_at_8k(HELLO), speech_at_8k(says)
+    heard = [ExpectedSpeech(text, len(audio) / 8000 - 1.0, len(audio) / 8000 + 2.5)
+             for text, audio in [(HELLO, hello), (says, speech)]]  # fmt: skip
+    e2e_stack.script(contact_decides(slot), heard)
+    contact = ana_in_a_campaign(line)
+    peer = RtpPeer()
+    with customers_phone(tmp_path, ANSWERING, port=port, peer=peer) as (phone, port_file):
+        (attempt,) = dialler.place_due_calls()
+        call = attempt.call
+        listen_to_the_phone(peer, port_file, "the phone to ring")
+        opened = threading.Event()
+
+        def person():  # silence is sent too: the agent hears the line go quiet
+            peer.silence(1)
+            peer.play(hello)
+            for _ in range(80):
+                if opened.is_set():
+                    break
+                peer.silence(0.5)
+            peer.silence(1)
+            peer.play(speech)
+            peer.silence(30)
+
+        threading.Thread(target=person, daemon=True).start()
+        wait_until(lambda: call.segments.filter(text=CAMPAIGN_OPENING).exists(), 40, "the opening")
+        opened.set()
+        wait_until(
+            lambda: call.segments.filter(text="Thank you, goodbye.").exists(), 40, "the goodbye"
+        )
+        put_down(e2e_stack, call, phone, tmp_path)
+    settled(e2e_stack, call, contact)
+    assert (contact.state, contact.outcome) == (Contact.State.DONE, outcome)
+    assert call.segments.filter(speaker=TranscriptSegment.Speaker.CUSTOMER, text=says).exists()
+    if outcome == "do_not_call":
+        assert DoNotCall.objects.filter(number=CALLER).exists()
+        again = ana_in_a_campaign(line, "Recall")
+        assert dialler.place_due_calls() == []
+        again.refresh_from_db()
+        assert again.outcome == Contact.Outcome.DO_NOT_CALL and again.attempts == 0
+    else:
+        booked = Appointment.objects.get(call=call)
+        assert (booked.customer_name, booked.service.name) == ("Ana Lopez", "Winter check")
+        assert not DoNotCall.objects.exists()

@@ -25,15 +25,17 @@ def text_mode_job(call, writer, session, **agent_options) -> tuple[CallJob, Sess
 
 
 @asynccontextmanager
-async def agent_call(script, **call_fields):
+async def agent_call(script, tools_for=None, **call_fields):
     """A call with its writer, events, agent and text-mode session on the scripted LLM:
-    yields (session, call, server, writer, events)."""
+    yields (session, call, server, writer, events). ``tools_for(call)``: the agent's tools
+    beside the desk's own, as a coroutine."""
     call = await Call.objects.acreate(**call_fields)
+    tools = await tools_for(call) if tools_for else None
     async with ScriptedLLMServer(script) as server:
         writer = await CallWriter.open(call.pk)
         model = openai.LLM(model="scripted", base_url=server.base_url, api_key="test")
         async with AgentSession(llm=model) as session:
-            job, events = text_mode_job(call, writer, session)
+            job, events = text_mode_job(call, writer, session, tools=tools)
             await session.start(job.agent)
             yield session, call, server, writer, events
         await writer.close()
