@@ -166,6 +166,7 @@ def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
         .values("day")
         .annotate(
             calls=Count("id"),
+            **{origin: Count("id", filter=Q(origin=origin)) for origin in Call.Origin.values},
             handoffs=Count("id", filter=Q(needs_human=True)),
             handle_time=Avg(handle, filter=Q(ended_at__isnull=False, answered_at__isnull=False)),
         )
@@ -175,6 +176,7 @@ def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
         {
             "day": row["day"].isoformat(),
             "calls": row["calls"],
+            **{origin: row[origin] for origin in Call.Origin.values},
             "handoff_rate": round(100 * row["handoffs"] / row["calls"], 1) if row["calls"] else 0,
             "handle_seconds": round(row["handle_time"].total_seconds(), 1)
             if row["handle_time"]
@@ -206,6 +208,12 @@ def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
     )
     # Calls that ended with an appointment in the book: resolved by a booking.
     counts["booked"] = recent.filter(appointments__isnull=False).distinct().count()
+    # The desk's campaigns apart from the customers' own calls.
+    campaign = recent.filter(origin=Call.Origin.CAMPAIGN)
+    campaign_calls = campaign.aggregate(
+        placed=Count("id"), answered=Count("id", filter=Q(answered_at__isnull=False))
+    )
+    campaign_calls["booked"] = campaign.filter(appointments__isnull=False).distinct().count()
     handoffs = counts["handoffs"]
     handle_values = [r["handle_seconds"] for r in rows if r["handle_seconds"] is not None]
     return {
@@ -214,6 +222,8 @@ def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
         "latency": latency,
         "has_latency": any(row["samples"] for row in latency),
         "total_calls": total,
+        "inbound_calls": sum(r["inbound"] for r in rows),
+        "campaign_calls": campaign_calls,
         "handoff_rate": round(100 * handoffs / total, 1) if total else 0,
         "failed_calls": counts["failed"],
         "abandoned_calls": counts["abandoned"],

@@ -63,6 +63,11 @@ class Call(models.Model):
         WEB = "web", "Web"
         PHONE = "phone", "Phone"
 
+    class Origin(models.TextChoices):
+        INBOUND = "inbound", "Inbound"  # the customer called
+        CALLBACK = "callback", "Callback"  # a supervisor had the desk call back
+        CAMPAIGN = "campaign", "Campaign"  # a campaign's dialler placed it
+
     class Outcome(models.TextChoices):
         RESOLVED = "resolved", "Resolved"
         VEHICLE_REGISTERED = "vehicle_registered", "Vehicle registered"
@@ -82,6 +87,10 @@ class Call(models.Model):
     dialled_number = models.CharField(
         max_length=32, blank=True, help_text="For a phone call: the number the caller dialled."
     )
+    origin = models.CharField(
+        max_length=16, choices=Origin.choices, default=Origin.INBOUND, db_index=True,
+        editable=False, help_text="Who started the call: the customer, or the desk.",
+    )  # fmt: skip
     callback_of = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="callbacks",
         help_text="For a callback: the call it returns.",

@@ -90,7 +90,7 @@ def _place_for(campaign_id: int, now: datetime) -> list[Attempt]:
 def _start_attempt(campaign: Campaign, contact: Contact, now: datetime) -> Attempt:
     call = Call.objects.create(
         channel=Call.Channel.PHONE, caller=contact.phone, dialled_number=campaign.line.number,
-        vehicle=contact.vehicle,
+        vehicle=contact.vehicle, origin=Call.Origin.CAMPAIGN,
     )  # fmt: skip
     contact.attempts += 1
     contact.state = Contact.State.DIALLING

@@ -95,7 +95,7 @@ def request_callback(original: Call, requested_by=None) -> Call:
         check_rates(original.caller, requested_by)
         callback = Call.objects.create(
             channel=Call.Channel.PHONE, caller=original.caller, dialled_number=line.number,
-            callback_of=original, vehicle=original.vehicle,
+            callback_of=original, origin=Call.Origin.CALLBACK, vehicle=original.vehicle,
             callback_requested_by=requested_by,
         )  # fmt: skip
     announce_call_change(callback.pk)

@@ -68,3 +68,86 @@ def test_a_campaign_whose_line_cannot_call_out_is_not_started(admin_client, camp
     assert "was not started: its line +12125550100 cannot call out" in answer.content.decode()
     campaign.refresh_from_db()
     assert campaign.status == Campaign.Status.DRAFT
+
+
+def vehicle_with_customer(vin, make, model, year, *, serviced=None, contact="", ahead=False):
+    """A vehicle on file, its customer known from the book when ``contact`` is given: a
+    service done on ``serviced`` (a date), and one booked ahead when ``ahead``."""
+    from datetime import datetime, timedelta
+
+    from django.utils import timezone
+
+    from appointments.models import Appointment, ServiceType
+    from vehicles.models import Vehicle
+
+    vehicle = Vehicle.objects.create(vin=vin, make=make, model=model, year=year)
+    service = ServiceType.objects.get_or_create(name="Inspection")[0]
+    if serviced:
+        start = timezone.make_aware(datetime.combine(serviced, datetime.min.time()))
+        Appointment.objects.create(
+            vehicle=vehicle, service=service, customer_name=f"Owner of {model}",
+            contact=contact, start=start, end=start + timedelta(hours=1),
+            status=Appointment.Status.DONE,
+        )  # fmt: skip
+    if ahead:
+        start = timezone.now() + timedelta(days=3)
+        Appointment.objects.create(
+            vehicle=vehicle, service=service, customer_name=f"Owner of {model}",
+            contact=contact, start=start, end=start + timedelta(hours=1),
+        )  # fmt: skip
+    return vehicle
+
+
+def test_contacts_are_chosen_from_vehicles_by_last_service_vins_makes_and_years(
+    admin_client, campaign
+):
+    from datetime import date
+
+    old = date(2025, 1, 10)
+    vehicle_with_customer("1HGCM82633A004352", "Honda", "Accord", 2003, serviced=old,
+                          contact="(212) 555-0111")  # fmt: skip
+    vehicle_with_customer("2HGES16575H591234", "Honda", "Civic", 2005, serviced=old,
+                          contact="ana@example.com")  # no phone: skipped  # fmt: skip
+    vehicle_with_customer("1FTFW1ET5DFC10312", "Ford", "F-150", 2013, serviced=old,
+                          contact="+1 212 555 0113")  # fmt: skip
+    vehicle_with_customer("5YJSA1E26HF000337", "Tesla", "Model S", 2017,
+                          serviced=date(2026, 10, 1), contact="+12125550114")  # recent  # fmt: skip
+    vehicle_with_customer("1HGCM82633A004360", "Honda", "Accord", 2003, serviced=old,
+                          contact="+12125550115", ahead=True)  # booked ahead  # fmt: skip
+    url = f"/admin/campaigns/campaign/{campaign.pk}/from-vehicles/"
+    done = admin_client.post(
+        url, {"consent_source": "service contract", "last_service_before": "2026-01-01",
+              "makes": "honda, Ford", "skip_booked": "on"}, follow=True,
+    )  # fmt: skip
+    said = " ".join(str(m) for m in done.context["messages"])
+    assert "2 contacts added. 1 vehicles skipped: no customer phone number" in said
+    assert "2HGES16575H591234" in said
+    contacts = {c.phone: c for c in campaign.contacts.select_related("vehicle")}
+    assert set(contacts) == {"+12125550111", "+12125550113"}  # in international form
+    accord = contacts["+12125550111"]
+    assert (accord.name, accord.vehicle.vin, accord.consent_source) == (
+        "Owner of Accord", "1HGCM82633A004352", "service contract",
+    )  # fmt: skip
+    # A recall's VIN range and years; the numbers the campaign has are not added twice.
+    again = admin_client.post(
+        url, {"consent_source": "recall letter", "vin_from": "1HGCM82633A004352",
+              "vin_to": "1HGCM82633A004399", "year_from": "2003", "year_to": "2003"},
+        follow=True,
+    )  # fmt: skip
+    said = " ".join(str(m) for m in again.context["messages"])
+    assert "1 contacts added." in said and "1 numbers were in the campaign already" in said
+    assert campaign.contacts.filter(phone="+12125550115").exists()  # skip_booked left off
+
+
+def test_a_vehicle_choice_without_criteria_or_with_bad_ones_adds_nothing(admin_client, campaign):
+    url = f"/admin/campaigns/campaign/{campaign.pk}/from-vehicles/"
+    for data, said in [
+        ({"consent_source": "form"}, "give at least one of the criteria. Nothing was added."),
+        ({"consent_source": "form", "year_from": "2010", "year_to": "2001"},
+         "The years must end after they start."),
+        ({"consent_source": "form", "last_service_before": "soon"}, "Enter a valid date."),
+        ({"makes": "Honda"}, "This field is required."),
+    ]:  # fmt: skip
+        page = admin_client.post(url, data)
+        assert page.status_code == 200 and said in page.content.decode(), said
+    assert campaign.contacts.count() == 0

@@ -355,3 +355,31 @@ def test_the_history_folds_its_filters_until_one_is_set(staff_client, finished_c
     filtered = staff_client.get("/history/", {"outcome": "resolved"}).content.decode()
     assert '<details class="more-filters" open>' in filtered
     assert "<summary>Filters (1 set)</summary>" in filtered
+
+
+@pytest.mark.django_db
+def test_the_dashboard_shows_campaign_calls_apart_from_the_customers_own(
+    staff_client, finished_call
+):
+    from appointments.models import Appointment, ServiceType
+    from callcenter.history_views import dashboard_data
+
+    answered = timezone.now()
+    for booked in (True, False):
+        call = Call.objects.create(origin=Call.Origin.CAMPAIGN, answered_at=answered,
+                                   status=Call.Status.ENDED)  # fmt: skip
+        if booked:
+            Appointment.objects.create(
+                call=call, service=ServiceType.objects.create(name="Winter check"),
+                customer_name="Ana", contact="+1", start=answered,
+                end=answered + timedelta(hours=1),
+            )  # fmt: skip
+    Call.objects.create(origin=Call.Origin.CAMPAIGN, status=Call.Status.FAILED)
+    Call.objects.create(origin=Call.Origin.CALLBACK, status=Call.Status.ENDED)
+    data = dashboard_data()
+    assert (data["total_calls"], data["inbound_calls"]) == (5, 1)
+    assert data["campaign_calls"] == {"placed": 3, "answered": 2, "booked": 1}
+    (today,) = data["per_day"]
+    assert (today["inbound"], today["callback"], today["campaign"]) == (1, 1, 3)
+    page = staff_client.get("/dashboard/").content.decode()
+    assert "campaign calls placed" in page and "customers' own calls" in page

@@ -24,7 +24,10 @@ const accent = "#0b6bcb";
 // A chart, unless the page shows its empty state instead (no canvas then).
 // wholeNumbers: counts get ticks 0, 1, 2…, never 0.5.
 // format: how a value is written on the axis and in the tooltip (e.g. m:ss).
-function chart(id, type, datasets, labels = days, { wholeNumbers = false, format = null } = {}) {
+// stacked: the datasets' bars one on the other, a day's total as the bar's height.
+function chart(
+  id, type, datasets, labels = days, { wholeNumbers = false, format = null, stacked = false } = {},
+) {
   const canvas = document.getElementById(id);
   if (!canvas) return null;
   const ticks = wholeNumbers ? { precision: 0 } : {};
@@ -37,7 +40,7 @@ function chart(id, type, datasets, labels = days, { wholeNumbers = false, format
       animation: false,
       responsive: true,
       plugins: { legend: { display: datasets.length > 1 }, tooltip },
-      scales: { y: { beginAtZero: true, ticks } },
+      scales: { x: { stacked }, y: { beginAtZero: true, ticks, stacked } },
     },
   });
   // What was drawn, readable without the pixels (the browser tests check the axis).
@@ -57,12 +60,22 @@ function clock(seconds) {
   return hours ? `${hours}:${String(minutes).padStart(2, "0")}:${rest}` : `${minutes}:${rest}`;
 }
 
+// The customers' own calls apart from those the desk placed (callbacks, campaigns), stacked.
+const origins = [
+  ["inbound", "Customers' calls", accent],
+  ["callback", "Callbacks", "#90caf9"],
+  ["campaign", "Campaign calls", "#a33b00"],
+];
 chart(
   "calls-per-day",
   "bar",
-  [{ label: "Calls", data: data.per_day.map((row) => row.calls), backgroundColor: accent }],
+  origins.map(([key, label, color]) => ({
+    label,
+    data: data.per_day.map((row) => row[key]),
+    backgroundColor: color,
+  })),
   days,
-  { wholeNumbers: true },
+  { wholeNumbers: true, stacked: true },
 );
 chart(
   "handle-time",
