@@ -42,7 +42,7 @@ FAILURE_REASONS = {
     "voicemail": "{} reached voicemail: a message was left.",
     "voicemail full": "{} reached a voicemail that takes no messages.",
     "phone menu": "{} reached a phone menu.",
-    "hung up": "The customer hung up as the callback was answered.",
+    "hung up": "{} answered, but the customer hung up at once.",
 }
 
 

@@ -513,14 +513,19 @@ def tool_names(request: dict) -> set[str]:
     return {tool["function"]["name"] for tool in request.get("tools") or []}
 
 
+def detecting(request: dict) -> Reply:
+    """The scripted answering-machine detection: a voicemail greeting or a person."""
+    heard = str(request["messages"][-1].get("content", ""))
+    label = "machine-vm" if "leave a message" in heard else "human"
+    return Reply(tool_calls=[ToolCall("save_prediction", {"label": label})])
+
+
 def calling_back(request: dict) -> Reply:
     """The scripted LLM of a callback: it tells a voicemail greeting from a person when the
     answering-machine detection asks, and opens with the reason it was given."""
     messages = request["messages"]
     if "save_prediction" in tool_names(request):
-        heard = str(messages[-1].get("content", ""))
-        label = "machine-vm" if "leave a message" in heard else "human"
-        return Reply(tool_calls=[ToolCall("save_prediction", {"label": label})])
+        return detecting(request)
     if "calling the customer back" in json.dumps(messages) and messages[-1]["role"] != "tool":
         return Reply(text=CALLBACK_OPENING)
     return service_desk(request)
@@ -695,7 +700,7 @@ def test_a_customer_who_hangs_up_as_the_callback_is_answered_is_recorded_so(
         hung_up_cleanly(phone, tmp_path / "sipp-phone.log", 60)
         event = callback_result(callback, 40)
         assert event.payload["result"] == "hung up", event.payload
-        assert failure_of(callback) == "The customer hung up as the callback was answered."
+        assert failure_of(callback) == "Callback answered, but the customer hung up at once."
         assert not greeted_as_a_person(e2e_stack)
     e2e_stack.wait_for_job_end(callback.pk)
 
@@ -794,7 +799,7 @@ def calling_for_a_campaign(request: dict) -> Reply:
     for the contact, as the campaign's greeting tells it."""
     messages = request["messages"]
     if "save_prediction" in tool_names(request):
-        return Reply(tool_calls=[ToolCall("save_prediction", {"label": "human"})])
+        return detecting(request)
     greeting = "First ask whether you are speaking" in json.dumps(messages)
     if greeting and messages[-1]["role"] != "tool":
         return Reply(text=CAMPAIGN_OPENING)
@@ -922,3 +927,63 @@ def test_a_campaign_contact_decides_on_the_call_and_the_dialler_keeps_it(
         booked = Appointment.objects.get(call=call)
         assert (booked.customer_name, booked.service.name) == ("Ana Lopez", "Winter check")
         assert not DoNotCall.objects.exists()
+
+
+@pytest.mark.parametrize("scenario", ["busy", "no_answer", "voicemail"])
+def test_a_campaign_call_nobody_takes_is_tried_again_as_the_campaign_says(
+    e2e_stack, callback_line, tmp_path, scenario
+):
+    """Busy, no answer, and a voicemail box (which hears the campaign's own message): the
+    contact waits for its next attempt after the campaign's delay, with what happened."""
+    from django.utils import timezone
+
+    from campaigns.models import Contact
+
+    line, port, _supervisor = callback_line
+    greeting = speech_at_8k(VOICEMAIL_GREETING)
+    seconds = len(greeting) / 8000
+    e2e_stack.script(
+        calling_for_a_campaign, [ExpectedSpeech(VOICEMAIL_GREETING, seconds - 1.0, seconds + 2.5)]
+    )
+    contact = ana_in_a_campaign(line)
+    campaign = contact.campaign
+    campaign.voicemail_message = "This is the winter check reminder from your service desk."
+    campaign.retry_after_minutes = 90
+    campaign.save()
+    sipp = {"busy": BUSY, "no_answer": NO_ANSWER, "voicemail": ANSWERING}[scenario]
+    peer = RtpPeer()
+    talk = 60 if scenario == "voicemail" else 30  # the box listens until the message ends
+    with customers_phone(tmp_path, sipp, port=port, peer=peer, talk_seconds=talk) as (
+        phone,
+        files,
+    ):
+        from campaigns import dialler
+
+        (attempt,) = dialler.place_due_calls()
+        call = attempt.call
+        if scenario == "voicemail":
+            listen_to_the_phone(peer, files, "the phone to ring")
+            threading.Thread(
+                target=lambda: (peer.silence(0.5), peer.play(greeting), peer.silence(40)),
+                daemon=True,
+            ).start()
+            hung_up_cleanly(phone, tmp_path / "sipp-phone.log", 60)
+        result = callback_result(call, 60).payload["result"]
+        if scenario == "busy":
+            hung_up_cleanly(phone, tmp_path / "sipp-phone.log", 30)
+    assert result == {"busy": "busy", "no_answer": "no answer", "voicemail": "voicemail"}[scenario]
+    if scenario == "voicemail":
+        left = wait_until(
+            lambda: call.segments.filter(speaker=TranscriptSegment.Speaker.AGENT).first(),
+            20, "the message in the transcript",
+        )  # fmt: skip
+        assert left.text == campaign.voicemail_message
+        assert failure_of(call) == "Campaign call reached voicemail: a message was left."
+    ended = timezone.now()
+    settled(e2e_stack, call, contact)
+    assert (contact.state, contact.outcome, contact.attempts) == (
+        Contact.State.WAITING, {"busy": "busy", "no_answer": "no_answer",
+                                "voicemail": "voicemail"}[scenario], 1,
+    )  # fmt: skip
+    retry = (contact.next_attempt_at - ended).total_seconds() / 60
+    assert 89 <= retry <= 91, retry
