@@ -355,6 +355,7 @@ class Call(models.Model):
             "status": self.status,
             "status_label": self.get_status_display(),
             "channel": self.channel,
+            "origin": self.origin,
             "caller": self.caller_shown,
             "dialled_number": self.dialled_number,
             "vehicle": {"vin": vehicle.vin, "description": vehicle.title} if vehicle else None,

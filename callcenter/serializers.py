@@ -73,6 +73,7 @@ class CallListSerializer(serializers.ModelSerializer):
             "room_name",
             "status",
             "channel",
+            "origin",
             "caller",
             "dialled_number",
             "vehicle",

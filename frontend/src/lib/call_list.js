@@ -11,13 +11,21 @@ export const STATES = {
   taken_over: (call) => Boolean(call.controller),
 };
 
-// The line a call came in on: the number a phone caller dialled, or the web page.
+// Where a call comes from: the number a phone caller dialled, or the web page; the calls the
+// desk placed (a campaign's, callbacks) apart from the customers' own, whatever their line.
 export function lineOf(call) {
+  if (call.origin === "campaign" || call.origin === "callback") return call.origin;
   return call.channel === "phone" ? call.dialled_number || "phone" : "web";
 }
 
 export function lineLabel(line) {
-  return line === "web" ? "Web calls" : line === "phone" ? "Phone (number unknown)" : line;
+  const named = {
+    web: "Web calls",
+    phone: "Phone (number unknown)",
+    campaign: "Campaign calls",
+    callback: "Callbacks",
+  };
+  return named[line] || line;
 }
 
 // Callers waiting for someone (an answer, or a person they asked for) before the others.
