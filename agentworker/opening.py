@@ -101,7 +101,7 @@ async def open_conversation(
             # never answered (the first end wins).
             await job.writer.flush()
             await ctx.delete_room()  # puts the phone down, if anyone picked it up
-            ctx.shutdown(reason="no person answered the callback")
+            ctx.shutdown(reason="no person answered")
             return False
         # Not cut short by the end of the customer's own "Hello?", which comes after; not at
         # all if they hung up in between (the session has closed).

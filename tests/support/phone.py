@@ -442,9 +442,17 @@ NO_ANSWER = (
 
 
 def start_sipp_phone(
-    folder: Path, scenario: str, *, port: int, rtp_port: int = 0, talk_seconds: float = 60
+    folder: Path,
+    scenario: str,
+    *,
+    port: int,
+    rtp_port: int = 0,
+    talk_seconds: float = 60,
+    calls: int = 1,
+    trace: bool = False,
 ) -> tuple[subprocess.Popen, Path]:
-    """SIPp waiting on ``port`` for the bridge to dial it, acting out ``scenario``."""
+    """SIPp waiting on ``port`` for the bridge to dial it, acting out ``scenario`` for
+    ``calls`` calls; ``trace``: every message it gets, with its time, in ``folder``."""
     port_file = folder / "remote_media_port"
     path = folder / "phone.xml"
     path.write_text(
@@ -454,9 +462,10 @@ def start_sipp_phone(
     )
     log = folder / "sipp-phone.log"
     process = subprocess.Popen(
-        ["sipp", "-sf", str(path), "-m", "1", "-i", "127.0.0.1", "-p", str(port), "-nostdin",
-         "-timeout", f"{int(talk_seconds) + 60}s", "-trace_err",
-         "-error_file", str(folder / "sipp-phone-errors.log")],
+        ["sipp", "-sf", str(path), "-m", str(calls), "-i", "127.0.0.1", "-p", str(port),
+         "-nostdin", "-timeout", f"{int(talk_seconds) + 60}s", "-trace_err",
+         "-error_file", str(folder / "sipp-phone-errors.log"),
+         *(["-trace_msg"] if trace else [])],
         cwd=folder, stdout=log.open("wb"), stderr=subprocess.STDOUT,
     )  # fmt: skip
     return process, port_file
