@@ -12,7 +12,8 @@ line steers the model. The dialler applies the decision once the call has ended
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+import re
+from datetime import datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from asgiref.sync import sync_to_async
@@ -22,10 +23,20 @@ from django.utils import timezone
 from livekit.agents import RunContext, function_tool, llm
 
 from agentworker.dial_out import DialScript, left_on_voicemail
-from appointments.calendar import UnclearDate, resolve_when
+from appointments.calendar import UnclearDate, When, resolve_when
 from callcenter.models import Call
 from campaigns.models import Attempt, Campaign, Contact, DoNotCall
 from telephony.models import PhoneLine
+
+# "In 2 hours", "in 20 minutes", "in an hour", "in half an hour": from now, not a day's part.
+RELATIVE = re.compile(r"\bin\s+(half an|an|a|\d{1,3})\s*(hours?|minutes?|mins?)\b", re.IGNORECASE)
+
+
+def _span(found: re.Match) -> timedelta:
+    count, unit = found.group(1).lower(), found.group(2).lower()
+    number = {"half an": 0.5, "an": 1, "a": 1}.get(count) or int(count)
+    return timedelta(hours=number) if unit.startswith("hour") else timedelta(minutes=number)
+
 
 # A call put off is made no sooner than this, and no later than the horizon.
 LATER_NOTICE = timedelta(minutes=15)
@@ -81,7 +92,13 @@ def call_later_time(phrase: str, contact: Contact, now: datetime) -> datetime:
     """When to call ``contact`` again for ``phrase`` ("Thursday after 5 pm"), in their own time
     zone and the campaign's calling window; ``UnclearDate`` says what to ask instead."""
     campaign, zone = contact.campaign, ZoneInfo(contact.time_zone)
-    when = resolve_when(phrase, zone, now)
+    if relative := RELATIVE.search(phrase or ""):  # "in 2 hours", "in half an hour"
+        moment = timezone.localtime(now + _span(relative), zone).replace(microsecond=0)
+        exactly = moment.time()  # that time or a minute later, never moved into the window
+        later = (moment + timedelta(minutes=1)).time() if exactly < time(23, 59) else exactly
+        when = When(day=moment.date(), earliest=exactly, latest=later)
+    else:
+        when = resolve_when(phrase, zone, now)
     start, until = (
         max(when.earliest, campaign.calling_from),
         min(when.latest, campaign.calling_until),
@@ -97,6 +114,11 @@ def call_later_time(phrase: str, contact: Contact, now: datetime) -> datetime:
         if soonest.date() != when.day or soonest.time() >= until:
             raise UnclearDate("That time has passed. Ask for a later day or time.")
         moment = soonest
+    if not campaign.line.is_open(moment):
+        raise UnclearDate(
+            f"Nobody calls from this line then: it is open {campaign.line.hours_spoken}. Ask "
+            "for a time in those hours."
+        )
     if moment > now + LATER_HORIZON:
         raise UnclearDate(
             f"That is more than {LATER_HORIZON.days} days ahead. Ask for a time within a month, "
@@ -113,17 +135,25 @@ class ContactTools(llm.Toolset):
         self.contact_id = contact_id
 
     def _contact(self) -> Contact:
-        return (
+        """The contact, locked, while its call is on (the dialler settles it once ended)."""
+        contact = (
             Contact.objects.select_for_update(of=("self",))
-            .select_related("campaign")
-            .get(pk=self.contact_id)
+            .select_related("campaign__line")
+            .filter(pk=self.contact_id, state=Contact.State.DIALLING)
+            .first()
         )
+        if contact is None:
+            raise UnclearDate("The call has ended: nothing more can be recorded on it.")
+        return contact
 
     @function_tool
     async def do_not_call_again(self, context: RunContext) -> str:
         """The person asks not to be called again: their number goes on the do-not-call list,
         and no campaign of the desk calls it again."""
-        await sync_to_async(self._do_not_call)()
+        try:
+            await sync_to_async(self._do_not_call)()
+        except UnclearDate as error:
+            return str(error)
         return (
             "Their number is on the do-not-call list now. Tell them they will not be called "
             "again, apologise for the disturbance, and say goodbye."
@@ -170,7 +200,10 @@ class ContactTools(llm.Toolset):
     async def wrong_number(self, context: RunContext) -> str:
         """Nobody of the contact's name can be reached at this number: the desk stops calling
         it for this campaign."""
-        await sync_to_async(self._decide)(Contact.Outcome.WRONG_PERSON, "Wrong number.")
+        if ended := await sync_to_async(self._decide)(
+            Contact.Outcome.WRONG_PERSON, "Wrong number."
+        ):
+            return ended
         return "Noted. Apologise for the disturbance and say goodbye; say nothing of the vehicle."
 
     @function_tool
@@ -182,9 +215,17 @@ class ContactTools(llm.Toolset):
             reason: Their reason in a few words, if they gave one.
         """
         note = " ".join(reason.split())[:150]
-        await sync_to_async(self._decide)(Contact.Outcome.DECLINED, note and f"Said: {note}")
+        if ended := await sync_to_async(self._decide)(
+            Contact.Outcome.DECLINED, note and f"Said: {note}"
+        ):
+            return ended
         return "Noted. Thank them for their time and say goodbye."
 
     @transaction.atomic
-    def _decide(self, outcome: str, note: str) -> None:
-        self._contact().decide(outcome, note)
+    def _decide(self, outcome: str, note: str) -> str:
+        """Record ``outcome``; "" or why it could not be."""
+        try:
+            self._contact().decide(outcome, note)
+        except UnclearDate as error:
+            return str(error)
+        return ""

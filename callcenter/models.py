@@ -89,6 +89,7 @@ class Call(models.Model):
     )
     origin = models.CharField(
         max_length=16, choices=Origin.choices, default=Origin.INBOUND, db_index=True,
+        db_default=Origin.INBOUND,  # hosts still on the code before the field can insert
         editable=False, help_text="Who started the call: the customer, or the desk.",
     )  # fmt: skip
     callback_of = models.ForeignKey(
@@ -342,6 +343,12 @@ class Call(models.Model):
             self.controller_id
             and (self.controller_seen_at is None or self.controller_seen_at < cutoff)
         )
+
+    @property
+    def placed_by_desk(self) -> bool:
+        """A call the desk placed (a callback, a campaign's): it is answered when the customer
+        picks up, which its job records, not when the agent joins its room."""
+        return self.origin != self.Origin.INBOUND
 
     # --- On the wire ---------------------------------------------------------------------------
 

@@ -63,13 +63,14 @@ def handle_event(event: api.WebhookEvent) -> None:
     if call is None:
         return
     changed = False
-    # A callback is answered when the customer picks up, which its job records (busy and no
-    # answer too): the agent joining, or the customer's phone leaving unanswered, decide nothing.
-    unanswered_callback = call.callback_of_id is not None and call.status == Call.Status.WAITING
+    # A call the desk placed is answered when the customer picks up, which its job records
+    # (busy and no answer too): the agent joining, or the customer's phone leaving unanswered,
+    # decide nothing.
+    unanswered_call_out = call.placed_by_desk and call.status == Call.Status.WAITING
     if kind == "participant_joined" and event.participant.kind == api.ParticipantInfo.AGENT:
-        if call.callback_of_id is None:
+        if not call.placed_by_desk:
             changed = call.mark_active(timezone.now())
-    elif kind == "participant_left" and unanswered_callback:
+    elif kind == "participant_left" and unanswered_call_out:
         pass
     elif kind == "participant_left" and _is_the_caller(call, event.participant):
         # The caller hung up: the call is over. The agent leaves after it (and LiveKit closes

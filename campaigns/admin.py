@@ -17,6 +17,7 @@ from callcenter.history_views import spreadsheet_safe
 from campaigns import results
 from campaigns.contacts_csv import BadContacts, import_contacts
 from campaigns.contacts_from_vehicles import (
+    MAX_NAMES,
     MAX_VINS,
     VehicleFilter,
     add_contacts_from_vehicles,
@@ -76,6 +77,11 @@ class VehicleChoiceForm(forms.Form):
         data = super().clean()
         if len(vins_given(data.get("vins", ""))) > MAX_VINS:
             self.add_error("vins", f"At most {MAX_VINS} VINs at once.")
+        for name in ("makes", "models"):
+            if len(_listed(data.get(name, ""))) > MAX_NAMES:
+                self.add_error(name, f"At most {MAX_NAMES} at once.")
+        for name in ("vin_from", "vin_to"):
+            data[name] = (data.get(name) or "").strip().upper()
         for first, last, what in [
             ("year_from", "year_to", "years"),
             ("vin_from", "vin_to", "VINs"),
@@ -86,16 +92,17 @@ class VehicleChoiceForm(forms.Form):
 
     def chosen(self) -> VehicleFilter:
         data = self.cleaned_data
-
-        def listed(name):
-            return tuple(v.strip() for v in data[name].split(",") if v.strip())
-
         return VehicleFilter(
             last_service_before=data["last_service_before"], vins=vins_given(data["vins"]),
-            vin_from=data["vin_from"].strip().upper(), vin_to=data["vin_to"].strip().upper(),
-            makes=listed("makes"), models=listed("models"), year_from=data["year_from"],
+            vin_from=data["vin_from"], vin_to=data["vin_to"], makes=_listed(data["makes"]),
+            models=_listed(data["models"]), year_from=data["year_from"],
             year_to=data["year_to"], skip_booked=data["skip_booked"],
         )  # fmt: skip
+
+
+def _listed(text: str) -> tuple[str, ...]:
+    """Comma-separated names, e.g. “Honda, Acura”."""
+    return tuple(v.strip() for v in (text or "").split(",") if v.strip())
 
 
 def _change_status(request, queryset, status, allowed_from, said):

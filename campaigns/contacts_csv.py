@@ -8,7 +8,7 @@ import csv
 import io
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import IntegrityError, transaction
 
 from campaigns.models import Campaign, Contact
 from vehicles.models import Vehicle
@@ -45,8 +45,11 @@ def import_contacts(campaign: Campaign, data: bytes) -> int:
     taken = set(campaign.contacts.filter(phone__in=seen).values_list("phone", flat=True))
     if taken:
         raise BadContacts(f"Already in this campaign: {', '.join(sorted(taken)[:5])}.")
-    with transaction.atomic():
-        Contact.objects.bulk_create(contacts)
+    try:
+        with transaction.atomic():
+            Contact.objects.bulk_create(contacts)
+    except IntegrityError:  # another import added some of the numbers meanwhile
+        raise BadContacts("Some of these numbers were added meanwhile: try again.") from None
     return len(contacts)
 
 

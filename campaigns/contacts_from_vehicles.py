@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 
 import phonenumbers
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Max, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
@@ -21,8 +21,9 @@ from campaigns.models import Campaign, Contact
 from vehicles.models import Vehicle
 
 VIN_SEPARATORS = re.compile(r"[\s,;]+")
-# A recall's list of VINs given at once.
+# A recall's list of VINs given at once; makes or models named at once.
 MAX_VINS = 10_000
+MAX_NAMES = 50
 
 
 @dataclass(frozen=True)
@@ -101,7 +102,7 @@ def add_contacts_from_vehicles(
     """Add a contact for each chosen vehicle's customer; what was added and skipped."""
     if not chosen.narrows:
         raise BadContacts("Choose the vehicles: give at least one of the criteria.")
-    latest = Appointment.objects.filter(vehicle=OuterRef("pk")).order_by("-start")
+    latest = Appointment.objects.filter(vehicle=OuterRef("pk")).order_by("-start", "-pk")
     phoned = latest.filter(contact__regex=r"^\+?[0-9 ()./-]{7,}$")
     vehicles = chosen.vehicles().annotate(
         customer=Subquery(phoned.values("customer_name")[:1]),
@@ -131,8 +132,11 @@ def add_contacts_from_vehicles(
                     consent_source=consent_source[:200],
                 )
             )
-    with transaction.atomic():
-        Contact.objects.bulk_create(contacts)
+    try:
+        with transaction.atomic():
+            Contact.objects.bulk_create(contacts)
+    except IntegrityError:  # another import added some of the numbers meanwhile
+        raise BadContacts("Some of these numbers were added meanwhile: try again.") from None
     added.contacts = len(contacts)
     return added
 

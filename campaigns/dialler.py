@@ -151,7 +151,7 @@ def _settle(attempt: Attempt, now: datetime) -> None:
     )
     if contact.state != Contact.State.DIALLING:  # closed by staff meanwhile
         return
-    booked = Appointment.objects.filter(call=attempt.call).exists()
+    booked = Appointment.objects.active().filter(call=attempt.call).exists()
     contact.settle(result, booked, now)
 
 

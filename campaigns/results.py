@@ -78,7 +78,10 @@ def selected(campaign: Campaign, query) -> tuple[QuerySet, dict[str, str]]:
             raise BadFilter(f"“{value[:40]}” is no {name} of a contact: give one of {known}.")
         applied[name] = value
         contacts = contacts.filter(**{name: value})
-    attempts = Prefetch("attempts_made", queryset=Attempt.objects.select_related("call"))
+    attempts = Prefetch(  # the calls by their ids only: their rows are large
+        "attempts_made",
+        queryset=Attempt.objects.only("contact_id", "call_id", "number", "result", "started_at"),
+    )
     return contacts.prefetch_related(attempts), applied
 
 

@@ -147,6 +147,10 @@ def test_a_vehicle_choice_without_criteria_or_with_bad_ones_adds_nothing(admin_c
          "The years must end after they start."),
         ({"consent_source": "form", "last_service_before": "soon"}, "Enter a valid date."),
         ({"makes": "Honda"}, "This field is required."),
+        ({"consent_source": "form", "makes": ",".join(f"M{n}" for n in range(51))},
+         "At most 50 at once."),
+        ({"consent_source": "form", "vin_from": "zzz", "vin_to": "AAA"},
+         "The VINs must end after they start."),
     ]:  # fmt: skip
         page = admin_client.post(url, data)
         assert page.status_code == 200 and said in page.content.decode(), said

@@ -144,11 +144,15 @@ def test_a_later_call_is_asked_for_within_the_window_in_the_contacts_own_zone():
     )
     late = datetime(2026, 12, 7, 16, 30, tzinfo=CHICAGO)
     assert call_later_time("this afternoon", contact, late) == late + timedelta(minutes=15)
+    # "In 2 hours" from now, to the minute, not the start of the window.
+    assert call_later_time("call me in 2 hours", contact, now) == now + timedelta(hours=2)
+    assert call_later_time("in half an hour", contact, now) == now + timedelta(minutes=30)
     for phrase, at, said in [
         ("Thursday at 10 pm", now, "only between 08:00 and 21:00, their time"),
         ("this morning", late, "That time has passed"),
         ("in two months", now, "more than 30 days ahead"),
         ("when the moon is blue", now, "not a date I can read"),
+        ("in 14 hours", now, "only between 08:00 and 21:00, their time"),
     ]:
         with pytest.raises(UnclearDate, match=said):
             call_later_time(phrase, contact, at)
@@ -169,3 +173,31 @@ async def test_only_a_campaigns_call_has_the_contact_tools_and_none_takes_a_numb
         "wrong_number": set(),
         "not_interested": {"reason"},
     }
+
+
+def test_a_later_call_is_not_put_where_the_line_is_closed():
+    campaign = a_campaign()
+    campaign.line.opening_hours = "Mo-Fr 09:00-17:00"
+    campaign.line.save()
+    contact = a_contact(campaign)
+    monday = datetime(2026, 12, 7, 10, 0, tzinfo=CHICAGO)
+    with pytest.raises(UnclearDate, match="open Monday to Friday 9 to 17"):
+        call_later_time("Saturday at 10 am", contact, monday)
+
+
+async def test_asking_twice_on_one_call_is_one_put_off_and_nothing_is_kept_after_it_ended():
+    campaign = await sync_to_async(a_campaign)()
+    contact = await sync_to_async(a_contact)(campaign)
+    await decided_on_a_call(
+        contact,
+        ToolCall("call_back_later", {"when": "Thursday at 5 pm"}),
+        ToolCall("call_back_later", {"when": "Friday at 5 pm"}),
+    )
+    await contact.arefresh_from_db()
+    assert contact.later_asked == 1 and contact.next_attempt_at.weekday() == 4
+    contact = await sync_to_async(settled)(contact)
+    # A tool still running as the call was settled records nothing on the settled contact.
+    late = ContactTools(contact.pk)
+    assert "The call has ended" in await sync_to_async(late._decide)("declined", "")
+    await contact.arefresh_from_db()
+    assert contact.outcome == Contact.Outcome.CALL_LATER

@@ -69,6 +69,20 @@ def test_the_agent_joining_marks_the_call_answered(client):
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("origin", [Call.Origin.CALLBACK, Call.Origin.CAMPAIGN])
+def test_a_call_the_desk_placed_is_answered_by_the_customer_not_by_the_agent(client, origin):
+    """The job records the pick-up (or busy, no answer): neither its agent joining nor the
+    customer's phone leaving unanswered ends or answers the call."""
+    call = Call.objects.create(channel=Call.Channel.PHONE, caller="+12125550111", origin=origin)
+    agent = api.ParticipantInfo(identity="agent-1", kind=api.ParticipantInfo.AGENT)
+    phone = api.ParticipantInfo(identity="customer", kind=api.ParticipantInfo.SIP)
+    post(client, room_event("participant_joined", call, "EV_a", participant=agent))
+    post(client, room_event("participant_left", call, "EV_p", participant=phone))
+    call.refresh_from_db()
+    assert (call.status, call.answered_at) == (Call.Status.WAITING, None)
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize(
     "auth",
     ["", "not-a-jwt", "wrong-secret"],

@@ -979,6 +979,9 @@ def test_a_campaign_call_nobody_takes_is_tried_again_as_the_campaign_says(
         )  # fmt: skip
         assert left.text == campaign.voicemail_message
         assert failure_of(call) == "Campaign call reached voicemail: a message was left."
+    else:  # the record says why, and nobody answered it
+        assert failure_of(call) == f"Campaign call {result}."
+        assert call.answered_at is None
     ended = timezone.now()
     settled(e2e_stack, call, contact)
     assert (contact.state, contact.outcome, contact.attempts) == (

@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='call',
             name='origin',
-            field=models.CharField(choices=[('inbound', 'Inbound'), ('callback', 'Callback'), ('campaign', 'Campaign')], db_index=True, default='inbound', editable=False, help_text='Who started the call: the customer, or the desk.', max_length=16),
+            field=models.CharField(choices=[('inbound', 'Inbound'), ('callback', 'Callback'), ('campaign', 'Campaign')], db_default='inbound', db_index=True, default='inbound', editable=False, help_text='Who started the call: the customer, or the desk.', max_length=16),
         ),
         migrations.RunPython(callbacks_are_callbacks, migrations.RunPython.noop),
     ]
