@@ -127,44 +127,48 @@ def call_later_time(phrase: str, contact: Contact, now: datetime) -> datetime:
     return moment
 
 
+class CallEnded(Exception):
+    """The contact's call has been settled: nothing more is recorded on it."""
+
+
 class ContactTools(llm.Toolset):
-    """What the person answering a campaign call decides, for the call's contact only."""
+    """What the person answering a campaign call decides, for the call's contact only. Each
+    tool changes the contact in one transaction under its row lock (``_record``)."""
 
     def __init__(self, contact_id: int) -> None:
         super().__init__(id="campaign_contact")
         self.contact_id = contact_id
 
-    def _contact(self) -> Contact:
-        """The contact, locked, while its call is on (the dialler settles it once ended)."""
-        contact = (
-            Contact.objects.select_for_update(of=("self",))
-            .select_related("campaign__line")
-            .filter(pk=self.contact_id, state=Contact.State.DIALLING)
-            .first()
-        )
-        if contact is None:
-            raise UnclearDate("The call has ended: nothing more can be recorded on it.")
-        return contact
+    async def _record(self, change, *args):
+        """``change(contact, *args)`` on the locked contact while its call is on; (its answer,
+        None), or (None, what the agent is told instead)."""
+
+        @transaction.atomic
+        def locked():
+            contact = (
+                Contact.objects.select_for_update(of=("self",))
+                .select_related("campaign__line")
+                .filter(pk=self.contact_id, state=Contact.State.DIALLING)
+                .first()
+            )
+            if contact is None:  # the dialler settles it once the call has ended
+                raise CallEnded("The call has ended: nothing more can be recorded on it.")
+            return change(contact, *args)
+
+        try:
+            return await sync_to_async(locked)(), None
+        except (CallEnded, UnclearDate) as refused:
+            return None, str(refused)
 
     @function_tool
     async def do_not_call_again(self, context: RunContext) -> str:
         """The person asks not to be called again: their number goes on the do-not-call list,
         and no campaign of the desk calls it again."""
-        try:
-            await sync_to_async(self._do_not_call)()
-        except UnclearDate as error:
-            return str(error)
-        return (
+        _, refused = await self._record(_do_not_call)
+        return refused or (
             "Their number is on the do-not-call list now. Tell them they will not be called "
             "again, apologise for the disturbance, and say goodbye."
         )
-
-    @transaction.atomic
-    def _do_not_call(self) -> None:
-        contact = self._contact()
-        reason = f"Asked on a call of the campaign “{contact.campaign}”."
-        DoNotCall.objects.get_or_create(number=contact.phone, defaults={"reason": reason})
-        contact.decide(Contact.Outcome.DO_NOT_CALL, "Asked not to be called again.")
 
     @function_tool
     async def call_back_later(self, context: RunContext, when: str) -> str:
@@ -174,37 +178,22 @@ class ContactTools(llm.Toolset):
             when: The day and time they asked for, with am or pm, e.g. "Thursday at 5 pm",
                 "tomorrow morning".
         """
-        try:
-            moment = await sync_to_async(self._call_later)(when, timezone.now())
-        except UnclearDate as error:
-            return str(error)
-        return (
+        moment, refused = await self._record(_call_later, when, timezone.now())
+        return refused or (
             f"The call is put off to {moment:%A %d %B at %H:%M} their time. Tell them when you "
             "will call, thank them, and say goodbye."
         )
-
-    @transaction.atomic
-    def _call_later(self, phrase: str, now: datetime) -> datetime:
-        contact = self._contact()
-        if contact.later_asked >= Contact.MAX_LATER:
-            raise UnclearDate(
-                f"The call was put off {contact.later_asked} times already, the most the desk "
-                "does. Offer to book an appointment now, or tell them they can call the desk "
-                "when it suits them."
-            )
-        moment = call_later_time(phrase, contact, now)
-        contact.decide(Contact.Outcome.CALL_LATER, f"Asked to be called: {phrase[:80]}", moment)
-        return timezone.localtime(moment, ZoneInfo(contact.time_zone))
 
     @function_tool
     async def wrong_number(self, context: RunContext) -> str:
         """Nobody of the contact's name can be reached at this number: the desk stops calling
         it for this campaign."""
-        if ended := await sync_to_async(self._decide)(
-            Contact.Outcome.WRONG_PERSON, "Wrong number."
-        ):
-            return ended
-        return "Noted. Apologise for the disturbance and say goodbye; say nothing of the vehicle."
+        _, refused = await self._record(
+            Contact.decide, Contact.Outcome.WRONG_PERSON, "Wrong number."
+        )
+        return refused or (
+            "Noted. Apologise for the disturbance and say goodbye; say nothing of the vehicle."
+        )
 
     @function_tool
     async def not_interested(self, context: RunContext, reason: str = "") -> str:
@@ -215,17 +204,25 @@ class ContactTools(llm.Toolset):
             reason: Their reason in a few words, if they gave one.
         """
         note = " ".join(reason.split())[:150]
-        if ended := await sync_to_async(self._decide)(
-            Contact.Outcome.DECLINED, note and f"Said: {note}"
-        ):
-            return ended
-        return "Noted. Thank them for their time and say goodbye."
+        _, refused = await self._record(
+            Contact.decide, Contact.Outcome.DECLINED, note and f"Said: {note}"
+        )
+        return refused or "Noted. Thank them for their time and say goodbye."
 
-    @transaction.atomic
-    def _decide(self, outcome: str, note: str) -> str:
-        """Record ``outcome``; "" or why it could not be."""
-        try:
-            self._contact().decide(outcome, note)
-        except UnclearDate as error:
-            return str(error)
-        return ""
+
+def _do_not_call(contact: Contact) -> None:
+    reason = f"Asked on a call of the campaign “{contact.campaign}”."
+    DoNotCall.objects.get_or_create(number=contact.phone, defaults={"reason": reason})
+    contact.decide(Contact.Outcome.DO_NOT_CALL, "Asked not to be called again.")
+
+
+def _call_later(contact: Contact, phrase: str, now: datetime) -> datetime:
+    if contact.later_asked >= Contact.MAX_LATER:
+        raise UnclearDate(
+            f"The call was put off {contact.later_asked} times already, the most the desk does. "
+            "Offer to book an appointment now, or tell them they can call the desk when it "
+            "suits them."
+        )
+    moment = call_later_time(phrase, contact, now)
+    contact.decide(Contact.Outcome.CALL_LATER, f"Asked to be called: {phrase[:80]}", moment)
+    return timezone.localtime(moment, ZoneInfo(contact.time_zone))

@@ -201,19 +201,23 @@ def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
         for key, label in SHOWN_LATENCY.items()
     ]
     total = sum(r["calls"] for r in rows)
+
+    # Calls that ended with an appointment in the book: resolved by a booking. Counting them
+    # joins the appointments, so every count is of distinct calls.
+    def calls(where=None):
+        return Count("id", filter=where, distinct=True)
+
+    booked = calls(Q(appointments__isnull=False))
     counts = recent.aggregate(
-        handoffs=Count("id", filter=Q(needs_human=True)),
-        failed=Count("id", filter=Q(status=Call.Status.FAILED)),
-        abandoned=Count("id", filter=Q(outcome=Call.Outcome.ABANDONED)),
+        handoffs=calls(Q(needs_human=True)),
+        failed=calls(Q(status=Call.Status.FAILED)),
+        abandoned=calls(Q(outcome=Call.Outcome.ABANDONED)),
+        booked=booked,
     )
-    # Calls that ended with an appointment in the book: resolved by a booking.
-    counts["booked"] = recent.filter(appointments__isnull=False).distinct().count()
     # The desk's campaigns apart from the customers' own calls.
-    campaign = recent.filter(origin=Call.Origin.CAMPAIGN)
-    campaign_calls = campaign.aggregate(
-        placed=Count("id"), answered=Count("id", filter=Q(answered_at__isnull=False))
+    campaign_calls = recent.filter(origin=Call.Origin.CAMPAIGN).aggregate(
+        placed=calls(), answered=calls(Q(answered_at__isnull=False)), booked=booked
     )
-    campaign_calls["booked"] = campaign.filter(appointments__isnull=False).distinct().count()
     handoffs = counts["handoffs"]
     handle_values = [r["handle_seconds"] for r in rows if r["handle_seconds"] is not None]
     return {

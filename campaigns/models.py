@@ -165,14 +165,13 @@ class Contact(models.Model):
         """What the person answering decided on the call: applied when the call has ended."""
         if outcome not in self.DECIDED_ON_CALL:
             raise ValueError(f"{outcome} is not decided on a call")
+        fields = ["outcome", "note", "updated_at"]
         if outcome == self.Outcome.CALL_LATER:
             if self.outcome != outcome:  # "Thursday… no, Friday" is one put-off
                 self.later_asked += 1
             self.next_attempt_at = call_at
-        self.outcome, self.note = outcome, note[:200]
-        fields = ["outcome", "note", "updated_at"]
-        if outcome == self.Outcome.CALL_LATER:
             fields += ["next_attempt_at", "later_asked"]
+        self.outcome, self.note = outcome, note[:200]
         self.save(update_fields=fields)
 
     def settle(self, result: str, booked: bool, now) -> None:

@@ -198,6 +198,7 @@ async def test_asking_twice_on_one_call_is_one_put_off_and_nothing_is_kept_after
     contact = await sync_to_async(settled)(contact)
     # A tool still running as the call was settled records nothing on the settled contact.
     late = ContactTools(contact.pk)
-    assert "The call has ended" in await sync_to_async(late._decide)("declined", "")
+    _, refused = await late._record(Contact.decide, Contact.Outcome.DECLINED, "")
+    assert "The call has ended" in refused
     await contact.arefresh_from_db()
     assert contact.outcome == Contact.Outcome.CALL_LATER

@@ -368,12 +368,14 @@ def test_the_dashboard_shows_campaign_calls_apart_from_the_customers_own(
     for booked in (True, False):
         call = Call.objects.create(origin=Call.Origin.CAMPAIGN, answered_at=answered,
                                    status=Call.Status.ENDED)  # fmt: skip
-        if booked:
-            Appointment.objects.create(
-                call=call, service=ServiceType.objects.create(name="Winter check"),
-                customer_name="Ana", contact="+1", start=answered,
-                end=answered + timedelta(hours=1),
-            )  # fmt: skip
+        if booked:  # two bookings on one call: still one call placed, answered, booked
+            service = ServiceType.objects.create(name="Winter check")
+            for hours in (0, 2):
+                Appointment.objects.create(
+                    call=call, service=service, customer_name="Ana", contact="+1",
+                    start=answered + timedelta(hours=hours),
+                    end=answered + timedelta(hours=hours + 1),
+                )  # fmt: skip
     Call.objects.create(origin=Call.Origin.CAMPAIGN, status=Call.Status.FAILED)
     Call.objects.create(origin=Call.Origin.CALLBACK, status=Call.Status.ENDED)
     data = dashboard_data()
