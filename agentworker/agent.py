@@ -155,9 +155,10 @@ class ServiceDeskAgent(AppointmentTools, Agent):
         tools: list[llm.Tool | llm.Toolset] | None = None,
     ) -> None:
         """``writer``: the call's; ``greets``: speak first as the agent enters (a caller waits
-        for it), or wait for the caller (the text-mode tests); ``on_handoff``: called when the
-        agent asks for a person (a phone call's transfer, agentworker.phone_transfer): a coroutine
-        whose answer, if any, is what the agent is told instead; ``chat_ctx``: the conversation
+        for it), or wait for the caller (the text-mode tests); ``on_handoff``: called with the
+        reason when the agent asks for a person (the desk, agentworker.desk_handoff, or a phone
+        line's transfer, agentworker.phone_transfer): a coroutine whose answer, if any, is what
+        the agent is told instead; ``chat_ctx``: the conversation
         so far, when the call resumes after its agent was lost (agentworker.resume); ``tools``:
         those of this kind of call beside the desk's own (a campaign call's, for its contact)."""
         super().__init__(instructions=instructions or INSTRUCTIONS, chat_ctx=chat_ctx, tools=tools)
@@ -218,9 +219,20 @@ class ServiceDeskAgent(AppointmentTools, Agent):
             f"Guidance from your supervisor (the caller does not hear this): {text}"
         )
 
-    async def add_supervisor_words(self, text: str) -> None:
-        """What a supervisor on the call said to the caller, so the agent can follow on."""
-        await self._add_note(f"Your supervisor said to the caller: {text}")
+    async def add_supervisor_words(self, text: str, colleague: str = "") -> None:
+        """What a supervisor (or ``colleague`` from the desk) on the call said to the caller,
+        so the agent can follow on."""
+        who = f"Your colleague {colleague} from the desk" if colleague else "Your supervisor"
+        await self._add_note(f"{who} said to the caller: {text}")
+
+    async def colleague_took_over(self, name: str) -> None:
+        """A person from the desk took the call: the agent listens on, silent, until the call
+        is handed back (``paused`` is lifted by the hand-back)."""
+        self.paused = True
+        await self._add_note(
+            f"Your colleague {name} from the desk has taken the call over. Stay silent: you "
+            "will be told when the call is yours again."
+        )
 
     async def on_user_turn_completed(self, turn_ctx, new_message) -> None:
         """While the agent holds back, the caller's spoken words are kept (in the conversation
@@ -370,7 +382,7 @@ class ServiceDeskAgent(AppointmentTools, Agent):
         reason = " ".join(reason.split())[:REASON_MAX] or "no reason given"
         self.writer.event(CallEvent.Type.HANDOFF_REQUESTED, {"reason": reason})
         self.writer.change_call(Call.flag_needs_human)
-        if self.on_handoff is not None and (answer := await self.on_handoff()):
+        if self.on_handoff is not None and (answer := await self.on_handoff(reason)):
             return answer
         return (
             "A colleague has been alerted and will join. Tell the caller, and keep helping "

@@ -25,8 +25,8 @@ logger = logging.getLogger(__name__)
 
 LEASE_CHECK_SECONDS = 5.0
 RESUME_INSTRUCTIONS = (
-    "A supervisor spoke with the caller for a while; the conversation so far includes it. "
-    "Pick up from there in one short sentence."
+    "A colleague (a supervisor or a person from the desk) spoke with the caller for a while; "
+    "the conversation so far includes it. Pick up from there in one short sentence."
 )
 BACK_AFTER_TIMEOUT = "Thanks for waiting. I'm back with you; how can I help?"
 SUPERVISOR_JOINED = "A supervisor from our team has joined the call."

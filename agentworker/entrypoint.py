@@ -30,6 +30,7 @@ from agentworker import pipeline  # noqa: E402
 from agentworker.audio_recording import AudioRecording, session_record_option  # noqa: E402
 from agentworker.call_job import CallJob  # noqa: E402
 from agentworker.control import SupervisorControl  # noqa: E402
+from agentworker.desk_handoff import DeskHandoff  # noqa: E402
 from agentworker.intake import take_up_call  # noqa: E402
 from agentworker.keypad import Keypad  # noqa: E402
 from agentworker.opening import Opening, agent_for, open_conversation, opening_for  # noqa: E402
@@ -113,8 +114,14 @@ class JobParts:
         self.room_watch = RoomWatch(
             ctx.room, job.writer, lambda reason: ctx.shutdown(reason=reason)
         )
-        if job.call.channel == Call.Channel.PHONE:
+        # A person takes the caller in this room, from the desk; a phone line whose handoff
+        # target is a phone number transfers its callers there instead (SIP REFER).
+        self.desk = DeskHandoff(job)
+        self.desk.attach(ctx.room)
+        if job.line is not None and job.line.transfer_to:
             job.agent.on_handoff = PhoneTransfer(job).after_handoff
+        else:
+            job.agent.on_handoff = self.desk.after_handoff
         self.events = SessionEvents(job)
         self.events.attach()
         self.recording = AudioRecording(job, ctx)
@@ -165,6 +172,7 @@ class JobParts:
         await self.supervisor_voices.stop()
         # A job whose call another job serves now leaves it as it is.
         ours = await job.writer.still_ours()
+        await self.desk.finish(ours=ours)
         if ours:
             self.events.ended(failed_reason=ROOM_LOST if self.room_watch.lost else "")
         await job.writer.flush()

@@ -28,7 +28,7 @@ class PhoneTransfer:
         self.job = job
         self._waiting: asyncio.Task | None = None
 
-    async def after_handoff(self) -> str | None:
+    async def after_handoff(self, reason: str = "") -> str | None:
         """The agent asked for a person: transfer unless a supervisor takes the call first.
         Outside the line's opening hours nobody is there to take it: the agent is told so
         (the answer), and nothing is scheduled."""

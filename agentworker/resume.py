@@ -95,6 +95,12 @@ async def conversation_so_far(call_id) -> llm.ChatContext:
             context.add_message(
                 role="system", content=f"Your supervisor said to the caller: {row.text}"
             )
+        elif row.speaker == TranscriptSegment.Speaker.DESK:
+            context.add_message(
+                role="system",
+                content=f"Your colleague {row.speaker_name} from the desk said to the caller: "
+                f"{row.text}",
+            )
     context.add_message(role="system", content=BACK_INSTRUCTIONS)
     return context
 

@@ -1,13 +1,16 @@
-"""A supervisor who barged in, heard by the agent job.
+"""Staff on the call, heard by the agent job: a supervisor who barged in, or the person at
+the desk who took the caller's handoff.
 
-The session's RoomIO listens to the caller only. When a supervisor joins with a microphone
-(identity ``supervisor-…``, see ``callcenter.livekit_tokens.barge_in_token``), the job also
-subscribes to their track and runs it through the bundled VAD and the call's STT:
+The session's RoomIO listens to the caller only. When a supervisor (identity
+``supervisor-…``, see ``callcenter.livekit_tokens.barge_in_token``) or a person at the desk
+(``desk-…``, ``desk_token``) joins with a microphone, the job also subscribes to their track and
+runs it through the bundled VAD and the call's STT:
 
-- while the supervisor speaks (and for ``ServiceDeskAgent.SUPERVISOR_FLOOR_SECONDS`` after),
-  the agent is interrupted and does not answer; it keeps listening to the caller;
-- every finished utterance becomes a transcript segment with speaker ``supervisor`` and a
-  note in the agent's context, so it knows what was said when it speaks again.
+- while they speak (and for ``ServiceDeskAgent.SUPERVISOR_FLOOR_SECONDS`` after), the agent
+  is interrupted and does not answer; it keeps listening to the caller;
+- every finished utterance becomes a transcript segment (speaker ``supervisor``, or ``desk``
+  with the person's name) and a note in the agent's context, so it knows what was said when
+  it speaks again.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from livekit.agents import stt as agents_stt
 from livekit.agents import vad as agents_vad
 
 from agentworker.call_job import CallJob
-from callcenter.livekit_tokens import SUPERVISOR_IDENTITY_PREFIX
+from callcenter.livekit_tokens import DESK_IDENTITY_PREFIX, SUPERVISOR_IDENTITY_PREFIX
 from callcenter.models import TranscriptSegment
 
 logger = logging.getLogger(__name__)
@@ -35,6 +38,10 @@ def is_supervisor_participant(participant: rtc.RemoteParticipant) -> bool:
     return participant.identity.startswith(SUPERVISOR_IDENTITY_PREFIX)
 
 
+def is_desk_participant(participant: rtc.RemoteParticipant) -> bool:
+    return participant.identity.startswith(DESK_IDENTITY_PREFIX)
+
+
 def streaming_stt(stt: agents_stt.STT, vad: agents_vad.VAD) -> agents_stt.STT:
     """The STT itself when it streams (Azure), else wrapped to cut utterances with the VAD."""
     if stt.capabilities.streaming:
@@ -43,10 +50,13 @@ def streaming_stt(stt: agents_stt.STT, vad: agents_vad.VAD) -> agents_stt.STT:
 
 
 class SupervisorVoice:
-    """Hears one supervisor's audio: floor control for the agent, and their transcript."""
+    """Hears one staff member's audio: floor control for the agent, and their transcript.
+    ``name``: a person at the desk's, whose words are theirs (speaker ``desk``); without it
+    the words are a supervisor's."""
 
-    def __init__(self, identity: str, job: CallJob) -> None:
+    def __init__(self, identity: str, job: CallJob, name: str = "") -> None:
         self.identity = identity
+        self.name = name
         self.job = job
         self.agent = job.agent
         self.writer = job.writer
@@ -107,14 +117,18 @@ class SupervisorVoice:
         data = event.alternatives[0]
         start = started + timedelta(seconds=data.start_time) if data.start_time else None
         end = started + timedelta(seconds=data.end_time) if data.end_time else None
+        speaker = (
+            TranscriptSegment.Speaker.DESK if self.name else TranscriptSegment.Speaker.SUPERVISOR
+        )
         self.writer.segment(
-            TranscriptSegment.Speaker.SUPERVISOR,
+            speaker,
             text,
             started_at=start,
             ended_at=end or datetime.now(UTC),
             language=str(data.language or "")[:16],
+            speaker_name=self.name,
         )
-        await self.agent.add_supervisor_words(text)
+        await self.agent.add_supervisor_words(text, colleague=self.name)
 
 
 async def audio_frames(track: rtc.Track) -> AsyncIterator[rtc.AudioFrame]:
@@ -128,7 +142,8 @@ async def audio_frames(track: rtc.Track) -> AsyncIterator[rtc.AudioFrame]:
 
 
 class SupervisorVoices:
-    """Starts a ``SupervisorVoice`` for every supervisor microphone subscribed in the room."""
+    """Starts a ``SupervisorVoice`` for every supervisor's or desk person's microphone
+    subscribed in the room."""
 
     def __init__(self, job: CallJob) -> None:
         self.job = job
@@ -143,9 +158,14 @@ class SupervisorVoices:
         publication: rtc.RemoteTrackPublication,
         participant: rtc.RemoteParticipant,
     ) -> None:
-        if track.kind != rtc.TrackKind.KIND_AUDIO or not is_supervisor_participant(participant):
+        if track.kind != rtc.TrackKind.KIND_AUDIO:
             return
-        voice = SupervisorVoice(participant.identity, self.job)
+        if is_desk_participant(participant):
+            voice = SupervisorVoice(participant.identity, self.job, participant.name or "Desk")
+        elif is_supervisor_participant(participant):
+            voice = SupervisorVoice(participant.identity, self.job)
+        else:
+            return
         task = asyncio.create_task(voice.hear(audio_frames(track)), name=f"supervisor-{track.sid}")
         task.add_done_callback(self._finished)
         self._tasks[track.sid] = task

@@ -103,6 +103,7 @@ class CallWriter:
         ended_at: datetime | None = None,
         language: str = "",
         interrupted: bool = False,
+        speaker_name: str = "",
     ) -> int:
         """Queue one transcript segment (card numbers removed); returns its sequence number."""
         text = redact_card_numbers(text)
@@ -114,6 +115,7 @@ class CallWriter:
                 call_id=call_id,
                 sequence=sequence,
                 speaker=speaker,
+                speaker_name=speaker_name[:150],
                 text=text,
                 started_at=started_at,
                 ended_at=ended_at,

@@ -375,7 +375,7 @@ def export_transcripts(selected: QuerySet):
     )
     for item in merged:
         if isinstance(item, TranscriptSegment):
-            yield [item.call_id, item.sequence, item.get_speaker_display(),
+            yield [item.call_id, item.sequence, item.speaker_label,
                    _iso_or_blank(item.started_at), item.language, item.text]  # fmt: skip
         else:
             yield [item.call_id, item.sequence, "Event", _iso_or_blank(item.created_at), "",

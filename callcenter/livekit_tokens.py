@@ -27,6 +27,9 @@ CALLER_IDENTITY_PREFIX = "caller-"
 # Supervisors' identities start with this; the agent job hears such a participant's microphone
 # as the supervisor's (agentworker.supervisor_voice), never as the caller's.
 SUPERVISOR_IDENTITY_PREFIX = "supervisor-"
+# A person at the desk who took a handoff: heard and transcribed by the agent job like a
+# supervisor, under their own name (agentworker.desk_handoff).
+DESK_IDENTITY_PREFIX = "desk-"
 
 
 def agent_identity(job_id: str) -> str:
@@ -84,14 +87,20 @@ def caller_token(call: Call) -> str:
     return token.to_jwt()
 
 
-def _supervisor_token(
-    call: Call, user: AbstractBaseUser, *, speaks: bool, attributes: dict[str, str] | None = None
+def _staff_token(
+    call: Call,
+    user: AbstractBaseUser,
+    *,
+    speaks: bool,
+    prefix: str = SUPERVISOR_IDENTITY_PREFIX,
+    name: str = "",
+    attributes: dict[str, str] | None = None,
 ) -> tuple[str, str]:
-    """A supervisor's short-lived token for ``call``: to listen (hidden, subscribe only) or
-    to speak (visible, microphone only). Never data: supervisors steer the agent through the
-    monitor's socket, not the room."""
+    """A staff member's short-lived token for ``call``: to listen (hidden, subscribe only) or
+    to speak (visible, microphone only). Never data: staff steer the agent through their
+    page's socket and the API, not the room."""
     key, secret = livekit_credentials()
-    identity = f"{SUPERVISOR_IDENTITY_PREFIX}{user.pk}-{secrets.token_hex(4)}"
+    identity = f"{prefix}{user.pk}-{secrets.token_hex(4)}"
     grants = api.VideoGrants(
         room_join=True,
         room=call.room_name,
@@ -105,7 +114,7 @@ def _supervisor_token(
     token = (
         api.AccessToken(key, secret)
         .with_identity(identity)
-        .with_name(f"Supervisor {user.get_username()}")
+        .with_name(name or f"Supervisor {user.get_username()}")
         .with_grants(grants)
         .with_ttl(LISTEN_IN_TOKEN_TTL)
     )
@@ -116,9 +125,23 @@ def _supervisor_token(
 
 def listen_in_token(call: Call, user: AbstractBaseUser) -> tuple[str, str]:
     """A token for a supervisor to listen to ``call``: hidden, subscribe only, short-lived."""
-    return _supervisor_token(call, user, speaks=False)
+    return _staff_token(call, user, speaks=False)
 
 
 def barge_in_token(call: Call, user: AbstractBaseUser) -> tuple[str, str]:
     """A token for a supervisor to join ``call`` and speak: visible, microphone, short-lived."""
-    return _supervisor_token(call, user, speaks=True, attributes={"callcenter.role": "supervisor"})
+    return _staff_token(call, user, speaks=True, attributes={"callcenter.role": "supervisor"})
+
+
+def desk_token(call: Call, user: AbstractBaseUser, name: str) -> tuple[str, str]:
+    """A token for the person at the desk who accepted ``call``'s handoff: that room only,
+    visible, microphone only, short-lived (it admits them once; their session then lasts
+    until they hand back or the call ends)."""
+    return _staff_token(
+        call,
+        user,
+        speaks=True,
+        prefix=DESK_IDENTITY_PREFIX,
+        name=name,
+        attributes={"callcenter.role": "desk"},
+    )

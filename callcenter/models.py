@@ -425,11 +425,15 @@ class TranscriptSegment(models.Model):
         CUSTOMER = "customer", "Caller"
         AGENT = "agent", "Agent"
         SUPERVISOR = "supervisor", "Supervisor"
+        DESK = "desk", "Desk"  # a person at the desk who took the call (``speaker_name``)
         SYSTEM = "system", "System"
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="segments")
     sequence = models.PositiveIntegerField()
     speaker = models.CharField(max_length=16, choices=Speaker.choices)
+    speaker_name = models.CharField(
+        max_length=150, blank=True, help_text="Who spoke, for a person at the desk: their name."
+    )
     text = models.TextField()
     started_at = models.DateTimeField(null=True, blank=True)
     ended_at = models.DateTimeField(null=True, blank=True)
@@ -449,7 +453,15 @@ class TranscriptSegment(models.Model):
         indexes = [models.Index(fields=["created_at", "id"], name="segment_created")]
 
     def __str__(self) -> str:
-        return f"#{self.sequence} {self.get_speaker_display()}: {self.text[:60]}"
+        return f"#{self.sequence} {self.speaker_label}: {self.text[:60]}"
+
+    @property
+    def speaker_label(self) -> str:
+        """Who spoke as pages say it: "Caller", "Agent", or a desk person's name ("Jane
+        (desk)")."""
+        if self.speaker_name:
+            return f"{self.speaker_name} ({self.get_speaker_display().lower()})"
+        return self.get_speaker_display()
 
     def to_message(self) -> dict[str, Any]:
         """The live message of one committed segment."""
@@ -458,7 +470,7 @@ class TranscriptSegment(models.Model):
             "call_id": str(self.call_id),
             "sequence": self.sequence,
             "speaker": self.speaker,
-            "speaker_label": self.get_speaker_display(),
+            "speaker_label": self.speaker_label,
             "text": self.text,
             "language": self.language,
             "interrupted": self.interrupted,
@@ -483,6 +495,8 @@ class CallEvent(models.Model):
         CALLBACK = "callback", "Callback dialled"
         BOOKING_REFUSED = "booking_refused", "Booking access refused"
         AGENT_BACK = "agent_back", "Agent back after an interruption"
+        HANDOFF_ANSWERED = "handoff_answered", "A person at the desk took the call"
+        HANDOFF_UNANSWERED = "handoff_unanswered", "Nobody at the desk took the call in time"
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
     sequence = models.PositiveIntegerField()
@@ -515,6 +529,7 @@ class CallEvent(models.Model):
     # Events a supervisor should not miss (the monitor and the history page mark them).
     IMPORTANT = {
         Type.HANDOFF_REQUESTED, Type.ERROR, Type.TRANSFER, Type.BOOKING_REFUSED, Type.AGENT_BACK,
+        Type.HANDOFF_UNANSWERED,
     }  # fmt: skip
 
     def describe(self) -> str:
@@ -561,6 +576,10 @@ class CallEvent(models.Model):
                     f"The agent was cut off (its worker stopped) and is back after {seconds} s"
                     f" on {payload.get('worker') or 'another worker'}"
                 )
+            case self.Type.HANDOFF_ANSWERED:
+                return f"{payload.get('name') or 'A person'} from the desk took the call"
+            case self.Type.HANDOFF_UNANSWERED:
+                return f"Nobody at the desk took the call: {payload.get('why') or 'no reason'}"
             case self.Type.KEY_PRESSED:
                 return f"The caller pressed {' '.join(payload.get('digits', ''))} on the keypad"
         return self.get_type_display()

@@ -46,32 +46,43 @@ def is_supervisor(user) -> bool:
     )
 
 
-def login_still_supervisor(scope: dict) -> bool:
+def login_still_holds(scope: dict, allowed=is_supervisor) -> bool:
     """Whether a long-lived connection's login still stands: its session is still stored and
     still logs in the same user (logout deletes it, a password change invalidates it), and
-    that user is still an active supervisor. Read fresh from the database each time."""
+    that user is still ``allowed`` (an active supervisor). Read fresh from the database each
+    time."""
     session, user = scope.get("session"), scope.get("user")
     session_key = getattr(session, "session_key", None)
     if not session_key or user is None or not user.is_authenticated:
         return False
     stored = import_module(settings.SESSION_ENGINE).SessionStore(session_key=session_key)
     current = auth.get_user(SimpleNamespace(session=stored))
-    return current.pk == user.pk and is_supervisor(current)
+    return current.pk == user.pk and allowed(current)
 
 
-def supervisor_required(view):
-    """For the supervisors' pages: anonymous visitors go to the login page, logged-in
-    non-supervisors get 403."""
+def login_still_supervisor(scope: dict) -> bool:
+    return login_still_holds(scope, is_supervisor)
 
-    @wraps(view)
-    def wrapper(request, *args, **kwargs):
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
-        if not is_supervisor(request.user):
-            raise DjangoPermissionDenied(SUPERVISORS_ONLY)
-        return view(request, *args, **kwargs)
 
-    return wrapper
+def role_required(allowed, refusal: str):
+    """For a role's pages: anonymous visitors go to the login page, logged-in users who are
+    not ``allowed`` get 403 with ``refusal`` (what is missing, who grants it)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(request, *args, **kwargs):
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path(), settings.LOGIN_URL)
+            if not allowed(request.user):
+                raise DjangoPermissionDenied(refusal)
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+supervisor_required = role_required(is_supervisor, SUPERVISORS_ONLY)
 
 
 class IsSupervisor(permissions.BasePermission):

@@ -96,7 +96,8 @@ class TranscriptSegmentSerializer(serializers.ModelSerializer):
     class Meta:
         model = TranscriptSegment
         fields = [
-            "sequence", "speaker", "text", "language", "interrupted", "started_at", "ended_at",
+            "sequence", "speaker", "speaker_name", "text", "language", "interrupted",
+            "started_at", "ended_at",
         ]  # fmt: skip
 
 

@@ -12,13 +12,14 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from config.middleware import SameOriginWebsocketValidator  # noqa: E402
-from monitoring.routing import websocket_urlpatterns  # noqa: E402
+from desk.sockets import websocket_urlpatterns as desk_sockets  # noqa: E402
+from monitoring.routing import websocket_urlpatterns as monitor_sockets  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
         "websocket": SameOriginWebsocketValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+            AuthMiddlewareStack(URLRouter([*monitor_sockets, *desk_sockets]))
         ),
     }
 )

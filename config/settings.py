@@ -80,6 +80,7 @@ INSTALLED_APPS = [
     "appointments",
     "telephony",
     "campaigns",
+    "desk",
     "agentworker",
     "axes",
 ]
@@ -299,6 +300,12 @@ UNANSWERED_CALL_MINUTES = env_int("UNANSWERED_CALL_MINUTES", 2)
 # A phone caller who asked for a person is transferred to their line's transfer destination
 # when no supervisor has taken the call over within this many seconds.
 PHONE_TRANSFER_AFTER_SECONDS = env_int("PHONE_TRANSFER_AFTER_SECONDS", 30)
+# A handoff to the desk (a person answering in the browser) rings one available person at a
+# time, this many seconds each, then the next; a caller nobody took within
+# HANDOFF_WAIT_SECONDS is offered a callback or an appointment, and the handoff stays in the
+# desk's queue as a callback task.
+HANDOFF_RING_SECONDS = env_int("HANDOFF_RING_SECONDS", 20)
+HANDOFF_WAIT_SECONDS = env_int("HANDOFF_WAIT_SECONDS", 90)
 # The credentials the SIP provider asks for on calls out (callbacks); empty: none asked.
 SIP_OUTBOUND_USERNAME = env_str("SIP_OUTBOUND_USERNAME")
 SIP_OUTBOUND_PASSWORD = env_str("SIP_OUTBOUND_PASSWORD")

@@ -10,6 +10,8 @@ from callcenter import views as call_views
 from callcenter.permissions import supervisor_required
 from callcenter.webhooks import livekit_webhook
 from config import views
+from desk import api as desk_api
+from desk import views as desk_views
 from monitoring import views as monitoring_views
 from recordings.views import recording_audio
 from telephony import views as telephony_views
@@ -23,6 +25,7 @@ router.register("vehicles", VehicleViewSet, basename="vehicle")
 router.register("transcripts/search", api.TranscriptSearchViewSet, basename="transcript-search")
 router.register("appointments", appointment_api.AppointmentViewSet, basename="appointment")
 router.register("service-types", appointment_api.ServiceTypeViewSet, basename="service-type")
+router.register("handoffs", desk_api.HandoffViewSet, basename="handoff")
 
 urlpatterns = [
     path("", call_views.call_page, name="call"),
@@ -32,6 +35,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema"), name="api-docs"),
     path("api/", include(router.urls)),
     path("monitor/", monitoring_views.monitor_page, name="monitor"),
+    path("desk/", desk_views.desk_page, name="desk"),
     path("appointments/", appointment_views.appointment_book, name="appointment-book"),
     path("history/", history_views.call_history, name="history"),
     path("history/<uuid:call_id>/", history_views.call_page, name="history-call"),

@@ -13,7 +13,8 @@ MAY_IMPORT = {
     "callcenter": {"vehicles", "recordings", "appointments"},
     "telephony": {"vehicles", "recordings", "appointments", "callcenter"},
     "campaigns": {"vehicles", "recordings", "appointments", "callcenter", "telephony"},
-    "monitoring": {"callcenter"},
+    "desk": {"vehicles", "recordings", "appointments", "callcenter", "telephony"},
+    "monitoring": {"callcenter", "desk"},
     "agentworker": {
         "vehicles",
         "recordings",
@@ -21,6 +22,7 @@ MAY_IMPORT = {
         "callcenter",
         "telephony",
         "campaigns",
+        "desk",
     },
 }
 

@@ -16,11 +16,15 @@ from django.utils import timezone
 
 from appointments.models import Appointment, ServiceType
 from callcenter.models import Call
-from monitoring.routing import websocket_urlpatterns
+from desk.sockets import websocket_urlpatterns as desk_sockets
+from monitoring.routing import websocket_urlpatterns as monitor_sockets
 from recordings.models import Recording
 
-ROLES = ["anonymous", "customer", "staff_without_permission", "supervisor", "superuser"]
+ROLES = [
+    "anonymous", "customer", "staff_without_permission", "supervisor", "desk_staff", "superuser",
+]  # fmt: skip
 SUPERVISORS = {"supervisor", "superuser"}
+DESK_STAFF = {"desk_staff", "superuser"}
 
 # route (as written in urls.py) -> (who may use it, the method to try)
 ACCESS = {
@@ -37,6 +41,11 @@ ACCESS = {
     "api/schema/": ("supervisors", "get"),
     "api/docs/": ("supervisors", "get"),
     "monitor/": ("supervisors", "get"),
+    "desk/": ("desk", "get"),
+    "api/handoffs/<pk>/accept/": ("desk", "post"),
+    "api/handoffs/<pk>/decline/": ("desk", "post"),
+    "api/handoffs/<pk>/hand-back/": ("desk", "post"),
+    "api/handoffs/<pk>/end/": ("desk", "post"),
     "history/": ("supervisors", "get"),
     "history/<uuid:call_id>/": ("supervisors", "get"),
     "history/<uuid:call_id>/callback": ("supervisors", "post"),
@@ -55,7 +64,7 @@ ACCESS = {
     "api/service-types/": ("book-keepers", "get"),
     "api/service-types/<pk>/": ("book-keepers", "get"),
 }
-WEBSOCKETS = {"ws/monitor/": "supervisors"}
+WEBSOCKETS = {"ws/monitor/": "supervisors", "ws/desk/": "desk"}
 
 
 def routes(resolver=None, prefix=""):
@@ -85,7 +94,7 @@ def routes(resolver=None, prefix=""):
 def test_every_route_has_an_access_decision():
     undecided = [route for route in routes() if route not in ACCESS]
     assert undecided == [], f"routes without an access decision: {undecided}"
-    ws_routes = [str(p.pattern) for p in websocket_urlpatterns]
+    ws_routes = [str(p.pattern) for p in [*monitor_sockets, *desk_sockets]]
     assert sorted(ws_routes) == sorted(WEBSOCKETS)
 
 
@@ -99,6 +108,8 @@ def make_user(role, django_user_model):
     )
     if role == "supervisor":
         user.user_permissions.add(Permission.objects.get(codename="monitor_calls"))
+    if role == "desk_staff":
+        user.user_permissions.add(Permission.objects.get(codename="answer_handoffs"))
     return user
 
 
@@ -110,6 +121,7 @@ def concrete(route, call, recording, vehicle_id, appointment_id=0, service_id=0)
         .replace("<int:pk>", str(recording.pk))
         .replace("api/appointments/<pk>", f"api/appointments/{appointment_id}")
         .replace("api/service-types/<pk>", f"api/service-types/{service_id}")
+        .replace("api/handoffs/<pk>", "api/handoffs/1")
     )
 
 
@@ -149,6 +161,8 @@ def test_each_role_reaches_exactly_what_it_may(role, django_user_model, settings
             allowed = True
         elif who == "supervisors":
             allowed = role in SUPERVISORS
+        elif who == "desk":
+            allowed = role in DESK_STAFF
         elif who == "staff-admin":
             allowed = role != "anonymous" and role != "customer"
         elif who == "book-keepers":
@@ -167,13 +181,15 @@ def test_each_role_reaches_exactly_what_it_may(role, django_user_model, settings
 async def test_websockets_admit_exactly_who_may(role, django_user_model):
     from asgiref.sync import sync_to_async
 
+    from desk.consumers import DeskConsumer
     from monitoring.consumers import MonitorConsumer
 
     user = await sync_to_async(make_user)(role, django_user_model)
-    consumers = {"ws/monitor/": MonitorConsumer}
+    consumers = {"ws/monitor/": MonitorConsumer, "ws/desk/": DeskConsumer}
     for route, who in WEBSOCKETS.items():
         communicator = WebsocketCommunicator(consumers[route].as_asgi(), "/" + route)
         communicator.scope["user"] = user or AnonymousUser()
         connected, _ = await communicator.connect()
-        assert connected is (who == "supervisors" and role in SUPERVISORS), (route, role)
+        admitted = SUPERVISORS if who == "supervisors" else DESK_STAFF
+        assert connected is (role in admitted), (route, role)
         await communicator.disconnect()
