@@ -231,7 +231,9 @@ async function joinCall(answer) {
   joined.on(RoomEvent.TrackSubscribed, (track) => {
     if (track.kind === Track.Kind.Audio) ui.audio.append(track.attach());
   });
-  joined.on(RoomEvent.Disconnected, () => leaveCall("The call has ended."));
+  joined.on(RoomEvent.Disconnected, () => {
+    if (room === joined) leaveCall("The call has ended.");
+  });
   await Promise.race([
     joined.connect(answer.server_url, answer.token),
     new Promise((_, reject) =>

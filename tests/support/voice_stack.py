@@ -266,6 +266,8 @@ def voice_stack(
             # Each test empties the database; the worker says it is there again within 1 s.
             "WORKER_HEARTBEAT_SECONDS": "1",
             "PHONE_TRANSFER_AFTER_SECONDS": "3",
+            "HANDOFF_RING_SECONDS": "8",
+            "HANDOFF_WAIT_SECONDS": "40",
             "CALLBACK_RINGING_SECONDS": "4",
             **pooled_database,
         }
