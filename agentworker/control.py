@@ -20,6 +20,8 @@ from agentworker.phone_transfer import PhoneTransfer
 from callcenter.live_updates import publish_call_change
 from callcenter.models import Call, CallEvent
 from callcenter.supervision import SupervisorCommand, acknowledge, command_group
+from desk import routing
+from desk.live import announce_desk_change
 
 logger = logging.getLogger(__name__)
 
@@ -131,7 +133,9 @@ class SupervisorControl:
             payload = {"by": "timeout", "at": timezone.now().isoformat()}
             await self._resume(payload, announcement=BACK_AFTER_TIMEOUT)
             try:
+                if await sync_to_async(routing.person_gone)(self.call_id):
+                    await announce_desk_change()
                 await publish_call_change(self.call_id)
-            except Exception:  # stored; the monitors read it on their next snapshot
+            except Exception:  # stored; the pages read it on their next snapshot
                 logger.warning("call %s: publishing the hand-back failed", self.call_id)
         return released

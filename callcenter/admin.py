@@ -21,7 +21,7 @@ class HistoryInline(admin.TabularInline):
 
 class TranscriptSegmentInline(HistoryInline):
     model = TranscriptSegment
-    fields = ["sequence", "speaker", "said", "language", "started_at"]
+    fields = ["sequence", "speaker", "speaker_name", "said", "language", "started_at"]
     readonly_fields = fields
     verbose_name_plural = "Transcript"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import heapq
 import statistics
+from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import date, datetime, time, timedelta
 from functools import wraps
@@ -156,8 +157,19 @@ def call_page(request: HttpRequest, call_id) -> HttpResponse:
     )
 
 
+# Sections other apps add to the dashboard (the desk's handoffs): name -> a function of the
+# period's start that returns the section's data. Apps above this one register theirs in
+# their AppConfig.ready, so this module never imports them.
+DASHBOARD_SECTIONS: dict[str, Callable[[datetime], dict]] = {}
+
+
+def register_dashboard_section(name: str, section: Callable[[datetime], dict]) -> None:
+    DASHBOARD_SECTIONS[name] = section
+
+
 def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
-    """Calls per day, handle time, handoff rate and latency percentiles of recent calls."""
+    """Calls per day, handle time, handoff rate and latency percentiles of recent calls, and
+    the registered sections."""
     since = timezone.now() - timedelta(days=days)
     recent = Call.objects.filter(started_at__gte=since)
     handle = ExpressionWrapper(F("ended_at") - F("answered_at"), output_field=DurationField())
@@ -235,6 +247,7 @@ def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
         "average_handle_seconds": round(statistics.mean(handle_values), 1)
         if handle_values
         else None,
+        **{name: section(since) for name, section in DASHBOARD_SECTIONS.items()},
     }
 
 

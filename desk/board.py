@@ -29,6 +29,7 @@ def desk_summary() -> dict[str, Any]:
         "longest_wait_seconds": (
             round((timezone.now() - oldest).total_seconds()) if oldest else None
         ),
+        "oldest_requested_at": oldest.isoformat() if oldest else None,
         "available": [person.name for person in people if person.handoff_id is None],
         "busy": [person.name for person in people if person.handoff_id is not None],
         "callbacks": Handoff.objects.filter(status=Handoff.Status.CALLBACK).count(),

@@ -206,6 +206,28 @@ def end_with_person(handoff_id: int, user) -> Handoff:
     return _done_with_person(handoff_id, user, Handoff.Status.ENDED)
 
 
+def person_gone(call_id) -> bool:
+    """The desk page of the person on the call stopped renewing its lease (closed, offline):
+    the agent has the call back (its job says so), the handoff counts as handed back, and the
+    person is set away until they say otherwise. False when nobody from the desk had it."""
+    now = timezone.now()
+    with transaction.atomic():
+        handoff = (
+            Handoff.objects.select_for_update(of=("self",))
+            .filter(call_id=call_id, status=Handoff.Status.ACCEPTED)
+            .first()
+        )
+        if handoff is None:
+            return False
+        handoff.status = Handoff.Status.RETURNED
+        handoff.finished_at = now
+        handoff.save(update_fields=["status", "finished_at"])
+        DeskPerson.objects.filter(handoff=handoff).update(
+            handoff=None, idle_since=now, available=False
+        )
+    return True
+
+
 def to_callback(handoff_id: int) -> bool:
     """Nobody took the caller in time: the handoff stays in the queue as a callback task
     with its brief. False when a person took it meanwhile."""

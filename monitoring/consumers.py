@@ -28,8 +28,9 @@ Server -> client: ``{"kind": "snapshot", "calls": [...], "items": [...], "finish
 on connect (``calls``: every live call; ``items``: those of the calls opened by the resume map;
 ``finished``: the calls that ended last, newest first), then the live messages of
 ``callcenter.live_updates`` (``call``, and ``segment`` and ``event`` of the open calls),
-``{"kind": "resumed"}`` after a resume, and ``{"kind": "error", "error": "..."}`` for a message
-it cannot use (the socket stays open).
+``{"kind": "resumed"}`` after a resume, ``{"kind": "desk", "desk": {...}}`` when the desk's queue
+or people change (``desk.board.desk_summary``, also in the snapshot), and ``{"kind": "error",
+"error": "..."}`` for a message it cannot use (the socket stays open).
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ from callcenter import supervision
 from callcenter.live_updates import CALLS_GROUP, call_group
 from callcenter.models import Call, CallEvent, TranscriptSegment, in_sequence
 from callcenter.permissions import is_supervisor, login_still_supervisor
+from desk.board import desk_summary
+from desk.live import DESK_GROUP
 
 MAX_MESSAGE_BYTES = 64 * 1024
 # The calls one monitor follows word by word at once: what a supervisor reads, bounded.
@@ -139,7 +142,13 @@ def snapshot(last: dict[str, int], *, with_finished: bool = True) -> dict[str, A
             .order_by("-ended_at")[:RECENTLY_FINISHED]
         )
         data["finished"] = [call.to_dict() for call in finished]
+        data["desk"] = desk_summary()
     return data
+
+
+def desk_message() -> dict[str, Any]:
+    """The desk at a glance: callers waiting for a person, the longest wait, who is there."""
+    return {"kind": "desk", "desk": desk_summary()}
 
 
 def opened(call_id: str, last: int) -> dict[str, Any] | None:
@@ -216,7 +225,7 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
     # Joined before ``connect`` reads the snapshot (and a call's group before its items are
     # read): anything committed later arrives as an update, and anything both read and
     # delivered live is dropped by its sequence.
-    groups = [CALLS_GROUP]
+    groups = [CALLS_GROUP, DESK_GROUP]
     ACCESS_RECHECK_SECONDS = 30.0
 
     @classmethod
@@ -362,6 +371,10 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
                     await self._send_item(item)
         await self._send_item(message)
 
+    async def desk_changed(self, event: dict[str, Any]) -> None:
+        """The desk's queue or people changed: the monitor's line about the desk."""
+        await self.send_json(await database_sync_to_async(desk_message)())
+
     # --- Helpers ----------------------------------------------------------------------------
 
     async def _access_stands(self) -> bool:
@@ -417,6 +430,6 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         fresh = [i for i in data["items"] if i["sequence"] > self.sent[i["call_id"]]]
         for item in fresh:
             self.sent[item["call_id"]] = max(self.sent[item["call_id"]], item["sequence"])
-        message = {"kind": kind, **{key: data[key] for key in ("calls", "call", "finished")
+        message = {"kind": kind, **{key: data[key] for key in ("calls", "call", "finished", "desk")
                                     if key in data}, "items": fresh}  # fmt: skip
         await self.send_json(message)

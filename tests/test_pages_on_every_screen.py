@@ -124,6 +124,37 @@ def test_the_monitor_fits_the_screen_passes_axe_and_shows_a_chosen_call(
         context.close()
 
 
+@pytest.mark.redis
+@pytest.mark.parametrize("screen", SCREENS)
+def test_the_desk_fits_the_screen_passes_axe_and_rings_with_the_brief(
+    browser, asgi_server, django_user_model, history, screen
+):
+    from django.contrib.auth.models import Group
+
+    from desk import routing
+
+    ann = django_user_model.objects.create_user("ann", first_name="Ann", is_staff=True)
+    ann.groups.add(Group.objects.get(name="Desk staff"))  # the demo's group
+    call = Call.objects.get(caller="web:b210")
+    brief = {
+        "who": "A caller on the web page", "vehicle": "2003 Honda Accord",
+        "wants": "warranty claim", "done": ["Looked up 1HGCM82633A004352: Found on file."],
+        "last_words": ["Can I talk to a person about my warranty please"],
+    }  # fmt: skip
+    routing.open_handoff(call, "warranty claim", brief)
+    context, page = open_as(browser, asgi_server, ann, screen)
+    try:
+        page.goto(asgi_server + "/desk/")
+        expect(page.locator("#connection")).to_have_text("Live", timeout=15000)
+        assert first_tab_reaches_the_skip_link(page)
+        page.get_by_role("button", name="Available").click()
+        expect(page.locator("#offer")).to_contain_text("2003 Honda Accord", timeout=15000)
+        expect(page.get_by_role("button", name="Accept")).to_be_visible()
+        check_page(page, "desk", screen)
+    finally:
+        context.close()
+
+
 def test_the_navigation_shows_only_what_the_user_may_open(client, staff_user, django_user_model):
     assert 'href="/monitor/"' not in client.get("/").content.decode()
     clerk = django_user_model.objects.create_user("clerk", is_staff=True)

@@ -4,6 +4,7 @@ import shutil
 from io import StringIO
 
 import pytest
+from django.contrib.auth.models import Group
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.test import Client
@@ -78,6 +79,8 @@ def test_the_demo_has_a_supervisor_who_can_watch_and_a_recording_that_plays(priv
     supervisor = get_user_model().objects.get(username="supervisor")
     assert is_supervisor(supervisor)
     assert supervisor.groups.filter(name="Supervisors").exists()
+    desk = Group.objects.get(name="Desk staff")
+    assert desk.permissions.filter(codename="answer_handoffs").exists()
     password = (private_var / "supervisor_password").read_text().strip()
     assert password not in out.getvalue()
     client = Client()

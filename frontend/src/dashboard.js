@@ -84,6 +84,25 @@ chart(
   days,
   { format: clock },
 );
+// Handoffs to the desk: taken, hung up waiting, left for a callback, stacked per day.
+if (data.desk) {
+  const handoffDays = data.desk.per_day.map((row) => row.day);
+  chart(
+    "handoffs-per-day",
+    "bar",
+    [
+      ["answered", "Taken by the desk", accent],
+      ["abandoned", "Hung up waiting", "#a33b00"],
+      ["callbacks", "Left for a callback", "#90caf9"],
+    ].map(([key, label, color]) => ({
+      label,
+      data: data.desk.per_day.map((row) => row[key]),
+      backgroundColor: color,
+    })),
+    handoffDays,
+    { wholeNumbers: true, stacked: true },
+  );
+}
 chart("handoff-rate", "line", [
   { label: "%", data: data.per_day.map((row) => row.handoff_rate), borderColor: "#a33b00" },
 ]);

@@ -41,6 +41,7 @@ const ui = {
   transfer: $("transfer-button"),
   whisperForm: $("whisper-form"),
   whisperInput: $("whisper-input"),
+  desk: $("desk-status"),
 };
 const me = document.body.dataset.user || "";
 const voiceOn = $("monitor").dataset.voice === "on";
@@ -403,6 +404,7 @@ function onMessage(message) {
         finishedShown.clear();
         [...message.finished].reverse().forEach(renderFinished);
       }
+      if (message.desk) renderDesk(message.desk);
       applySnapshotCalls(message.calls);
       message.items.forEach(applyItem);
       if (!selected || !calls.has(selected)) {
@@ -412,6 +414,9 @@ function onMessage(message) {
         renderList();
         renderTranscript();
       }
+      break;
+    case "desk":
+      renderDesk(message.desk);
       break;
     case "opened":
       if (message.call.id !== selected) break; // left again before it came
@@ -444,6 +449,21 @@ function onMessage(message) {
     default:
       break;
   }
+}
+
+// The desk at a glance: callers waiting for a person, the longest wait (ticking), who is
+// available and who is on a call.
+let desk = null;
+function renderDesk(summary) {
+  desk = summary || desk;
+  if (!desk) return;
+  const names = (list) => (list.length ? list.join(", ") : "nobody");
+  const wait = desk.oldest_requested_at
+    ? ` (longest ${duration({ started_at: desk.oldest_requested_at })})`
+    : "";
+  ui.desk.textContent =
+    `Desk: ${desk.queued} waiting for a person${wait} · available: ${names(desk.available)}` +
+    ` · on a call: ${names(desk.busy)} · to call back: ${desk.callbacks}`;
 }
 
 function connect() {
@@ -599,6 +619,7 @@ setInterval(() => {
     const time = button.querySelector(".duration");
     if (call && time) time.textContent = duration(call);
   });
+  if (desk && desk.oldest_requested_at) renderDesk();
   const current = calls.get(selected);
   if (current && ui.controlStatus.textContent.startsWith("Waiting for an agent")) {
     renderControls(current); // the wait ticks, unless a message (an error, an ack) stands

@@ -39,6 +39,13 @@ SUPERVISOR_PERMISSIONS = [
     "appointments.add_appointment", "appointments.change_appointment",
     "appointments.view_servicetype",
 ]  # fmt: skip
+# The people who take the callers the agent hands over (the desk page), and book for them.
+DESK_GROUP = "Desk staff"
+DESK_PERMISSIONS = [
+    "desk.answer_handoffs", "vehicles.view_vehicle", "appointments.view_appointment",
+    "appointments.add_appointment", "appointments.change_appointment",
+    "appointments.view_servicetype",
+]  # fmt: skip
 
 # (WMI + VDS stem, make, model, year code, year). Serial numbers are made up per row.
 DEMO_MODELS = [
@@ -146,12 +153,17 @@ class Command(BaseCommand):
         return f" The latest call has a {seconds:.0f}-second recording."
 
     def _ensure_supervisors_group(self) -> None:
-        group, _ = Group.objects.get_or_create(name=SUPERVISORS_GROUP)
-        for name in SUPERVISOR_PERMISSIONS:
-            app_label, codename = name.split(".")
-            group.permissions.add(
-                Permission.objects.get(content_type__app_label=app_label, codename=codename)
-            )
+        """The roles as groups an administrator puts people in: Supervisors, Desk staff."""
+        for group_name, permissions in (
+            (SUPERVISORS_GROUP, SUPERVISOR_PERMISSIONS),
+            (DESK_GROUP, DESK_PERMISSIONS),
+        ):
+            group, _ = Group.objects.get_or_create(name=group_name)
+            for name in permissions:
+                app_label, codename = name.split(".")
+                group.permissions.add(
+                    Permission.objects.get(content_type__app_label=app_label, codename=codename)
+                )
 
     def _ensure_user(
         self, username: str, password_file: Path, variable: str, quiet: bool, *, superuser=False
