@@ -3,7 +3,8 @@
 When the agent asks for a person (``request_human``), the job queues a handoff with its brief
 (``desk.brief``) and waits: the desk rings one available person at a time (``desk.routing``,
 row locks). The person who accepts joins this room from their browser with a token for this
-call only; the agent introduces them to the caller by name and falls silent. It stays on as
+call only; they hear the brief on a track only they receive (``agentworker.private_brief``),
+then the agent introduces them to the caller by name and falls silent. It stays on as
 note-taker: the caller's words and the person's (``agentworker.supervisor_voice``, under their
 name) go on into the transcript and the agent's context, and no reply is generated until the
 person hands the call back (``agentworker.control``, the ``hand_back`` command).
@@ -16,6 +17,7 @@ task with its brief.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import timedelta
 
@@ -25,6 +27,7 @@ from django.utils import timezone
 from livekit import rtc
 
 from agentworker.call_job import CallJob
+from agentworker.private_brief import speak_privately
 from agentworker.supervisor_voice import is_desk_participant
 from callcenter.live_updates import publish_call_change
 from callcenter.models import CallEvent
@@ -51,6 +54,7 @@ NOBODY_CAME = (
     "Nobody at the desk could take the call in time. Apologise briefly, and offer a callback "
     "or to book them an appointment; their request stays with the desk, who will call back."
 )
+ONE_MOMENT = "One moment please, I'm passing your details to my colleague {name}."
 INTRODUCTION = "I'm putting you through to my colleague {name}, who has all the details."
 
 
@@ -128,9 +132,17 @@ class DeskHandoff:
             CallEvent.Type.HANDOFF_ANSWERED,
             {"name": name, "by": handoff.accepted_by.get_username(), "waited": waited},
         )
-        session.interrupt()
-        await session.say(INTRODUCTION.format(name=name), allow_interruptions=False)
+        # Silent from here on (what it says next is said, not generated): whatever the caller
+        # says meanwhile is kept for the person and the agent, and not answered.
         await agent.colleague_took_over(name)
+        with contextlib.suppress(RuntimeError):  # what may not be cut off finishes first
+            session.interrupt()
+        if settings.HANDOFF_SPOKEN_BRIEF and handoff.brief.get("text"):
+            await session.say(ONE_MOMENT.format(name=name), allow_interruptions=False)
+            await speak_privately(
+                self.job.call, session.tts, handoff.brief["text"], participant.identity
+            )
+        await session.say(INTRODUCTION.format(name=name), allow_interruptions=False)
         try:
             await publish_call_change(self.job.call_id)
         except Exception:

@@ -197,7 +197,12 @@ async def typed_text_input(session: AgentSession, event: room_io.TextInputEvent)
         logger.info("typed message of %d characters cut to %d", len(text), MAX_TYPED_CHARACTERS)
         text = text[:MAX_TYPED_CHARACTERS]
     handle = room_io.TextInputOptions().text_input_cb  # livekit-agents' own handling
-    await handle(session, replace(event, text=text))
+    try:
+        await handle(session, replace(event, text=text))
+    except RuntimeError:
+        # A sentence that may not be cut off is playing (the agent introducing a person from
+        # the desk): the caller's words are kept and taken after it, never dropped.
+        session.generate_reply(user_input=text)
 
 
 def caller_room_options(call: Call) -> room_io.RoomOptions:

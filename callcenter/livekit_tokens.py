@@ -133,6 +133,35 @@ def barge_in_token(call: Call, user: AbstractBaseUser) -> tuple[str, str]:
     return _staff_token(call, user, speaks=True, attributes={"callcenter.role": "supervisor"})
 
 
+BRIEF_IDENTITY_PREFIX = "brief-"
+BRIEF_TOKEN_TTL = timedelta(minutes=1)
+
+
+def brief_token(call: Call) -> tuple[str, str]:
+    """For the agent job's private briefing of the person who took the call: a participant
+    that publishes one audio track (whose subscribers it limits to that person) and hears
+    nothing; that room only, a minute to join."""
+    key, secret = livekit_credentials()
+    identity = f"{BRIEF_IDENTITY_PREFIX}{secrets.token_hex(4)}"
+    grants = api.VideoGrants(
+        room_join=True,
+        room=call.room_name,
+        can_publish=True,
+        can_publish_sources=["microphone"],
+        can_publish_data=False,
+        can_subscribe=False,
+        can_update_own_metadata=False,
+    )
+    token = (
+        api.AccessToken(key, secret)
+        .with_identity(identity)
+        .with_name("Brief")
+        .with_grants(grants)
+        .with_ttl(BRIEF_TOKEN_TTL)
+    )
+    return identity, token.to_jwt()
+
+
 def desk_token(call: Call, user: AbstractBaseUser, name: str) -> tuple[str, str]:
     """A token for the person at the desk who accepted ``call``'s handoff: that room only,
     visible, microphone only, short-lived (it admits them once; their session then lasts

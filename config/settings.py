@@ -306,6 +306,9 @@ PHONE_TRANSFER_AFTER_SECONDS = env_int("PHONE_TRANSFER_AFTER_SECONDS", 30)
 # desk's queue as a callback task.
 HANDOFF_RING_SECONDS = env_int("HANDOFF_RING_SECONDS", 20)
 HANDOFF_WAIT_SECONDS = env_int("HANDOFF_WAIT_SECONDS", 90)
+# The person who takes a handoff hears the agent's brief on a track only they receive before
+# the agent introduces them (they read it on their page in any case).
+HANDOFF_SPOKEN_BRIEF = env_bool("HANDOFF_SPOKEN_BRIEF", True)
 # The credentials the SIP provider asks for on calls out (callbacks); empty: none asked.
 SIP_OUTBOUND_USERNAME = env_str("SIP_OUTBOUND_USERNAME")
 SIP_OUTBOUND_PASSWORD = env_str("SIP_OUTBOUND_PASSWORD")

@@ -14,7 +14,7 @@ from django.test import Client
 from playwright.sync_api import expect
 
 from agentworker.agent import CALLER_MARK
-from agentworker.desk_handoff import INTRODUCTION
+from agentworker.desk_handoff import INTRODUCTION, ONE_MOMENT
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from desk.models import Handoff
 from tests.support.scripted_llm import ExpectedSpeech, Reply, ToolCall
@@ -33,6 +33,12 @@ ASKS_FOR_A_PERSON = "Can I talk to a person about my warranty please"
 GETTING_SOMEONE = "Let me get a colleague for you."
 DESK_SAYS = "Hello this is Jane from the service desk and I have your warranty details here"
 MEANWHILE = "Thank you Jane the noise started last week"
+# On the desk page: the brief's own track (from the job's "brief-" participant) was heard.
+BRIEF_HEARD = """() => {
+  const element = document.querySelector('audio[data-from^="brief-"]');
+  const track = element && Number(element.dataset.metered);
+  return !!track && window.remoteLevels.some(([, rms, t]) => t === track && rms > 0.01);
+}"""
 HEARD_ON_A_SECOND_TRACK = (
     "(since) => window.remoteLevels.some(([at, rms, track]) => at > since && track >= 2 "
     "&& rms > 0.01)"
@@ -127,8 +133,13 @@ def test_a_person_at_the_desk_takes_the_caller_briefed_and_hands_back_to_the_age
     before = page_time(caller)
     desk.get_by_role("button", name="Accept").click()
     expect(desk.locator("#call-status")).to_contain_text("You are on the call", timeout=20000)
+    # First the brief, spoken on a track only Jane receives; then the introduction.
+    expect(caller.locator("#captions")).to_contain_text(
+        ONE_MOMENT.format(name="Jane"), timeout=20000
+    )
+    desk.wait_for_function(BRIEF_HEARD, timeout=30000)
     introduction = INTRODUCTION.format(name="Jane")
-    expect(caller.locator("#captions")).to_contain_text(introduction, timeout=20000)
+    expect(caller.locator("#captions")).to_contain_text(introduction, timeout=40000)
     # The caller hears Jane on a track of their own, and Jane hears the call.
     caller.wait_for_function(HEARD_ON_A_SECOND_TRACK, arg=before, timeout=30000)
     desk.wait_for_function(
@@ -161,6 +172,10 @@ def test_a_person_at_the_desk_takes_the_caller_briefed_and_hands_back_to_the_age
     handoff.refresh_from_db()
     assert handoff.status == Handoff.Status.RETURNED
     expect(desk.locator("#today")).to_contain_text("Handed back to the agent", timeout=10000)
+    # The caller never received the brief: the agent's track and Jane's, nothing else; and
+    # the brief is no part of the transcript.
+    assert caller.evaluate("window.meteredTracks") == 2
+    assert not call.segments.filter(text__icontains="The agent has").exists()
     caller.get_by_role("button", name="Hang up").click()
     e2e_stack.wait_for_job_end(call.pk)
 

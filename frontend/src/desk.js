@@ -228,8 +228,11 @@ async function accept() {
 
 async function joinCall(answer) {
   const joined = new Room();
-  joined.on(RoomEvent.TrackSubscribed, (track) => {
-    if (track.kind === Track.Kind.Audio) ui.audio.append(track.attach());
+  joined.on(RoomEvent.TrackSubscribed, (track, _publication, participant) => {
+    if (track.kind !== Track.Kind.Audio) return;
+    const element = track.attach();
+    element.dataset.from = participant.identity; // the caller, the agent, or its brief
+    ui.audio.append(element);
   });
   joined.on(RoomEvent.Disconnected, () => {
     if (room === joined) leaveCall("The call has ended.");
