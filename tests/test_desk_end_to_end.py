@@ -72,8 +72,10 @@ def jane(db, django_user_model):
     return user
 
 
-def desk_page(stack, caller_browser, user, microphone):
-    """The desk in a Chromium of its own, logged in as ``user``, set available."""
+def desk_page(stack, caller_browser, user, microphone, web_url=""):
+    """The desk in a Chromium of its own, logged in as ``user``, set available (on the web
+    host at ``web_url``, the stack's first by default)."""
+    web_url = web_url or stack.web_url
     page = caller_browser(microphone)
     client = Client()
     client.force_login(user)
@@ -82,7 +84,7 @@ def desk_page(stack, caller_browser, user, microphone):
           "domain": "127.0.0.1", "path": "/"}]
     )  # fmt: skip
     page.add_init_script(REMOTE_AUDIO_METER)
-    page.goto(stack.web_url + "/desk/")
+    page.goto(web_url + "/desk/")
     expect(page.locator("#connection")).to_have_text("Live", timeout=15000)
     page.get_by_role("button", name="Available").click()
     expect(page.locator("#presence-status")).to_contain_text("the next handoff rings here")
@@ -202,3 +204,69 @@ def test_with_nobody_at_the_desk_the_caller_is_offered_a_callback_and_a_task_is_
     e2e_stack.wait_for_job_end(call.pk)
     handoff.refresh_from_db()
     assert handoff.status == Handoff.Status.CALLBACK  # the task outlives the call
+
+
+@pytest.fixture
+def ann_and_bob(db, django_user_model):
+    people = []
+    for name in ("ann", "bob"):
+        user = django_user_model.objects.create_user(name, first_name=name.title(), is_staff=True)
+        user.user_permissions.add(Permission.objects.get(codename="answer_handoffs"))
+        people.append(user)
+    return people
+
+
+def offered(page) -> bool:
+    return page.locator("#offer").is_visible()
+
+
+def test_one_handoff_rings_one_desk_across_two_web_hosts_and_passes_on_when_missed_or_declined(
+    e2e_stack, caller_browser, tmp_path, ann_and_bob
+):
+    ann, bob = ann_and_bob
+    quiet = tmp_path / "desk-silence.wav"
+    silence_wav(quiet)
+    # Ann's page on one web host, Bob's on another: two daphne processes, one database.
+    ann_page = desk_page(e2e_stack, caller_browser, ann, quiet)
+    bob_page = desk_page(e2e_stack, caller_browser, bob, quiet, web_url=e2e_stack.second_web_url())
+    e2e_stack.script(desk_script)
+    caller, call = typed_caller(e2e_stack, caller_browser, tmp_path)
+    type_as_caller(caller, ASKS_FOR_A_PERSON)
+
+    # Ann has been idle longest: hers rings, Bob's does not.
+    expect(ann_page.locator("#offer")).to_be_visible(timeout=20000)
+    rang_together = []
+    # She lets it ring out: it passes to Bob, and she is set away (she missed it).
+    for _ in range(int(4 * 12)):
+        rang_together.append(offered(ann_page) and offered(bob_page))
+        if offered(bob_page):
+            break
+        ann_page.wait_for_timeout(250)
+    expect(bob_page.locator("#offer")).to_be_visible(timeout=5000)
+    expect(ann_page.locator("#offer")).to_be_hidden()
+    expect(ann_page.locator("#presence-status")).to_contain_text("Away")
+    # Bob declines: nobody else may take it, so it waits in the queue on both pages.
+    bob_page.get_by_role("button", name="Decline").click()
+    expect(bob_page.locator("#offer")).to_be_hidden(timeout=10000)
+    expect(bob_page.locator("#queue")).to_contain_text("warranty claim")
+    expect(ann_page.locator("#queue")).to_contain_text("warranty claim")
+    assert not any(rang_together)
+    handoff = Handoff.objects.get(call=call)
+    answers = list(handoff.offers.values_list("person__username", "answer"))
+    assert answers == [("ann", "timed_out"), ("bob", "declined")]
+    # One ring at a time: each offer ended before the next began.
+    offers = list(handoff.offers.order_by("offered_at"))
+    assert offers[0].answered_at <= offers[1].offered_at
+
+    # Nobody took the caller within the wait: the agent offers a callback; a task remains.
+    told = wait_until(
+        lambda: requests_with(e2e_stack, "Nobody at the desk could take the call in time"),
+        40,
+        "the agent to be told nobody came",
+    )
+    assert told
+    expect(bob_page.locator("#callbacks")).to_contain_text("warranty claim", timeout=10000)
+    handoff.refresh_from_db()
+    assert handoff.status == Handoff.Status.CALLBACK
+    caller.get_by_role("button", name="Hang up").click()
+    e2e_stack.wait_for_job_end(call.pk)

@@ -147,6 +147,7 @@ class VoiceStack:
     sip: ServerProcess
     sip_port: int
     processes: list[ServerProcess] = field(default_factory=list)
+    second_web: str = ""
 
     def worker_outbound_hosts(self) -> set[str]:
         """Every host the worker's processes have looked up or connected to so far."""
@@ -166,6 +167,22 @@ class VoiceStack:
                     f"the worker never said it is registered: {tail(self.worker.log)}"
                 )
             time.sleep(0.1)
+
+    def second_web_url(self) -> str:
+        """A second daphne process of the product, as a second web host runs it (the same
+        database and channel layer), started once for the stack; its URL."""
+        if not self.second_web:
+            port = free_port()
+            command = [*self.web.command]
+            command[command.index("-p") + 1] = str(port)
+            web = ServerProcess(
+                "daphne-2", command, self.web.env, self.web.log.with_name("daphne-2.log")
+            )
+            self.processes.append(web)
+            web.start()
+            wait_for_port(port, web.process, "the second daphne", web.log)
+            self.second_web = f"http://127.0.0.1:{port}"
+        return self.second_web
 
     def start_worker(self) -> None:
         """(Re)start the agent worker and wait until livekit-server has registered it."""
@@ -267,7 +284,7 @@ def voice_stack(
             "WORKER_HEARTBEAT_SECONDS": "1",
             "PHONE_TRANSFER_AFTER_SECONDS": "3",
             "HANDOFF_RING_SECONDS": "8",
-            "HANDOFF_WAIT_SECONDS": "40",
+            "HANDOFF_WAIT_SECONDS": "30",
             "CALLBACK_RINGING_SECONDS": "4",
             **pooled_database,
         }
