@@ -24,7 +24,14 @@ for handler in list(logging.getLogger().handlers):
         logging.getLogger().removeHandler(handler)
 
 from livekit import rtc  # noqa: E402
-from livekit.agents import AgentSession, JobContext, JobProcess, room_io  # noqa: E402
+from livekit.agents import (  # noqa: E402
+    AgentSession,
+    CloseEvent,
+    CloseReason,
+    JobContext,
+    JobProcess,
+    room_io,
+)
 
 from agentworker import pipeline  # noqa: E402
 from agentworker.audio_recording import AudioRecording, session_record_option  # noqa: E402
@@ -137,6 +144,14 @@ class JobParts:
         self.supervisor_voices.attach(ctx.room)
         self.supervisor_control = SupervisorControl(job)
         self._tasks: set[asyncio.Task] = set()
+        job.session.on("close", self._session_closed)
+
+    def _session_closed(self, event: CloseEvent) -> None:
+        """The caller hung up: the call is over for everyone in it. A person from the desk or
+        a supervisor still in the room would keep it, and this job, open: the room is closed,
+        which disconnects them (their page says the call ended) and ends the job."""
+        if event.reason == CloseReason.PARTICIPANT_DISCONNECTED:
+            self._in_background(self.ctx.delete_room())
 
     async def start(self) -> None:
         # Back in the call's room after its media node died (the same job, rejoined).

@@ -237,7 +237,7 @@ def test_one_handoff_rings_one_desk_across_two_web_hosts_and_passes_on_when_miss
     expect(ann_page.locator("#offer")).to_be_visible(timeout=20000)
     rang_together = []
     # She lets it ring out: it passes to Bob, and she is set away (she missed it).
-    for _ in range(int(4 * 12)):
+    for _ in range(4 * 12):
         rang_together.append(offered(ann_page) and offered(bob_page))
         if offered(bob_page):
             break

@@ -990,3 +990,110 @@ def test_a_campaign_call_nobody_takes_is_tried_again_as_the_campaign_says(
     )  # fmt: skip
     retry = (contact.next_attempt_at - ended).total_seconds() / 60
     assert 89 <= retry <= 91, retry
+
+
+DESK_PERSON_SAYS = "Hello this is Jane from the service desk how can I help with your warranty"
+PHONE_MEANWHILE = "Thank you Jane it is about the gearbox"
+
+
+@pytest.mark.browser
+def test_a_phone_caller_is_handed_to_a_person_at_the_desk_in_their_own_room(
+    e2e_stack, phone_line, caller_browser, tmp_path, django_user_model
+):
+    """No PSTN transfer: the person joins the SIP caller's room from the browser."""
+    from django.contrib.auth.models import Permission
+    from playwright.sync_api import expect
+
+    from agentworker.desk_handoff import INTRODUCTION
+    from desk.models import Handoff
+    from tests.support.voice_stack import speech_wav
+    from tests.test_desk_end_to_end import desk_page
+    from tests.test_supervisor_end_to_end import requests_with
+
+    assert not phone_line.transfer_to  # the line hands over to the desk, not to a number
+    jane = django_user_model.objects.create_user("jane", first_name="Jane", is_staff=True)
+    jane.user_permissions.add(Permission.objects.get(codename="answer_handoffs"))
+    microphone = tmp_path / "jane.wav"
+    # She speaks once the agent has briefed her and introduced her.
+    jane_seconds = speech_wav(microphone, DESK_PERSON_SAYS, leading_silence=40)
+    desk = desk_page(e2e_stack, caller_browser, jane, microphone)
+    asks, meanwhile = speech_at_8k(ASKS_FOR_A_PERSON), speech_at_8k(PHONE_MEANWHILE)
+    e2e_stack.script(
+        person_please,
+        [
+            ExpectedSpeech(ASKS_FOR_A_PERSON, len(asks) / 8000 - 1.0, len(asks) / 8000 + 2.5),
+            ExpectedSpeech(DESK_PERSON_SAYS, jane_seconds - 1.0, jane_seconds + 2.5),
+            ExpectedSpeech(
+                PHONE_MEANWHILE, len(meanwhile) / 8000 - 1.0, len(meanwhile) / 8000 + 2.5
+            ),
+        ],
+    )
+    peer = RtpPeer()
+    sipp = dial_the_line(e2e_stack, tmp_path, peer, talk_seconds=150)
+    try:
+        peer.stay_on_the_line()
+        call = wait_until(
+            lambda: Call.objects.filter(channel=Call.Channel.PHONE).first(), 30, "the phone call"
+        )
+        wait_until(lambda: call.segments.filter(text=GREETING).exists(), 40, "the greeting")
+        peer.say(asks)
+        expect(desk.locator("#offer")).to_be_visible(timeout=40000)
+        expect(desk.locator("#offer")).to_contain_text("asked for a person")
+        desk.get_by_role("button", name="Accept").click()
+        expect(desk.locator("#call-status")).to_contain_text("You are on the call", timeout=20000)
+        introduced = INTRODUCTION.format(name="Jane")
+        wait_until(lambda: call.segments.filter(text=introduced).exists(), 60, "the introduction")
+        time.sleep(1.5)
+        after_introduction = time.monotonic()
+
+        # The phone hears Jane; her words are hers in the transcript.
+        said = wait_until(
+            lambda: call.segments.filter(speaker=TranscriptSegment.Speaker.DESK).first(),
+            40,
+            "Jane's words to be transcribed",
+        )
+        assert said.text == DESK_PERSON_SAYS
+        assert peer.level_since(after_introduction) > 0.01, "the phone did not hear Jane"
+
+        # Jane hears the phone caller; the agent keeps their words and does not answer.
+        heard_from = desk.evaluate("Date.now()")
+        peer.say(meanwhile)
+        wait_until(
+            lambda: call.segments.filter(
+                speaker=TranscriptSegment.Speaker.CUSTOMER, text=PHONE_MEANWHILE
+            ).exists(),
+            40,
+            "the caller's words to be transcribed",
+        )
+        desk.wait_for_function(
+            """(since) => {
+              const element = document.querySelector('audio[data-from^="sip_"]');
+              const track = element && Number(element.dataset.metered);
+              return window.remoteLevels.some(([at, rms, t]) => t === track && at > since
+                                                                && rms > 0.01);
+            }""",
+            arg=heard_from,
+            timeout=20000,
+        )
+        time.sleep(2)
+        assert requests_with(e2e_stack, "gearbox") == []
+        assert Handoff.objects.get(call=call).accepted_by == jane
+        assert not call.events.filter(type=CallEvent.Type.TRANSFER).exists()
+
+        # Jane ends the call: the phone is hung up, the call and the handoff are over.
+        desk.get_by_role("button", name="End the call").click()
+        expect(desk.locator("#call-status")).to_contain_text("You ended the call", timeout=10000)
+        sipp.wait(30)
+        ended = wait_until(
+            lambda: Call.objects.filter(pk=call.pk).exclude(status__in=Call.LIVE_STATUSES).first(),
+            30,
+            "the call to end",
+        )
+        assert ended.status == Call.Status.ENDED
+        assert Handoff.objects.get(call=call).status == Handoff.Status.ENDED
+        expect(desk.locator("#today")).to_contain_text("Ended with a person", timeout=10000)
+    finally:
+        if sipp.poll() is None:
+            sipp.kill()
+        peer.close()
+    e2e_stack.wait_for_job_end(call.pk)
