@@ -133,8 +133,9 @@ class SupervisorControl:
             payload = {"by": "timeout", "at": timezone.now().isoformat()}
             await self._resume(payload, announcement=BACK_AFTER_TIMEOUT)
             try:
-                if await sync_to_async(routing.person_gone)(self.call_id):
-                    await announce_desk_change()
+                person = await sync_to_async(routing.person_gone)(self.call_id)
+                if person is not None:
+                    await announce_desk_change([person])
                 await publish_call_change(self.call_id)
             except Exception:  # stored; the pages read it on their next snapshot
                 logger.warning("call %s: publishing the hand-back failed", self.call_id)

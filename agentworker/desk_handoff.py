@@ -72,6 +72,8 @@ class DeskHandoff:
     async def after_handoff(self, reason: str) -> str:
         """The agent asked for a person; what it is told to say."""
         handoff = await sync_to_async(self._open)(reason)
+        # Rung at once if someone is free; in the queue of every desk page in any case.
+        await announce_desk_change(await sync_to_async(routing.route)())
         if not await sync_to_async(routing.anyone_at_the_desk)():
             await self._nobody(handoff.pk, "nobody was available")
             return NOBODY_THERE
@@ -89,8 +91,8 @@ class DeskHandoff:
         deadline = timezone.now() + timedelta(seconds=settings.HANDOFF_WAIT_SECONDS)
         while True:
             try:
-                if await sync_to_async(routing.route)():
-                    await announce_desk_change()
+                if changed := await sync_to_async(routing.route)():
+                    await announce_desk_change(changed)
                 handoff = await Handoff.objects.filter(pk=handoff_id).afirst()
             except Exception:  # the database or the bus blinked: look again
                 logger.warning("call %s: the desk could not be asked", self.job.call_id)
@@ -104,10 +106,11 @@ class DeskHandoff:
             await asyncio.sleep(POLL_SECONDS)
 
     async def _nobody(self, handoff_id: int, why: str) -> bool:
-        if not await sync_to_async(routing.to_callback)(handoff_id):
+        freed = await sync_to_async(routing.to_callback)(handoff_id)
+        if freed is None:
             return False  # a person took it meanwhile
         self.job.writer.event(CallEvent.Type.HANDOFF_UNANSWERED, {"why": why})
-        await announce_desk_change()
+        await announce_desk_change(freed)
         return True
 
     def _joined(self, participant: rtc.RemoteParticipant) -> None:
@@ -162,7 +165,8 @@ class DeskHandoff:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         if ours:
             try:
-                if await sync_to_async(routing.call_finished)(self.job.call_id):
-                    await announce_desk_change()
+                freed = await sync_to_async(routing.call_finished)(self.job.call_id)
+                if freed is not None:
+                    await announce_desk_change(freed)
             except Exception:
                 logger.warning("call %s: the desk was not told", self.job.call_id, exc_info=True)

@@ -21,10 +21,30 @@ REPLY = "Thanks. Your 2003 Honda Accord is due for its timing belt soon."
 TRANSCRIPT = "When is my timing belt due?"
 
 
-async def serve(delay: float, transcript: str) -> None:
-    from tests.support.scripted_llm import Reply, ScriptedLLMServer
+ASKS_FOR_A_PERSON = "person"  # a caller's line with this word asks for one (--desk)
 
-    async with ScriptedLLMServer(lambda _body: Reply(text=REPLY, delay=delay)) as server:
+
+def _answers(delay: float, desk: bool):
+    """What the server answers: always REPLY; with ``desk``, a request_human tool call to a
+    caller's line that asks for a person, and a short sentence after any tool's output."""
+    from tests.support.scripted_llm import Reply, ToolCall
+
+    def answer(body: dict) -> Reply:
+        last = body["messages"][-1]
+        if desk and last["role"] == "tool":
+            return Reply(text="Let me get a colleague for you.", delay=delay)
+        if desk and last["role"] == "user" and ASKS_FOR_A_PERSON in str(last.get("content")):
+            reason = {"reason": "caller asked for a person"}
+            return Reply(tool_calls=[ToolCall("request_human", reason)], delay=delay)
+        return Reply(text=REPLY, delay=delay)
+
+    return answer
+
+
+async def serve(delay: float, transcript: str, desk: bool = False) -> None:
+    from tests.support.scripted_llm import ScriptedLLMServer
+
+    async with ScriptedLLMServer(_answers(delay, desk)) as server:
         server.transcripts = _Always(transcript)
         print(server.base_url, flush=True)
         await asyncio.Event().wait()
@@ -41,7 +61,7 @@ class _Always(list):
 
 
 @contextmanager
-def llm_server_process(delay: float, transcript: str = TRANSCRIPT):
+def llm_server_process(delay: float, transcript: str = TRANSCRIPT, *, desk: bool = False):
     """Run the server in a child process; yields its base URL."""
     process = subprocess.Popen(
         [
@@ -52,6 +72,7 @@ def llm_server_process(delay: float, transcript: str = TRANSCRIPT):
             str(delay),
             "--transcript",
             transcript,
+            *(["--desk"] if desk else []),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -68,9 +89,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--transcript", default=TRANSCRIPT)
+    parser.add_argument("--desk", action="store_true", help="ask for a person when told to")
     sys.path.insert(0, str(ROOT))
     args = parser.parse_args()
-    asyncio.run(serve(args.delay, args.transcript))
+    asyncio.run(serve(args.delay, args.transcript, args.desk))
 
 
 if __name__ == "__main__":

@@ -59,8 +59,9 @@ class HandoffViewSet(viewsets.GenericViewSet):
             raise Refused(str(refused)) from refused
         except ValueError as error:
             raise Refused("There is no such handoff.") from error
-        routing.ring_next()  # whoever is free now, or the handoff passed on, rings next
-        announce_desk_change_sync()
+        # Whoever is free now, or the handoff passed on, rings next.
+        rung = [ring.user_id for ring in routing.ring_next()]
+        announce_desk_change_sync([self.request.user.pk, *rung])
         announce_call_change(handoff.call_id)
         return handoff
 

@@ -1,5 +1,11 @@
-"""What a desk page shows its person, and what the monitor shows of the desk: read in one
-place from the database."""
+"""What the desk pages and the monitor show of the desk, read in one place from the database.
+
+A desk page's board has two parts: what everybody at the desk sees alike (``shared_board``:
+the queue, the callback tasks, who is there), read once per change by whoever changed it and
+sent to every page as it is; and what only its person sees (``my_board``: their presence, the
+handoff ringing at their desk or on the call with them, their calls today), read by their own
+page's socket when their part changed. A change thus costs a few queries, not a few per page.
+"""
 
 from __future__ import annotations
 
@@ -36,11 +42,25 @@ def desk_summary() -> dict[str, Any]:
     }
 
 
-def board(user) -> dict[str, Any]:
-    """Everything ``user``'s desk page shows: their presence, the handoff ringing at their
-    desk or on the call with them (with its brief), the queue, the callback tasks and their
-    calls today."""
-    person = DeskPerson.of(user)
+def shared_board() -> dict[str, Any]:
+    """What every desk page shows alike: ``{"kind": "desk", "queue": [...], "callbacks":
+    [...], "summary": {...}, "now": ...}``."""
+    callbacks = Handoff.objects.filter(status=Handoff.Status.CALLBACK).for_desk()
+    return {
+        "kind": "desk",
+        "queue": [h.to_dict() for h in _waiting().for_desk().order_by("requested_at")[:SHOWN]],
+        "callbacks": [h.to_dict() for h in callbacks.order_by("requested_at")[:SHOWN]],
+        "summary": desk_summary(),
+        "now": timezone.now().isoformat(),
+    }
+
+
+def my_board(user) -> dict[str, Any]:
+    """What only ``user``'s page shows: ``{"kind": "mine", "me": {...}, "current": {...} or
+    None, "today": [...]}`` (the handoff ringing at their desk or on the call with them, with
+    its brief)."""
+    person = DeskPerson.objects.select_related("user").filter(user=user).first()
+    person = person or DeskPerson.of(user)
     current = (
         Handoff.objects.for_desk().filter(pk=person.handoff_id).first()
         if person.handoff_id
@@ -49,17 +69,8 @@ def board(user) -> dict[str, Any]:
     today = timezone.localtime().replace(hour=0, minute=0, second=0, microsecond=0)
     mine = Handoff.objects.for_desk().filter(accepted_by=user, accepted_at__gte=today)
     return {
-        "kind": "board",
+        "kind": "mine",
         "me": person.to_dict(),
         "current": current.to_dict() if current else None,
-        "queue": [h.to_dict() for h in _waiting().for_desk().order_by("requested_at")[:SHOWN]],
-        "callbacks": [
-            h.to_dict()
-            for h in Handoff.objects.filter(status=Handoff.Status.CALLBACK)
-            .for_desk()
-            .order_by("requested_at")[:SHOWN]
-        ],
         "today": [h.to_dict() for h in mine.order_by("-accepted_at")[:SHOWN]],
-        "summary": desk_summary(),
-        "now": timezone.now().isoformat(),
     }

@@ -4,8 +4,10 @@ Protocol (client -> server), JSON objects:
     {"type": "ping"}        every few seconds: the person's page is there (presence, and the
                             lease on the call they are on); answered with {"kind": "pong"}
     {"type": "available"} | {"type": "away"}   whether handoffs may ring at their desk
-Server -> client: ``{"kind": "board", ...}`` (``desk.board.board``) on connect and after every
-change of the desk anywhere, and ``{"kind": "error", "error": "..."}`` for a message it cannot
+Server -> client: on connect and after every change of the desk anywhere, what every page
+shows alike, ``{"kind": "desk", "queue": [...], "callbacks": [...], "summary": {...}}``, and
+when the person's own part changed, ``{"kind": "mine", "me": {...}, "current": {...},
+"today": [...]}`` (``desk.board``); ``{"kind": "error", "error": "..."}`` for a message it cannot
 use (the socket stays open). Accepting, declining and handing back go through the API.
 """
 
@@ -21,7 +23,7 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from callcenter.models import Call
 from desk import routing
-from desk.board import board
+from desk.board import my_board, shared_board
 from desk.live import DESK_GROUP, announce_desk_change
 from desk.models import DeskPerson
 from desk.permissions import is_desk_staff, login_still_desk_staff
@@ -36,17 +38,17 @@ class BadMessage(ValueError):
     """A client message the desk cannot use; its text goes back in an error frame."""
 
 
-def _ping(user) -> bool:
+def _ping(user) -> set[int]:
     """The page is there: presence and the lease on their call renewed, and offers that rang
-    out passed on. True when the desk changed."""
+    out passed on. Returns the people whose desk changed."""
     DeskPerson.of(user).seen()
     Call.renew_control(user)
     return routing.route()
 
 
-def _set_available(user, available: bool) -> None:
+def _set_available(user, available: bool) -> set[int]:
     DeskPerson.of(user).set_available(available)
-    routing.ring_next()
+    return {user.pk, *(ring.user_id for ring in routing.ring_next())}
 
 
 class DeskConsumer(AsyncJsonWebsocketConsumer):
@@ -61,8 +63,12 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             await self.close(code=REFUSED)
             return
         await self.accept()
-        await database_sync_to_async(_ping)(self.scope["user"])
-        await self._send_board()
+        user = self.scope["user"]
+        changed = await database_sync_to_async(_ping)(user)
+        if changed:
+            await announce_desk_change(changed)
+        await self.send_json(await database_sync_to_async(shared_board)())
+        await self._send_mine()
         self._recheck = asyncio.create_task(self._recheck_access_periodically())
 
     async def disconnect(self, code: int) -> None:
@@ -94,20 +100,25 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             raise BadMessage('Messages are JSON objects with a "type".')
         user = self.scope["user"]
         if content["type"] == "ping":
-            if await database_sync_to_async(_ping)(user):
-                await announce_desk_change()
+            if changed := await database_sync_to_async(_ping)(user):
+                await announce_desk_change(changed)
             await self.send_json({"kind": "pong"})
         elif content["type"] in ("available", "away"):
-            await database_sync_to_async(_set_available)(user, content["type"] == "available")
-            await announce_desk_change()
+            available = content["type"] == "available"
+            changed = await database_sync_to_async(_set_available)(user, available)
+            await announce_desk_change(changed)
         else:
             raise BadMessage(f"Unknown message type {content['type']!r}.")
 
     async def desk_changed(self, event: dict[str, Any]) -> None:
-        await self._send_board()
+        """A change of the desk anywhere: what everybody sees, as it came; this person's own
+        part, read again, when it changed."""
+        await self.send_json(event["shared"])
+        if self.scope["user"].pk in event["people"]:
+            await self._send_mine()
 
-    async def _send_board(self) -> None:
-        await self.send_json(await database_sync_to_async(board)(self.scope["user"]))
+    async def _send_mine(self) -> None:
+        await self.send_json(await database_sync_to_async(my_board)(self.scope["user"]))
 
     async def _access_stands(self) -> bool:
         if await database_sync_to_async(login_still_desk_staff)(self.scope):

@@ -59,12 +59,12 @@ def anyone_at_the_desk(now: datetime | None = None) -> bool:
     return DeskPerson.present(now).filter(available=True).exists()
 
 
-def route(now: datetime | None = None) -> bool:
+def route(now: datetime | None = None) -> set[int]:
     """One pass of the desk: ring out the offers whose time is up, then ring whoever is free.
-    True when anything changed (the desk pages are then told)."""
+    Returns the people (user ids) whose desk changed: the desk pages are then told."""
     now = now or timezone.now()
-    expired = ring_out(now)
-    return bool(ring_next(now) or expired)
+    missed = ring_out(now)
+    return {*missed, *(ring.user_id for ring in ring_next(now))}
 
 
 def ring_next(now: datetime | None = None) -> list[Ring]:
@@ -105,9 +105,10 @@ def _ring_one(now: datetime) -> Ring | None:
     return None
 
 
-def ring_out(now: datetime | None = None) -> int:
+def ring_out(now: datetime | None = None) -> list[int]:
     """Offers nobody answered in time go back to the queue; whoever let one ring out is set
-    away (they are not at their desk), so the next handoff does not ring them again."""
+    away (they are not at their desk), so the next handoff does not ring them again. Returns
+    who missed one."""
     now = now or timezone.now()
     with transaction.atomic():
         expired = list(
@@ -115,14 +116,17 @@ def ring_out(now: datetime | None = None) -> int:
                 status=Handoff.Status.RINGING, offer_expires_at__lt=now
             )
         )
+        missed = []
         for handoff in expired:
             DeskPerson.objects.filter(handoff=handoff).update(available=False)
-            _unring(handoff, HandoffOffer.Answer.TIMED_OUT, now)
-    return len(expired)
+            missed.append(_unring(handoff, HandoffOffer.Answer.TIMED_OUT, now))
+    return [user_id for user_id in missed if user_id is not None]
 
 
-def _unring(handoff: Handoff, answer: str, now: datetime, status: str = "queued") -> None:
-    """Close the handoff's ringing offer with ``answer``; the handoff goes to ``status``."""
+def _unring(handoff: Handoff, answer: str, now: datetime, status: str = "queued") -> int | None:
+    """Close the handoff's ringing offer with ``answer``; the handoff goes to ``status``.
+    Returns who it was ringing, if anybody."""
+    was_ringing = handoff.offered_to_id
     handoff.offers.filter(answer="").update(answer=answer, answered_at=now)
     DeskPerson.objects.filter(handoff=handoff).update(handoff=None)
     handoff.status = status
@@ -133,6 +137,7 @@ def _unring(handoff: Handoff, answer: str, now: datetime, status: str = "queued"
         handoff.finished_at = now
         fields.append("finished_at")
     handoff.save(update_fields=fields)
+    return was_ringing
 
 
 def _locked(handoff_id: int, **conditions) -> Handoff | None:
@@ -206,10 +211,11 @@ def end_with_person(handoff_id: int, user) -> Handoff:
     return _done_with_person(handoff_id, user, Handoff.Status.ENDED)
 
 
-def person_gone(call_id) -> bool:
+def person_gone(call_id) -> int | None:
     """The desk page of the person on the call stopped renewing its lease (closed, offline):
     the agent has the call back (its job says so), the handoff counts as handed back, and the
-    person is set away until they say otherwise. False when nobody from the desk had it."""
+    person is set away until they say otherwise. Returns who it was; None when nobody from
+    the desk had the call."""
     now = timezone.now()
     with transaction.atomic():
         handoff = (
@@ -218,30 +224,34 @@ def person_gone(call_id) -> bool:
             .first()
         )
         if handoff is None:
-            return False
+            return None
         handoff.status = Handoff.Status.RETURNED
         handoff.finished_at = now
         handoff.save(update_fields=["status", "finished_at"])
         DeskPerson.objects.filter(handoff=handoff).update(
             handoff=None, idle_since=now, available=False
         )
-    return True
+    return handoff.accepted_by_id
 
 
-def to_callback(handoff_id: int) -> bool:
+def to_callback(handoff_id: int) -> list[int] | None:
     """Nobody took the caller in time: the handoff stays in the queue as a callback task
-    with its brief. False when a person took it meanwhile."""
+    with its brief. Returns who it was ringing (they are free again), or None when a person
+    took it meanwhile."""
     with transaction.atomic():
         handoff = _locked(handoff_id, status__in=Handoff.WAITING)
         if handoff is None:
-            return False
-        _unring(handoff, HandoffOffer.Answer.WITHDRAWN, timezone.now(), Handoff.Status.CALLBACK)
-    return True
+            return None
+        was_ringing = _unring(
+            handoff, HandoffOffer.Answer.WITHDRAWN, timezone.now(), Handoff.Status.CALLBACK
+        )
+    return [was_ringing] if was_ringing is not None else []
 
 
-def call_finished(call_id) -> int:
+def call_finished(call_id) -> list[int] | None:
     """The call ended: a caller still waiting abandoned their handoff; one with a person
-    ended it; whoever it rang or was with is free again. Returns the handoffs closed."""
+    ended it; whoever it rang or was with is free again. Returns those people, or None when
+    the call had no handoff open."""
     now = timezone.now()
     with transaction.atomic():
         handoffs = list(
@@ -249,12 +259,15 @@ def call_finished(call_id) -> int:
                 call_id=call_id, status__in=[*Handoff.WAITING, Handoff.Status.ACCEPTED]
             )
         )
+        freed = []
         for handoff in handoffs:
             if handoff.status == Handoff.Status.ACCEPTED:
                 handoff.status = Handoff.Status.ENDED
                 handoff.finished_at = now
                 handoff.save(update_fields=["status", "finished_at"])
                 DeskPerson.objects.filter(handoff=handoff).update(handoff=None, idle_since=now)
+                freed.append(handoff.accepted_by_id)
             else:
-                _unring(handoff, HandoffOffer.Answer.WITHDRAWN, now, Handoff.Status.ABANDONED)
-    return len(handoffs)
+                done = Handoff.Status.ABANDONED
+                freed.append(_unring(handoff, HandoffOffer.Answer.WITHDRAWN, now, done))
+    return [user_id for user_id in freed if user_id is not None] if handoffs else None

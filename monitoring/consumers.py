@@ -146,11 +146,6 @@ def snapshot(last: dict[str, int], *, with_finished: bool = True) -> dict[str, A
     return data
 
 
-def desk_message() -> dict[str, Any]:
-    """The desk at a glance: callers waiting for a person, the longest wait, who is there."""
-    return {"kind": "desk", "desk": desk_summary()}
-
-
 def opened(call_id: str, last: int) -> dict[str, Any] | None:
     """A call just opened on a monitor: its state and what came after ``last`` (None: no such
     call)."""
@@ -372,8 +367,9 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         await self._send_item(message)
 
     async def desk_changed(self, event: dict[str, Any]) -> None:
-        """The desk's queue or people changed: the monitor's line about the desk."""
-        await self.send_json(await database_sync_to_async(desk_message)())
+        """The desk's queue or people changed: the monitor's line about the desk (read once
+        by whoever changed it)."""
+        await self.send_json({"kind": "desk", "desk": event["shared"]["summary"]})
 
     # --- Helpers ----------------------------------------------------------------------------
 

@@ -102,9 +102,11 @@ def test_an_offer_nobody_answers_rings_out_to_the_next_and_sets_the_missed_perso
     routing.route(start)
     assert rings_at(made) == "ann"
 
-    assert routing.route(start + timedelta(seconds=19)) is False  # still ringing
+    assert routing.route(start + timedelta(seconds=19)) == set()  # still ringing
     assert rings_at(made) == "ann"
-    assert routing.route(start + timedelta(seconds=21)) is True
+    bob = DeskPerson.objects.get(user__username="bob")
+    ann = DeskPerson.objects.get(user__username="ann")
+    assert routing.route(start + timedelta(seconds=21)) == {ann.user_id, bob.user_id}
 
     assert rings_at(made) == "bob"
     ann = DeskPerson.objects.get(user__username="ann")
@@ -184,15 +186,16 @@ def test_a_caller_nobody_took_becomes_a_callback_task_and_one_who_hangs_up_aband
     routing.ring_next()
     assert rings_at(waiting) == "ann"
 
-    assert routing.to_callback(waiting.pk)
+    assert routing.to_callback(waiting.pk) == [ann.user_id]  # she is free again
     waiting.refresh_from_db()
     assert waiting.status == Handoff.Status.CALLBACK and waiting.brief
-    assert not routing.to_callback(waiting.pk)  # once
+    assert routing.to_callback(waiting.pk) is None  # once
     routing.ring_next()  # ann is free again: the other caller rings
     assert rings_at(ringing) == "ann"
 
     Call.objects.filter(pk=ringing.call_id).update(status=Call.Status.ENDED)
-    assert routing.call_finished(ringing.call_id) == 1
+    assert routing.call_finished(ringing.call_id) == [ann.user_id]
+    assert routing.call_finished(ringing.call_id) is None  # nothing open any more
     ringing.refresh_from_db()
     ann.refresh_from_db()
     assert ringing.status == Handoff.Status.ABANDONED and ann.handoff_id is None

@@ -268,11 +268,21 @@ async function finish(path, status) {
   }
 }
 
+// The board is two parts: what every desk page shows alike ("desk": the queue, the callback
+// tasks, who is there) and what only this person's does ("mine": their presence, the handoff
+// ringing here or on the call, their calls today). Drawn once both have come.
+let shared = null;
+let mine = null;
 function onMessage(message) {
-  if (message.kind === "board") {
-    board = message;
-    clockSkew = Date.parse(message.now) - Date.now();
-    render();
+  if (message.kind === "desk" || message.kind === "mine") {
+    if (message.kind === "desk") {
+      shared = message;
+      clockSkew = Date.parse(message.now) - Date.now();
+    } else mine = message;
+    if (shared && mine) {
+      board = { ...shared, ...mine };
+      render();
+    }
   } else if (message.kind === "error") {
     ui.presenceStatus.textContent = message.error;
   }
