@@ -140,11 +140,10 @@ class DeskHandoff:
         await agent.colleague_took_over(name)
         with contextlib.suppress(RuntimeError):  # what may not be cut off finishes first
             session.interrupt()
-        if settings.HANDOFF_SPOKEN_BRIEF and handoff.brief.get("text"):
+        spoken = handoff.brief.get("spoken") or handoff.brief.get("text")
+        if settings.HANDOFF_SPOKEN_BRIEF and spoken:
             await session.say(ONE_MOMENT.format(name=name), allow_interruptions=False)
-            await speak_privately(
-                self.job.call, session.tts, handoff.brief["text"], participant.identity
-            )
+            await speak_privately(self.job.call, session.tts, spoken, participant.identity)
         await session.say(INTRODUCTION.format(name=name), allow_interruptions=False)
         try:
             await publish_call_change(self.job.call_id)

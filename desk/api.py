@@ -94,6 +94,12 @@ class HandoffViewSet(viewsets.GenericViewSet):
         return Response(HandoffSerializer(handoff).data)
 
     @extend_schema(request=None, responses={200: HandoffSerializer})
+    @action(detail=True, methods=["post"], url_path="called-back")
+    def called_back(self, request, pk=None):
+        """Mark a callback task done: you called the customer back."""
+        return Response(HandoffSerializer(self._do(routing.called_back, pk)).data)
+
+    @extend_schema(request=None, responses={200: HandoffSerializer})
     @action(detail=True, methods=["post"])
     def end(self, request, pk=None):
         """End the call for everyone in it."""

@@ -45,6 +45,11 @@ def brief_for(call_id, reason: str) -> dict[str, Any]:
         "last_words": said,
     }
     brief["text"] = _sentences(brief)
+    # What the person hears before the agent introduces them: short, since the caller waits
+    # meanwhile; the rest is on their page.
+    brief["spoken"] = (
+        f"{who}, {vehicle or 'vehicle not identified'}. They want: {reason or 'a person'}."
+    )
     return brief
 
 

@@ -119,6 +119,7 @@ class Handoff(models.Model):
         RETURNED = "returned", "Handed back to the agent"
         ENDED = "ended", "Ended with a person"
         CALLBACK = "callback", "To call back: nobody answered in time"
+        CALLED_BACK = "called_back", "Called back by the desk"
         ABANDONED = "abandoned", "The caller hung up while waiting"
 
     WAITING = (Status.QUEUED, Status.RINGING)
@@ -144,6 +145,11 @@ class Handoff(models.Model):
     )  # fmt: skip
     accepted_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    called_back_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", help_text="For a callback task: who at the desk called the customer back.",
+    )  # fmt: skip
+    called_back_at = models.DateTimeField(null=True, blank=True)
 
     objects = HandoffQuerySet.as_manager()
 

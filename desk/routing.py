@@ -248,6 +248,19 @@ def to_callback(handoff_id: int) -> list[int] | None:
     return [was_ringing] if was_ringing is not None else []
 
 
+def called_back(handoff_id: int, user) -> Handoff:
+    """Someone at the desk called the customer of a callback task back: the task is done."""
+    with transaction.atomic():
+        handoff = _locked(handoff_id, status=Handoff.Status.CALLBACK)
+        if handoff is None:
+            raise HandoffRefused("This callback task is done already.")
+        handoff.status = Handoff.Status.CALLED_BACK
+        handoff.called_back_by = user
+        handoff.called_back_at = timezone.now()
+        handoff.save(update_fields=["status", "called_back_by", "called_back_at"])
+    return handoff
+
+
 def call_finished(call_id) -> list[int] | None:
     """The call ended: a caller still waiting abandoned their handoff; one with a person
     ended it; whoever it rang or was with is free again. Returns those people, or None when

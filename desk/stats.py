@@ -26,7 +26,9 @@ def handoff_stats(since: datetime) -> dict:
         "asked": Count("id"),
         "answered": Count("id", filter=answered),
         "abandoned": Count("id", filter=Q(status=Handoff.Status.ABANDONED)),
-        "callbacks": Count("id", filter=Q(status=Handoff.Status.CALLBACK)),
+        "callbacks": Count(
+            "id", filter=Q(status__in=[Handoff.Status.CALLBACK, Handoff.Status.CALLED_BACK])
+        ),
         "answer_time": Avg(to_answer, filter=answered),
     }
     per_day = (

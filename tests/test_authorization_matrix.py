@@ -46,6 +46,7 @@ ACCESS = {
     "api/handoffs/<pk>/decline/": ("desk", "post"),
     "api/handoffs/<pk>/hand-back/": ("desk", "post"),
     "api/handoffs/<pk>/end/": ("desk", "post"),
+    "api/handoffs/<pk>/called-back/": ("desk", "post"),
     "history/": ("supervisors", "get"),
     "history/<uuid:call_id>/": ("supervisors", "get"),
     "history/<uuid:call_id>/callback": ("supervisors", "post"),

@@ -233,6 +233,40 @@ def test_the_dashboard_counts_handoffs_answered_abandoned_and_left_for_a_callbac
     assert 'id="desk-kpis"' in html and 'id="handoffs-per-day"' in html
 
 
+def test_a_callback_task_is_marked_done_once_with_who_called_back():
+    ann = desk_user("ann")
+    made = waiting_handoff()
+    routing.to_callback(made.pk)
+    client = Client()
+    client.force_login(ann)
+    assert client.post(f"/api/handoffs/{made.pk}/called-back/").json()["status"] == "called_back"
+    made.refresh_from_db()
+    assert made.called_back_by == ann and made.called_back_at is not None
+    again = client.post(f"/api/handoffs/{made.pk}/called-back/")
+    assert again.status_code == 409
+    assert again.json()["detail"] == "This callback task is done already."
+    assert dashboard_data()["desk"]["callbacks"] == 1  # still counted as left for a callback
+
+
+def test_booking_from_the_desk_opens_the_appointment_form_with_the_calls_vehicle():
+    from vehicles.models import Vehicle
+
+    vehicle = Vehicle.objects.create(vin="1HGCM82633A004352", make="Honda", model="Accord", year=2003)
+    clerk = desk_user("ann")
+    clerk.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["add_appointment", "view_appointment", "view_vehicle"]
+        )
+    )
+    client = Client()
+    client.force_login(clerk)
+    page = client.get("/desk/").content.decode()
+    assert 'data-book-url="/admin/appointments/appointment/add/"' in page
+    form = client.get("/admin/appointments/appointment/add/", {"vehicle": vehicle.pk})
+    assert form.status_code == 200
+    assert f'<option value="{vehicle.pk}" selected>' in form.content.decode()
+
+
 def test_the_desk_page_is_for_desk_staff_and_names_what_is_missing():
     client = Client()
     client.force_login(desk_user("ann"))

@@ -158,6 +158,25 @@ function render() {
     ...board.callbacks.map((h) => {
       const li = handoffLine(h, `${h.reason || "asked for a person"} · asked ${new Date(h.requested_at).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })}`);
       li.append(briefElement(h));
+      // The call's record in the admin has the number whole for staff allowed to see it.
+      const record = document.createElement("a");
+      record.href = `/admin/callcenter/call/${h.call_id}/change/`;
+      record.textContent = "The call's record";
+      const done = document.createElement("button");
+      done.type = "button";
+      done.className = "btn btn-secondary";
+      done.textContent = "Called back";
+      done.setAttribute("aria-label", `Called back ${h.caller || "the caller"}: the task is done`);
+      done.addEventListener("click", async () => {
+        done.disabled = true;
+        try {
+          await post(`/api/handoffs/${h.id}/called-back/`);
+        } catch (error) {
+          ui.presenceStatus.textContent = error.message;
+          done.disabled = false;
+        }
+      });
+      li.append(record, " ", done);
       return li;
     }),
   );
@@ -219,7 +238,8 @@ async function accept() {
     ui.currentBrief.replaceChildren(briefElement(answer.handoff));
     ui.callStatus.textContent = "Joining the caller…";
     await joinCall(answer);
-    ui.callStatus.textContent = "You are on the call: the agent introduces you, then listens.";
+    ui.callStatus.textContent =
+      "You are on the call: you hear the brief, then the agent introduces you and listens.";
   } catch (error) {
     ui.callStatus.textContent = error.message;
     ui.presenceStatus.textContent = error.message;

@@ -42,7 +42,8 @@ SUPERVISOR_PERMISSIONS = [
 # The people who take the callers the agent hands over (the desk page), and book for them.
 DESK_GROUP = "Desk staff"
 DESK_PERMISSIONS = [
-    "desk.answer_handoffs", "vehicles.view_vehicle", "appointments.view_appointment",
+    "desk.answer_handoffs", "callcenter.view_call", "vehicles.view_vehicle",
+    "appointments.view_appointment",
     "appointments.add_appointment", "appointments.change_appointment",
     "appointments.view_servicetype",
 ]  # fmt: skip
