@@ -77,18 +77,28 @@ class DeskHandoff:
         if not await sync_to_async(routing.anyone_at_the_desk)():
             await self._nobody(handoff.pk, "nobody was available")
             return NOBODY_THERE
-        if self._waiting is None or self._waiting.done():
-            self._waiting = self._in_background(self._wait(handoff.pk))
+        self._keep_waiting(handoff)
         return FINDING_A_PERSON
+
+    async def pick_up(self) -> None:
+        """A job that takes the call over from a lost one goes on waiting for the handoff the
+        caller is still waiting on, to the same deadline."""
+        handoff = await Handoff.objects.waiting().filter(call_id=self.job.call_id).afirst()
+        if handoff is not None:
+            self._keep_waiting(handoff)
+
+    def _keep_waiting(self, handoff: Handoff) -> None:
+        if self._waiting is None or self._waiting.done():
+            self._waiting = self._in_background(self._wait(handoff.pk, handoff.requested_at))
 
     def _open(self, reason: str) -> Handoff:
         brief = brief_for(self.job.call_id, reason)
         return routing.open_handoff(self.job.call, reason, brief)
 
-    async def _wait(self, handoff_id: int) -> None:
+    async def _wait(self, handoff_id: int, requested_at) -> None:
         """Keep the desk ringing until a person accepts, the caller leaves, or the wait is
         over (then the caller is told, and the handoff becomes a callback task)."""
-        deadline = timezone.now() + timedelta(seconds=settings.HANDOFF_WAIT_SECONDS)
+        deadline = requested_at + timedelta(seconds=settings.HANDOFF_WAIT_SECONDS)
         while True:
             try:
                 if changed := await sync_to_async(routing.route)():

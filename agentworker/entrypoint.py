@@ -100,6 +100,7 @@ async def entrypoint(ctx: JobContext) -> None:
         return
     if opening == Opening.WELCOME_BACK:
         parts.welcome_back(await sync_to_async(seconds_without_agent)(call))
+        await parts.desk.pick_up()  # a caller still waiting for a person goes on waiting
     await parts.start()
 
 

@@ -147,7 +147,8 @@ class Handoff(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     called_back_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="+", help_text="For a callback task: who at the desk called the customer back.",
+        related_name="+",
+        help_text="For a callback task: who at the desk called the customer back.",
     )  # fmt: skip
     called_back_at = models.DateTimeField(null=True, blank=True)
 

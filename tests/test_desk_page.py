@@ -251,7 +251,9 @@ def test_a_callback_task_is_marked_done_once_with_who_called_back():
 def test_booking_from_the_desk_opens_the_appointment_form_with_the_calls_vehicle():
     from vehicles.models import Vehicle
 
-    vehicle = Vehicle.objects.create(vin="1HGCM82633A004352", make="Honda", model="Accord", year=2003)
+    vehicle = Vehicle.objects.create(
+        vin="1HGCM82633A004352", make="Honda", model="Accord", year=2003
+    )
     clerk = desk_user("ann")
     clerk.user_permissions.add(
         *Permission.objects.filter(
