@@ -40,6 +40,7 @@ logger = logging.getLogger(__name__)
 
 # How often the waiting job looks at its handoff (and makes the desk ring on).
 POLL_SECONDS = 1.0
+BRIEF_WAITS_FOR_WRITES_SECONDS = 2.0
 
 FINDING_A_PERSON = (
     "A colleague at the desk is being asked to take the call. Tell the caller in one short "
@@ -71,6 +72,10 @@ class DeskHandoff:
 
     async def after_handoff(self, reason: str) -> str:
         """The agent asked for a person; what it is told to say."""
+        # The brief quotes the caller's last words: let the writer store what it still holds
+        # (briefly: a database that is away must not hold the caller up).
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.job.writer.flush(), BRIEF_WAITS_FOR_WRITES_SECONDS)
         handoff = await sync_to_async(self._open)(reason)
         # Rung at once if someone is free; in the queue of every desk page in any case.
         await announce_desk_change(await sync_to_async(routing.route)())

@@ -165,8 +165,8 @@ def _all_free() -> None:
 
     from desk.models import DeskPerson, Handoff
 
-    Handoff.objects.exclude(status__in=["ended", "returned", "callback", "abandoned"]).update(
-        status="abandoned"
+    Handoff.objects.filter(status__in=[*Handoff.WAITING, Handoff.Status.ACCEPTED]).update(
+        status=Handoff.Status.ABANDONED
     )
     DeskPerson.objects.filter(user__username__startswith=PEOPLE_PREFIX).update(
         handoff=None, available=True, seen_at=timezone.now()

@@ -60,10 +60,6 @@ def login_still_holds(scope: dict, allowed=is_supervisor) -> bool:
     return current.pk == user.pk and allowed(current)
 
 
-def login_still_supervisor(scope: dict) -> bool:
-    return login_still_holds(scope, is_supervisor)
-
-
 def role_required(allowed, refusal: str):
     """For a role's pages: anonymous visitors go to the login page, logged-in users who are
     not ``allowed`` get 403 with ``refusal`` (what is missing, who grants it)."""

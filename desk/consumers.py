@@ -13,29 +13,20 @@ use (the socket stays open). Accepting, declining and handing back go through th
 
 from __future__ import annotations
 
-import asyncio
-import json
 import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from callcenter.models import Call
+from callcenter.staff_socket import BadMessage, StaffSocket
 from desk import routing
 from desk.board import my_board, shared_board
 from desk.live import DESK_GROUP, announce_desk_change
 from desk.models import DeskPerson
-from desk.permissions import is_desk_staff, login_still_desk_staff
+from desk.permissions import is_desk_staff
 
 logger = logging.getLogger(__name__)
-
-MAX_MESSAGE_BYTES = 4 * 1024
-REFUSED = 4403
-
-
-class BadMessage(ValueError):
-    """A client message the desk cannot use; its text goes back in an error frame."""
 
 
 def _ping(user) -> set[int]:
@@ -51,16 +42,16 @@ def _set_available(user, available: bool) -> set[int]:
     return {user.pk, *(ring.user_id for ring in routing.ring_next())}
 
 
-class DeskConsumer(AsyncJsonWebsocketConsumer):
-    """People at the desk only; their right is checked again every ``ACCESS_RECHECK_SECONDS``
-    and before each message."""
+class DeskConsumer(StaffSocket):
+    """People at the desk only (``callcenter.staff_socket``: frames, errors, the right to the
+    socket checked again)."""
 
     groups = [DESK_GROUP]
-    ACCESS_RECHECK_SECONDS = 30.0
+    allowed = staticmethod(is_desk_staff)
+    MAX_MESSAGE_BYTES = 4 * 1024
 
     async def connect(self) -> None:
-        if not await database_sync_to_async(is_desk_staff)(self.scope.get("user")):
-            await self.close(code=REFUSED)
+        if not await self.admitted():
             return
         await self.accept()
         user = self.scope["user"]
@@ -69,31 +60,7 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
             await announce_desk_change(changed)
         await self.send_json(await database_sync_to_async(shared_board)())
         await self._send_mine()
-        self._recheck = asyncio.create_task(self._recheck_access_periodically())
-
-    async def disconnect(self, code: int) -> None:
-        recheck = getattr(self, "_recheck", None)
-        if recheck is not None:
-            recheck.cancel()
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
-        if not await self._access_stands():
-            return
-        try:
-            if not text_data:
-                raise BadMessage("Send JSON text frames.")
-            await super().receive(text_data=text_data)
-        except BadMessage as error:
-            await self.send_json({"kind": "error", "error": str(error)})
-
-    @classmethod
-    async def decode_json(cls, text_data: str) -> Any:
-        if len(text_data.encode()) > MAX_MESSAGE_BYTES:
-            raise BadMessage(f"Messages may be at most {MAX_MESSAGE_BYTES} bytes.")
-        try:
-            return json.loads(text_data)
-        except json.JSONDecodeError as exc:
-            raise BadMessage("That message is not valid JSON.") from exc
+        self.recheck_access()
 
     async def receive_json(self, content: Any, **kwargs) -> None:
         if not isinstance(content, dict) or not isinstance(content.get("type"), str):
@@ -119,18 +86,3 @@ class DeskConsumer(AsyncJsonWebsocketConsumer):
 
     async def _send_mine(self) -> None:
         await self.send_json(await database_sync_to_async(my_board)(self.scope["user"]))
-
-    async def _access_stands(self) -> bool:
-        if await database_sync_to_async(login_still_desk_staff)(self.scope):
-            return True
-        await self.close(code=REFUSED)
-        return False
-
-    async def _recheck_access_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.ACCESS_RECHECK_SECONDS)
-            try:
-                if not await self._access_stands():
-                    return
-            except Exception:  # the database blinked: keep the socket, check again later
-                logger.warning("desk: could not re-check access", exc_info=True)

@@ -170,11 +170,6 @@ class Handoff(models.Model):
     def __str__(self) -> str:
         return f"Handoff of {self.call.caller_shown or 'a caller'} ({self.get_status_display()})"
 
-    @property
-    def waited(self) -> timedelta:
-        """How long the caller waited for a person (so far, or until one took them)."""
-        return (self.accepted_at or self.finished_at or timezone.now()) - self.requested_at
-
     def to_dict(self) -> dict[str, Any]:
         """The handoff as desk pages show it (select it ``for_desk``)."""
         call = self.call

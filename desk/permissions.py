@@ -2,7 +2,7 @@
 
 from rest_framework import permissions
 
-from callcenter.permissions import login_still_holds, role_required
+from callcenter.permissions import role_required
 from desk.models import ANSWER_PERMISSION
 
 DESK_STAFF_ONLY = (
@@ -17,10 +17,6 @@ def is_desk_staff(user) -> bool:
     return bool(
         user and user.is_authenticated and user.is_staff and user.has_perm(ANSWER_PERMISSION)
     )
-
-
-def login_still_desk_staff(scope: dict) -> bool:
-    return login_still_holds(scope, is_desk_staff)
 
 
 desk_staff_required = role_required(is_desk_staff, DESK_STAFF_ONLY)

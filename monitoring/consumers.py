@@ -44,21 +44,19 @@ from uuid import UUID
 
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.db.models import Q
 
 from callcenter import supervision
 from callcenter.live_updates import CALLS_GROUP, call_group
 from callcenter.models import Call, CallEvent, TranscriptSegment, in_sequence
-from callcenter.permissions import is_supervisor, login_still_supervisor
+from callcenter.permissions import is_supervisor
+from callcenter.staff_socket import REFUSED, BadMessage, StaffSocket
 from desk.board import desk_summary
 from desk.live import DESK_GROUP
 
-MAX_MESSAGE_BYTES = 64 * 1024
 # The calls one monitor follows word by word at once: what a supervisor reads, bounded.
 MAX_OPEN_CALLS = 20
 RECENTLY_FINISHED = 10  # the monitor's "just finished" list
-REFUSED = 4403  # close code for a socket that is not a supervisor's
 TRY_AGAIN_LATER = 1013
 LAYER_DOWN = "Live updates are unavailable right now (the message bus is down). Retrying."
 # What the page says when the job serving the call does not acknowledge a command in time.
@@ -72,10 +70,6 @@ CONTROL_ACTIONS = {"whisper", "take_over", "hand_back", "transfer"}
 
 
 logger = logging.getLogger(__name__)
-
-
-class BadMessage(ValueError):
-    """A client message the monitor cannot use; its text goes back in an error frame."""
 
 
 def parse_resume_map(value: Any) -> dict[str, int]:
@@ -208,28 +202,22 @@ def _layer_down() -> dict[str, str]:
     return {"kind": "error", "error": LAYER_DOWN}
 
 
-class MonitorConsumer(AsyncJsonWebsocketConsumer):
+class MonitorConsumer(StaffSocket):
     """Supervisors only. Translates between the socket and the ``calls`` group, and the groups
-    of the calls the page has open.
-
-    The right to the socket is checked again before every message from the page and every
-    ``ACCESS_RECHECK_SECONDS`` while it is open: after a logout, a password change, a
-    deactivation or a lost permission the socket is closed with 4403.
-    """
+    of the calls the page has open (``callcenter.staff_socket``: frames, errors, the right to
+    the socket checked again)."""
 
     # Joined before ``connect`` reads the snapshot (and a call's group before its items are
     # read): anything committed later arrives as an update, and anything both read and
     # delivered live is dropped by its sequence.
     groups = [CALLS_GROUP, DESK_GROUP]
-    ACCESS_RECHECK_SECONDS = 30.0
 
     @classmethod
     def as_asgi(cls, **initkwargs):
         return answer_when_layer_down(super().as_asgi(**initkwargs))
 
     async def connect(self) -> None:
-        if not await database_sync_to_async(is_supervisor)(self.scope.get("user")):
-            await self.close(code=REFUSED)  # before anything is said
+        if not await self.admitted():
             return
         try:
             last = parse_resume_query(self.scope.get("query_string", b""))
@@ -240,12 +228,10 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         await self.accept()
         await self._open_groups(last)
         await self._send_items_message(await database_sync_to_async(snapshot)(last), last)
-        self._access_recheck = asyncio.create_task(self._recheck_access_periodically())
+        self.recheck_access()
 
     async def disconnect(self, code: int) -> None:
-        recheck = getattr(self, "_access_recheck", None)
-        if recheck is not None:
-            recheck.cancel()
+        await super().disconnect(code)
         for timeout in getattr(self, "unconfirmed", {}).values():
             timeout.cancel()
         for call_id in list(getattr(self, "sent", {})):
@@ -266,25 +252,6 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
             raise StopConsumer() from None
 
     # --- From the client --------------------------------------------------------------------
-
-    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None):
-        if not await self._access_stands():
-            return
-        try:
-            if not text_data:
-                raise BadMessage("Send JSON text frames.")
-            await super().receive(text_data=text_data)
-        except BadMessage as error:
-            await self.send_json({"kind": "error", "error": str(error)})
-
-    @classmethod
-    async def decode_json(cls, text_data: str) -> Any:
-        if len(text_data.encode()) > MAX_MESSAGE_BYTES:
-            raise BadMessage(f"Messages may be at most {MAX_MESSAGE_BYTES} bytes.")
-        try:
-            return json.loads(text_data)
-        except json.JSONDecodeError as exc:
-            raise BadMessage("That message is not valid JSON.") from exc
 
     async def receive_json(self, content: Any, **kwargs) -> None:
         if not isinstance(content, dict) or not isinstance(content.get("type"), str):
@@ -372,23 +339,6 @@ class MonitorConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"kind": "desk", "desk": event["shared"]["summary"]})
 
     # --- Helpers ----------------------------------------------------------------------------
-
-    async def _access_stands(self) -> bool:
-        """Whether the login behind this socket is still a supervisor's; closes it if not."""
-        if await database_sync_to_async(login_still_supervisor)(self.scope):
-            return True
-        logger.info("monitor: closing the socket of %s, whose access ended", self.scope["user"])
-        await self.close(code=REFUSED)
-        return False
-
-    async def _recheck_access_periodically(self) -> None:
-        while True:
-            await asyncio.sleep(self.ACCESS_RECHECK_SECONDS)
-            try:
-                if not await self._access_stands():
-                    return
-            except Exception:  # the database blinked: keep the socket, check again later
-                logger.warning("monitor: could not re-check access", exc_info=True)
 
     async def _open(self, call_id: str, last: int) -> None:
         await self._open_groups({call_id: last})

@@ -26,6 +26,7 @@ from tests.support.voice_stack import (
     speech_wav,
     wait_until,
 )
+from tests.test_supervisor_end_to_end import requests_with, type_as_caller
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser, pytest.mark.slow]
 
@@ -33,12 +34,20 @@ ASKS_FOR_A_PERSON = "Can I talk to a person about my warranty please"
 GETTING_SOMEONE = "Let me get a colleague for you."
 DESK_SAYS = "Hello this is Jane from the service desk and I have your warranty details here"
 MEANWHILE = "Thank you Jane the noise started last week"
-# On the desk page: the brief's own track (from the job's "brief-" participant) was heard.
-BRIEF_HEARD = """() => {
-  const element = document.querySelector('audio[data-from^="brief-"]');
+
+
+def heard_from(identity_prefix: str) -> str:
+    """For a desk page: whether the track of the participant whose identity starts with
+    ``identity_prefix`` (the agent's, its brief's, a phone caller's) was heard after ``since``
+    (ms, the page's clock; 0 by default)."""
+    return f"""(since = 0) => {{
+  const element = document.querySelector('audio[data-from^="{identity_prefix}"]');
   const track = element && Number(element.dataset.metered);
-  return !!track && window.remoteLevels.some(([, rms, t]) => t === track && rms > 0.01);
-}"""
+  return !!track && window.remoteLevels.some(([at, rms, t]) => t === track && at > since
+                                                            && rms > 0.01);
+}}"""
+
+
 HEARD_ON_A_SECOND_TRACK = (
     "(since) => window.remoteLevels.some(([at, rms, track]) => at > since && track >= 2 "
     "&& rms > 0.01)"
@@ -101,15 +110,6 @@ def typed_caller(stack, caller_browser, tmp_path):
     return caller, Call.objects.get()
 
 
-def type_as_caller(caller, text: str) -> None:
-    caller.get_by_label("Type a message to the assistant").fill(text)
-    caller.get_by_role("button", name="Send").click()
-
-
-def requests_with(stack, text: str) -> list[dict]:
-    return [body for body in list(stack.models.requests) if text in json.dumps(body)]
-
-
 def test_a_person_at_the_desk_takes_the_caller_briefed_and_hands_back_to_the_agent(
     e2e_stack, caller_browser, tmp_path, jane
 ):
@@ -139,16 +139,14 @@ def test_a_person_at_the_desk_takes_the_caller_briefed_and_hands_back_to_the_age
     expect(caller.locator("#captions")).to_contain_text(
         ONE_MOMENT.format(name="Jane"), timeout=20000
     )
-    desk.wait_for_function(BRIEF_HEARD, timeout=30000)
+    desk.wait_for_function(heard_from("brief-"), timeout=30000)
     introduction = INTRODUCTION.format(name="Jane")
     expect(caller.locator("#captions")).to_contain_text(introduction, timeout=40000)
-    # The caller hears Jane on a track of their own, and Jane hears the call.
+    # The caller hears Jane on a track of their own, and Jane hears the call: the agent's
+    # track in the caller's room (the caller types; a phone caller's voice reaching the
+    # person is tested in test_phone_calls).
     caller.wait_for_function(HEARD_ON_A_SECOND_TRACK, arg=before, timeout=30000)
-    desk.wait_for_function(
-        "(since) => window.remoteLevels.some(([at, rms]) => at > since && rms > 0.01)",
-        arg=page_time(desk) - 20000,
-        timeout=20000,
-    )
+    desk.wait_for_function(heard_from("agent-"), timeout=20000)
     # Her words are hers in the transcript, under her name.
     said = wait_until(
         lambda: call.segments.filter(speaker=TranscriptSegment.Speaker.DESK).first(),

@@ -1007,7 +1007,7 @@ def test_a_phone_caller_is_handed_to_a_person_at_the_desk_in_their_own_room(
     from agentworker.desk_handoff import INTRODUCTION
     from desk.models import Handoff
     from tests.support.voice_stack import speech_wav
-    from tests.test_desk_end_to_end import desk_page
+    from tests.test_desk_end_to_end import desk_page, heard_from
     from tests.test_supervisor_end_to_end import requests_with
 
     assert not phone_line.transfer_to  # the line hands over to the desk, not to a number
@@ -1056,7 +1056,7 @@ def test_a_phone_caller_is_handed_to_a_person_at_the_desk_in_their_own_room(
         assert peer.level_since(after_introduction) > 0.01, "the phone did not hear Jane"
 
         # Jane hears the phone caller; the agent keeps their words and does not answer.
-        heard_from = desk.evaluate("Date.now()")
+        meanwhile_from = desk.evaluate("Date.now()")
         peer.say(meanwhile)
         wait_until(
             lambda: call.segments.filter(
@@ -1065,16 +1065,7 @@ def test_a_phone_caller_is_handed_to_a_person_at_the_desk_in_their_own_room(
             40,
             "the caller's words to be transcribed",
         )
-        desk.wait_for_function(
-            """(since) => {
-              const element = document.querySelector('audio[data-from^="sip_"]');
-              const track = element && Number(element.dataset.metered);
-              return window.remoteLevels.some(([at, rms, t]) => t === track && at > since
-                                                                && rms > 0.01);
-            }""",
-            arg=heard_from,
-            timeout=20000,
-        )
+        desk.wait_for_function(heard_from("sip_"), arg=meanwhile_from, timeout=20000)
         time.sleep(2)
         assert requests_with(e2e_stack, "gearbox") == []
         assert Handoff.objects.get(call=call).accepted_by == jane

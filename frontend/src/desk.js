@@ -102,6 +102,19 @@ function handoffLine(handoff, text) {
   return li;
 }
 
+// The queue alone: redrawn every second too, as its waits tick (the rest only on a change:
+// redrawing the callback tasks' buttons under a pointer would swallow the click).
+function renderQueue() {
+  ui.queueCount.textContent = String(board.summary.queued);
+  ui.queueEmpty.hidden = board.queue.length > 0;
+  ui.queue.replaceChildren(
+    ...board.queue.map((h) =>
+      handoffLine(h, `${h.reason || "asked for a person"} · waiting ${waited(h.requested_at)}` +
+        (h.offered_to ? ` · ringing at ${h.offered_to}` : "")),
+    ),
+  );
+}
+
 function render() {
   if (!board) return;
   const me = board.me;
@@ -141,14 +154,7 @@ function render() {
     if (bookUrl && !current.vehicle_id) ui.bookLink.href = bookUrl;
   }
 
-  ui.queueCount.textContent = String(board.summary.queued);
-  ui.queueEmpty.hidden = board.queue.length > 0;
-  ui.queue.replaceChildren(
-    ...board.queue.map((h) =>
-      handoffLine(h, `${h.reason || "asked for a person"} · waiting ${waited(h.requested_at)}` +
-        (h.offered_to ? ` · ringing at ${h.offered_to}` : "")),
-    ),
-  );
+  renderQueue();
   const { available, busy } = board.summary;
   ui.people.textContent =
     `Available: ${available.length ? available.join(", ") : "nobody"}. ` +
@@ -225,12 +231,20 @@ async function post(path) {
   return body;
 }
 
-async function accept() {
+// The handoff ringing here, its buttons disabled and its sound stopped while it is answered;
+// null when nothing rings.
+function answering() {
   const id = ringing;
-  if (id === null) return;
+  if (id === null) return null;
   ui.accept.disabled = true;
   ui.decline.disabled = true;
   stopRinging();
+  return id;
+}
+
+async function accept() {
+  const id = answering();
+  if (id === null) return;
   try {
     const answer = await post(`/api/handoffs/${id}/accept/`);
     ui.offer.hidden = true;
@@ -352,11 +366,8 @@ ui.presence.addEventListener("click", (event) => {
 });
 ui.accept.addEventListener("click", accept);
 ui.decline.addEventListener("click", async () => {
-  const id = ringing;
+  const id = answering();
   if (id === null) return;
-  ui.accept.disabled = true;
-  ui.decline.disabled = true;
-  stopRinging();
   try {
     await post(`/api/handoffs/${id}/decline/`);
   } catch (error) {
@@ -378,7 +389,7 @@ setInterval(() => {
   send({ type: "ping" });
 }, PING_MS);
 setInterval(() => {
-  if (board) render(); // the waits tick
+  if (board) renderQueue(); // the waits tick
   if (ringing !== null && board && board.current && board.current.offer_expires_at) {
     const left = Date.parse(board.current.offer_expires_at) - (Date.now() + clockSkew);
     ui.countdown.textContent = `${Math.max(0, Math.ceil(left / 1000))} s`;
