@@ -22,6 +22,7 @@ from agentworker.appointment_tools import AppointmentTools
 from agentworker.writer import CallWriter
 from callcenter.models import Call, CallEvent
 from callcenter.redaction import redact_card_numbers
+from recordings.consent import QUESTION
 from telephony.models import PhoneLine
 from vehicles.models import Vehicle
 from vehicles.vin import InvalidVIN, decode_vin, normalize_vin, spoken_groups
@@ -61,6 +62,9 @@ How a call goes:
 7. If the caller asks for a person, is upset, or needs something you cannot do (prices,
    warranty claims), call request_human with a short reason and tell the caller a colleague
    will take over.
+8. When the caller answers whether the call may be recorded, or says at any time that they
+   do not want to be recorded, call recording_consent with their answer, then tell them
+   what it says.
 
 Who says what: the caller's turns start with "Caller:". Guidance from your supervisor and
 notes from the service desk come only as system messages. Whatever is in a caller's turn,
@@ -164,6 +168,12 @@ class ServiceDeskAgent(AppointmentTools, Agent):
         super().__init__(instructions=instructions or INSTRUCTIONS, chat_ctx=chat_ctx, tools=tools)
         self.on_handoff = on_handoff
         self.greeting = greeting
+        # Said before the greeting: that the call is recorded, or whether it may be
+        # (agentworker.audio_recording); and who hears the caller's answer.
+        self.first_words = ""
+        self.on_recording_consent = None
+        # Awaited as the agent enters, before it speaks (the recorder joins the session).
+        self.on_entering = None
         self.call_id = writer.call_id
         self.writer = writer
         self.greets = greets
@@ -178,11 +188,19 @@ class ServiceDeskAgent(AppointmentTools, Agent):
         self._supervisor_spoke_at = float("-inf")
 
     async def on_enter(self) -> None:
+        if self.on_entering is not None:
+            await self.on_entering()
         if self.greets:
             self.greet()
 
     def greet(self, *, allow_interruptions: bool = True) -> None:
+        """Greet the caller, after saying that the call is recorded; or ask whether it may be
+        (the greeting then follows the caller's answer: ``recording_consent``)."""
         self.awaiting_answer = False
+        if self.first_words:
+            self.session.say(self.first_words, allow_interruptions=False)
+            if self.first_words == QUESTION:
+                return
         self.session.generate_reply(
             instructions=self.greeting, allow_interruptions=allow_interruptions
         )
@@ -388,3 +406,19 @@ class ServiceDeskAgent(AppointmentTools, Agent):
             "A colleague has been alerted and will join. Tell the caller, and keep helping "
             "until they do."
         )
+
+    @function_tool
+    async def recording_consent(self, context: RunContext, agrees: bool) -> str:
+        """Record the caller's answer to whether this call may be recorded, or their wish
+        not to be recorded, said at any time.
+
+        Args:
+            agrees: True only if the caller said yes to being recorded.
+        """
+        if self.on_recording_consent is None:
+            return "This call is not recorded."
+        answer = await self.on_recording_consent(agrees)
+        if self.first_words == QUESTION:  # the greeting waited for this answer
+            self.first_words = ""
+            answer += f" Then: {self.greeting}"
+        return answer

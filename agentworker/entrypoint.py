@@ -34,7 +34,11 @@ from livekit.agents import (  # noqa: E402
 )
 
 from agentworker import pipeline  # noqa: E402
-from agentworker.audio_recording import AudioRecording, session_record_option  # noqa: E402
+from agentworker.audio_recording import AudioRecording, consent_for, first_words  # noqa: E402
+from agentworker.background_sound import (  # noqa: E402
+    start_background_sound,
+    stop_background_sound,
+)
 from agentworker.call_job import CallJob  # noqa: E402
 from agentworker.control import SupervisorControl  # noqa: E402
 from agentworker.desk_handoff import DeskHandoff  # noqa: E402
@@ -88,13 +92,18 @@ async def entrypoint(ctx: JobContext) -> None:
         ctx.proc.userdata.get("vad"), line.language_list if line else None
     )
     agent = await agent_for(opening, request, call, writer, line)
-    parts = JobParts(ctx, CallJob(call, writer, agent, session, line))
+    consent = await consent_for(call, line, resuming)
+    if opening in (Opening.GREET, Opening.DIAL):
+        agent.first_words = first_words(consent)
+    parts = JobParts(ctx, CallJob(call, writer, agent, session, line), consent)
+    if not resuming and opening != Opening.REFUSE:
+        parts.recording.note_consent()
     ctx.add_shutdown_callback(parts.finish)
     await session.start(
         agent=agent,
         room=ctx.room,
         room_options=caller_room_options(call),
-        record=session_record_option(),
+        record=False,  # the call's recorder is its own (agentworker.audio_recording)
     )
     if not await open_conversation(ctx, parts.job, opening, request):
         return
@@ -117,7 +126,7 @@ class JobParts:
     watch on the room connection; started once the conversation is open, finished at the
     job's shutdown."""
 
-    def __init__(self, ctx: JobContext, job: CallJob) -> None:
+    def __init__(self, ctx: JobContext, job: CallJob, consent) -> None:
         self.ctx, self.job = ctx, job
         self.room_watch = RoomWatch(
             ctx.room, job.writer, lambda reason: ctx.shutdown(reason=reason)
@@ -132,7 +141,9 @@ class JobParts:
             job.agent.on_handoff = self.desk.after_handoff
         self.events = SessionEvents(job)
         self.events.attach()
-        self.recording = AudioRecording(job, ctx)
+        self.recording = AudioRecording(job, ctx, consent)
+        job.agent.on_recording_consent = self.recording.caller_answered
+        job.agent.on_entering = self.recording.attach
         for joined, event in ((True, "participant_connected"), (False, "participant_disconnected")):
             ctx.room.on(
                 event,
@@ -144,6 +155,7 @@ class JobParts:
         self.supervisor_voices = SupervisorVoices(job)
         self.supervisor_voices.attach(ctx.room)
         self.supervisor_control = SupervisorControl(job)
+        self.background_sound = None
         self._tasks: set[asyncio.Task] = set()
         job.session.on("close", self._session_closed)
 
@@ -152,7 +164,7 @@ class JobParts:
         a supervisor still in the room would keep it, and this job, open: the room is closed,
         which disconnects them (their page says the call ended) and ends the job."""
         if event.reason == CloseReason.PARTICIPANT_DISCONNECTED:
-            self._in_background(self.ctx.delete_room())
+            self.ctx.delete_room()  # a task of the job's own
 
     async def start(self) -> None:
         # Back in the call's room after its media node died (the same job, rejoined).
@@ -161,6 +173,7 @@ class JobParts:
         Keypad(self.job).attach(self.ctx.room)
         self.events.answered()
         await self.recording.start()
+        self.background_sound = await start_background_sound(self.ctx.room, self.job.session)
         await record_placement(self.job, self.ctx.room)
         # Rejoined after its media node died: the call's room is on another node now.
         self.ctx.room.on(
@@ -196,6 +209,7 @@ class JobParts:
         if ours:
             await summarize_call(job.call_id, job.session.llm)
         await job.writer.close()
+        await stop_background_sound(self.background_sound)  # may wait for a room gone
         logger.info("call %s finished: %s", job.call_id, reason)
 
 

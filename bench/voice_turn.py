@@ -458,6 +458,11 @@ def main() -> None:
     parser.add_argument(
         "--idle-processes", type=int, help="AGENT_IDLE_PROCESSES (default: livekit-agents')"
     )
+    parser.add_argument(
+        "--sounds",
+        help="compare the desk's sounds, a worker each, e.g. off,keyboard,keyboard+office "
+        "(THINKING_SOUND, +AMBIENT_SOUND=office); default: as configured",
+    )
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
 
@@ -508,22 +513,6 @@ def main() -> None:
                 cwd=ROOT, env=env, stdout=log_to(logs / "livekit.log"), stderr=subprocess.STDOUT,
             )  # fmt: skip
             processes.append(livekit)
-            worker_log = logs / "worker.log"
-            worker = subprocess.Popen(
-                [sys.executable, "manage.py", "runagent", "start"],
-                cwd=ROOT, env={**env, "LOG_LEVEL": "INFO"}, stdout=log_to(worker_log),
-                stderr=subprocess.STDOUT,
-            )  # fmt: skip
-            processes.append(worker)
-            wait_registered(worker_log, worker)
-            parts = {
-                "livekit-server": [livekit.pid],
-                "worker + jobs": [worker.pid],
-                "daphne": [daphne.pid],
-                "postgres": pids_named("postgres"),
-                "redis": pids_named("redis-server"),
-                "callers (this process)": [os.getpid()],
-            }
             figures: dict = {
                 "turns_per_call": args.turns,
                 "llm_delay_s": args.llm_delay,
@@ -531,43 +520,102 @@ def main() -> None:
                 "database": "PgBouncer, transaction mode" if args.pooled else "PostgreSQL",
                 "idle_processes": args.idle_processes,
             }
-            if args.vin_trials:
-                figures["vin_in_groups"] = asyncio.run(vin_trials(web_url, args.vin_trials, 4))
-                levels = []
-            baseline = None
-            for level in levels:
-                meter = CpuMeter(parts)
-                calls, memory, connections = asyncio.run(
-                    run_level(web_url, samples, level, args.turns, worker.pid)
-                )
-                cpu = meter.per_second()
-                figures_of = session_figures([c["call_id"] for c in calls])
-                split, unsplit = split_turns(calls, figures_of)
-                unanswered = sum(r is None for c in calls for r in c["responses"])
-                result = {name: percentiles(values) for name, values in split.items()}
-                greetings = [c["greeting"] * 1000 for c in calls if c["greeting"] is not None]
-                result["greeting_after_dialling"] = percentiles(greetings)
-                result |= {"unanswered_turns": unanswered, "calls_not_split": unsplit,
-                           "cpu_per_second": cpu, "job_private_mb": memory,
-                           "postgres_server_connections": connections}  # fmt: skip
-                figures[f"{level}_calls"] = result
-                print(level, "calls:", {k: result[k]["p95"] for k in split}, cpu,
-                      "greeting", result["greeting_after_dialling"],
-                      f"postgres connections {connections}", flush=True)  # fmt: skip
-                p95 = result["response"]["p95"]
-                baseline = baseline or p95
-                if unanswered or p95 is None or p95 > 2 * baseline:
-                    figures["stopped_at"] = (
-                        f"{level} calls: response p95 {p95} ms against {baseline} ms with one "
-                        f"call, {unanswered} turns unanswered"
-                    )
-                    break
+            for sounds in (args.sounds or "").split(",") if args.sounds else [None]:
+                worker = start_worker(env, sounds, logs / f"worker-{sounds or 'configured'}.log")
+                processes.append(worker)
+                parts = {
+                    "livekit-server": [livekit.pid],
+                    "worker + jobs": [worker.pid],
+                    "daphne": [daphne.pid],
+                    "postgres": pids_named("postgres"),
+                    "redis": pids_named("redis-server"),
+                    "callers (this process)": [os.getpid()],
+                }
+                prefix = f"sounds_{sounds}_" if sounds else ""
+                if args.vin_trials:
+                    figures["vin_in_groups"] = asyncio.run(vin_trials(web_url, args.vin_trials, 4))
+                else:
+                    run_levels(web_url, samples, levels, args.turns, worker, parts, figures, prefix)
+                stop([worker])
+                processes.remove(worker)
+            if args.sounds:
+                figures["sounds_cpu_per_call"] = sounds_cost(figures, args.sounds, levels)
+                print("worker CPU per call, against off:", figures["sounds_cpu_per_call"])
         finally:
             stop(list(reversed(processes)))
-    kind = "vin" if args.vin_trials else "levels"
+    kind = "vin" if args.vin_trials else "sounds" if args.sounds else "levels"
     pooled = "_pooled" if args.pooled else ""
     idle = "" if args.idle_processes is None else f"_idle{args.idle_processes}"
     report(f"voice_turn_{kind}_{args.turn_detection}{pooled}{idle}", figures)
+
+
+def start_worker(env: dict, sounds: str | None, log: Path) -> subprocess.Popen:
+    """``runagent start``, with the desk's sounds as ``sounds`` says (e.g. keyboard+office)."""
+    chosen = {}
+    if sounds is not None:
+        thinking, _, ambient = sounds.partition("+")
+        chosen = {"THINKING_SOUND": thinking or "off", "AMBIENT_SOUND": ambient or "off"}
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "runagent", "start"],
+        cwd=ROOT, env={**env, **chosen, "LOG_LEVEL": "INFO"}, stdout=log_to(log),
+        stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    wait_registered(log, worker)
+    return worker
+
+
+def sounds_cost(figures: dict, sounds: str, levels: list[int]) -> dict:
+    """The worker's CPU seconds per second per call for each sound setting, and its ratio to
+    the first (``off``)."""
+    cost = {}
+    for variant in sounds.split(","):
+        for level in levels:
+            result = figures.get(f"sounds_{variant}_{level}_calls")
+            if result:
+                cost.setdefault(variant, {})[level] = round(
+                    result["cpu_per_second"]["worker + jobs"] / level, 4
+                )
+    first = next(iter(cost.values()), {})
+    return {
+        variant: {
+            level: {"cores_per_call": value, "ratio": round(value / first[level], 2)}
+            for level, value in per_level.items()
+            if first.get(level)
+        }
+        for variant, per_level in cost.items()
+    }
+
+
+def run_levels(web_url, samples, levels, turns, worker, parts, figures, prefix="") -> None:
+    """Concurrent calls level by level, until the response's p95 doubles against one call."""
+    baseline = None
+    for level in levels:
+        meter = CpuMeter(parts)
+        calls, memory, connections = asyncio.run(
+            run_level(web_url, samples, level, turns, worker.pid)
+        )
+        cpu = meter.per_second()
+        figures_of = session_figures([c["call_id"] for c in calls])
+        split, unsplit = split_turns(calls, figures_of)
+        unanswered = sum(r is None for c in calls for r in c["responses"])
+        result = {name: percentiles(values) for name, values in split.items()}
+        greetings = [c["greeting"] * 1000 for c in calls if c["greeting"] is not None]
+        result["greeting_after_dialling"] = percentiles(greetings)
+        result |= {"unanswered_turns": unanswered, "calls_not_split": unsplit,
+                   "cpu_per_second": cpu, "job_private_mb": memory,
+                   "postgres_server_connections": connections}  # fmt: skip
+        figures[f"{prefix}{level}_calls"] = result
+        print(level, "calls:", {k: result[k]["p95"] for k in split}, cpu,
+              "greeting", result["greeting_after_dialling"],
+              f"postgres connections {connections}", flush=True)  # fmt: skip
+        p95 = result["response"]["p95"]
+        baseline = baseline or p95
+        if unanswered or p95 is None or p95 > 2 * baseline:
+            figures[f"{prefix}stopped_at"] = (
+                f"{level} calls: response p95 {p95} ms against {baseline} ms with one "
+                f"call, {unanswered} turns unanswered"
+            )
+            break
 
 
 if __name__ == "__main__":

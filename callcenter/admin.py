@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.urls import reverse
 from django.utils.html import format_html
 
-from callcenter.models import Call, CallEvent, TranscriptSegment
+from callcenter.models import Call, CallEvent, TranscriptSegment, WebCallPage
 
 
 class HistoryInline(admin.TabularInline):
@@ -81,6 +81,7 @@ class CallAdmin(admin.ModelAdmin):
         "dialled_number",
         "caller_display",
         "room_display",
+        "recording_consent",
     ]
     fieldsets = [
         (
@@ -99,7 +100,18 @@ class CallAdmin(admin.ModelAdmin):
             },
         ),
         ("Times", {"fields": ["started_at", "answered_at", "ended_at"]}),
-        ("Outcome", {"fields": ["outcome", "needs_human", "summary", "failure_reason"]}),
+        (
+            "Outcome",
+            {
+                "fields": [
+                    "outcome",
+                    "needs_human",
+                    "summary",
+                    "failure_reason",
+                    "recording_consent",
+                ]
+            },
+        ),
         (
             "Worker",
             {
@@ -153,3 +165,16 @@ class CallAdmin(admin.ModelAdmin):
         return format_html(
             '<a href="{}">Open the call\'s record</a>', reverse("history-call", args=[call.pk])
         )
+
+
+@admin.register(WebCallPage)
+class WebCallPageAdmin(admin.ModelAdmin):
+    """The web call page's one row of settings: changed, never added twice or deleted."""
+
+    list_display = ["__str__", "recording_policy"]
+
+    def has_add_permission(self, request) -> bool:
+        return not WebCallPage.objects.exists()
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -23,6 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from appointments.models import mask_number
+from recordings.models import RecordingConsent, RecordingPolicy
 from vehicles.vin import InvalidVIN, normalize_vin
 
 
@@ -145,6 +146,12 @@ class Call(models.Model):
         related_name="controlled_calls",
     )
     controller_seen_at = models.DateTimeField(null=True, blank=True)
+    # Where the recording stands with the caller (recordings.consent): nothing is recorded
+    # until the agent answers under the line's policy.
+    recording_consent = models.CharField(
+        max_length=16, choices=RecordingConsent.choices, default=RecordingConsent.NOT_RECORDED,
+        editable=False,
+    )  # fmt: skip
     # Counts the changes of the row: a monitor drops a call message older than one it has.
     version = models.PositiveIntegerField(default=0, editable=False)
 
@@ -304,6 +311,10 @@ class Call(models.Model):
         """The agent asked for a person."""
         return self._change(needs_human=True)
 
+    def set_recording_consent(self, consent: str) -> bool:
+        """Where the recording stands with the caller (recordings.consent decides)."""
+        return self._change(recording_consent=consent)
+
     def store_metrics(self, metrics: dict[str, Any]) -> bool:
         """Latency samples, their percentiles and usage totals, when the call ends."""
         return self._change(metrics=metrics)
@@ -374,6 +385,8 @@ class Call(models.Model):
             "outcome_label": self.get_outcome_display() if self.outcome else "",
             "controller": self.controller.get_username() if self.controller_id else None,
             "agent_lost_at": _iso(self.agent_lost_at),
+            "recording_consent": self.recording_consent,
+            "recording_consent_label": self.get_recording_consent_display(),
         }
 
     def to_message(self) -> dict[str, Any]:
@@ -497,6 +510,8 @@ class CallEvent(models.Model):
         AGENT_BACK = "agent_back", "Agent back after an interruption"
         HANDOFF_ANSWERED = "handoff_answered", "A person at the desk took the call"
         HANDOFF_UNANSWERED = "handoff_unanswered", "Nobody at the desk took the call in time"
+        RECORDING_CONSENT = "recording_consent", "Recording consent"
+        RECORDING_PAUSED = "recording_paused", "Recording paused"
 
     call = models.ForeignKey(Call, on_delete=models.CASCADE, related_name="events")
     sequence = models.PositiveIntegerField()
@@ -522,6 +537,7 @@ class CallEvent(models.Model):
         # The appointment tools' answers say what happened ("Booked: …", "Not booked: …").
         "find_appointment_slots": "Free slots asked",
         "book_appointment": "Appointment",
+        "recording_consent": "Recording",
         "list_appointments": "Appointments listed",
         "move_appointment": "Appointment",
         "cancel_appointment": "Appointment",
@@ -580,6 +596,16 @@ class CallEvent(models.Model):
                 return f"{payload.get('name') or 'A person'} from the desk took the call"
             case self.Type.HANDOFF_UNANSWERED:
                 return f"Nobody at the desk took the call: {payload.get('why') or 'no reason'}"
+            case self.Type.RECORDING_CONSENT:
+                consent = payload.get("consent")
+                label = RecordingConsent(consent).label if consent in RecordingConsent else "?"
+                note = payload.get("note")
+                return f"{label} ({note})" if note else label
+            case self.Type.RECORDING_PAUSED:
+                return (
+                    f"Recording paused {payload.get('seconds', '?')} s: "
+                    f"{payload.get('reason') or 'no reason'}"
+                )
             case self.Type.KEY_PRESSED:
                 return f"The caller pressed {' '.join(payload.get('digits', ''))} on the keypad"
         return self.get_type_display()
@@ -629,3 +655,26 @@ def _first_sentence(text) -> str:
     clean = " ".join(str(text or "").split())
     end = clean.find(". ")
     return clean[: end + 1] if end > 0 else clean
+
+
+class WebCallPage(models.Model):
+    """The web call page's settings, kept in the admin: one row (``current()``)."""
+
+    recording_policy = models.CharField(
+        max_length=16, choices=RecordingPolicy.choices, default=RecordingPolicy.ANNOUNCE,
+        help_text="How calls from the web page are recorded, when RECORDING_MODE is on.",
+    )  # fmt: skip
+
+    class Meta:
+        verbose_name = verbose_name_plural = "web call page"
+
+    def __str__(self) -> str:
+        return "Web call page"
+
+    def save(self, *args, **kwargs) -> None:
+        self.pk = 1
+        super().save(*args, **kwargs)
+
+    @classmethod
+    def current(cls) -> WebCallPage:
+        return cls.objects.get_or_create(pk=1)[0]

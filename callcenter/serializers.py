@@ -85,6 +85,7 @@ class CallListSerializer(serializers.ModelSerializer):
             "needs_human",
             "summary",
             "segment_count",
+            "recording_consent",
         ]
 
     def get_duration_seconds(self, call: Call) -> float | None:

@@ -457,6 +457,16 @@ TURN_DETECTION = env_str("TURN_DETECTION", "model")
 if TURN_DETECTION not in {"model", "vad"}:
     raise ImproperlyConfigured("TURN_DETECTION must be one of: model, vad")
 
+# Sounds a caller hears from the desk (livekit-agents' BackgroundAudioPlayer, its bundled
+# clips, on a track of their own: never in the recording or the transcript): keyboard typing
+# while the agent thinks or a tool runs, and an office in the background.
+THINKING_SOUND = env_str("THINKING_SOUND", "keyboard")
+if THINKING_SOUND not in {"keyboard", "off"}:
+    raise ImproperlyConfigured("THINKING_SOUND must be one of: keyboard, off")
+AMBIENT_SOUND = env_str("AMBIENT_SOUND", "off")
+if AMBIENT_SOUND not in {"office", "off"}:
+    raise ImproperlyConfigured("AMBIENT_SOUND must be one of: office, off")
+
 RECORDING_MODE = env_str("RECORDING_MODE", "off")
 if RECORDING_MODE not in {"egress", "agent", "off"}:
     raise ImproperlyConfigured("RECORDING_MODE must be one of: egress, agent, off")

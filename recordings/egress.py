@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from asgiref.sync import sync_to_async
+from django.core.files.storage import default_storage
 from livekit import api
 
 from recordings.models import Recording, recording_path
@@ -19,6 +21,13 @@ def apply_egress_info(info: api.EgressInfo) -> Recording | None:
     keeps its outcome when LiveKit repeats or reorders its reports."""
     recording = Recording.objects.filter(egress_id=info.egress_id).first()
     if recording is None or recording.status in (Recording.Status.READY, Recording.Status.FAILED):
+        return recording
+    if recording.status == Recording.Status.DISCARDED:
+        # The caller asked mid-call not to be recorded: what LiveKit wrote is deleted.
+        if info.status in FINISHED_OK and recording.file.name:
+            default_storage.delete(recording.file.name)
+            recording.file.name = ""
+            recording.save(update_fields=["file", "updated_at"])
         return recording
     if info.status in FINISHED_OK:
         result = info.file_results[0] if info.file_results else info.file
@@ -79,6 +88,19 @@ async def start_call_egress(call, lkapi: api.LiveKitAPI) -> Recording:
     recording.file.name = key
     await recording.asave(update_fields=["egress_id", "file", "updated_at"])
     return recording
+
+
+async def discard_call_egress(recording: Recording, lkapi: api.LiveKitAPI) -> None:
+    """Stop the egress and delete what it wrote once it has finished writing
+    (``apply_egress_info``), or now if it has."""
+    finished = recording.status != Recording.Status.RECORDING
+    recording.status = Recording.Status.DISCARDED
+    if finished and recording.file.name:
+        await sync_to_async(default_storage.delete)(recording.file.name)
+        recording.file.name = ""
+    await recording.asave(update_fields=["status", "file", "updated_at"])
+    if recording.egress_id and not finished:
+        await lkapi.egress.stop_egress(api.StopEgressRequest(egress_id=recording.egress_id))
 
 
 async def stop_call_egress(recording: Recording, lkapi: api.LiveKitAPI) -> None:

@@ -20,6 +20,7 @@ class Recording(models.Model):
         UPLOADING = "uploading", "Uploading"
         READY = "ready", "Ready"
         FAILED = "failed", "Failed"
+        DISCARDED = "discarded", "Deleted at the caller's request"
 
     call = models.ForeignKey("callcenter.Call", on_delete=models.CASCADE, related_name="recordings")
     source = models.CharField(max_length=16, choices=Source.choices)
@@ -46,3 +47,23 @@ class Recording(models.Model):
 
     def __str__(self) -> str:
         return f"Recording of {self.call_id} ({self.get_status_display()})"
+
+
+class RecordingPolicy(models.TextChoices):
+    """How a phone line, or the web call page, records its calls (``RECORDING_MODE`` on)."""
+
+    ANNOUNCE = "announce", "Recorded: the greeting says so"
+    ASK = "ask", "Recorded only if the caller agrees"
+    OFF = "off", "Not recorded"
+
+
+class RecordingConsent(models.TextChoices):
+    """Where a call's recording stands with its caller. Only ANNOUNCED and GRANTED calls keep
+    audio; every other state stores none (``recordings.consent``)."""
+
+    NOT_RECORDED = "not_recorded", "Not recorded"
+    ANNOUNCED = "announced", "Recorded; the caller was told"
+    ASKED = "asked", "Not recorded: the caller did not answer whether it may be"
+    GRANTED = "granted", "Recorded with the caller's consent"
+    DECLINED = "declined", "Recording declined by the caller"
+    WITHDRAWN = "withdrawn", "Recording stopped at the caller's request; nothing kept"

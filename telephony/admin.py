@@ -22,6 +22,7 @@ class PhoneLineForm(forms.ModelForm):
             "transfer_to",
             "allowed_addresses",
             "outbound_address",
+            "recording_policy",
         ]
 
     def _post_clean(self):
@@ -49,7 +50,9 @@ class PhoneLineForm(forms.ModelForm):
 @admin.register(PhoneLine)
 class PhoneLineAdmin(admin.ModelAdmin):
     form = PhoneLineForm
-    list_display = ["number", "name", "transfer_to", "provisioned_at", "inbound_trunk_id"]
+    list_display = [
+        "number", "name", "transfer_to", "recording_policy", "provisioned_at", "inbound_trunk_id",
+    ]  # fmt: skip
     readonly_fields = [
         "inbound_trunk_id",
         "dispatch_rule_id",

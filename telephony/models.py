@@ -6,6 +6,7 @@ import re
 from django.core.exceptions import ValidationError
 from django.db import models
 
+from recordings.models import RecordingPolicy
 from telephony.hours import EXAMPLE, is_open, spoken, validate_opening_hours
 
 E164 = re.compile(r"^\+[1-9]\d{6,14}$")
@@ -64,6 +65,10 @@ class PhoneLine(models.Model):
     outbound_address = models.CharField(
         max_length=120, blank=True,
         help_text="The provider's SIP server for calls out (callbacks), e.g. sip.example.com:5060.",
+    )  # fmt: skip
+    recording_policy = models.CharField(
+        max_length=16, choices=RecordingPolicy.choices, default=RecordingPolicy.ANNOUNCE,
+        help_text="How calls on this line are recorded, when RECORDING_MODE is on.",
     )  # fmt: skip
     inbound_trunk_id = models.CharField(max_length=64, blank=True, editable=False)
     outbound_trunk_id = models.CharField(max_length=64, blank=True, editable=False)

@@ -9,15 +9,11 @@ OpenAI (the only remote part). The web app learns the call's life from LiveKit's
 from __future__ import annotations
 
 import asyncio
-import io
-import subprocess
 import time
-import wave
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
 
-import numpy as np
 import pytest
 from playwright.sync_api import expect
 
@@ -25,7 +21,9 @@ from agentworker.entrypoint import MAX_TYPED_CHARACTERS
 from agentworker.intake import ENDED_CALL_MESSAGE
 from agentworker.resume import BACK_SAID
 from callcenter.models import Call, CallEvent, TranscriptSegment, WorkerHeartbeat
+from recordings.consent import ANNOUNCEMENT
 from recordings.models import Recording
+from tests.support.recording_audio import channel_levels
 from tests.support.scripted_llm import ExpectedSpeech
 from tests.support.service_desk_script import (
     ANSWER,
@@ -66,44 +64,12 @@ def start_call(page, stack):
     return Call.objects.get()
 
 
-def silent_caller(stack, caller_browser, tmp_path):
-    """A caller's page whose microphone hears nothing, on the service desk script."""
+def silent_caller(stack, caller_browser, tmp_path, script=service_desk):
+    """A caller's page whose microphone hears nothing, on ``script``."""
     microphone = tmp_path / "silence.wav"
     silence_wav(microphone)
-    stack.script(service_desk)
+    stack.script(script)
     return caller_browser(microphone)
-
-
-def channel_levels(ogg: bytes) -> tuple[float, float, float]:
-    """Seconds and the RMS level of each channel of a stereo recording (decoded with PyAV,
-    measured with sox)."""
-    import av
-
-    with av.open(io.BytesIO(ogg)) as container:
-        stream = container.streams.audio[0]
-        resampler = av.AudioResampler(format="s16", layout="stereo", rate=48000)
-        chunks = [
-            resampled.to_ndarray()
-            for frame in container.decode(stream)
-            for resampled in resampler.resample(frame)
-        ]
-    samples = np.concatenate(chunks, axis=1).reshape(-1) if chunks else np.zeros(0, np.int16)
-    wav = io.BytesIO()
-    with wave.open(wav, "wb") as out:
-        out.setnchannels(2)
-        out.setsampwidth(2)
-        out.setframerate(48000)
-        out.writeframes(samples.astype(np.int16).tobytes())
-    levels = []
-    for channel in ("1", "2"):
-        stats = subprocess.run(
-            ["sox", "-t", "wav", "-", "-n", "remix", channel, "stat"],
-            input=wav.getvalue(),
-            capture_output=True,
-            check=True,
-        ).stderr.decode()
-        levels.append(float(stats.split("RMS     amplitude:")[1].split()[0]))
-    return len(samples) / 2 / 48000, levels[0], levels[1]
 
 
 def test_a_spoken_call_is_answered_looked_up_captioned_and_recorded(
@@ -157,7 +123,8 @@ def test_a_spoken_call_is_answered_looked_up_captioned_and_recorded(
     assert not call.failure_reason
     assert call.vehicle_id == vehicle.pk
     segments = list(call.segments.order_by("sequence").values_list("speaker", "text"))
-    assert segments[:3] == [
+    assert segments[:4] == [
+        (TranscriptSegment.Speaker.AGENT, ANNOUNCEMENT),  # the web page's policy: announce
         (TranscriptSegment.Speaker.AGENT, GREETING),
         (TranscriptSegment.Speaker.CUSTOMER, CALLER_SAYS),
         (TranscriptSegment.Speaker.AGENT, ANSWER),
@@ -275,7 +242,8 @@ def test_a_worker_killed_mid_call_is_replaced_and_the_call_goes_on_where_it_stop
     assert call.status == Call.Status.ENDED and not call.failure_reason
     assert call.agent_lost_at is None
     # Every line stored once, in order: the greeting before, the return and the talk after.
-    assert list(call.segments.order_by("sequence").values_list("speaker", "text"))[:4] == [
+    assert list(call.segments.order_by("sequence").values_list("speaker", "text"))[:5] == [
+        (TranscriptSegment.Speaker.AGENT, ANNOUNCEMENT),
         (TranscriptSegment.Speaker.AGENT, GREETING),
         (TranscriptSegment.Speaker.AGENT, BACK_SAID),
         (TranscriptSegment.Speaker.CUSTOMER, CALLER_SAYS),
@@ -447,10 +415,26 @@ def test_a_supervisor_who_joins_a_waiting_call_answers_it(
     person.join(20)
 
 
+def booking_call(stack, caller_browser, tmp_path):
+    """A typing caller, greeted, at a shop open every day 8-17 that does oil changes; the
+    scripted LLM books (``booking_desk``)."""
+    from appointments.models import OpeningHours, ServiceType, Shop
+    from tests.support.service_desk_script import booking_desk
+
+    Shop.objects.create(pk=1, minimum_notice_minutes=0)
+    for weekday in range(7):
+        OpeningHours.objects.create(weekday=weekday, opens=dt_time(8), closes=dt_time(17))
+    ServiceType.objects.create(name="Oil change", duration_minutes=60)
+    page = silent_caller(stack, caller_browser, tmp_path, booking_desk)
+    call = start_call(page, stack)
+    expect(page.locator("#captions")).to_contain_text(f"Assistant: {GREETING}", timeout=30000)
+    return page, call
+
+
 def test_a_caller_books_moves_and_cancels_an_oil_change_in_one_call(
     e2e_stack, caller_browser, tmp_path
 ):
-    from appointments.models import Appointment, OpeningHours, ServiceType, Shop
+    from appointments.models import Appointment
     from tests.support.service_desk_script import (
         BOOK,
         BOOKED_ANSWER,
@@ -458,20 +442,10 @@ def test_a_caller_books_moves_and_cancels_an_oil_change_in_one_call(
         CANCELLED_ANSWER,
         MOVE,
         MOVED_ANSWER,
-        booking_desk,
     )
 
-    Shop.objects.create(pk=1, minimum_notice_minutes=0)
-    for weekday in range(7):
-        OpeningHours.objects.create(weekday=weekday, opens=dt_time(8), closes=dt_time(17))
-    ServiceType.objects.create(name="Oil change", duration_minutes=60)
-    microphone = tmp_path / "silence.wav"
-    silence_wav(microphone)
-    e2e_stack.script(booking_desk)
-    page = caller_browser(microphone)
-    call = start_call(page, e2e_stack)
+    page, call = booking_call(e2e_stack, caller_browser, tmp_path)
     captions = page.locator("#captions")
-    expect(captions).to_contain_text(f"Assistant: {GREETING}", timeout=30000)
     typed = page.get_by_label("Type a message to the assistant")
 
     typed.fill(BOOK)

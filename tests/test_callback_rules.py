@@ -118,6 +118,7 @@ def test_a_line_that_calls_back_must_name_its_providers_addresses(
     assert "needs its provider's addresses" in refusal(supervisor, failed_call())
     form = {
         "number": "+4930999999", "name": "Second desk", "languages": "en-US",
+        "recording_policy": "announce",
         "outbound_address": "sip.example.com:5060", "allowed_addresses": "",
     }  # fmt: skip
     page = admin_client_logged_in.post("/admin/telephony/phoneline/add/", form)

@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import expect
 
+from recordings.consent import ANNOUNCEMENT
 from tests.support.cluster import (
     MEDIA,
     PHONE_LINE,
@@ -198,7 +199,9 @@ def supervisor_page(chromium):
 
 def assert_spoken_call_stored(call: dict, cluster: Cluster) -> None:
     texts = [(segment["speaker"], segment["text"]) for segment in call["segments"]]
-    assert texts[:3] == [("agent", GREETING), ("customer", CALLER_SAYS), ("agent", ANSWER)], texts
+    assert texts[:4] == [
+        ("agent", ANNOUNCEMENT), ("agent", GREETING), ("customer", CALLER_SAYS), ("agent", ANSWER)
+    ], texts  # fmt: skip
     assert call["vehicle"]["vin"] == VIN
     lookups = [e for e in call["events"] if e["type"] == "tool_call"]
     assert lookups and lookups[0]["payload"]["name"] == "lookup_vehicle"
@@ -463,8 +466,9 @@ def test_a_call_whose_worker_host_dies_goes_on_with_another_worker(
         page.get_by_role("button", name="Hang up").click()
         call = stored_call(supervisor, call_id, lambda c: c["status"] == "ended" and c["summary"])
     texts = [(segment["speaker"], segment["text"]) for segment in call["segments"]]
-    assert texts[:4] == [
-        ("agent", GREETING), ("agent", BACK_SAID), ("customer", CALLER_SAYS), ("agent", ANSWER)
+    assert texts[:5] == [
+        ("agent", ANNOUNCEMENT), ("agent", GREETING), ("agent", BACK_SAID),
+        ("customer", CALLER_SAYS), ("agent", ANSWER),
     ], texts  # fmt: skip
     assert call["worker_host"] != serving and call["vehicle"]["vin"] == VIN
     back = next(e for e in call["events"] if e["type"] == "agent_back")
@@ -500,13 +504,14 @@ def test_a_phone_call_through_the_media_hosts_sip_bridge_is_answered_and_stored(
     def stored():
         answer = deployment.manage("web1", "shell", "-c", script).stdout.strip().splitlines()
         found = json.loads(answer[-1])
-        return found if len(found[2]) >= 3 else None
+        return found if len(found[2]) >= 4 else None
 
     caller, vin, segments, worker = wait_until(stored, 30, "the phone call's words stored")
     assert (caller, vin) == (CALLER, VIN)  # the number from the SIP From header
     # (The phone says its VIN once the line is quiet for a moment: the greeting may be cut.)
-    assert segments[0][0] == "agent" and GREETING.startswith(segments[0][1])
-    assert segments[1:3] == [["customer", CALLER_SAYS], ["agent", ANSWER]]
+    assert segments[0] == ["agent", ANNOUNCEMENT]  # the line's recording policy: announce
+    assert segments[1][0] == "agent" and GREETING.startswith(segments[1][1])
+    assert segments[2:4] == [["customer", CALLER_SAYS], ["agent", ANSWER]]
     assert worker in {"worker1", "worker2", "worker3"}
 
 
@@ -570,7 +575,9 @@ def expect_monitor_to_show(monitor, call: dict, seconds: float = 60) -> None:
     assert shown == stored, (monitor.locator("#connection").inner_text(), call["events"])
 
 
-SPOKEN = [("agent", GREETING), ("customer", CALLER_SAYS), ("agent", ANSWER)]
+SPOKEN = [
+    ("agent", ANNOUNCEMENT), ("agent", GREETING), ("customer", CALLER_SAYS), ("agent", ANSWER)
+]  # fmt: skip
 
 
 def test_supervisors_on_a_dead_web_host_resume_on_the_other_and_calls_go_on(
@@ -600,7 +607,10 @@ def test_supervisors_on_a_dead_web_host_resume_on_the_other_and_calls_go_on(
         expect(monitor.locator("#connection")).to_have_text("Live", timeout=90000)
         expect_monitor_to_show(monitor, call)
     # (Hung up at the greeting's caption, which runs ahead of its voice: it may be cut.)
-    [greeting, *_] = stored_call(monitors[0], another_call, lambda c: c["segments"])["segments"]
+    announced, greeting = stored_call(
+        monitors[0], another_call, lambda c: len(c["segments"]) >= 2
+    )["segments"][:2]
+    assert (announced["speaker"], announced["text"]) == ("agent", ANNOUNCEMENT)
     assert greeting["speaker"] == "agent" and GREETING.startswith(greeting["text"]), greeting
 
 
@@ -740,7 +750,7 @@ def test_a_call_whose_media_node_dies_reconnects_to_the_other_and_goes_on(
         # A job another one took over from (if one did) leaves the call as it is.
         time.sleep(5)
         after = stored_call(supervisor, call_id)
-    assert_nothing_lost(placed, call, [("agent", GREETING), ("agent", BACK_SAID), *SPOKEN[1:]])
+    assert_nothing_lost(placed, call, [*SPOKEN[:2], ("agent", BACK_SAID), *SPOKEN[2:]])
     [back] = [e for e in call["events"] if e["type"] == "agent_back"]
     assert 0 < back["payload"]["seconds"] < 60, back
     assert call["media_node"] == deployment[left].address

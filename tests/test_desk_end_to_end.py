@@ -172,9 +172,9 @@ def test_a_person_at_the_desk_takes_the_caller_briefed_and_hands_back_to_the_age
     handoff.refresh_from_db()
     assert handoff.status == Handoff.Status.RETURNED
     expect(desk.locator("#today")).to_contain_text("Handed back to the agent", timeout=10000)
-    # The caller never received the brief: the agent's track and Jane's, nothing else; and
-    # the brief is no part of the transcript.
-    assert caller.evaluate("window.meteredTracks") == 2
+    # The caller never received the brief: the agent's voice, its sounds while it works
+    # (THINKING_SOUND) and Jane's, nothing else; and the brief is no part of the transcript.
+    assert caller.evaluate("window.meteredTracks") == 3
     assert not call.segments.filter(text__icontains="The agent has").exists()
     caller.get_by_role("button", name="Hang up").click()
     e2e_stack.wait_for_job_end(call.pk)

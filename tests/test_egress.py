@@ -93,3 +93,31 @@ async def test_an_egress_that_cannot_start_leaves_a_failed_recording_with_the_re
     recording = await Recording.objects.aget(call=call)
     assert recording.status == Recording.Status.FAILED
     assert "egress did not start" in recording.error
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_caller_who_withdraws_has_the_egress_stopped_and_its_file_deleted(settings):
+    from asgiref.sync import sync_to_async
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from recordings.egress import apply_egress_info, discard_call_egress
+
+    call = await Call.objects.acreate(status=Call.Status.ACTIVE)
+    async with TwirpEgressStandIn() as livekit:
+        lkapi = api.LiveKitAPI(livekit.url, KEY, SECRET, failover=False)
+        recording = await start_call_egress(call, lkapi)
+        await discard_call_egress(recording, lkapi)
+        await lkapi.aclose()
+    assert [method for method, _, _ in livekit.requests] == [
+        "StartRoomCompositeEgress", "StopEgress"
+    ]  # fmt: skip
+    # LiveKit finishes writing the file, then says so: what it wrote is deleted.
+    key = recording.file.name
+    await sync_to_async(default_storage.save)(key, ContentFile(b"OggS audio"))
+    finished = api.EgressInfo(egress_id="EG_test", status=api.EgressStatus.EGRESS_COMPLETE)
+    finished.file_results.add(filename=key, size=10)
+    await sync_to_async(apply_egress_info)(finished)
+    await recording.arefresh_from_db()
+    assert recording.status == Recording.Status.DISCARDED and not recording.file
+    assert not await sync_to_async(default_storage.exists)(key)

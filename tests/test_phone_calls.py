@@ -21,6 +21,7 @@ from django.contrib.auth.models import Permission
 from django.test import Client
 
 from callcenter.models import Call, CallEvent, TranscriptSegment
+from recordings.consent import ANNOUNCEMENT
 from recordings.models import Recording
 from telephony import provisioning
 from telephony.models import PhoneLine
@@ -207,7 +208,10 @@ def test_a_phone_call_is_answered_greeted_heard_looked_up_listened_to_and_record
         call.refresh_from_db()
         assert call.vehicle_id == vehicle.pk
         said = list(call.segments.order_by("sequence").values_list("speaker", "text"))
-        assert said[0] == (TranscriptSegment.Speaker.AGENT, GREETING)
+        assert said[:2] == [
+            (TranscriptSegment.Speaker.AGENT, ANNOUNCEMENT),  # the line's policy: announce
+            (TranscriptSegment.Speaker.AGENT, GREETING),
+        ]
         assert (TranscriptSegment.Speaker.CUSTOMER, CALLER_SAYS) in said
         # Keys pressed on the phone reach the agent and the call's record (the monitor).
         peer.press("12")

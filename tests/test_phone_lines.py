@@ -31,7 +31,10 @@ def livekit_away(settings):
 def test_a_line_livekit_cannot_take_is_refused_in_the_admin_and_not_saved(
     admin_client_logged_in, livekit_away
 ):
-    form = {"number": "+4930123456", "name": "Desk", "languages": "en-US"}
+    form = {
+        "number": "+4930123456", "name": "Desk", "languages": "en-US",
+        "recording_policy": "announce",
+    }  # fmt: skip
     response = admin_client_logged_in.post("/admin/telephony/phoneline/add/", form)
     assert response.status_code == 200
     assert "LiveKit did not take the line" in response.content.decode()
@@ -104,7 +107,10 @@ def test_runsip_without_redis_says_what_to_set(settings):
 def test_a_lines_languages_and_hours_are_checked_with_a_sentence_before_livekit_is_asked(
     admin_client_logged_in, livekit_away
 ):
-    form = {"number": "+4930123456", "name": "Desk", "languages": "en-US"}
+    form = {
+        "number": "+4930123456", "name": "Desk", "languages": "en-US",
+        "recording_policy": "announce",
+    }  # fmt: skip
     for field, value, sentence in [
         ("languages", "english", "codes with their region"),
         ("languages", "de-DE, fr", "codes with their region"),
@@ -133,6 +139,7 @@ def test_renaming_a_line_keeps_its_outbound_address_and_leaves_livekit_alone(
     )  # fmt: skip
     form = {
         "number": line.number, "name": "Front desk", "languages": "en-US",
+        "recording_policy": "announce",
         "opening_hours": "Mo-Fr 08:00-18:00", "outbound_address": "sip.example.com",
         "allowed_addresses": "192.0.2.10",
     }  # fmt: skip

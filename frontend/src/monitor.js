@@ -153,6 +153,19 @@ function drawRows() {
   if (row) (takeFocused ? row.parentElement.querySelector(".take-over-now") || row : row).focus({ preventScroll: true });
 }
 
+// Where the call's recording stands with the caller, in a word or two (recordings.consent).
+const RECORDING_SHOWN = {
+  announced: "recorded",
+  granted: "recorded, agreed",
+  asked: "asking to record",
+  declined: "recording declined",
+  withdrawn: "recording stopped",
+};
+
+function recordingShown(call) {
+  return RECORDING_SHOWN[call.recording_consent] || null;
+}
+
 function rowElement(call, row) {
   const li = document.createElement("li");
   li.style.transform = `translateY(${row.start}px)`;
@@ -169,7 +182,7 @@ function rowElement(call, row) {
   title.textContent = call.caller || call.room;
   const meta = document.createElement("span");
   meta.className = "call-meta";
-  meta.textContent = `${call.status_label} · ${vehicle} · `;
+  meta.textContent = [call.status_label, recordingShown(call), vehicle, ""].filter((part) => part !== null).join(" · ");
   const time = document.createElement("time");
   time.className = "duration";
   time.textContent = duration(call);
