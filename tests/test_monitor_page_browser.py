@@ -72,6 +72,7 @@ def test_a_live_transcript_grows_on_the_monitor_page(asgi_server, page, staff_us
             },
         )
         writer.event(CallEvent.Type.HANDOFF_REQUESTED, {"reason": "warranty claim"})
+        writer.change_call(Call.set_recording_consent, "declined")
         await writer.close()
 
     run_in_thread(worker_speaks)
@@ -85,6 +86,8 @@ def test_a_live_transcript_grows_on_the_monitor_page(asgi_server, page, staff_us
     )
     expect(page.locator(".note-handoff_requested")).to_contain_text("warranty claim")
     expect(page.locator("#announcer")).to_contain_text("Handoff requested")
+    # The caller declined to be recorded: the call's row says so.
+    expect(page.locator(".call-meta").first).to_contain_text("recording declined")
 
 
 def test_a_supervisor_takes_over_and_hands_back_from_the_page(asgi_server, page, staff_user):
