@@ -607,9 +607,8 @@ def test_supervisors_on_a_dead_web_host_resume_on_the_other_and_calls_go_on(
         expect(monitor.locator("#connection")).to_have_text("Live", timeout=90000)
         expect_monitor_to_show(monitor, call)
     # (Hung up at the greeting's caption, which runs ahead of its voice: it may be cut.)
-    announced, greeting = stored_call(
-        monitors[0], another_call, lambda c: len(c["segments"]) >= 2
-    )["segments"][:2]
+    segments = stored_call(monitors[0], another_call, lambda c: len(c["segments"]) >= 2)
+    announced, greeting = segments["segments"][:2]
     assert (announced["speaker"], announced["text"]) == ("agent", ANNOUNCEMENT)
     assert greeting["speaker"] == "agent" and GREETING.startswith(greeting["text"]), greeting
 
