@@ -28,9 +28,9 @@ from agentworker.card_pause import CardSafeRecorder, RecordingPauses
 from callcenter.livekit_server import livekit_api
 from callcenter.models import Call, CallEvent, WebCallPage
 from recordings.consent import ANNOUNCEMENT, KEEPS_AUDIO, QUESTION, consent_after, consent_at_start
-from recordings.egress import discard_call_egress, start_call_egress, stop_call_egress
+from recordings.egress import start_call_egress, stop_call_egress, stop_discarded_egresses
 from recordings.models import Recording, RecordingConsent
-from recordings.storage import spool_recording, upload_recording
+from recordings.storage import discard_call_recordings, spool_recording, upload_recording
 from telephony.models import PhoneLine
 
 logger = logging.getLogger(__name__)
@@ -60,9 +60,15 @@ def first_words(consent: RecordingConsent) -> str:
 class AudioRecording:
     """Starts, stops and finishes one call's recording, as the caller consents."""
 
-    def __init__(self, job: CallJob, ctx: JobContext, consent: RecordingConsent) -> None:
+    def __init__(
+        self, job: CallJob, ctx: JobContext, consent: RecordingConsent, *,
+        from_the_greeting: bool = False,
+    ) -> None:  # fmt: skip
+        """``from_the_greeting``: a call the desk places is recorded once the customer has
+        answered and is greeted (told), not while it rings or a voicemail speaks."""
         self.job = job
         self.ctx = ctx
+        self.from_the_greeting = from_the_greeting
         self.mode = settings.RECORDING_MODE
         self.consent = consent
         self.recording: Recording | None = None
@@ -88,7 +94,8 @@ class AudioRecording:
         self.recorder = CardSafeRecorder(agent_session=session, pause=self.pauses.pause)
         session.input.audio = self.recorder.record_input(session.input.audio)
         session.output.audio = self.recorder.record_output(session.output.audio)
-        await self.start()
+        if not self.from_the_greeting:
+            await self.start()
 
     async def start(self) -> None:
         """Record now if the caller was told or agreed; else wait for their answer."""
@@ -143,18 +150,19 @@ class AudioRecording:
         )
 
     async def _discard(self) -> None:
-        """The caller withdrew: stop recording and delete what was recorded."""
-        recording = self.recording
-        if recording is None:
-            return
+        """The caller withdrew: stop recording and delete what was recorded of the call, by
+        this job or an earlier one. Shielded: a tool cancelled by a barge-in or a hang-up
+        must not leave half of it done."""
+        await asyncio.shield(self._discard_all())
+
+    async def _discard_all(self) -> None:
         try:
-            if self.mode == "egress" and self._lkapi is not None:
-                await discard_call_egress(recording, self._lkapi)
-            elif self.mode == "agent":
-                await self._close_recorder()
-                (self.ctx.session_directory / AUDIO_FILE).unlink(missing_ok=True)
-                recording.status = Recording.Status.DISCARDED
-                await recording.asave(update_fields=["status", "updated_at"])
+            await self._close_recorder()
+            (self.ctx.session_directory / AUDIO_FILE).unlink(missing_ok=True)
+            running = await sync_to_async(discard_call_recordings)(self.job.call_id)
+            if running:
+                self._lkapi = self._lkapi or livekit_api()
+                await stop_discarded_egresses(running, self._lkapi)
         except Exception:
             logger.exception("call %s: discarding the recording failed", self.job.call_id)
 
@@ -165,8 +173,17 @@ class AudioRecording:
             self.pauses.finish()
 
     async def finish(self) -> None:
-        if self.recording is None or self.recording.status == Recording.Status.DISCARDED:
-            await self._close_lkapi()
+        async with self._changing:
+            try:
+                await self._finish()
+            finally:
+                await self._close_lkapi()
+
+    async def _finish(self) -> None:
+        if self.recording is None:
+            return
+        if self.consent not in KEEPS_AUDIO:  # withdrawn, whatever became of the tool's call
+            await self._discard()
             return
         call_id = self.job.call_id
         try:
@@ -183,8 +200,6 @@ class AudioRecording:
                 await upload_recording(self.recording.pk, spooled)
         except Exception:
             logger.exception("call %s: finishing the recording failed", call_id)
-        finally:
-            await self._close_lkapi()
 
     async def _close_lkapi(self) -> None:
         if self._lkapi is not None:

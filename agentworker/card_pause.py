@@ -27,7 +27,7 @@ from livekit.agents import llm
 from livekit.agents.voice import events as voice_events
 from livekit.agents.voice.recorder_io.recorder_io import RecorderIO, _Captured, _Flush
 
-from callcenter.redaction import DIGIT_WORDS, redact_card_numbers
+from callcenter.redaction import DIGIT_WORDS, redact_card_numbers, trailing_digits
 
 # Every frame waits this long: the VAD says the caller started speaking about this late.
 HOLD_SECONDS = 1.0
@@ -37,12 +37,18 @@ SPEECH_LEAD_SECONDS = 0.6
 MAX_HOLD_SECONDS = 30.0
 # A pause that no complete number and no change of topic ended ends after this long.
 MAX_PAUSE_SECONDS = 120.0
+# Words ending in a few digits are held this long for the caller's next words: a number read
+# in parts is a card number only with them.
+CARRY_SECONDS = 10.0
+CARRY_DIGITS = 4
+# After a card number, digits the caller reads are its security code or expiry date.
+AFTER_CARD_SECONDS = 60.0
 CARD_REASON = "card number"
 
 # The agent asking for a card: the caller's next words are a card number.
 CARD_QUESTION = re.compile(
     r"\b(card number|number on (the|your) card|credit card|debit card|card details|"
-    r"long number)\b",
+    r"long number|security code|cvv|cvc|expiry|expiration)\b",
     re.IGNORECASE,
 )
 ANY_DIGIT = re.compile(r"\d|\b(" + "|".join(w for w in DIGIT_WORDS if len(w) > 1) + r")\b", re.I)
@@ -55,7 +61,13 @@ class CardPause:
     def __init__(self) -> None:
         self.speaking_since: float | None = None  # the caller's current words began
         self.untranscribed_from: float | None = None  # words not transcribed yet begin here
+        self.carry = ""  # the caller's last words, ending in digits a number may go on from
+        self.carry_from: float | None = None  # ...which began here, held until
+        self.carry_until = 0.0
+        self.card_heard_at: float | None = None
         self.paused_since: float | None = None
+        self.heard_digits = False  # in this pause
+        self.quiet_answers = 0  # the caller's answers without digits in this pause
         self.spans: list[tuple[float, float]] = []  # finished pauses
 
     def caller_started_speaking(self, at: float) -> None:
@@ -69,22 +81,55 @@ class CardPause:
     def agent_said(self, text: str, at: float) -> None:
         """The agent finished saying ``text``: if it asked for a card, the pause starts."""
         if self.paused_since is None and CARD_QUESTION.search(text):
-            self.paused_since = at
+            self._pause(at)
+
+    def _pause(self, at: float) -> None:
+        self.paused_since, self.heard_digits, self.quiet_answers = at, False, 0
 
     def caller_transcript(self, text: str, final: bool, at: float) -> tuple[float, float] | None:
         """A transcript of the caller's words; the pause it ended, if any."""
-        has_card = redact_card_numbers(text) != text
-        if has_card and self.paused_since is None:
-            self.paused_since = min(
-                value for value in (self.untranscribed_from, self.speaking_since, at)
-                if value is not None
-            )  # fmt: skip
+        carried = self.carry if self.carry_from is not None and at < self.carry_until else ""
+        words = f"{carried} {text}".strip()
+        began = min(
+            value for value in (self.untranscribed_from, self.speaking_since, at)
+            if value is not None
+        )  # fmt: skip
+        if redact_card_numbers(text) != text:
+            has_card = True
+        elif carried and redact_card_numbers(words) != words:
+            has_card, began = True, min(began, self.carry_from)  # from its first part
+        else:
+            has_card = False
+        has_digits = bool(ANY_DIGIT.search(text))
+        after_card = (
+            has_digits
+            and self.card_heard_at is not None
+            and at - self.card_heard_at < AFTER_CARD_SECONDS
+        )
+        if (has_card or after_card) and self.paused_since is None:
+            self._pause(began)
         if not final:
             return None
         # Words still being spoken after this transcript are the next one's.
         self.untranscribed_from = self.speaking_since
-        if self.paused_since is not None and (has_card or not ANY_DIGIT.search(text)):
-            return self.resume(at)  # the number is complete, or the caller moved on
+        if has_card:
+            self.card_heard_at = at
+        if not has_card and trailing_digits(words) >= CARRY_DIGITS:
+            first = min(began, self.carry_from) if carried else began
+            self.carry, self.carry_from, self.carry_until = words[-300:], first, at + CARRY_SECONDS
+        else:
+            self.carry, self.carry_from = "", None
+        if self.paused_since is None:
+            return None
+        self.heard_digits |= has_digits
+        if has_card or after_card:
+            return self.resume(at)  # the number (or its code) is complete
+        if not has_digits:
+            self.quiet_answers += 1
+            # The caller moved on: after digits, or at a second answer without any ("one
+            # moment" before reading the number does not end the pause).
+            if self.heard_digits or self.quiet_answers >= 2:
+                return self.resume(at)
         return None
 
     def resume(self, at: float) -> tuple[float, float]:
@@ -104,11 +149,18 @@ class CardPause:
         point = now - HOLD_SECONDS
         if self.untranscribed_from is not None:
             point = min(point, max(self.untranscribed_from, now - MAX_HOLD_SECONDS))
+        if self.carry_from is not None and now < self.carry_until:
+            point = min(point, self.carry_from)
         return point
 
-    def silent(self, start: float, end: float) -> bool:
-        """Whether audio from ``start`` to ``end`` falls in a pause."""
+    def silent(self, start: float, end: float, caller: bool = True) -> bool:
+        """Whether audio from ``start`` to ``end`` falls in a pause; for the ``caller``'s
+        channel, also whether it was never transcribed (handed over only when no transcript
+        came in time, or at the end: what no transcript showed free of a card number is not
+        kept)."""
         if self.paused_since is not None and end > self.paused_since:
+            return True
+        if caller and self.untranscribed_from is not None and start >= self.untranscribed_from:
             return True
         return any(start < to and end > since for since, to in self.spans)
 
@@ -163,7 +215,7 @@ class CardSafeRecorder(RecorderIO):
                 end = item.started_at + item.frame.duration
                 if end > until:
                     return
-                if self.pause.silent(item.started_at, end):
+                if self.pause.silent(item.started_at, end, caller=item.channel == 0):
                     item = _Captured(item.channel, item.started_at, silence_like(item.frame))
             self._held.popleft()
             super()._put(item)

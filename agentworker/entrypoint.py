@@ -62,6 +62,7 @@ from agentworker.writer import CallWriter  # noqa: E402
 from callcenter.job_request import JobRequest  # noqa: E402
 from callcenter.livekit_tokens import CALLER_IDENTITY_PREFIX  # noqa: E402
 from callcenter.models import Call  # noqa: E402
+from recordings.models import RecordingConsent  # noqa: E402
 from telephony.models import PhoneLine  # noqa: E402
 
 logger = logging.getLogger(__name__)
@@ -92,10 +93,15 @@ async def entrypoint(ctx: JobContext) -> None:
         ctx.proc.userdata.get("vad"), line.language_list if line else None
     )
     agent = await agent_for(opening, request, call, writer, line)
-    consent = await consent_for(call, line, resuming)
+    # A number refused for calling too often is told so and put down: nothing is recorded.
+    consent = (
+        RecordingConsent.NOT_RECORDED
+        if opening == Opening.REFUSE
+        else await consent_for(call, line, resuming)
+    )
     if opening in (Opening.GREET, Opening.DIAL):
         agent.first_words = first_words(consent)
-    parts = JobParts(ctx, CallJob(call, writer, agent, session, line), consent)
+    parts = JobParts(ctx, CallJob(call, writer, agent, session, line), consent, opening)
     if not resuming and opening != Opening.REFUSE:
         parts.recording.note_consent()
     ctx.add_shutdown_callback(parts.finish)
@@ -126,7 +132,9 @@ class JobParts:
     watch on the room connection; started once the conversation is open, finished at the
     job's shutdown."""
 
-    def __init__(self, ctx: JobContext, job: CallJob, consent) -> None:
+    def __init__(
+        self, ctx: JobContext, job: CallJob, consent: RecordingConsent, opening: Opening
+    ) -> None:
         self.ctx, self.job = ctx, job
         self.room_watch = RoomWatch(
             ctx.room, job.writer, lambda reason: ctx.shutdown(reason=reason)
@@ -141,7 +149,9 @@ class JobParts:
             job.agent.on_handoff = self.desk.after_handoff
         self.events = SessionEvents(job)
         self.events.attach()
-        self.recording = AudioRecording(job, ctx, consent)
+        self.recording = AudioRecording(
+            job, ctx, consent, from_the_greeting=opening == Opening.DIAL
+        )
         job.agent.on_recording_consent = self.recording.caller_answered
         job.agent.on_entering = self.recording.attach
         for joined, event in ((True, "participant_connected"), (False, "participant_disconnected")):

@@ -106,6 +106,15 @@ def redact_card_numbers(text: str) -> str:
     return text
 
 
+def trailing_digits(text: str) -> int:
+    """How many digits ``text`` ends with, read as the redactor reads them (spoken or typed,
+    separators between): a card number read in parts may go on in the caller's next words."""
+    runs = _runs(text)
+    if not runs or text[runs[-1][-1][1] :].strip(" .,;:!?-"):
+        return 0
+    return sum(len(digits) for _, _, digits in runs[-1])
+
+
 def redact_card_numbers_in(value):
     """The same for every string inside a JSON-like value (a tool call's arguments and
     output, an event's payload)."""

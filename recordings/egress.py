@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from asgiref.sync import sync_to_async
+import logging
+
 from django.core.files.storage import default_storage
 from livekit import api
 
 from recordings.models import Recording, recording_path
+
+logger = logging.getLogger(__name__)
 
 FINISHED_OK = {api.EgressStatus.EGRESS_COMPLETE}
 FINISHED_FAILED = {
@@ -23,8 +26,9 @@ def apply_egress_info(info: api.EgressInfo) -> Recording | None:
     if recording is None or recording.status in (Recording.Status.READY, Recording.Status.FAILED):
         return recording
     if recording.status == Recording.Status.DISCARDED:
-        # The caller asked mid-call not to be recorded: what LiveKit wrote is deleted.
-        if info.status in FINISHED_OK and recording.file.name:
+        # The caller asked mid-call not to be recorded: what LiveKit wrote is deleted (a
+        # failed egress may have written part of it).
+        if info.status in FINISHED_OK | FINISHED_FAILED and recording.file.name:
             default_storage.delete(recording.file.name)
             recording.file.name = ""
             recording.save(update_fields=["file", "updated_at"])
@@ -90,17 +94,14 @@ async def start_call_egress(call, lkapi: api.LiveKitAPI) -> Recording:
     return recording
 
 
-async def discard_call_egress(recording: Recording, lkapi: api.LiveKitAPI) -> None:
-    """Stop the egress and delete what it wrote once it has finished writing
-    (``apply_egress_info``), or now if it has."""
-    finished = recording.status != Recording.Status.RECORDING
-    recording.status = Recording.Status.DISCARDED
-    if finished and recording.file.name:
-        await sync_to_async(default_storage.delete)(recording.file.name)
-        recording.file.name = ""
-    await recording.asave(update_fields=["status", "file", "updated_at"])
-    if recording.egress_id and not finished:
-        await lkapi.egress.stop_egress(api.StopEgressRequest(egress_id=recording.egress_id))
+async def stop_discarded_egresses(recordings: list[Recording], lkapi: api.LiveKitAPI) -> None:
+    """Stop the egresses of discarded recordings (``discard_call_recordings``); each one's
+    file is deleted once LiveKit reports it written (``apply_egress_info``)."""
+    for recording in recordings:
+        try:
+            await lkapi.egress.stop_egress(api.StopEgressRequest(egress_id=recording.egress_id))
+        except api.TwirpError as error:  # it had ended meanwhile: its report deletes the file
+            logger.info("egress %s not stopped: %s", recording.egress_id, error)
 
 
 async def stop_call_egress(recording: Recording, lkapi: api.LiveKitAPI) -> None:

@@ -70,7 +70,10 @@ async def upload_recording(
     """
     path = Path(local_path)
     recording = await Recording.objects.aget(pk=recording_id)
-    await sync_to_async(_mark)(recording_id, Recording.Status.UPLOADING)
+    kept = Recording.objects.filter(pk=recording_id).exclude(status=Recording.Status.DISCARDED)
+    if not await kept.aupdate(status=Recording.Status.UPLOADING):
+        await asyncio.to_thread(path.unlink, missing_ok=True)  # the caller withdrew consent
+        return False
     name = recording_path(recording, path.name)
     for attempt in range(max_attempts):
         try:
@@ -92,7 +95,7 @@ async def upload_recording(
             if attempt + 1 < max_attempts:
                 await asyncio.sleep(delay)
             continue
-        await Recording.objects.filter(pk=recording_id).aupdate(
+        ready = await kept.aupdate(
             file=stored,
             size_bytes=size,
             format=path.suffix.lstrip(".") or recording.format,
@@ -100,10 +103,31 @@ async def upload_recording(
             error="",
         )
         await asyncio.to_thread(path.unlink, missing_ok=True)
-        return True
+        if not ready:  # discarded while it was uploading: the caller withdrew consent
+            await sync_to_async(default_storage.delete, thread_sensitive=False)(stored)
+        return bool(ready)
     await sync_to_async(_mark)(
         recording_id,
         Recording.Status.FAILED,
         f"upload failed {max_attempts} times; the file is kept at {path}",
     )
     return False
+
+
+def discard_call_recordings(call_id) -> list[Recording]:
+    """The caller withdrew consent: every recording of the call, whichever job made it, is
+    marked discarded and what storage holds of it deleted. Returns the egress recordings
+    still running (LiveKit deletes nothing itself: stop them; ``apply_egress_info`` deletes
+    their files once written)."""
+    running = []
+    for recording in Recording.objects.filter(call_id=call_id).exclude(
+        status=Recording.Status.DISCARDED
+    ):
+        if recording.status == Recording.Status.READY and recording.file.name:
+            default_storage.delete(recording.file.name)
+            recording.file.name = ""
+        elif recording.status == Recording.Status.RECORDING and recording.egress_id:
+            running.append(recording)
+        recording.status = Recording.Status.DISCARDED
+        recording.save(update_fields=["status", "file", "updated_at"])
+    return running

@@ -53,14 +53,40 @@ def test_the_agents_question_pauses_until_the_number_is_complete_in_parts():
     assert pause.paused_since is None
 
 
-def test_the_pause_ends_when_the_caller_moves_on():
+def test_the_pause_ends_when_the_caller_moves_on_not_when_they_ask_for_a_moment():
     pause = CardPause()
     pause.agent_said("Can I take your card number?", at=10.0)
-    pause.caller_started_speaking(11.0)
-    assert pause.caller_transcript("I'd rather pay at the desk", final=True, at=13.0) == (
-        10.0,
-        13.0,
-    )
+    assert pause.caller_transcript("Sure, one moment.", final=True, at=12.0) is None
+    moved_on = pause.caller_transcript("I'd rather pay at the desk", final=True, at=15.0)
+    assert moved_on == (10.0, 15.0)
+    pause.agent_said("Could you give me the card's security code?", at=20.0)
+    assert pause.caller_transcript("one two three", final=True, at=22.0) is None
+    assert pause.caller_transcript("Is that all?", final=True, at=25.0) == (20.0, 25.0)
+
+
+def test_a_number_read_in_two_breaths_is_silenced_from_its_first_part():
+    pause = CardPause()
+    pause.caller_started_speaking(100.0)
+    pause.caller_stopped_speaking()
+    first = "my card is four one one one one one one one"
+    assert pause.caller_transcript(first, final=True, at=104.0) is None
+    assert pause.releasable_until(106.0) == 100.0 - SPEECH_LEAD_SECONDS, "the first part is held"
+    pause.caller_started_speaking(106.0)
+    span = pause.caller_transcript("one one one one one one one one", final=True, at=110.0)
+    assert span == (100.0 - SPEECH_LEAD_SECONDS, 110.0)
+
+
+def test_digits_read_soon_after_a_card_number_are_silenced_too():
+    pause = CardPause()
+    pause.caller_started_speaking(10.0)
+    pause.caller_stopped_speaking()
+    pause.caller_transcript(f"it is {CARD}", final=True, at=18.0)
+    pause.caller_started_speaking(25.0)
+    pause.caller_stopped_speaking()
+    span = pause.caller_transcript("and the code is one two three", final=True, at=28.0)
+    assert span == (25.0 - SPEECH_LEAD_SECONDS, 28.0)
+    pause.caller_started_speaking(200.0)
+    assert pause.caller_transcript("my zip is one two three", final=True, at=203.0) is None
 
 
 def test_words_without_a_card_number_never_pause_and_a_vin_is_no_card():
@@ -152,11 +178,15 @@ def test_the_recorder_gets_each_frame_late_and_a_card_number_as_silence(recorder
     assert levels[-1] == (1002.05, 1000), "audible again after the number"
 
 
-def test_the_recorder_hands_over_everything_when_it_closes(recorder):
+def test_the_recorder_hands_everything_over_when_it_closes_and_never_untranscribed_words(
+    recorder,
+):
     recorder, _clock = recorder
-    recorder.pause.caller_started_speaking(1000.0)
+    recorder.pause.caller_started_speaking(1000.5)  # words from 999.9 no transcript showed
+    recorder._put(_Captured(0, 999.5, _frame(500)))
     recorder._put(_Captured(0, 1000.0, _frame(500)))
+    recorder._put(_Captured(1, 1000.0, _frame(700)))  # the agent's voice is no card number
     assert _captured_levels(_handed_over(recorder)) == []
     recorder._closing = True
     recorder._put(_Flush(until=1001.0))
-    assert _captured_levels(_handed_over(recorder)) == [(1000.0, 500)]
+    assert _captured_levels(_handed_over(recorder)) == [(999.5, 500), (1000.0, 0), (1000.0, 700)]

@@ -289,7 +289,8 @@ def test_a_caller_hears_the_desk_at_work_while_a_slow_booking_waits(
     # The sound is no speech: no segment between the request and the booking's answer.
     said = [text for _, text in call.segments.order_by("sequence").values_list("speaker", "text")]
     at = said.index(BOOK)
-    assert said[at + 1] == BOOKED_ANSWER.format(reference=booked.reference), said
+    # (Hung up at its caption, which runs ahead of its voice: the answer may be cut.)
+    assert BOOKED_ANSWER.format(reference=booked.reference).startswith(said[at + 1]), said
 
 
 def tool_waits_for_the_lock() -> bool:

@@ -101,13 +101,16 @@ async def test_a_caller_who_withdraws_has_the_egress_stopped_and_its_file_delete
     from django.core.files.base import ContentFile
     from django.core.files.storage import default_storage
 
-    from recordings.egress import apply_egress_info, discard_call_egress
+    from recordings.egress import apply_egress_info, stop_discarded_egresses
+    from recordings.storage import discard_call_recordings
 
     call = await Call.objects.acreate(status=Call.Status.ACTIVE)
     async with TwirpEgressStandIn() as livekit:
         lkapi = api.LiveKitAPI(livekit.url, KEY, SECRET, failover=False)
         recording = await start_call_egress(call, lkapi)
-        await discard_call_egress(recording, lkapi)
+        running = await sync_to_async(discard_call_recordings)(call.pk)
+        assert running == [recording]
+        await stop_discarded_egresses(running, lkapi)
         await lkapi.aclose()
     assert [method for method, _, _ in livekit.requests] == [
         "StartRoomCompositeEgress", "StopEgress"

@@ -92,3 +92,29 @@ def test_consent_and_pauses_read_as_sentences_in_the_record():
     assert paused.describe() == "Recording paused 9.8 s: card number"
     forged = CallEvent(type=CallEvent.Type.RECORDING_CONSENT, payload={"consent": "<b>"})
     assert forged.describe() == "?"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_withdrawal_deletes_what_every_job_recorded_and_what_is_still_uploading(tmp_path):
+    from django.core.files.base import ContentFile
+    from django.core.files.storage import default_storage
+
+    from recordings.models import Recording
+    from recordings.storage import discard_call_recordings, upload_recording
+
+    call = Call.objects.create(status=Call.Status.ACTIVE)
+    # A job lost mid-call had uploaded its part; this job's part is still on its way.
+    earlier = Recording.objects.create(call=call, source="agent", status="ready")
+    earlier.file.name = default_storage.save(f"recordings/{call.pk}/a.ogg", ContentFile(b"OggS"))
+    earlier.save()
+    uploading = Recording.objects.create(call=call, source="agent")
+    assert discard_call_recordings(call.pk) == []
+    earlier.refresh_from_db()
+    assert earlier.status == Recording.Status.DISCARDED and not earlier.file
+    assert not default_storage.exists(f"recordings/{call.pk}/a.ogg")
+    local = tmp_path / "audio.ogg"
+    local.write_bytes(b"OggS audio")
+    assert async_to_sync(upload_recording)(uploading.pk, local) is False
+    uploading.refresh_from_db()
+    assert uploading.status == Recording.Status.DISCARDED and not uploading.file
+    assert not local.exists(), "nothing of it is kept on the worker either"
