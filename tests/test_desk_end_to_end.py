@@ -37,14 +37,14 @@ MEANWHILE = "Thank you Jane the noise started last week"
 
 
 def heard_from(identity_prefix: str) -> str:
-    """For a desk page: whether the track of the participant whose identity starts with
-    ``identity_prefix`` (the agent's, its brief's, a phone caller's) was heard after ``since``
-    (ms, the page's clock; 0 by default)."""
+    """For a desk page: whether a track of the participant whose identity starts with
+    ``identity_prefix`` (the agent's voice or its sounds, its brief's, a phone caller's) was
+    heard after ``since`` (ms, the page's clock; 0 by default)."""
     return f"""(since = 0) => {{
-  const element = document.querySelector('audio[data-from^="{identity_prefix}"]');
-  const track = element && Number(element.dataset.metered);
-  return !!track && window.remoteLevels.some(([at, rms, t]) => t === track && at > since
-                                                            && rms > 0.01);
+  const tracks = [...document.querySelectorAll('audio[data-from^="{identity_prefix}"]')]
+    .map((element) => Number(element.dataset.metered)).filter(Boolean);
+  return window.remoteLevels.some(([at, rms, t]) => tracks.includes(t) && at > since
+                                                    && rms > 0.01);
 }}"""
 
 
