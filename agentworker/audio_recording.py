@@ -77,10 +77,9 @@ class AudioRecording:
         self._lkapi: api.LiveKitAPI | None = None
         self._changing = asyncio.Lock()
 
-    def note_consent(self, note: str = "") -> None:
+    def note_consent(self) -> None:
         self.job.writer.change_call(Call.set_recording_consent, self.consent)
-        payload = {"consent": self.consent, **({"note": note} if note else {})}
-        self.job.writer.event(CallEvent.Type.RECORDING_CONSENT, payload)
+        self.job.writer.event(CallEvent.Type.RECORDING_CONSENT, {"consent": self.consent})
 
     async def attach(self) -> None:
         """As the agent enters, before it says a word: the agent-side recorder joins the
@@ -158,7 +157,9 @@ class AudioRecording:
     async def _discard_all(self) -> None:
         try:
             await self._close_recorder()
-            (self.ctx.session_directory / AUDIO_FILE).unlink(missing_ok=True)
+            await asyncio.to_thread(
+                (self.ctx.session_directory / AUDIO_FILE).unlink, missing_ok=True
+            )
             running = await sync_to_async(discard_call_recordings)(self.job.call_id)
             if running:
                 self._lkapi = self._lkapi or livekit_api()

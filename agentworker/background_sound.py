@@ -15,6 +15,8 @@ from django.conf import settings
 from livekit import rtc
 from livekit.agents import AgentSession, AudioConfig, BackgroundAudioPlayer, BuiltinAudioClip
 
+logger = logging.getLogger(__name__)
+
 THINKING = {
     "keyboard": [
         AudioConfig(BuiltinAudioClip.KEYBOARD_TYPING, volume=0.8),
@@ -22,8 +24,6 @@ THINKING = {
     ],
     "off": None,
 }
-logger = logging.getLogger(__name__)
-
 AMBIENT = {"office": AudioConfig(BuiltinAudioClip.OFFICE_AMBIENCE, volume=0.4), "off": None}
 
 

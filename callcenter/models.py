@@ -598,9 +598,7 @@ class CallEvent(models.Model):
                 return f"Nobody at the desk took the call: {payload.get('why') or 'no reason'}"
             case self.Type.RECORDING_CONSENT:
                 consent = payload.get("consent")
-                label = RecordingConsent(consent).label if consent in RecordingConsent else "?"
-                note = payload.get("note")
-                return f"{label} ({note})" if note else label
+                return RecordingConsent(consent).label if consent in RecordingConsent else "?"
             case self.Type.RECORDING_PAUSED:
                 return (
                     f"Recording paused {payload.get('seconds', '?')} s: "

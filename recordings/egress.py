@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 
-from django.core.files.storage import default_storage
 from livekit import api
 
 from recordings.models import Recording, recording_path
@@ -29,8 +28,7 @@ def apply_egress_info(info: api.EgressInfo) -> Recording | None:
         # The caller asked mid-call not to be recorded: what LiveKit wrote is deleted (a
         # failed egress may have written part of it).
         if info.status in FINISHED_OK | FINISHED_FAILED and recording.file.name:
-            default_storage.delete(recording.file.name)
-            recording.file.name = ""
+            recording.file.delete(save=False)
             recording.save(update_fields=["file", "updated_at"])
         return recording
     if info.status in FINISHED_OK:

@@ -124,8 +124,7 @@ def discard_call_recordings(call_id) -> list[Recording]:
         status=Recording.Status.DISCARDED
     ):
         if recording.status == Recording.Status.READY and recording.file.name:
-            default_storage.delete(recording.file.name)
-            recording.file.name = ""
+            recording.file.delete(save=False)
         elif recording.status == Recording.Status.RECORDING and recording.egress_id:
             running.append(recording)
         recording.status = Recording.Status.DISCARDED

@@ -64,6 +64,18 @@ def start_call(page, stack):
     return Call.objects.get()
 
 
+def hang_up(page, call: Call, stack) -> None:
+    """The caller hangs up; the call ends and its job finishes (its writes are in)."""
+    page.get_by_role("button", name="Hang up").click()
+    wait_until(
+        lambda: Call.objects.filter(pk=call.pk, status=Call.Status.ENDED).exists(),
+        CALL_SECONDS,
+        "the call to end",
+    )
+    stack.wait_for_job_end(call.pk)
+    call.refresh_from_db()
+
+
 def silent_caller(stack, caller_browser, tmp_path, script=service_desk):
     """A caller's page whose microphone hears nothing, on ``script``."""
     microphone = tmp_path / "silence.wav"
@@ -182,13 +194,7 @@ def test_a_typed_message_gets_a_spoken_and_captioned_answer(e2e_stack, caller_br
         lambda: call.segments.filter(text=TYPED_ANSWER).exists(), 20, "the answer to be stored"
     )
     assert call.segments.filter(speaker=TranscriptSegment.Speaker.CUSTOMER, text=TYPED).exists()
-    page.get_by_role("button", name="Hang up").click()
-    wait_until(
-        lambda: Call.objects.filter(pk=call.pk, status=Call.Status.ENDED).exists(),
-        CALL_SECONDS,
-        "the call to end",
-    )
-    e2e_stack.wait_for_job_end(call.pk)
+    hang_up(page, call, e2e_stack)
 
 
 def test_a_worker_killed_mid_call_is_replaced_and_the_call_goes_on_where_it_stopped(
@@ -471,10 +477,4 @@ def test_a_caller_books_moves_and_cancels_an_oil_change_in_one_call(
     assert moved - first == timedelta(minutes=30)
     assert booked.start == moved.replace(tzinfo=UTC)
     assert booked.end - booked.start == timedelta(hours=1)
-    page.get_by_role("button", name="Hang up").click()
-    wait_until(
-        lambda: Call.objects.filter(pk=call.pk, status=Call.Status.ENDED).exists(),
-        CALL_SECONDS,
-        "the call to end",
-    )
-    e2e_stack.wait_for_job_end(call.pk)
+    hang_up(page, call, e2e_stack)

@@ -33,7 +33,7 @@ from tests.support.voice_stack import (
     silence_wav,
     wait_until,
 )
-from tests.test_call_end_to_end import booking_call, silent_caller, start_call
+from tests.test_call_end_to_end import booking_call, hang_up, silent_caller, start_call
 from tests.test_supervisor_end_to_end import type_as_caller
 from vehicles.models import Vehicle
 
@@ -83,17 +83,6 @@ def asked_caller(stack, caller_browser, tmp_path):
     expect(page.locator("#captions")).to_contain_text(f"Assistant: {QUESTION}", timeout=30000)
     wait_until(lambda: call.segments.filter(text=QUESTION).exists(), 30, "the question spoken")
     return page, call
-
-
-def hang_up(page, call: Call, stack) -> None:
-    page.get_by_role("button", name="Hang up").click()
-    wait_until(
-        lambda: Call.objects.filter(pk=call.pk, status=Call.Status.ENDED).exists(),
-        CALL_SECONDS,
-        "the call to end",
-    )
-    stack.wait_for_job_end(call.pk)
-    call.refresh_from_db()
 
 
 def stored_keys(stack, call: Call) -> list[str]:

@@ -15,12 +15,14 @@ from playwright.sync_api import expect
 
 from agentworker.agent import CALLER_MARK
 from agentworker.desk_handoff import INTRODUCTION, ONE_MOMENT
+from callcenter.livekit_tokens import DESK_IDENTITY_PREFIX
 from callcenter.models import Call, CallEvent, TranscriptSegment
 from desk.models import Handoff
 from tests.support.scripted_llm import ExpectedSpeech, Reply, ToolCall
 from tests.support.service_desk_script import GREETING, SUMMARY
 from tests.support.voice_stack import (
     REMOTE_AUDIO_METER,
+    heard_from,
     page_time,
     silence_wav,
     speech_wav,
@@ -34,24 +36,6 @@ ASKS_FOR_A_PERSON = "Can I talk to a person about my warranty please"
 GETTING_SOMEONE = "Let me get a colleague for you."
 DESK_SAYS = "Hello this is Jane from the service desk and I have your warranty details here"
 MEANWHILE = "Thank you Jane the noise started last week"
-
-
-def heard_from(identity_prefix: str) -> str:
-    """For a desk page: whether a track of the participant whose identity starts with
-    ``identity_prefix`` (the agent's voice or its sounds, its brief's, a phone caller's) was
-    heard after ``since`` (ms, the page's clock; 0 by default)."""
-    return f"""(since = 0) => {{
-  const tracks = [...document.querySelectorAll('audio[data-from^="{identity_prefix}"]')]
-    .map((element) => Number(element.dataset.metered)).filter(Boolean);
-  return window.remoteLevels.some(([at, rms, t]) => tracks.includes(t) && at > since
-                                                    && rms > 0.01);
-}}"""
-
-
-HEARD_ON_A_SECOND_TRACK = (
-    "(since) => window.remoteLevels.some(([at, rms, track]) => at > since && track >= 2 "
-    "&& rms > 0.01)"
-)
 
 
 def desk_script(request: dict) -> Reply:
@@ -145,7 +129,7 @@ def test_a_person_at_the_desk_takes_the_caller_briefed_and_hands_back_to_the_age
     # The caller hears Jane on a track of their own, and Jane hears the call: the agent's
     # track in the caller's room (the caller types; a phone caller's voice reaching the
     # person is tested in test_phone_calls).
-    caller.wait_for_function(HEARD_ON_A_SECOND_TRACK, arg=before, timeout=30000)
+    caller.wait_for_function(heard_from(DESK_IDENTITY_PREFIX), arg=before, timeout=30000)
     desk.wait_for_function(heard_from("agent-"), timeout=20000)
     # Her words are hers in the transcript, under her name.
     said = wait_until(

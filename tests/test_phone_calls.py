@@ -1010,8 +1010,8 @@ def test_a_phone_caller_is_handed_to_a_person_at_the_desk_in_their_own_room(
 
     from agentworker.desk_handoff import INTRODUCTION
     from desk.models import Handoff
-    from tests.support.voice_stack import speech_wav
-    from tests.test_desk_end_to_end import desk_page, heard_from
+    from tests.support.voice_stack import heard_from, speech_wav
+    from tests.test_desk_end_to_end import desk_page
     from tests.test_supervisor_end_to_end import requests_with
 
     assert not phone_line.transfer_to  # the line hands over to the desk, not to a number

@@ -215,8 +215,11 @@ function wireRoom(current) {
       );
       if (!stillAnswered) agentLost(current);
     })
-    .on(RoomEvent.TrackSubscribed, (track) => {
-      if (track.kind === Track.Kind.Audio) ui.audio.append(track.attach());
+    .on(RoomEvent.TrackSubscribed, (track, _publication, participant) => {
+      if (track.kind !== Track.Kind.Audio) return;
+      const element = track.attach();
+      element.dataset.from = participant.identity; // the agent, a supervisor, a desk person
+      ui.audio.append(element);
     })
     .on(RoomEvent.TrackUnsubscribed, (track) => track.detach().forEach((el) => el.remove()))
     .on(RoomEvent.LocalTrackPublished, (publication) => {

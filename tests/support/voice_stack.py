@@ -495,6 +495,20 @@ setInterval(() => {
 HEARD = "(since) => window.remoteLevels.some(([at, rms]) => at > since && rms > 0.01)"
 
 
+def heard_from(identity_prefix: str) -> str:
+    """For a page metered by ``REMOTE_AUDIO_METER`` whose audio elements name their
+    participant (``data-from``): whether a track of the participant whose identity starts
+    with ``identity_prefix`` (the agent's voice or its sounds, its brief's, a caller's, a
+    supervisor's, a desk person's) was heard after ``since`` (ms, the page's clock; 0 by
+    default)."""
+    return f"""(since = 0) => {{
+  const tracks = [...document.querySelectorAll('audio[data-from^="{identity_prefix}"]')]
+    .map((element) => Number(element.dataset.metered)).filter(Boolean);
+  return window.remoteLevels.some(([at, rms, t]) => tracks.includes(t) && at > since
+                                                    && rms > 0.01);
+}}"""
+
+
 def wait_until(condition, seconds: float, what: str):
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
