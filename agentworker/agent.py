@@ -19,6 +19,7 @@ from livekit.agents import (
 )
 
 from agentworker.appointment_tools import AppointmentTools
+from agentworker.fixed_speech import FixedSpeech
 from agentworker.writer import CallWriter
 from callcenter.models import Call, CallEvent
 from callcenter.redaction import redact_card_numbers
@@ -168,6 +169,10 @@ class ServiceDeskAgent(AppointmentTools, Agent):
         super().__init__(instructions=instructions or INSTRUCTIONS, chat_ctx=chat_ctx, tools=tools)
         self.on_handoff = on_handoff
         self.greeting = greeting
+        # The greeting said as it is (a call answered: the line's or the web page's), played
+        # from kept audio (``fixed_speech``) at once; empty: the model words one (``greeting``).
+        self.greeting_said = ""
+        self.fixed_speech: FixedSpeech | None = None
         # Said before the greeting: that the call is recorded, or whether it may be
         # (agentworker.audio_recording); and who hears the caller's answer.
         self.first_words = ""
@@ -198,12 +203,22 @@ class ServiceDeskAgent(AppointmentTools, Agent):
         (the greeting then follows the caller's answer: ``recording_consent``)."""
         self.awaiting_answer = False
         if self.first_words:
-            self.session.say(self.first_words, allow_interruptions=False)
+            self.say_fixed(self.first_words, allow_interruptions=False)
             if self.first_words == QUESTION:
                 return
+        if self.greeting_said:
+            self.say_fixed(self.greeting_said, allow_interruptions=allow_interruptions)
+            return
         self.session.generate_reply(
             instructions=self.greeting, allow_interruptions=allow_interruptions
         )
+
+    def say_fixed(self, text: str, **options) -> None:
+        """Say a sentence that is always the same, from its kept audio when there is some."""
+        if self.fixed_speech is None:
+            self.session.say(text, **options)
+        else:
+            self.fixed_speech.say(self.session, text, **options)
 
     @property
     def holding_back(self) -> bool:
@@ -420,5 +435,6 @@ class ServiceDeskAgent(AppointmentTools, Agent):
         answer = await self.on_recording_consent(agrees)
         if self.first_words == QUESTION:  # the greeting waited for this answer
             self.first_words = ""
-            answer += f" Then: {self.greeting}"
+            greeting = f"Say: {self.greeting_said}" if self.greeting_said else self.greeting
+            answer += f" Then: {greeting}"
         return answer

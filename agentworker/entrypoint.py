@@ -9,10 +9,12 @@ so that unpickling them imports this module, and Django is set up before the mod
 import asyncio
 import logging
 import os
+import time
 from dataclasses import replace
 
 import django
 from asgiref.sync import sync_to_async
+from django.conf import settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup()
@@ -42,6 +44,7 @@ from agentworker.background_sound import (  # noqa: E402
 from agentworker.call_job import CallJob  # noqa: E402
 from agentworker.control import SupervisorControl  # noqa: E402
 from agentworker.desk_handoff import DeskHandoff  # noqa: E402
+from agentworker.fixed_speech import FixedSpeech  # noqa: E402
 from agentworker.intake import take_up_call  # noqa: E402
 from agentworker.keypad import Keypad  # noqa: E402
 from agentworker.opening import Opening, agent_for, open_conversation, opening_for  # noqa: E402
@@ -76,11 +79,14 @@ def prewarm(proc: JobProcess) -> None:
 async def entrypoint(ctx: JobContext) -> None:
     """Serve one call: take it up, open the conversation as the request asks, and keep the
     call's record true to the end."""
+    reached = {"job_started": time.time()}  # the opening's steps (SessionEvents.opening)
     await ctx.connect()
+    reached["connected"] = time.time()
     request = JobRequest.from_metadata(ctx.job.metadata)
     taken = await take_up_call(ctx, request)
     if taken is None:
         return  # another job serves it, it has ended, or it is no call of ours
+    reached["taken_up"] = time.time()
     call, resuming = taken
     ctx.log_context_fields["call_id"] = str(call.pk)
     opening = await opening_for(request, call, resuming)
@@ -90,8 +96,9 @@ async def entrypoint(ctx: JobContext) -> None:
     )
     line = await line_of(call)
     session = pipeline.build_session(
-        ctx.proc.userdata.get("vad"), line.language_list if line else None
-    )
+        ctx.proc.userdata.get("vad"), line.language_list if line else None,
+        ctx.proc.userdata.get("openai_clients"),
+    )  # fmt: skip
     agent = await agent_for(opening, request, call, writer, line)
     # A number refused for calling too often is told so and put down: nothing is recorded.
     consent = (
@@ -101,16 +108,23 @@ async def entrypoint(ctx: JobContext) -> None:
     )
     if opening in (Opening.GREET, Opening.DIAL):
         agent.first_words = first_words(consent)
+        language = line.language_list[0] if line else settings.CALL_LANGUAGES[0]
+        agent.fixed_speech = FixedSpeech(pipeline.voice_of(language), session.tts)
+        await agent.fixed_speech.load(agent.first_words, agent.greeting_said)
     parts = JobParts(ctx, CallJob(call, writer, agent, session, line), consent, opening)
+    for step, at in reached.items():
+        parts.events.reached(step, at)
     if not resuming and opening != Opening.REFUSE:
         parts.recording.note_consent()
     ctx.add_shutdown_callback(parts.finish)
+    parts.events.reached("session_built")
     await session.start(
         agent=agent,
         room=ctx.room,
         room_options=caller_room_options(call),
         record=False,  # the call's recorder is its own (agentworker.audio_recording)
     )
+    parts.events.reached("session_started")
     if not await open_conversation(ctx, parts.job, opening, request):
         return
     if opening == Opening.WELCOME_BACK:
@@ -219,6 +233,8 @@ class JobParts:
         if ours:
             await summarize_call(job.call_id, job.session.llm)
         await job.writer.close()
+        if job.agent.fixed_speech is not None:  # audio being kept for the next calls
+            await job.agent.fixed_speech.aclose()
         await stop_background_sound(self.background_sound)  # may wait for a room gone
         logger.info("call %s finished: %s", job.call_id, reason)
 

@@ -19,7 +19,7 @@ from agentworker.resume import conversation_so_far
 from agentworker.writer import CallWriter
 from callcenter.call_limits import phone_caller_over_limit
 from callcenter.job_request import JobKind, JobRequest
-from callcenter.models import Call
+from callcenter.models import Call, WebCallPage
 from telephony.models import PhoneLine
 
 logger = logging.getLogger(__name__)
@@ -75,7 +75,17 @@ async def agent_for(
         )  # fmt: skip
         agent.awaiting_answer = True
         return agent
-    return ServiceDeskAgent(writer, instructions=instructions, greets=opening == Opening.GREET)
+    agent = ServiceDeskAgent(writer, instructions=instructions, greets=opening == Opening.GREET)
+    agent.greeting_said = await greeting_for(line)
+    return agent
+
+
+async def greeting_for(line: PhoneLine | None) -> str:
+    """The greeting said as it is on a call answered on ``line`` (None: the web page): the
+    line's own, else the web call page's; empty: the model words one."""
+    if line is not None and line.greeting:
+        return line.greeting
+    return (await sync_to_async(WebCallPage.current)()).greeting
 
 
 async def dial_script(request: JobRequest, call: Call, line: PhoneLine | None) -> DialScript:

@@ -5,6 +5,7 @@ production and in the text-mode tests."""
 from __future__ import annotations
 
 import json
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +49,12 @@ class SessionEvents:
         self.samples: dict[str, list[float]] = {key: [] for key in SESSION_LATENCY.values()}
         self.usage: dict[str, float] = {}
         self.turns = 0
+        # When the job reached each step of opening the call (wall clock, seconds): where the
+        # time until the caller hears the agent goes (bench.voice_turn reads it).
+        self.opening: dict[str, float] = {}
+
+    def reached(self, step: str, at: float | None = None) -> None:
+        self.opening[step] = round(time.time() if at is None else at, 3)
 
     def attach(self) -> None:
         session = self.session
@@ -141,6 +148,8 @@ class SessionEvents:
     def metrics(self) -> dict[str, Any]:
         """The metrics stored on the call: samples, their percentiles, usage totals."""
         result: dict[str, Any] = {"turns": self.turns, **self.usage}
+        if self.opening:
+            result["opening"] = self.opening
         for key, values in self.samples.items():
             result[key] = values
             if values:

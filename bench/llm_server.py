@@ -1,6 +1,6 @@
 """The scripted OpenAI-compatible server as a process of its own, so a benchmark's event loop
 measures the agent's work only. Every request gets the same short reply after ``--delay``;
-every transcription the same ``--transcript``.
+every transcription the same ``--transcript``; speech comes after ``--speech-delay``.
 
     .venv/bin/python -m bench.llm_server --delay 0.3      # prints its base URL, serves until killed
 """
@@ -41,11 +41,14 @@ def _answers(delay: float, desk: bool):
     return answer
 
 
-async def serve(delay: float, transcript: str, desk: bool = False) -> None:
+async def serve(
+    delay: float, transcript: str, desk: bool = False, speech_delay: float = 0.0
+) -> None:
     from tests.support.scripted_llm import ScriptedLLMServer
 
     async with ScriptedLLMServer(_answers(delay, desk)) as server:
         server.transcripts = _Always(transcript)
+        server.speech_delay = speech_delay
         print(server.base_url, flush=True)
         await asyncio.Event().wait()
 
@@ -61,7 +64,9 @@ class _Always(list):
 
 
 @contextmanager
-def llm_server_process(delay: float, transcript: str = TRANSCRIPT, *, desk: bool = False):
+def llm_server_process(
+    delay: float, transcript: str = TRANSCRIPT, *, desk: bool = False, speech_delay: float = 0.0
+):
     """Run the server in a child process; yields its base URL."""
     process = subprocess.Popen(
         [
@@ -73,6 +78,8 @@ def llm_server_process(delay: float, transcript: str = TRANSCRIPT, *, desk: bool
             "--transcript",
             transcript,
             *(["--desk"] if desk else []),
+            "--speech-delay",
+            str(speech_delay),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,
@@ -90,9 +97,10 @@ def main() -> None:
     parser.add_argument("--delay", type=float, default=0.0)
     parser.add_argument("--transcript", default=TRANSCRIPT)
     parser.add_argument("--desk", action="store_true", help="ask for a person when told to")
+    parser.add_argument("--speech-delay", type=float, default=0.0, help="TTS first byte, s")
     sys.path.insert(0, str(ROOT))
     args = parser.parse_args()
-    asyncio.run(serve(args.delay, args.transcript, args.desk))
+    asyncio.run(serve(args.delay, args.transcript, args.desk, args.speech_delay))
 
 
 if __name__ == "__main__":

@@ -20,15 +20,26 @@ most PostgreSQL server connections on the benchmark's database from ``pg_stat_ac
 ``--pooled`` puts daphne and the worker behind the PgBouncer of ``make services`` (transaction
 mode, ``DATABASE_TRANSACTION_POOLING=on``) instead of straight on PostgreSQL.
 
+The greeting: from the caller's POST to its first sound, step by step: the POST's answer and
+the caller's connection (here), then when the job started, connected, took the call up, built
+and started its session (``Call.metrics["opening"]``), and when the greeting began playing
+(its segment). ``--speech-delay`` holds the TTS stand-in's first byte. Each worker gets one
+call first that is not measured (its first connection, the greeting kept for the next calls).
+``--bare`` then runs LiveKit's basic example agent (``bench.bare_agent``) against the same
+stand-ins and callers, and prints our job's CPU, memory, response and greeting as ratios.
+
     .venv/bin/python -m bench.voice_turn --levels 1,5,10,20 --turns 4 [--pooled]
+    .venv/bin/python -m bench.voice_turn --levels 1,5 --turns 3 --bare [--speech-delay 0.4]
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import random
+import shutil
 import subprocess
 import sys
 import time
@@ -59,6 +70,7 @@ LOUD = 300  # RMS of int16 samples: espeak-ng speech is far above, silence is 0
 QUIET_AFTER_ANSWER = 1.0  # seconds of silence that end the agent's answer
 ANSWER_TIMEOUT = 20.0
 KEY, SECRET = "bench-voice", "bench-voice-secret-0123456789-0123456789"
+BARE_AGENT_NAME = "bench-bare-agent"
 
 
 def speech_samples(text: str) -> np.ndarray:
@@ -164,11 +176,35 @@ def start_call(web_url: str) -> dict:
     return json.loads(opener.open(request).read())
 
 
-async def one_call(web_url: str, samples: np.ndarray, turns: int, seed: int) -> dict:
+def bare_call(livekit_url: str) -> dict:
+    """A call to the bare example agent (bench.bare_agent): a room of its own and a token that
+    dispatches it, as the product's caller token dispatches ours."""
+    import uuid
+
+    from livekit import api
+
+    room = f"bare-{uuid.uuid4().hex[:12]}"
+    grants = api.VideoGrants(room_join=True, room=room, can_publish=True, can_subscribe=True)
+    token = (
+        api.AccessToken(KEY, SECRET)
+        .with_identity(f"caller-{uuid.uuid4().hex[:8]}")
+        .with_grants(grants)
+        .with_room_config(
+            api.RoomConfiguration(agents=[api.RoomAgentDispatch(agent_name=BARE_AGENT_NAME)])
+        )
+    )
+    return {"call_id": None, "server_url": livekit_url, "token": token.to_jwt()}
+
+
+async def one_call(dial, samples: np.ndarray, turns: int, seed: int) -> dict:
+    """One caller's call: ``dial()`` starts it (the product's POST, or the bare agent's
+    token) and returns its call id, server and token."""
     from livekit import rtc
 
     dialled = time.monotonic()
-    started = await asyncio.to_thread(start_call, web_url)
+    dialled_at = time.time()
+    started = await asyncio.to_thread(dial)
+    posted_at = time.time()
     room = rtc.Room()
     source = rtc.AudioSource(SAMPLE_RATE, 1, queue_size_ms=50)
     caller = Caller(source)
@@ -182,6 +218,7 @@ async def one_call(web_url: str, samples: np.ndarray, turns: int, seed: int) -> 
         ),
     )
     await room.connect(started["server_url"], started["token"])
+    connected_at = time.time()
     track = rtc.LocalAudioTrack.create_audio_track("microphone", source)
     options = rtc.TrackPublishOptions(source=rtc.TrackSource.SOURCE_MICROPHONE)
     await room.local_participant.publish_track(track, options)
@@ -214,6 +251,8 @@ async def one_call(web_url: str, samples: np.ndarray, turns: int, seed: int) -> 
         "responses": responses,
         "moments": moments,
         "greeting": greeting,
+        # The caller's side of the opening, wall clock (the job's side: Call.metrics).
+        "opening": {"dialled": dialled_at, "posted": posted_at, "caller_connected": connected_at},
     }
 
 
@@ -236,8 +275,10 @@ def session_figures(call_ids: list[str], seconds: float = 60) -> dict[str, dict]
         segments = TranscriptSegment.objects.filter(call_id=pk).order_by("sequence")
         said = segments.filter(speaker=TranscriptSegment.Speaker.CUSTOMER)
         answered = segments.filter(speaker=TranscriptSegment.Speaker.AGENT)
+        first_said = answered.first()
         figures[str(pk)] = {
             **metrics,
+            "greeting_playout": first_said.started_at.timestamp() if first_said else None,
             "caller_ended": [s.ended_at.timestamp() if s.ended_at else None for s in said],
             # The greeting first: no caller turn precedes it.
             "answer_started": [s.started_at.timestamp() for s in answered][1:],
@@ -258,12 +299,13 @@ def split_turns(calls: list[dict], figures: dict[str, dict]) -> tuple[dict, int]
         responses = call["responses"]
         parts["response"] += [r * 1000 for r in responses if r is not None]
         metrics = figures.get(call["call_id"], {})
-        eou = metrics.get("eou_delay_ms", [])
-        # Agent turns begin with the greeting, which no caller turn precedes.
-        ttft = metrics.get("llm_ttft_ms", [])[1:]
-        ttfb = metrics.get("tts_ttfb_ms", [])[1:]
-        ended, started = metrics.get("caller_ended", []), metrics.get("answer_started", [])
         turns = len(responses)
+        eou = metrics.get("eou_delay_ms", [])
+        # The last samples are the answers': a greeting the model worded, or one synthesised
+        # as it was said (not yet kept), has samples of its own before them.
+        ttft = metrics.get("llm_ttft_ms", [])[-turns:]
+        ttfb = metrics.get("tts_ttfb_ms", [])[-turns:]
+        ended, started = metrics.get("caller_ended", []), metrics.get("answer_started", [])
         if None in responses or not turns == len(eou) == len(ttft) == len(ttfb):
             unsplit += 1
             continue
@@ -285,6 +327,30 @@ def split_turns(calls: list[dict], figures: dict[str, dict]) -> tuple[dict, int]
                 parts["job_rest"].append((playout - job_heard) * 1000 - sum(session))
                 parts["media_out"].append((heard - playout) * 1000)
     return parts, unsplit
+
+
+# The opening of a call, step by step: the caller's (bench) and the job's (Call.metrics).
+OPENING_STEPS = (
+    "posted", "caller_connected", "job_started", "connected", "taken_up", "session_built",
+    "session_started", "greeting_playout",
+)  # fmt: skip
+
+
+def opening_steps(calls: list[dict], figures: dict[str, dict]) -> dict[str, dict]:
+    """Each step of the calls' openings, ms after the caller pressed Call (its percentiles),
+    ending with the greeting's first sound at the caller."""
+    reached: dict[str, list[float]] = {step: [] for step in (*OPENING_STEPS, "heard")}
+    for call in calls:
+        moments = dict(call["opening"])
+        job = figures.get(str(call["call_id"]), {})
+        moments |= job.get("opening", {})
+        moments["greeting_playout"] = job.get("greeting_playout")
+        if call["greeting"] is not None:
+            moments["heard"] = moments["dialled"] + call["greeting"]
+        for step in reached:
+            if moments.get(step) is not None:
+                reached[step].append((moments[step] - moments["dialled"]) * 1000)
+    return {step: percentiles(values) for step, values in reached.items() if values}
 
 
 class CpuMeter:
@@ -326,13 +392,14 @@ class CpuMeter:
 
 
 def job_memory_mb(worker_pid: int) -> list[float]:
-    """Private memory (USS) of each of the worker's job processes, MB."""
+    """Private memory (USS) of each of the worker's job processes, MB: the forkserver's
+    children (the worker's other processes, the forkserver itself included, are not jobs)."""
     import psutil
 
     sizes = []
     for child in psutil.Process(worker_pid).children(recursive=True):
         try:
-            if "python" in child.name():
+            if "multiprocessing.forkserver" in " ".join(child.parent().cmdline()):
                 sizes.append(round(child.memory_full_info().uss / 2**20, 1))
         except psutil.Error:
             continue
@@ -362,7 +429,7 @@ def vin_in_groups() -> np.ndarray:
     return np.concatenate(pieces[:-1])
 
 
-async def vin_trials(web_url: str, trials: int, at_once: int) -> dict:
+async def vin_trials(dial, trials: int, at_once: int) -> dict:
     """How often a VIN read in groups is taken as one turn: each trial is a call whose caller
     reads it once; the call's caller segments are its turns."""
     from django.db.models import Count
@@ -374,7 +441,7 @@ async def vin_trials(web_url: str, trials: int, at_once: int) -> dict:
 
     async def trial(index: int) -> str:
         async with gate:
-            return (await one_call(web_url, samples, 1, seed=index))["call_id"]
+            return (await one_call(dial, samples, 1, seed=index))["call_id"]
 
     call_ids = await asyncio.gather(*(trial(i) for i in range(trials)))
     await asyncio.to_thread(session_figures, call_ids)  # the jobs have written everything
@@ -398,7 +465,7 @@ async def vin_trials(web_url: str, trials: int, at_once: int) -> dict:
 
 
 async def run_level(
-    web_url: str, samples: np.ndarray, calls: int, turns: int, worker_pid: int
+    dial, samples: np.ndarray, calls: int, turns: int, worker_pid: int
 ) -> tuple[list[dict], list[float], int]:
     """The calls' turns, the job processes' private memory while most of them ran, and the
     most server connections PostgreSQL had on the benchmark's database meanwhile."""
@@ -417,7 +484,7 @@ async def run_level(
 
     async def staggered(index: int) -> dict:
         await asyncio.sleep(index * 0.2)  # callers do not all dial in the same instant
-        return await one_call(web_url, samples, turns, seed=index)
+        return await one_call(dial, samples, turns, seed=index)
 
     sampler = asyncio.create_task(sample_memory())
     try:
@@ -448,6 +515,9 @@ def main() -> None:
     parser.add_argument("--levels", default="1,5,10,20")
     parser.add_argument("--turns", type=int, default=4)
     parser.add_argument("--llm-delay", type=float, default=0.0)
+    parser.add_argument(
+        "--speech-delay", type=float, default=0.0, help="the TTS stand-in's first byte, s"
+    )
     parser.add_argument("--turn-detection", choices=["model", "vad"], default="model")
     parser.add_argument(
         "--vin-trials", type=int, default=0, help="instead of levels: read a VIN in groups N times"
@@ -463,6 +533,15 @@ def main() -> None:
         help="compare the desk's sounds, a worker each, e.g. off,keyboard,keyboard+office "
         "(THINKING_SOUND, +AMBIENT_SOUND=office); default: as configured",
     )
+    parser.add_argument(
+        "--greetings", type=int, default=0,
+        help="also N calls one after another, each hanging up after the greeting (its p95)",
+    )  # fmt: skip
+    parser.add_argument(
+        "--bare", action="store_true",
+        help="then LiveKit's basic example agent (bench.bare_agent) at the same levels: our "
+        "job's CPU, memory and response time as ratios to it",
+    )  # fmt: skip
     args = parser.parse_args()
     levels = [int(level) for level in args.levels.split(",")]
 
@@ -475,19 +554,23 @@ def main() -> None:
     samples = speech_samples(TRANSCRIPT)
     livekit_port, udp_port = free_port(), free_port()
     processes: list[subprocess.Popen] = []
-    with llm_server_process(args.llm_delay) as models_url:
+    with llm_server_process(args.llm_delay, speech_delay=args.speech_delay) as models_url:
         voice = {
             "LIVEKIT_URL": f"ws://127.0.0.1:{livekit_port}",
             "LIVEKIT_API_KEY": KEY,
             "LIVEKIT_API_SECRET": SECRET,
             "LIVEKIT_AGENT_NAME": "bench-voice-agent",
+            "BARE_AGENT_NAME": BARE_AGENT_NAME,
             "OPENAI_BASE_URL": models_url,
             "OPENAI_API_KEY": "bench",
             "LLM_MODEL": "scripted",
             "AGENT_MAX_CALLS": "500",
             "TURN_DETECTION": args.turn_detection,
             "MAX_WAITING_CALLS": "500",
+            # The kept greetings of this run only: its first call synthesises them.
+            "SPEECH_CACHE_DIR": str(logs / "speech"),
         }
+        shutil.rmtree(logs / "speech", ignore_errors=True)
         if args.idle_processes is not None:
             voice["AGENT_IDLE_PROCESSES"] = str(args.idle_processes)
         if args.pooled:
@@ -516,12 +599,24 @@ def main() -> None:
             figures: dict = {
                 "turns_per_call": args.turns,
                 "llm_delay_s": args.llm_delay,
+                "speech_delay_s": args.speech_delay,
                 "turn_detection": args.turn_detection,
                 "database": "PgBouncer, transaction mode" if args.pooled else "PostgreSQL",
                 "idle_processes": args.idle_processes,
             }
-            for sounds in (args.sounds or "").split(",") if args.sounds else [None]:
-                worker = start_worker(env, sounds, logs / f"worker-{sounds or 'configured'}.log")
+            ours = functools.partial(start_call, web_url)
+            bare = functools.partial(bare_call, voice["LIVEKIT_URL"])
+            # (worker command, how a caller dials it, sound settings, prefix of its figures)
+            runs = [
+                (None, ours, sounds, f"sounds_{sounds}_" if sounds else "")
+                for sounds in (args.sounds.split(",") if args.sounds else [None])
+            ]
+            if args.bare:
+                runs.append(([sys.executable, "-m", "bench.bare_agent", "start"], bare, None,
+                             "bare_"))  # fmt: skip
+            for command, dial, sounds, prefix in runs:
+                name = "bare" if command else sounds or "configured"
+                worker = start_worker(env, sounds, logs / f"worker-{name}.log", command)
                 processes.append(worker)
                 parts = {
                     "livekit-server": [livekit.pid],
@@ -531,32 +626,45 @@ def main() -> None:
                     "redis": pids_named("redis-server"),
                     "callers (this process)": [os.getpid()],
                 }
-                prefix = f"sounds_{sounds}_" if sounds else ""
+                # One call first, not measured: what a worker does once (its first connection
+                # to the server, the kept greeting) is not what every call costs.
+                asyncio.run(one_call(dial, samples, 1, seed=-1))
                 if args.vin_trials:
-                    figures["vin_in_groups"] = asyncio.run(vin_trials(web_url, args.vin_trials, 4))
+                    figures["vin_in_groups"] = asyncio.run(vin_trials(dial, args.vin_trials, 4))
                 else:
-                    run_levels(web_url, samples, levels, args.turns, worker, parts, figures, prefix)
+                    run_levels(dial, samples, levels, args.turns, worker, parts, figures, prefix)
+                if args.greetings:
+                    figures[f"{prefix}greetings"] = greetings_one_by_one(dial, args.greetings)
+                    print(f"{prefix}greetings one by one:", figures[f"{prefix}greetings"])
                 stop([worker])
                 processes.remove(worker)
             if args.sounds:
                 figures["sounds_cpu_per_call"] = sounds_cost(figures, args.sounds, levels)
                 print("worker CPU per call, against off:", figures["sounds_cpu_per_call"])
+            if args.bare:
+                ours_runs = [prefix for command, _, _, prefix in runs if command is None]
+                figures["against_bare_agent"] = against_bare(figures, levels, ours_runs)
+                print("ours against the bare example agent:", figures["against_bare_agent"])
         finally:
             stop(list(reversed(processes)))
     kind = "vin" if args.vin_trials else "sounds" if args.sounds else "levels"
     pooled = "_pooled" if args.pooled else ""
     idle = "" if args.idle_processes is None else f"_idle{args.idle_processes}"
-    report(f"voice_turn_{kind}_{args.turn_detection}{pooled}{idle}", figures)
+    bare_too = "_bare" if args.bare else ""
+    report(f"voice_turn_{kind}_{args.turn_detection}{pooled}{idle}{bare_too}", figures)
 
 
-def start_worker(env: dict, sounds: str | None, log: Path) -> subprocess.Popen:
-    """``runagent start``, with the desk's sounds as ``sounds`` says (e.g. keyboard+office)."""
+def start_worker(
+    env: dict, sounds: str | None, log: Path, command: list[str] | None = None
+) -> subprocess.Popen:
+    """``runagent start`` (or ``command``), with the desk's sounds as ``sounds`` says (e.g.
+    keyboard+office)."""
     chosen = {}
     if sounds is not None:
         thinking, _, ambient = sounds.partition("+")
         chosen = {"THINKING_SOUND": thinking or "off", "AMBIENT_SOUND": ambient or "off"}
     worker = subprocess.Popen(
-        [sys.executable, "manage.py", "runagent", "start"],
+        command or [sys.executable, "manage.py", "runagent", "start"],
         cwd=ROOT, env={**env, **chosen, "LOG_LEVEL": "INFO"}, stdout=log_to(log),
         stderr=subprocess.STDOUT,
     )  # fmt: skip
@@ -586,21 +694,85 @@ def sounds_cost(figures: dict, sounds: str, levels: list[int]) -> dict:
     }
 
 
-def run_levels(web_url, samples, levels, turns, worker, parts, figures, prefix="") -> None:
+def greetings_one_by_one(dial, calls: int) -> dict:
+    """``calls`` calls one after another, each over once its greeting is heard: the greeting's
+    percentiles, and the opening's steps (ms after Call) for ours."""
+    opened = [
+        asyncio.run(one_call(dial, np.zeros(0, dtype=np.int16), 0, seed=i)) for i in range(calls)
+    ]
+    result = {"greeting_after_dialling": percentiles(
+        [c["greeting"] * 1000 for c in opened if c["greeting"] is not None]
+    )}  # fmt: skip
+    ours = [c["call_id"] for c in opened if c["call_id"]]
+    if ours:
+        result["opening_steps_ms"] = opening_steps(opened, session_figures(ours))
+    return result
+
+
+def against_bare(figures: dict, levels: list[int], prefixes: list[str]) -> dict:
+    """Our job (each run of ours: ``prefixes``) against the bare example agent's, per level:
+    CPU per call, private memory per job (median), response and greeting p50/p95, each
+    [ours, bare, ours / bare]."""
+    ratios = {}
+    for prefix, level in ((prefix, level) for prefix in prefixes for level in levels):
+        ours, bare = figures.get(f"{prefix}{level}_calls"), figures.get(f"bare_{level}_calls")
+        if not ours or not bare:
+            continue
+        cpu = [run["cpu_per_second"]["worker + jobs"] / level for run in (ours, bare)]
+        # The jobs in a call are the largest processes; the others are prewarmed ones waiting.
+        memory = [median(sorted(run["job_private_mb"])[-level:]) for run in (ours, bare)]
+        row = {
+            "cpu_per_call": [round(cpu[0], 4), round(cpu[1], 4), ratio(*cpu)],
+            "job_private_mb": [memory[0], memory[1], ratio(*memory)],
+        }
+        for part in ("response", "greeting_after_dialling"):
+            for at in ("p50", "p95"):
+                values = [ours[part][at], bare[part][at]]
+                row[f"{part}_{at}_ms"] = [*values, ratio(*values)]
+        ratios[f"{prefix}{level}_calls"] = row
+    for prefix in prefixes:
+        ours, bare = figures.get(f"{prefix}greetings"), figures.get("bare_greetings")
+        if ours and bare:
+            ratios[f"{prefix}greetings_one_by_one"] = {
+                f"greeting_{at}_ms": [
+                    ours["greeting_after_dialling"][at], bare["greeting_after_dialling"][at],
+                    ratio(ours["greeting_after_dialling"][at], bare["greeting_after_dialling"][at]),
+                ]
+                for at in ("p50", "p95")
+            }  # fmt: skip
+    return ratios
+
+
+def median(values: list[float]) -> float | None:
+    return sorted(values)[len(values) // 2] if values else None
+
+
+def ratio(ours: float | None, theirs: float | None) -> float | None:
+    return round(ours / theirs, 2) if ours is not None and theirs else None
+
+
+def run_levels(dial, samples, levels, turns, worker, parts, figures, prefix="") -> None:
     """Concurrent calls level by level, until the response's p95 doubles against one call."""
     baseline = None
     for level in levels:
         meter = CpuMeter(parts)
-        calls, memory, connections = asyncio.run(
-            run_level(web_url, samples, level, turns, worker.pid)
-        )
+        calls, memory, connections = asyncio.run(run_level(dial, samples, level, turns, worker.pid))
         cpu = meter.per_second()
-        figures_of = session_figures([c["call_id"] for c in calls])
+        ours = [c["call_id"] for c in calls if c["call_id"]]  # the bare agent's have none
+        figures_of = session_figures(ours) if ours else {}
         split, unsplit = split_turns(calls, figures_of)
+        if not ours:
+            split = {"response": split["response"]}
         unanswered = sum(r is None for c in calls for r in c["responses"])
         result = {name: percentiles(values) for name, values in split.items()}
         greetings = [c["greeting"] * 1000 for c in calls if c["greeting"] is not None]
         result["greeting_after_dialling"] = percentiles(greetings)
+        if ours:
+            result["opening_steps_ms"] = opening_steps(calls, figures_of)
+            print("  opening (ms after Call, p50/p95):", {
+                step: (value["p50"], value["p95"])
+                for step, value in result["opening_steps_ms"].items()
+            }, flush=True)  # fmt: skip
         result |= {"unanswered_turns": unanswered, "calls_not_split": unsplit,
                    "cpu_per_second": cpu, "job_private_mb": memory,
                    "postgres_server_connections": connections}  # fmt: skip

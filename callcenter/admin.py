@@ -171,7 +171,7 @@ class CallAdmin(admin.ModelAdmin):
 class WebCallPageAdmin(admin.ModelAdmin):
     """The web call page's one row of settings: changed, never added twice or deleted."""
 
-    list_display = ["__str__", "recording_policy"]
+    list_display = ["__str__", "recording_policy", "greeting"]
 
     def has_add_permission(self, request) -> bool:
         return not WebCallPage.objects.exists()

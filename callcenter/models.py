@@ -655,6 +655,15 @@ def _first_sentence(text) -> str:
     return clean[: end + 1] if end > 0 else clean
 
 
+# What the agent says first on a call it answers, unless staff set another greeting.
+DEFAULT_GREETING = "Welcome to the service desk. Please tell me your vehicle's VIN."
+GREETING_HELP = (
+    "What the agent says first, always the same: played at once, its audio kept per voice. "
+    "Empty: the agent words its own greeting (the caller waits for the model and speech "
+    "synthesis)."
+)
+
+
 class WebCallPage(models.Model):
     """The web call page's settings, kept in the admin: one row (``current()``)."""
 
@@ -662,6 +671,9 @@ class WebCallPage(models.Model):
         max_length=16, choices=RecordingPolicy.choices, default=RecordingPolicy.ANNOUNCE,
         help_text="How calls from the web page are recorded, when RECORDING_MODE is on.",
     )  # fmt: skip
+    greeting = models.CharField(
+        max_length=300, blank=True, default=DEFAULT_GREETING, help_text=GREETING_HELP
+    )
 
     class Meta:
         verbose_name = verbose_name_plural = "web call page"

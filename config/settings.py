@@ -472,6 +472,8 @@ if RECORDING_MODE not in {"egress", "agent", "off"}:
     raise ImproperlyConfigured("RECORDING_MODE must be one of: egress, agent, off")
 if RECORDING_MODE == "egress" and not S3_BUCKET:
     raise ImproperlyConfigured("RECORDING_MODE=egress needs S3_BUCKET: LiveKit writes to S3")
+# Where the worker keeps the audio of fixed sentences (greeting, announcement) per voice.
+SPEECH_CACHE_DIR = Path(env_str("SPEECH_CACHE_DIR") or BASE_DIR / "var" / "speech")
 # Where the worker keeps agent-side recordings until the storage has them.
 RECORDING_SPOOL_DIR = Path(env_str("RECORDING_SPOOL_DIR") or BASE_DIR / "var" / "recording-spool")
 # Retention: recordings older than this many days are deleted by purge_recordings.

@@ -23,6 +23,7 @@ class PhoneLineForm(forms.ModelForm):
             "allowed_addresses",
             "outbound_address",
             "recording_policy",
+            "greeting",
         ]
 
     def _post_clean(self):

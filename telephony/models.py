@@ -70,6 +70,11 @@ class PhoneLine(models.Model):
         max_length=16, choices=RecordingPolicy.choices, default=RecordingPolicy.ANNOUNCE,
         help_text="How calls on this line are recorded, when RECORDING_MODE is on.",
     )  # fmt: skip
+    greeting = models.CharField(
+        max_length=300, blank=True,
+        help_text="What the agent says first, in the line's first language, always the same: "
+        "played at once. Empty: the web call page's greeting.",
+    )  # fmt: skip
     inbound_trunk_id = models.CharField(max_length=64, blank=True, editable=False)
     outbound_trunk_id = models.CharField(max_length=64, blank=True, editable=False)
     dispatch_rule_id = models.CharField(max_length=64, blank=True, editable=False)

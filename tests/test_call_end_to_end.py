@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 from agentworker.entrypoint import MAX_TYPED_CHARACTERS
 from agentworker.intake import ENDED_CALL_MESSAGE
 from agentworker.resume import BACK_SAID
-from callcenter.models import Call, CallEvent, TranscriptSegment, WorkerHeartbeat
+from callcenter.models import Call, CallEvent, TranscriptSegment, WebCallPage, WorkerHeartbeat
 from recordings.consent import ANNOUNCEMENT
 from recordings.models import Recording
 from tests.support.recording_audio import channel_levels
@@ -57,11 +57,12 @@ LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
 
 
 def start_call(page, stack):
+    """The caller presses Call; the call (the latest: an earlier one may be stored)."""
     page.add_init_script(REMOTE_AUDIO_METER)
     page.goto(stack.web_url + "/")
     page.get_by_role("button", name="Call", exact=True).click()
     expect(page.locator("#call-app")).to_have_attribute("data-state", "inCall", timeout=30000)
-    return Call.objects.get()
+    return Call.objects.order_by("-started_at").first()
 
 
 def hang_up(page, call: Call, stack) -> None:
@@ -195,6 +196,38 @@ def test_a_typed_message_gets_a_spoken_and_captioned_answer(e2e_stack, caller_br
     )
     assert call.segments.filter(speaker=TranscriptSegment.Speaker.CUSTOMER, text=TYPED).exists()
     hang_up(page, call, e2e_stack)
+
+
+def test_the_greeting_is_synthesised_once_then_played_from_its_kept_audio(
+    e2e_stack, caller_browser, tmp_path
+):
+    # A greeting no earlier test kept: staff change it in the admin, the next call says it.
+    greeting = f"Good day, this is the greeting of {tmp_path.name}. What is your VIN?"
+    page_settings = WebCallPage.current()
+    page_settings.greeting = greeting
+    page_settings.save()
+    models = e2e_stack.models
+    for attempt in ("first", "second"):
+        page = silent_caller(e2e_stack, caller_browser, tmp_path)  # the stand-in starts anew
+        synthesised_before, requests_before = models.spoken.count(greeting), len(models.requests)
+        started = page_time(page)
+        call = start_call(page, e2e_stack)
+        expect(page.locator("#captions")).to_contain_text(f"Assistant: {greeting}", timeout=30000)
+        page.wait_for_function(HEARD, arg=started, timeout=20000)  # the caller hears it
+        hang_up(page, call, e2e_stack)
+        synthesised = models.spoken.count(greeting) - synthesised_before
+        # The model is not asked for a greeting: only for the call's summary.
+        asked = [r["messages"][0].get("content", "") for r in models.requests[requests_before:]]
+        assert not [a for a in asked if not str(a).startswith("You summarise calls")], asked
+        assert call.segments.filter(speaker="agent", text=greeting).exists()
+        if attempt == "first":  # said through speech synthesis, and synthesised to be kept
+            assert synthesised >= 1, models.spoken
+        else:  # played from the kept audio: speech synthesis is not asked for it again
+            assert synthesised == 0, models.spoken
+    # The job noted when it reached each step of opening the call, in order.
+    opening = call.metrics["opening"]
+    steps = ["job_started", "connected", "taken_up", "session_started"]
+    assert [opening[step] for step in steps] == sorted(opening[step] for step in steps)
 
 
 def test_a_worker_killed_mid_call_is_replaced_and_the_call_goes_on_where_it_stopped(

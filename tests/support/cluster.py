@@ -200,6 +200,7 @@ class Cluster:
             "LLM_MODEL": "scripted",
             "RECORDING_MODE": "agent",
             "RECORDING_SPOOL_DIR": str(self.folder / f"spool-{host}"),
+            "SPEECH_CACHE_DIR": str(self.folder / f"speech-{host}"),
             "S3_BUCKET": "recordings",
             "S3_ENDPOINT_URL": "http://data:9000",
             "S3_REGION": "us-east-1",

@@ -120,6 +120,7 @@ class ScriptedLLMServer:
         self.audio: list[bytes] = []
         self.unexpected_audio: list[str] = []
         self.spoken: list[str] = []  # what the speech endpoint was asked to say
+        self.speech_delay = 0.0  # seconds before the speech endpoint answers (its first byte)
         self.speech_requests: list[dict[str, Any]] = []  # their bodies (model, voice, …)
         self.transcription_models: list[str] = []  # the model each transcription asked for
         self.chunk_words = chunk_words
@@ -186,6 +187,7 @@ class ScriptedLLMServer:
         self.spoken.append(text)
         self.speech_requests.append(body)
         wav = await asyncio.to_thread(_spoken, text)
+        await asyncio.sleep(self.speech_delay)
         return web.Response(body=wav, content_type="audio/wav")
 
     async def _chat(self, request: web.Request) -> web.StreamResponse:

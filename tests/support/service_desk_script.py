@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 
+from callcenter.models import DEFAULT_GREETING
 from tests.support.scripted_llm import Reply, ToolCall
 
 VIN = "1HGCM82633A004352"
@@ -13,7 +14,8 @@ SPOKEN_VIN = "one H G C M eight two six three three A zero zero four three five 
 # A greeting and the VIN in one breath: a pause (as after "Hello.") may let the VAD cut the
 # caller in two, and the stand-in transcription expects one utterance.
 CALLER_SAYS = f"Hi there my VIN is {SPOKEN_VIN}."
-GREETING = "Welcome to the service desk. Please tell me your vehicle's VIN."
+# What the agent says first: the web call page's default greeting (not the model's words).
+GREETING = DEFAULT_GREETING
 ANSWER = "I found your 2003 Honda Accord. How can I help with it today?"
 TYPED = "When is my next service due?"
 TYPED_ANSWER = "Your next service is due at ninety thousand miles."

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -248,6 +249,8 @@ def voice_stack(
     logs = ARTIFACTS / "logs"
     for old in logs.glob("*.log"):
         old.unlink()
+    speech_cache = ARTIFACTS / "speech"  # the kept greetings: none from an earlier run
+    shutil.rmtree(speech_cache, ignore_errors=True)
     web_port, livekit_port, udp_port = free_port(), free_port(), free_port()
     sip_port = free_port()
     # livekit-server and livekit-sip meet in Redis, in a database of this checkout's own (two
@@ -273,6 +276,7 @@ def voice_stack(
             "LLM_MODEL": "scripted",
             "RECORDING_MODE": "agent",
             "RECORDING_SPOOL_DIR": str(ARTIFACTS / "recording-spool"),
+            "SPEECH_CACHE_DIR": str(speech_cache),
             "S3_BUCKET": s3.bucket,
             "S3_ENDPOINT_URL": s3.endpoint,
             "S3_REGION": "us-east-1",

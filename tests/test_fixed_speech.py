@@ -1,0 +1,89 @@
+"""The agent's fixed sentences (greeting, announcement) are synthesised once per voice and
+kept: the real OpenAI TTS client against the scripted speech server."""
+
+import numpy as np
+import pytest
+
+from agentworker import pipeline
+from agentworker.fixed_speech import FRAME_MS, FixedSpeech, frames_of, read_wav
+from tests.support.scripted_llm import ScriptedLLMServer
+
+SENTENCE = "Welcome to the service desk."
+
+
+@pytest.fixture
+async def speech(settings):
+    async with ScriptedLLMServer([]) as server:
+        settings.OPENAI_BASE_URL, settings.OPENAI_API_KEY = server.base_url, "local"
+        settings.AZURE_SPEECH_KEY = settings.AZURE_SPEECH_REGION = ""
+        settings.TTS_BASE_URL = settings.TTS_MODEL = settings.TTS_VOICE = ""
+        yield server
+
+
+def kept_speech(directory) -> FixedSpeech:
+    return FixedSpeech(pipeline.voice_of("en-US"), pipeline.build_tts("en-US"), directory)
+
+
+async def test_a_sentence_not_kept_is_synthesised_meanwhile_and_played_from_then_on(
+    speech, tmp_path
+):
+    first = kept_speech(tmp_path)
+    await first.load(SENTENCE, "")
+    assert first.kept == {}  # this call says it through speech synthesis
+    await first.aclose()
+    assert speech.spoken == [SENTENCE]
+
+    second = kept_speech(tmp_path)
+    await second.load(SENTENCE)
+    synthesised = await pipeline.build_tts("en-US").synthesize(SENTENCE).collect()
+    kept = second.kept[SENTENCE]
+    assert (kept.sample_rate, kept.num_channels) == (synthesised.sample_rate, 1)
+    assert bytes(kept.data) == bytes(synthesised.data)
+    assert speech.spoken == [SENTENCE, SENTENCE]  # the second call did not ask for it
+
+
+async def test_each_voice_and_sentence_is_kept_apart(speech, tmp_path, settings):
+    one = kept_speech(tmp_path)
+    assert one.path_of(SENTENCE) == kept_speech(tmp_path).path_of(SENTENCE)
+    assert one.path_of(SENTENCE) != one.path_of(SENTENCE + " Hello.")
+    settings.TTS_VOICE = "onyx"
+    assert one.path_of(SENTENCE) != kept_speech(tmp_path).path_of(SENTENCE)
+
+
+async def test_a_damaged_file_is_not_played_and_is_written_again(speech, tmp_path):
+    damaged = kept_speech(tmp_path)
+    damaged.path_of(SENTENCE).write_bytes(b"RIFF and nothing more")
+    await damaged.load(SENTENCE)
+    assert damaged.kept == {}
+    await damaged.aclose()
+    assert read_wav(damaged.path_of(SENTENCE)) is not None
+    assert list(tmp_path.glob("*.partial")) == []  # nothing half-written left beside it
+
+
+async def test_kept_audio_is_played_in_short_frames_with_every_sample(speech, tmp_path):
+    whole = await pipeline.build_tts("en-US").synthesize(SENTENCE).collect()
+    frames = [frame async for frame in frames_of(whole)]
+    assert {frame.samples_per_channel for frame in frames[:-1]} == {
+        whole.sample_rate * FRAME_MS // 1000
+    }
+    played = np.concatenate([np.frombuffer(frame.data, dtype=np.int16) for frame in frames])
+    assert np.array_equal(played, np.frombuffer(whole.data, dtype=np.int16))
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_greeting_said_is_the_lines_else_the_web_pages_else_the_models():
+    from asgiref.sync import sync_to_async
+
+    from agentworker.opening import greeting_for
+    from callcenter.models import DEFAULT_GREETING, WebCallPage
+    from telephony.models import PhoneLine
+
+    line = await PhoneLine.objects.acreate(number="+4930123456", name="Workshop")
+    assert await greeting_for(None) == DEFAULT_GREETING
+    assert await greeting_for(line) == DEFAULT_GREETING  # a line without one: the page's
+    line.greeting = "Werkstatt Müller, guten Tag. Wie lautet Ihre Fahrgestellnummer?"
+    assert await greeting_for(line) == line.greeting
+    page = await sync_to_async(WebCallPage.current)()
+    page.greeting = ""
+    await sync_to_async(page.save)()
+    assert await greeting_for(None) == ""  # the model words its own
