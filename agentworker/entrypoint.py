@@ -95,10 +95,11 @@ async def entrypoint(ctx: JobContext) -> None:
         call.pk, job_id=ctx.job.id, on_taken_over=lambda: ctx.shutdown(reason=TAKEN_OVER)
     )
     line = await line_of(call)
+    clients = ctx.proc.userdata.get("openai_clients") or {}
     session = pipeline.build_session(
-        ctx.proc.userdata.get("vad"), line.language_list if line else None,
-        ctx.proc.userdata.get("openai_clients"),
-    )  # fmt: skip
+        ctx.proc.userdata.get("vad"), line.language_list if line else None, clients
+    )
+    reached["session_built"] = time.time()
     agent = await agent_for(opening, request, call, writer, line)
     # A number refused for calling too often is told so and put down: nothing is recorded.
     consent = (
@@ -109,7 +110,9 @@ async def entrypoint(ctx: JobContext) -> None:
     if opening in (Opening.GREET, Opening.DIAL):
         agent.first_words = first_words(consent)
         language = line.language_list[0] if line else settings.CALL_LANGUAGES[0]
-        agent.fixed_speech = FixedSpeech(pipeline.voice_of(language), session.tts)
+        agent.fixed_speech = FixedSpeech(
+            pipeline.voice_of(language), pipeline.build_tts(language, clients.get("tts"))
+        )
         await agent.fixed_speech.load(agent.first_words, agent.greeting_said)
     parts = JobParts(ctx, CallJob(call, writer, agent, session, line), consent, opening)
     for step, at in reached.items():
@@ -117,7 +120,7 @@ async def entrypoint(ctx: JobContext) -> None:
     if not resuming and opening != Opening.REFUSE:
         parts.recording.note_consent()
     ctx.add_shutdown_callback(parts.finish)
-    parts.events.reached("session_built")
+    parts.events.reached("ready")  # the agent, its consent and kept audio too
     await session.start(
         agent=agent,
         room=ctx.room,

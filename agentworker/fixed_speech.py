@@ -22,11 +22,13 @@ from pathlib import Path
 
 from django.conf import settings
 from livekit import rtc
-from livekit.agents import AgentSession, tts
+from livekit.agents import AgentSession, APIConnectOptions, tts
 
 logger = logging.getLogger(__name__)
 
 FRAME_MS = 20  # the kept audio is played in frames of this length, as TTS plugins push them
+ONE_ATTEMPT = APIConnectOptions(max_retry=0)
+CLOSE_SECONDS = 10.0
 
 
 class FixedSpeech:
@@ -34,6 +36,8 @@ class FixedSpeech:
     provider, model, voice, language); synthesises what is missing with ``synthesizer``."""
 
     def __init__(self, voice: str, synthesizer: tts.TTS, directory: Path | None = None) -> None:
+        """``synthesizer``: a TTS of the voice's own, not the session's (the session reports
+        its TTS's errors on the call; a sentence that could not be kept is no error of it)."""
         self.voice = voice
         self.synthesizer = synthesizer
         self.directory = Path(directory or settings.SPEECH_CACHE_DIR)
@@ -68,18 +72,23 @@ class FixedSpeech:
 
     async def synthesize(self, text: str) -> None:
         """Synthesise ``text`` and keep it for the next calls (a failure only logs: the
-        sentence is then synthesised when said, as any other)."""
+        sentence is then synthesised when said, as any other). One attempt: a retried
+        synthesis would keep the audio of the failed attempt too, a stutter on every call."""
         try:
-            frame = await self.synthesizer.synthesize(text).collect()
+            stream = self.synthesizer.synthesize(text, conn_options=ONE_ATTEMPT)
+            frame = await stream.collect()
+            await asyncio.to_thread(write_wav, self.path_of(text), frame)
         except Exception:
-            logger.warning("could not synthesise %r to keep it", text, exc_info=True)
-            return
-        await asyncio.to_thread(write_wav, self.path_of(text), frame)
+            logger.warning("could not keep the audio of %r", text, exc_info=True)
 
     async def aclose(self) -> None:
-        """Let the syntheses under way finish (a job ending right after its greeting)."""
-        if self._filling:
-            await asyncio.wait(set(self._filling), timeout=10)
+        """Let the syntheses under way finish (a job ending right after its greeting), for
+        at most CLOSE_SECONDS."""
+        if not self._filling:
+            return
+        _done, pending = await asyncio.wait(set(self._filling), timeout=CLOSE_SECONDS)
+        for task in pending:
+            task.cancel()
 
 
 async def frames_of(frame: rtc.AudioFrame) -> AsyncIterator[rtc.AudioFrame]:
@@ -95,17 +104,22 @@ async def frames_of(frame: rtc.AudioFrame) -> AsyncIterator[rtc.AudioFrame]:
 
 
 def read_wav(path: Path) -> rtc.AudioFrame | None:
-    """The audio kept at ``path``, or None when there is none (or it cannot be read)."""
+    """The audio kept at ``path``, or None when there is none or it cannot be played (cut
+    short, unreadable, another format): the sentence is then synthesised anew."""
     try:
         with wave.open(str(path), "rb") as kept:
-            if kept.getsampwidth() != 2:
-                return None
-            return rtc.AudioFrame(
-                kept.readframes(kept.getnframes()), kept.getframerate(), kept.getnchannels(),
-                kept.getnframes(),
-            )  # fmt: skip
-    except (FileNotFoundError, wave.Error, EOFError):
+            channels, rate = kept.getnchannels(), kept.getframerate()
+            data = kept.readframes(kept.getnframes())
+            whole = kept.getsampwidth() == 2 and len(data) == kept.getnframes() * 2 * channels
+    except FileNotFoundError:
         return None
+    except (OSError, EOFError, wave.Error) as error:
+        logger.warning("kept audio %s cannot be read: %s", path.name, error)
+        return None
+    if not whole or not data:
+        logger.warning("kept audio %s is cut short or not 16-bit: synthesised anew", path.name)
+        return None
+    return rtc.AudioFrame(data, rate, channels, len(data) // (2 * channels))
 
 
 def write_wav(path: Path, frame: rtc.AudioFrame) -> None:
@@ -113,11 +127,15 @@ def write_wav(path: Path, frame: rtc.AudioFrame) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     descriptor, partial = tempfile.mkstemp(dir=path.parent, suffix=".partial")
     try:
-        with os.fdopen(descriptor, "wb") as file, wave.open(file, "wb") as kept:
-            kept.setnchannels(frame.num_channels)
-            kept.setsampwidth(2)
-            kept.setframerate(frame.sample_rate)
-            kept.writeframes(frame.data.tobytes())
+        os.fchmod(descriptor, 0o644)  # workers of other users may share the folder
+        with os.fdopen(descriptor, "wb") as file:
+            with wave.open(file, "wb") as kept:
+                kept.setnchannels(frame.num_channels)
+                kept.setsampwidth(2)
+                kept.setframerate(frame.sample_rate)
+                kept.writeframes(frame.data.tobytes())
+            file.flush()
+            os.fsync(file.fileno())  # on disk before its name: never a short file after a crash
         os.replace(partial, path)
     except BaseException:
         Path(partial).unlink(missing_ok=True)

@@ -9,9 +9,10 @@ import logging
 from enum import StrEnum
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
 from livekit.agents import JobContext
 
-from agentworker.agent import INSTRUCTIONS, ServiceDeskAgent, instructions_for_line
+from agentworker.agent import GREETING, INSTRUCTIONS, ServiceDeskAgent, instructions_for_line
 from agentworker.call_job import CallJob
 from agentworker.campaign_call import campaign_script, contact_tools_for
 from agentworker.dial_out import DialScript, callback_script, dial_customer
@@ -77,14 +78,19 @@ async def agent_for(
         return agent
     agent = ServiceDeskAgent(writer, instructions=instructions, greets=opening == Opening.GREET)
     agent.greeting_said = await greeting_for(line)
+    if line is not None and not agent.greeting_said:  # the model greets, in the line's voice
+        agent.greeting = f"{GREETING} Speak {line.language_list[0]}."
     return agent
 
 
 async def greeting_for(line: PhoneLine | None) -> str:
     """The greeting said as it is on a call answered on ``line`` (None: the web page): the
-    line's own, else the web call page's; empty: the model words one."""
+    line's own, else the web call page's where the line speaks the page's language
+    (CALL_LANGUAGES); empty: the model words one."""
     if line is not None and line.greeting:
         return line.greeting
+    if line is not None and line.language_list[0] != settings.CALL_LANGUAGES[0]:
+        return ""
     return (await sync_to_async(WebCallPage.current)()).greeting
 
 

@@ -102,8 +102,11 @@ def voice_of(language: str) -> str:
     if azure_configured():
         voice = settings.AZURE_VOICES.get(language, "en-US-JennyNeural")
         return f"azure {settings.AZURE_SPEECH_REGION} {voice} {language}"
+    from livekit.plugins.openai import tts as openai_tts
+
     server = settings.TTS_BASE_URL or settings.OPENAI_BASE_URL or "openai"
-    return f"openai {server} {settings.TTS_MODEL or '-'} {settings.TTS_VOICE or '-'}"
+    model = settings.TTS_MODEL or openai_tts.DEFAULT_MODEL  # the plugin's, as it uses them
+    return f"openai {server} {model} {settings.TTS_VOICE or openai_tts.DEFAULT_VOICE}"
 
 
 def build_session(

@@ -41,7 +41,9 @@ class MyAgent(Agent):
         self.session.generate_reply()
 
 
-server = AgentServer()
+# As many prewarmed processes as the product's worker keeps when the benchmark sets it.
+idle = os.environ.get("AGENT_IDLE_PROCESSES")
+server = AgentServer(**({"num_idle_processes": int(idle)} if idle else {}))
 
 
 def prewarm(proc: JobProcess) -> None:

@@ -303,8 +303,8 @@ def split_turns(calls: list[dict], figures: dict[str, dict]) -> tuple[dict, int]
         eou = metrics.get("eou_delay_ms", [])
         # The last samples are the answers': a greeting the model worded, or one synthesised
         # as it was said (not yet kept), has samples of its own before them.
-        ttft = metrics.get("llm_ttft_ms", [])[-turns:]
-        ttfb = metrics.get("tts_ttfb_ms", [])[-turns:]
+        ttft = metrics.get("llm_ttft_ms", [])[-turns:] if turns else []
+        ttfb = metrics.get("tts_ttfb_ms", [])[-turns:] if turns else []
         ended, started = metrics.get("caller_ended", []), metrics.get("answer_started", [])
         if None in responses or not turns == len(eou) == len(ttft) == len(ttfb):
             unsplit += 1
@@ -332,7 +332,7 @@ def split_turns(calls: list[dict], figures: dict[str, dict]) -> tuple[dict, int]
 # The opening of a call, step by step: the caller's (bench) and the job's (Call.metrics).
 OPENING_STEPS = (
     "posted", "caller_connected", "job_started", "connected", "taken_up", "session_built",
-    "session_started", "greeting_playout",
+    "ready", "session_started", "greeting_playout",
 )  # fmt: skip
 
 
@@ -543,6 +543,8 @@ def main() -> None:
         "job's CPU, memory and response time as ratios to it",
     )  # fmt: skip
     args = parser.parse_args()
+    if args.bare and args.vin_trials:
+        parser.error("--bare compares levels and greetings, not --vin-trials")
     levels = [int(level) for level in args.levels.split(",")]
 
     setup_django()
@@ -627,8 +629,12 @@ def main() -> None:
                     "callers (this process)": [os.getpid()],
                 }
                 # One call first, not measured: what a worker does once (its first connection
-                # to the server, the kept greeting) is not what every call costs.
-                asyncio.run(one_call(dial, samples, 1, seed=-1))
+                # to the server, the kept greeting) is not what every call costs. Its job
+                # finished (its metrics stored; the bare agent's: a moment) before measuring.
+                warm_up = asyncio.run(one_call(dial, samples, 1, seed=-1))
+                if warm_up["call_id"]:
+                    session_figures([warm_up["call_id"]])
+                time.sleep(3)
                 if args.vin_trials:
                     figures["vin_in_groups"] = asyncio.run(vin_trials(dial, args.vin_trials, 4))
                 else:

@@ -73,7 +73,8 @@ class PhoneLine(models.Model):
     greeting = models.CharField(
         max_length=300, blank=True,
         help_text="What the agent says first, in the line's first language, always the same: "
-        "played at once. Empty: the web call page's greeting.",
+        "played at once. Empty: the web call page's greeting on a line in its language, "
+        "else the agent words one in the line's language.",
     )  # fmt: skip
     inbound_trunk_id = models.CharField(max_length=64, blank=True, editable=False)
     outbound_trunk_id = models.CharField(max_length=64, blank=True, editable=False)

@@ -260,14 +260,17 @@ async def test_the_writer_holds_writes_while_the_database_is_away_and_loses_none
         with psycopg.connect(postgres_dsn("postgres"), autocommit=True) as db:
             db.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS {str(allowed).lower()}')
             if not allowed:
+                # The clients' connections only: an autovacuum worker on the database is the
+                # server's own (and only a superuser may end it).
                 db.execute(
                     "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-                    "WHERE datname = %s AND pid <> pg_backend_pid()",
+                    "WHERE datname = %s AND pid <> pg_backend_pid() "
+                    "AND backend_type = 'client backend'",
                     [database],
                 )
 
-    await sync_to_async(set_reachable)(False)
-    try:
+    try:  # reachable again whatever happens: every later test needs the database
+        await sync_to_async(set_reachable)(False)
         for number in range(5):
             writer.segment("agent", f"during {number}")
         await asyncio.sleep(0.5)

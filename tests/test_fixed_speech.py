@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from agentworker import pipeline
-from agentworker.fixed_speech import FRAME_MS, FixedSpeech, frames_of, read_wav
+from agentworker.fixed_speech import FRAME_MS, FixedSpeech, frames_of, read_wav, write_wav
 from tests.support.scripted_llm import ScriptedLLMServer
 
 SENTENCE = "Welcome to the service desk."
@@ -50,14 +50,31 @@ async def test_each_voice_and_sentence_is_kept_apart(speech, tmp_path, settings)
     assert one.path_of(SENTENCE) != kept_speech(tmp_path).path_of(SENTENCE)
 
 
-async def test_a_damaged_file_is_not_played_and_is_written_again(speech, tmp_path):
+@pytest.mark.parametrize("damage", ["not a wav", "cut short"])
+async def test_a_damaged_file_is_not_played_and_is_written_again(speech, tmp_path, damage):
     damaged = kept_speech(tmp_path)
-    damaged.path_of(SENTENCE).write_bytes(b"RIFF and nothing more")
+    path = damaged.path_of(SENTENCE)
+    if damage == "not a wav":
+        path.write_bytes(b"RIFF and nothing more")
+    else:  # a header saying more audio than the file holds
+        whole = await pipeline.build_tts("en-US").synthesize(SENTENCE).collect()
+        write_wav(path, whole)
+        path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
     await damaged.load(SENTENCE)
     assert damaged.kept == {}
     await damaged.aclose()
-    assert read_wav(damaged.path_of(SENTENCE)) is not None
+    assert read_wav(path) is not None
+    assert path.stat().st_mode & 0o777 == 0o644  # readable by workers of another user
     assert list(tmp_path.glob("*.partial")) == []  # nothing half-written left beside it
+
+
+async def test_a_failed_synthesis_keeps_nothing_and_is_tried_once(speech, tmp_path):
+    speech.speech_status = 500
+    failing = kept_speech(tmp_path)
+    await failing.load(SENTENCE)
+    await failing.aclose()
+    assert list(tmp_path.iterdir()) == []
+    assert speech.spoken == [SENTENCE]  # one attempt: a retry would keep a stutter
 
 
 async def test_kept_audio_is_played_in_short_frames_with_every_sample(speech, tmp_path):
@@ -71,7 +88,8 @@ async def test_kept_audio_is_played_in_short_frames_with_every_sample(speech, tm
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_the_greeting_said_is_the_lines_else_the_web_pages_else_the_models():
+async def test_the_greeting_said_is_the_lines_else_the_web_pages_else_the_models(settings):
+    settings.CALL_LANGUAGES = ["en-US"]
     from asgiref.sync import sync_to_async
 
     from agentworker.opening import greeting_for
@@ -79,10 +97,12 @@ async def test_the_greeting_said_is_the_lines_else_the_web_pages_else_the_models
     from telephony.models import PhoneLine
 
     line = await PhoneLine.objects.acreate(number="+4930123456", name="Workshop")
+    german = await PhoneLine.objects.acreate(number="+4930654321", name="Berlin", languages="de-DE")
     assert await greeting_for(None) == DEFAULT_GREETING
     assert await greeting_for(line) == DEFAULT_GREETING  # a line without one: the page's
-    line.greeting = "Werkstatt Müller, guten Tag. Wie lautet Ihre Fahrgestellnummer?"
-    assert await greeting_for(line) == line.greeting
+    assert await greeting_for(german) == ""  # not the page's English: the model greets
+    german.greeting = "Werkstatt Müller, guten Tag. Wie lautet Ihre Fahrgestellnummer?"
+    assert await greeting_for(german) == german.greeting
     page = await sync_to_async(WebCallPage.current)()
     page.greeting = ""
     await sync_to_async(page.save)()

@@ -121,6 +121,7 @@ class ScriptedLLMServer:
         self.unexpected_audio: list[str] = []
         self.spoken: list[str] = []  # what the speech endpoint was asked to say
         self.speech_delay = 0.0  # seconds before the speech endpoint answers (its first byte)
+        self.speech_status = 200  # anything else fails every speech request
         self.speech_requests: list[dict[str, Any]] = []  # their bodies (model, voice, …)
         self.transcription_models: list[str] = []  # the model each transcription asked for
         self.chunk_words = chunk_words
@@ -186,6 +187,11 @@ class ScriptedLLMServer:
         text = str(body.get("input", ""))
         self.spoken.append(text)
         self.speech_requests.append(body)
+        if self.speech_status != 200:
+            return web.json_response(
+                {"error": {"message": "scripted failure", "type": "server_error"}},
+                status=self.speech_status,
+            )
         wav = await asyncio.to_thread(_spoken, text)
         await asyncio.sleep(self.speech_delay)
         return web.Response(body=wav, content_type="audio/wav")
