@@ -23,6 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from appointments.models import mask_number
+from callcenter.greeting import DEFAULT_GREETING
 from recordings.models import RecordingConsent, RecordingPolicy
 from vehicles.vin import InvalidVIN, normalize_vin
 
@@ -655,8 +656,6 @@ def _first_sentence(text) -> str:
     return clean[: end + 1] if end > 0 else clean
 
 
-# What the agent says first on a call it answers, unless staff set another greeting.
-DEFAULT_GREETING = "Welcome to the service desk. Please tell me your vehicle's VIN."
 GREETING_HELP = (
     "What the agent says first, always the same: played at once, its audio kept per voice. "
     "Empty: the agent words its own greeting (the caller waits for the model and speech "

@@ -93,7 +93,8 @@ async def test_the_greeting_said_is_the_lines_else_the_web_pages_else_the_models
     from asgiref.sync import sync_to_async
 
     from agentworker.opening import greeting_for
-    from callcenter.models import DEFAULT_GREETING, WebCallPage
+    from callcenter.greeting import DEFAULT_GREETING
+    from callcenter.models import WebCallPage
     from telephony.models import PhoneLine
 
     line = await PhoneLine.objects.acreate(number="+4930123456", name="Workshop")

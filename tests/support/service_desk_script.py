@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 import re
 
-from callcenter.models import DEFAULT_GREETING
+from callcenter.greeting import DEFAULT_GREETING
 from tests.support.scripted_llm import Reply, ToolCall
 
 VIN = "1HGCM82633A004352"
