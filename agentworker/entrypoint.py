@@ -65,6 +65,7 @@ from agentworker.writer import CallWriter  # noqa: E402
 from callcenter.job_request import JobRequest  # noqa: E402
 from callcenter.livekit_tokens import CALLER_IDENTITY_PREFIX  # noqa: E402
 from callcenter.models import Call  # noqa: E402
+from recordings.consent import QUESTION  # noqa: E402
 from recordings.models import RecordingConsent  # noqa: E402
 from telephony.models import PhoneLine  # noqa: E402
 
@@ -113,7 +114,13 @@ async def entrypoint(ctx: JobContext) -> None:
         agent.fixed_speech = FixedSpeech(
             pipeline.voice_of(language), pipeline.build_tts(language, clients.get("tts"))
         )
-        await agent.fixed_speech.load(agent.first_words, agent.greeting_said)
+        # After the consent question the model words the greeting (it answers the tool).
+        played = (
+            [agent.first_words]
+            if agent.first_words == QUESTION
+            else [agent.first_words, agent.greeting_said]
+        )
+        await agent.fixed_speech.load(*played)
     parts = JobParts(ctx, CallJob(call, writer, agent, session, line), consent, opening)
     for step, at in reached.items():
         parts.events.reached(step, at)

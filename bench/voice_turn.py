@@ -40,6 +40,7 @@ import functools
 import os
 import random
 import shutil
+import statistics
 import subprocess
 import sys
 import time
@@ -726,7 +727,8 @@ def against_bare(figures: dict, levels: list[int], prefixes: list[str]) -> dict:
             continue
         cpu = [run["cpu_per_second"]["worker + jobs"] / level for run in (ours, bare)]
         # The jobs in a call are the largest processes; the others are prewarmed ones waiting.
-        memory = [median(sorted(run["job_private_mb"])[-level:]) for run in (ours, bare)]
+        in_calls = [sorted(run["job_private_mb"])[-level:] for run in (ours, bare)]
+        memory = [statistics.median(sizes) if sizes else None for sizes in in_calls]
         row = {
             "cpu_per_call": [round(cpu[0], 4), round(cpu[1], 4), ratio(*cpu)],
             "job_private_mb": [memory[0], memory[1], ratio(*memory)],
@@ -747,10 +749,6 @@ def against_bare(figures: dict, levels: list[int], prefixes: list[str]) -> dict:
                 for at in ("p50", "p95")
             }  # fmt: skip
     return ratios
-
-
-def median(values: list[float]) -> float | None:
-    return sorted(values)[len(values) // 2] if values else None
 
 
 def ratio(ours: float | None, theirs: float | None) -> float | None:
