@@ -42,6 +42,7 @@ from agentworker.background_sound import (  # noqa: E402
     stop_background_sound,
 )
 from agentworker.call_job import CallJob  # noqa: E402
+from agentworker.call_review import review_call  # noqa: E402
 from agentworker.control import SupervisorControl  # noqa: E402
 from agentworker.desk_handoff import DeskHandoff  # noqa: E402
 from agentworker.fixed_speech import FixedSpeech  # noqa: E402
@@ -240,13 +241,22 @@ class JobParts:
             self.events.ended(failed_reason=ROOM_LOST if self.room_watch.lost else "")
         await job.writer.flush()
         await self.recording.finish()  # this job's part of the recording, in any case
-        if ours:
-            await summarize_call(job.call_id, job.session.llm)
+        if ours:  # the summary and the review, at once
+            await asyncio.gather(
+                summarize_call(job.call_id, job.session.llm),
+                review_call(job.call_id, self._review_model(), job.agent.instructions),
+            )
         await job.writer.close()
         if job.agent.fixed_speech is not None:  # audio being kept for the next calls
             await job.agent.fixed_speech.aclose()
         await stop_background_sound(self.background_sound)  # may wait for a room gone
         logger.info("call %s finished: %s", job.call_id, reason)
+
+    def _review_model(self):
+        """The review's LLM (REVIEW_MODEL, else the call's model) on the job's client: a model
+        of its own, so that the review's tokens are counted apart from the call's."""
+        clients = self.ctx.proc.userdata.get("openai_clients") or {}
+        return pipeline.build_llm(clients.get("llm"), settings.REVIEW_MODEL)
 
 
 # What the caller may type at once (lk.chat); the call page's chat box has the same maxlength.

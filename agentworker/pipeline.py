@@ -13,10 +13,11 @@ from livekit.plugins import openai
 logger = logging.getLogger(__name__)
 
 
-def build_llm(client: openai_sdk.AsyncClient | None = None) -> llm.LLM:
-    """The OpenAI (or OpenAI-compatible) LLM named in settings."""
+def build_llm(client: openai_sdk.AsyncClient | None = None, model: str = "") -> llm.LLM:
+    """The OpenAI (or OpenAI-compatible) LLM named in settings (``model``: another model of
+    the same server)."""
     return openai.LLM(
-        model=settings.LLM_MODEL,
+        model=model or settings.LLM_MODEL,
         base_url=settings.OPENAI_BASE_URL or None,
         api_key=settings.OPENAI_API_KEY or None,
         client=client,

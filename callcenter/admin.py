@@ -55,7 +55,7 @@ class CallAdmin(admin.ModelAdmin):
         "outcome",
         "needs_human",
     ]
-    list_filter = ["status", "channel", "outcome", "needs_human", "started_at"]
+    list_filter = ["status", "channel", "outcome", "needs_human", "flagged", "started_at"]
     search_fields = ["room_name", "caller", "vehicle__vin", "summary", "id"]
     date_hierarchy = "started_at"
     list_select_related = ["vehicle"]

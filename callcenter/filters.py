@@ -4,6 +4,7 @@ from datetime import UTC
 
 import django_filters
 from django import forms
+from django.db import models
 from django_filters.fields import IsoDateTimeField
 
 from callcenter.models import Call
@@ -74,6 +75,15 @@ def choice_filter(choices, label: str) -> django_filters.ChoiceFilter:
     return django_filters.ChoiceFilter(choices=choices, label=label, empty_label="Any")
 
 
+# The post-call review's flags, as supervisors work through them.
+FLAGGED = {
+    "yes": ("Flagged", models.Q(flagged=True)),
+    "open": ("Flagged, not yet reviewed", models.Q(flagged=True, flag_reviewed_at__isnull=True)),
+    "reviewed": ("Flagged and reviewed", models.Q(flagged=True, flag_reviewed_at__isnull=False)),
+    "no": ("Not flagged", models.Q(flagged=False)),
+}
+
+
 class CallFilter(django_filters.FilterSet):
     started_after = date_filter("gte", "Started after")
     started_before = date_filter("lt", "Started before")
@@ -82,10 +92,19 @@ class CallFilter(django_filters.FilterSet):
     outcome = choice_filter(Call.Outcome.choices, "Outcome")
     channel = choice_filter(Call.Channel.choices, "Channel")
     needs_human = django_filters.BooleanFilter(label="Asked for a person", widget=AnyYesNo)
+    flagged = django_filters.ChoiceFilter(
+        choices=[(key, label) for key, (label, _) in FLAGGED.items()],
+        label="Flagged",
+        empty_label="Any",
+        method="filter_flagged",
+    )
 
     class Meta:
         model = Call
         fields = [
             "started_after", "started_before", "status", "outcome", "channel", "needs_human",
-            "vin",
+            "flagged", "vin",
         ]  # fmt: skip
+
+    def filter_flagged(self, calls, name, value):
+        return calls.filter(FLAGGED[value][1]) if value else calls

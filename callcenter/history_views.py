@@ -10,14 +10,16 @@ from contextlib import nullcontext
 from datetime import date, datetime, time, timedelta
 from functools import wraps
 
+from django import forms
 from django.conf import settings
+from django.contrib import messages
 from django.db.models import Avg, Count, DurationField, ExpressionWrapper, F, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
+from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.utils.dateparse import parse_date
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_POST
 
 from callcenter.call_metrics import SHOWN_LATENCY, percentile
 from callcenter.filters import CallFilter
@@ -34,11 +36,13 @@ from callcenter.history import (
 )
 from callcenter.models import Call, CallEvent, TranscriptSegment, in_sequence
 from callcenter.permissions import supervisor_required
+from callcenter.review import label_of, shown_judges, verdict_rows
 from callcenter.templatetags.call_format import clock
 
 PAGE_SIZE = 50
 DASHBOARD_DAYS = 30
 LATENCY_SAMPLE_CALLS = 2000
+MAX_NOTE_CHARACTERS = 1000
 
 
 class BadSelection(ValueError):
@@ -131,8 +135,43 @@ def export_span_defaults(request: HttpRequest) -> dict:
 @require_GET
 @supervisor_required
 def call_page(request: HttpRequest, call_id) -> HttpResponse:
-    """One call: transcript with turns and timings, tool calls, recording, metrics."""
+    """One call: transcript with turns and timings, tool calls, recording, metrics, review."""
+    return render_call_page(request, get_object_or_404(call_detail(), pk=call_id))
+
+
+class FlagReviewForm(forms.Form):
+    note = forms.CharField(
+        required=False,
+        max_length=MAX_NOTE_CHARACTERS,
+        strip=True,
+        error_messages={"max_length": f"Keep the note under {MAX_NOTE_CHARACTERS} characters."},
+    )
+
+
+@require_POST
+@supervisor_required
+def mark_flag_reviewed(request: HttpRequest, call_id) -> HttpResponse:
+    """A supervisor looked at a flagged call: the mark keeps who, when and their note. A call
+    not flagged, one already marked, or a note too long is answered 400 on the call's page."""
     call = get_object_or_404(call_detail(), pk=call_id)
+    form = FlagReviewForm(request.POST)
+    if not form.is_valid():
+        problem = " ".join(" ".join(errors) for errors in form.errors.values())
+        return render_call_page(request, call, problem=problem, note=request.POST.get("note"))
+    if not call.flagged:
+        return render_call_page(request, call, problem="This call is not flagged.")
+    if not call.mark_flag_reviewed(request.user, form.cleaned_data["note"]):
+        call.refresh_from_db()
+        who = call.flag_reviewed_by.get_username() if call.flag_reviewed_by else "someone"
+        return render_call_page(request, call, problem=f"{who} has marked this flag already.")
+    messages.success(request, "Marked reviewed.")
+    return redirect("history-call", call_id=call.pk)
+
+
+def render_call_page(
+    request: HttpRequest, call: Call, *, problem: str = "", note: str | None = None
+) -> HttpResponse:
+    """The call's page; with a ``problem`` (a mark that could not be made), said on it, 400."""
     origin = call.answered_at or call.started_at
     rows = []
     for item in in_sequence(call.segments.all(), call.events.all()):
@@ -153,7 +192,11 @@ def call_page(request: HttpRequest, call_id) -> HttpResponse:
             "latency": latency,
             "recordings": call.recordings.all(),
             "shop_time_zone": settings.SHOP_TIME_ZONE,
+            "verdicts": verdict_rows(call),
+            "problem": problem,
+            "note": note or "",
         },
+        status=400 if problem else 200,
     )
 
 
@@ -181,6 +224,8 @@ def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
             **{origin: Count("id", filter=Q(origin=origin)) for origin in Call.Origin.values},
             handoffs=Count("id", filter=Q(needs_human=True)),
             handle_time=Avg(handle, filter=Q(ended_at__isnull=False, answered_at__isnull=False)),
+            reviewed=Count("id", filter=REVIEWED),
+            flagged=Count("id", filter=Q(flagged=True)),
         )
         .order_by("day")
     )
@@ -193,6 +238,9 @@ def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
             "handle_seconds": round(row["handle_time"].total_seconds(), 1)
             if row["handle_time"]
             else None,
+            "reviewed": row["reviewed"],
+            "flagged": row["flagged"],
+            "flagged_share": share(row["flagged"], row["reviewed"]),
         }
         for row in per_day
     ]
@@ -230,6 +278,11 @@ def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
     campaign_calls = recent.filter(origin=Call.Origin.CAMPAIGN).aggregate(
         placed=calls(), answered=calls(Q(answered_at__isnull=False)), booked=booked
     )
+    reviewed = recent.filter(REVIEWED)
+    flags = reviewed.aggregate(
+        flagged_calls=calls(Q(flagged=True)),
+        open_flags=calls(Q(flagged=True, flag_reviewed_at__isnull=True)),
+    )
     handoffs = counts["handoffs"]
     handle_values = [r["handle_seconds"] for r in rows if r["handle_seconds"] is not None]
     return {
@@ -247,8 +300,41 @@ def dashboard_data(days: int = DASHBOARD_DAYS) -> dict:
         "average_handle_seconds": round(statistics.mean(handle_values), 1)
         if handle_values
         else None,
+        "reviewed_calls": sum(r["reviewed"] for r in rows),
+        **flags,
+        "judges": judge_pass_rates(reviewed),
         **{name: section(since) for name, section in DASHBOARD_SECTIONS.items()},
     }
+
+
+# A call whose review is stored (an empty review: not reviewed).
+REVIEWED = ~Q(review={})
+
+
+def share(part: int, whole: int) -> float | None:
+    """``part`` of ``whole`` in percent, one decimal; None of nothing."""
+    return round(100 * part / whole, 1) if whole else None
+
+
+def judge_pass_rates(reviewed: QuerySet) -> list[dict]:
+    """Each configured judge's share of passes over the calls it judged, in one query."""
+    names = shown_judges()
+    counts = reviewed.aggregate(
+        **{f"judged_{name}": Count("id", filter=Q(review__judges__has_key=name)) for name in names},
+        **{
+            f"passed_{name}": Count("id", filter=Q(**{f"review__judges__{name}__verdict": "pass"}))
+            for name in names
+        },
+    )
+    return [
+        {
+            "name": name,
+            "label": label_of(name),
+            "judged": counts[f"judged_{name}"],
+            "pass_rate": share(counts[f"passed_{name}"], counts[f"judged_{name}"]),
+        }
+        for name in names
+    ]
 
 
 @require_GET

@@ -153,6 +153,20 @@ class Call(models.Model):
         max_length=16, choices=RecordingConsent.choices, default=RecordingConsent.NOT_RECORDED,
         editable=False,
     )  # fmt: skip
+    # The post-call review (callcenter.review): each judge's verdict and reasoning, the score,
+    # the model and its tokens; a call the review flags waits for a supervisor's look.
+    # (Defaults in the database too: hosts still on the code before the review can insert.)
+    review = models.JSONField(
+        default=dict, db_default=Value({}, models.JSONField()), blank=True, editable=False
+    )
+    flagged = models.BooleanField(default=False, db_default=False, editable=False)
+    flag_reason = models.TextField(blank=True, db_default="", editable=False)
+    flag_reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="+", editable=False, help_text="The supervisor who looked at the flag.",
+    )  # fmt: skip
+    flag_reviewed_at = models.DateTimeField(null=True, blank=True, editable=False)
+    flag_review_note = models.TextField(blank=True, db_default="", editable=False)
     # Counts the changes of the row: a monitor drops a call message older than one it has.
     version = models.PositiveIntegerField(default=0, editable=False)
 
@@ -179,6 +193,11 @@ class Call(models.Model):
                 fields=["-started_at"],
                 condition=models.Q(needs_human=True),
                 name="call_needs_human_started",
+            ),
+            models.Index(
+                fields=["-started_at"],
+                condition=models.Q(flagged=True),
+                name="call_flagged_started",
             ),
         ]
         permissions = [
@@ -323,6 +342,20 @@ class Call(models.Model):
     def store_summary(self, summary: str, outcome: str) -> bool:
         """The post-call summary and outcome."""
         return self._change(summary=summary, outcome=outcome)
+
+    def store_review(self, review: dict[str, Any], flag_reason: str = "") -> bool:
+        """The post-call review (``callcenter.review.stored_review``); a ``flag_reason`` flags
+        the call for the supervisors. A supervisor's mark on an earlier flag is kept."""
+        return self._change(review=review, flagged=bool(flag_reason), flag_reason=flag_reason)
+
+    def mark_flag_reviewed(self, user, note: str = "", when: datetime | None = None) -> bool:
+        """A supervisor looked at the flagged call, with a note: the first mark is kept."""
+        return self._change(
+            Q(flagged=True, flag_reviewed_at__isnull=True),
+            flag_reviewed_by=user,
+            flag_reviewed_at=when or timezone.now(),
+            flag_review_note=note,
+        )
 
     def take_over(self, user, when: datetime | None = None) -> bool:
         """Make ``user`` the call's controller, unless another supervisor holds a live lease:

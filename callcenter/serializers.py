@@ -86,6 +86,8 @@ class CallListSerializer(serializers.ModelSerializer):
             "summary",
             "segment_count",
             "recording_consent",
+            "flagged",
+            "flag_reason",
         ]
 
     def get_duration_seconds(self, call: Call) -> float | None:
@@ -128,6 +130,9 @@ class CallDetailSerializer(CallListSerializer):
 
     segments = TranscriptSegmentSerializer(many=True)
     events = CallEventSerializer(many=True)
+    flag_reviewed_by = serializers.SlugRelatedField(
+        slug_field="username", read_only=True, help_text="The supervisor who looked at the flag."
+    )
     recordings = RecordingSerializer(many=True)
     appointments = CallAppointmentSerializer(many=True)
 
@@ -138,6 +143,10 @@ class CallDetailSerializer(CallListSerializer):
             "worker_host",
             "media_node",
             "metrics",
+            "review",
+            "flag_reviewed_by",
+            "flag_reviewed_at",
+            "flag_review_note",
             "segments",
             "events",
             "recordings",

@@ -37,6 +37,19 @@ def env_int(name: str, default: int) -> int:
         raise ImproperlyConfigured(f"{name} must be an integer, not {value!r}") from exc
 
 
+def env_float(name: str, default: float, low: float, high: float) -> float:
+    value = os.environ.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from exc
+    if not low <= number <= high:
+        raise ImproperlyConfigured(f"{name} must be between {low:g} and {high:g}")
+    return number
+
+
 def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
@@ -435,6 +448,17 @@ if AGENT_IDLE_PROCESSES is not None and AGENT_IDLE_PROCESSES < 0:
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_str("OPENAI_BASE_URL")
 LLM_MODEL = env_str("LLM_MODEL", "gpt-4o-mini")
+# The post-call review (callcenter.review): which judges read each call (livekit-agents'
+# task_completion, accuracy, tool_use, safety, relevancy, coherence, conciseness; the desk's
+# vin_handled, booking_confirmed), with which model (blank: LLM_MODEL), what share of calls
+# (0 to 1), from how many seconds on, and the score below which a call is flagged.
+REVIEW_JUDGES = env_list(
+    "REVIEW_JUDGES", "task_completion,accuracy,tool_use,safety,vin_handled,booking_confirmed"
+)
+REVIEW_MODEL = env_str("REVIEW_MODEL")
+REVIEW_SAMPLE = env_float("REVIEW_SAMPLE", 1.0, 0.0, 1.0)
+REVIEW_MIN_SECONDS = env_int("REVIEW_MIN_SECONDS", 15)
+REVIEW_MIN_SCORE = env_float("REVIEW_MIN_SCORE", 0.8, 0.0, 1.0)
 # Speech through OpenAI-compatible servers of their own (e.g. a local speech server beside a
 # local LLM): each defaults to OPENAI_BASE_URL and the plugin's own model and voice.
 STT_BASE_URL = env_str("STT_BASE_URL")

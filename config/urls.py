@@ -44,6 +44,11 @@ urlpatterns = [
         telephony_views.callback_from_history,
         name="history-callback",
     ),
+    path(
+        "history/<uuid:call_id>/flag-reviewed",
+        history_views.mark_flag_reviewed,
+        name="history-flag-reviewed",
+    ),
     path("api/calls/<uuid:call_id>/callback/", telephony_views.callback_api, name="call-callback"),
     path("history/export/calls.csv", history_views.export_calls, name="export-calls"),
     path(

@@ -50,6 +50,7 @@ ACCESS = {
     "history/": ("supervisors", "get"),
     "history/<uuid:call_id>/": ("supervisors", "get"),
     "history/<uuid:call_id>/callback": ("supervisors", "post"),
+    "history/<uuid:call_id>/flag-reviewed": ("supervisors", "post"),
     "api/calls/<uuid:call_id>/callback/": ("supervisors", "post"),
     "history/export/calls.csv": ("supervisors", "get"),
     "history/export/transcripts.csv": ("supervisors", "get"),

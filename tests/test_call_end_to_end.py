@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
 
 import pytest
+from django.conf import settings
 from playwright.sync_api import expect
 
 from agentworker.entrypoint import MAX_TYPED_CHARACTERS
@@ -26,10 +27,12 @@ from recordings.models import Recording, RecordingPolicy
 from tests.support.recording_audio import channel_levels
 from tests.support.scripted_llm import ExpectedSpeech
 from tests.support.service_desk_script import (
+    AFTER_CALL_PROMPTS,
     ANSWER,
     CALL_SECONDS,
     CALLER_SAYS,
     GREETING,
+    JUDGE_PROMPT,
     SPOKEN_VIN,
     SUMMARY,
     TYPED,
@@ -168,6 +171,22 @@ def test_a_spoken_call_is_answered_looked_up_captioned_and_recorded(
         assert call.metrics.get(key), f"no {key} samples in {call.metrics}"
         assert call.metrics[f"{key}_p50"] >= 0
     assert call.summary == SUMMARY["summary"] and call.outcome == SUMMARY["outcome"]
+    # And its review: every configured judge's verdict on what was stored of the call (the
+    # stand-in passes each, quoting its criterion), with the tokens the judges used.
+    review = call.review
+    assert set(review["judges"]) == set(settings.REVIEW_JUDGES), review
+    assert review["judges"]["vin_handled"]["verdict"] == "pass"
+    assert "vehicle identification number" in review["judges"]["vin_handled"]["reasoning"]
+    no_booking = review["judges"]["booking_confirmed"]  # decided without asking the model
+    assert no_booking["reasoning"] == "No appointment was booked or moved."
+    assert review["score"] == 1.0 and review["tokens"]["prompt"] > 0
+    assert not call.flagged and call.flag_reason == ""
+    judged_calls = [
+        r
+        for r in e2e_stack.models.requests
+        if str(r["messages"][0]["content"]).startswith(JUDGE_PROMPT)
+    ]
+    assert any(SPOKEN_VIN in str(r["messages"][-1]["content"]) for r in judged_calls)
     # Nothing of the call left the deployment: the job's every lookup and connection went to
     # a configured server (all on loopback here), none to a framework's cloud default such
     # as LiveKit's inference gateway for adaptive interruption.
@@ -224,9 +243,9 @@ def test_the_greeting_is_synthesised_once_then_played_from_its_kept_audio(
         # Speech synthesis is asked for sentences (the session splits what it says), the
         # kept audio for the whole greeting.
         synthesised = [s for s in models.spoken if s.strip() and s.strip() in greeting]
-        # The model is not asked for a greeting: only for the call's summary.
+        # The model is not asked for a greeting: only for the call's summary and review.
         asked = [r["messages"][0].get("content", "") for r in models.requests]
-        assert not [a for a in asked if not str(a).startswith("You summarise calls")], asked
+        assert not [a for a in asked if not str(a).startswith(AFTER_CALL_PROMPTS)], asked
         said = call.segments.get(speaker="agent", text=greeting)
         if attempt == "first":  # said through speech synthesis, and synthesised to be kept
             assert greeting in synthesised and len(synthesised) > 1, models.spoken

@@ -21,15 +21,33 @@ TYPED = "When is my next service due?"
 TYPED_ANSWER = "Your next service is due at ninety thousand miles."
 SUMMARY = {"summary": "A caller gave their VIN; the agent found the car.", "outcome": "resolved"}
 CALL_SECONDS = 120
+# How livekit-agents' judges (the post-call review) begin their requests.
+JUDGE_PROMPT = "You are an evaluator for conversational AI agents."
+AFTER_CALL_PROMPTS = ("You summarise calls", JUDGE_PROMPT)
+
+
+def judged(request: dict, verdict: str = "pass") -> Reply | None:
+    """The stand-in judge's verdict on a review request (None for any other request): the
+    judge's criterion quoted in its reasoning, so a test sees which judge said what."""
+    messages = request["messages"]
+    if not str(messages[0].get("content", "")).startswith(JUDGE_PROMPT):
+        return None
+    criterion = str(messages[-1].get("content", "")).splitlines()[0][:80]
+    reasoning = f"Scripted {verdict} on: {criterion}"
+    return Reply(
+        tool_calls=[ToolCall("submit_verdict", {"verdict": verdict, "reasoning": reasoning})]
+    )
 
 
 def service_desk(request: dict) -> Reply:
-    """The scripted LLM: greets, looks the spoken VIN up, answers, summarises."""
+    """The scripted LLM: greets, looks the spoken VIN up, answers, summarises, judges."""
     messages = request["messages"]
     first, last = str(messages[0].get("content", "")), messages[-1]
     content = str(last.get("content", ""))
     if first.startswith("You summarise calls"):
         return Reply(text=json.dumps(SUMMARY))
+    if verdict := judged(request):
+        return verdict
     if last["role"] == "tool":
         return Reply(text=ANSWER)
     if last["role"] == "user" and SPOKEN_VIN in content:
@@ -59,6 +77,8 @@ def booking_desk(request: dict) -> Reply:
     first, last = str(messages[0].get("content", "")), messages[-1]
     if first.startswith("You summarise calls"):
         return Reply(text=json.dumps(SUMMARY))
+    if verdict := judged(request):
+        return verdict
     tool_texts = [str(m.get("content", "")) for m in messages if m["role"] == "tool"]
     references = re.findall(r"reference ([A-Z0-9]{6})", " ".join(tool_texts))
     offered = next((_slots(text) for text in tool_texts if text.startswith("Free for")), [])

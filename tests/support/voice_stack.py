@@ -277,6 +277,7 @@ def voice_stack(
             "RECORDING_MODE": "agent",
             "RECORDING_SPOOL_DIR": str(ARTIFACTS / "recording-spool"),
             "SPEECH_CACHE_DIR": str(speech_cache),
+            "REVIEW_MIN_SECONDS": "0",  # every test call is reviewed, however short
             "S3_BUCKET": s3.bucket,
             "S3_ENDPOINT_URL": s3.endpoint,
             "S3_REGION": "us-east-1",

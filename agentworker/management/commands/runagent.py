@@ -6,6 +6,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from callcenter.livekit_server import missing_livekit_settings
+from callcenter.review import UnknownJudge, configured_judges
 
 MODES = ("dev", "start", "console")
 
@@ -66,6 +67,10 @@ class Command(BaseCommand):
         missing = missing_settings(mode)
         if missing:
             raise CommandError(f"cannot start the agent worker: set {', '.join(missing)}")
+        try:
+            configured_judges()
+        except UnknownJudge as error:
+            raise CommandError(f"cannot start the agent worker: {error}") from error
         if mode == "console":
             problem = console_audio_problem()
             if problem:
