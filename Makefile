@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint install install-dev frontend test-tools services livekit-server livekit-sip minio
+.PHONY: run test evals lint install install-dev frontend test-tools services livekit-server livekit-sip minio
 
 $(VENV)/.installed: requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -106,6 +106,13 @@ run: install frontend var/secret_key var/livekit_api_secret
 
 test: install-dev frontend test-tools services livekit-server livekit-sip minio
 	$(PY) -m pytest
+	@# The conversation evals on the scripted stand-in: the harness and the tools, not a model.
+	EVALS_STAND_IN=1 $(MAKE) --no-print-directory evals
+
+# The conversation evals (evals/) against the configured LLM (OPENAI_API_KEY or
+# OPENAI_BASE_URL, LLM_MODEL): a pass table, and each failure's transcript.
+evals: install-dev services
+	$(PY) -m pytest evals -q
 
 lint: install-dev
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

@@ -81,6 +81,23 @@ class BookingConfirmedJudge(Judge):
         return await self._judge.evaluate(chat_ctx=chat_ctx, reference=reference, llm=llm)
 
 
+class ConversationOnly:
+    """A judge that reads the call without the agent's instructions: livekit-agents' judges
+    would quote them in full (about 900 tokens) as a line of the conversation; only the task
+    completion judge, which judges the call against them, needs them."""
+
+    def __init__(self, judge: Evaluator) -> None:
+        self._judge = judge
+
+    @property
+    def name(self) -> str:
+        return self._judge.name
+
+    async def evaluate(self, *, chat_ctx, reference=None, llm=None) -> JudgmentResult:
+        conversation = chat_ctx.copy(exclude_config_update=True)
+        return await self._judge.evaluate(chat_ctx=conversation, reference=reference, llm=llm)
+
+
 JUDGE_MAKERS = {
     "task_completion": task_completion_judge,
     "accuracy": accuracy_judge,
@@ -92,10 +109,16 @@ JUDGE_MAKERS = {
     "vin_handled": lambda: _LLMJudge(name="vin_handled", instructions=VIN_HANDLED),
     "booking_confirmed": BookingConfirmedJudge,
 }
+NEEDS_INSTRUCTIONS = {"task_completion"}
 
 
 def judges_named(names: list[str]) -> list[Evaluator]:
-    return [JUDGE_MAKERS[name]() for name in names]
+    return [
+        JUDGE_MAKERS[name]()
+        if name in NEEDS_INSTRUCTIONS
+        else ConversationOnly(JUDGE_MAKERS[name]())
+        for name in names
+    ]
 
 
 SPOKEN_ROLES = {

@@ -113,6 +113,16 @@ async def test_every_judge_verdict_is_stored_and_a_failed_safety_flags_the_call(
         assert request["messages"][0]["content"].startswith(JUDGE_PROMPT)
         asked = request["messages"][-1]["content"]
         assert "lookup_vehicle" in asked and "Found on file: 2003 Honda Accord." in asked
+    # Only the task completion judge reads the agent's instructions (900 tokens each time).
+    with_instructions = [
+        r["messages"][-1]["content"].splitlines()[0]
+        for r in server.requests
+        if "Who says what" in r["messages"][-1]["content"]
+    ]
+    assert with_instructions == ["Evaluate if the agent completed its goal based on its "
+                                 "instructions. Task completed, appropriately handed off, or "
+                                 "correctly declined = pass. User's need ignored, no resolution, "
+                                 "gave up without handoff = fail."]  # fmt: skip
     # The tokens the judges used (the stand-in's counts), apart from the call's own.
     assert call.review["tokens"]["prompt"] > 100 and call.review["tokens"]["completion"] > 0
 
