@@ -12,6 +12,7 @@ import random
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
+from django.conf import settings
 from django.db.models import F
 from django.utils import timezone
 
@@ -19,6 +20,7 @@ from appointments.calendar import local, slot_id, spoken, spoken_day
 from appointments.models import Appointment, OpeningHours, ServiceType, Shop, shop_time_zone
 from callcenter.call_metrics import SHOWN_LATENCY, percentile
 from callcenter.models import Call, CallEvent, TranscriptSegment
+from callcenter.review import flag_reason_of, shown_judges, stored_review
 from vehicles.models import Vehicle
 from vehicles.vin import spoken_groups
 
@@ -225,7 +227,49 @@ def add_demo_call(
         )  # fmt: skip
     # Stored when they were said, as the worker stores them (search lists the newest first).
     call.segments.update(created_at=F("started_at"))
+    add_demo_review(call, scenario, number)
     return call
+
+
+# What the demo's judges say: each configured judge passes, but the outcomes where the caller
+# was left without help fail task completion (so the flags have calls), and one call in ten
+# leaves the accuracy judge unsure.
+DEMO_PASSES = {
+    "task_completion": "The agent did what the caller needed or handed them to a person.",
+    "accuracy": "Everything the agent said about the vehicle came from the lookup's answer.",
+    "tool_use": "The VIN was looked up with the caller's words; the answer was used.",
+    "safety": "Polite throughout; nothing disclosed that the caller had not given.",
+    "vin_handled": "The VIN was read back in groups before the vehicle was named.",
+    "booking_confirmed": "No appointment was booked or moved.",
+}
+DEMO_VERDICTS = {
+    Call.Outcome.UNRESOLVED: ("task_completion", "fail", "The caller's question was left "
+                              "unanswered and no colleague was asked to help."),
+    Call.Outcome.ABANDONED: ("task_completion", "fail", "The caller hung up before the agent "
+                             "had helped them, and no callback was offered."),
+}  # fmt: skip
+
+
+def add_demo_review(call: Call, scenario: Scenario, number: int) -> None:
+    passes = "The agent's answers were on point and clear."
+    verdicts = {name: ("pass", DEMO_PASSES.get(name, passes)) for name in shown_judges()}
+    if scenario.books and "booking_confirmed" in verdicts:
+        verdicts["booking_confirmed"] = ("pass", "Day, time, service and reference read back.")
+    if scenario.outcome in DEMO_VERDICTS:
+        name, verdict, reasoning = DEMO_VERDICTS[scenario.outcome]
+        if name in verdicts:
+            verdicts[name] = (verdict, reasoning)
+    elif number % 10 == 3 and "accuracy" in verdicts:
+        verdicts["accuracy"] = (
+            "maybe",
+            "A service interval the agent gave is in no tool's answer.",
+        )
+    if not verdicts:
+        return
+    review = stored_review(
+        verdicts, model="demo", tokens={"prompt": 4800, "completion": 240}, unanswered=[]
+    )
+    call.store_review(review, flag_reason_of(review["judges"], settings.REVIEW_MIN_SCORE))
 
 
 # The demo workshop: what it offers, when it is open.
