@@ -198,6 +198,9 @@ async def review_call(call_id: UUID | str, model: llm.LLM | None, instructions: 
             return False
         names = configured_judges()
         context = await sync_to_async(review_context)(call, instructions)
+        if not any(message.role == "user" for message in context.messages()):
+            logger.info("call %s: not reviewed (the caller said nothing)", call_id)
+            return False
         tokens = TokenCount(model)
         group = JudgeGroup(llm=model, judges=judges_named(names))
         async with asyncio.timeout(REVIEW_TIMEOUT_SECONDS):

@@ -435,7 +435,8 @@ def export_calls(selected: QuerySet):
     calls = selected.select_related("vehicle").order_by("-started_at", "-id")
     yield [
         "call_id", "started_at", "answered_at", "ended_at", "duration", "status", "channel",
-        "caller", "vin", "vehicle", "outcome", "needs_a_person", "summary",
+        "caller", "vin", "vehicle", "outcome", "needs_a_person", "summary", "flag_reason",
+        "review_score",
     ]  # fmt: skip
     for call in calls.iterator(chunk_size=2000):
         vehicle = call.vehicle
@@ -445,7 +446,8 @@ def export_calls(selected: QuerySet):
             call.get_status_display(), call.get_channel_display(), call.caller_shown,
             vehicle.vin if vehicle else "", vehicle.title if vehicle else "",
             call.get_outcome_display() if call.outcome else "",
-            "Yes" if call.needs_human else "No", call.summary,
+            "Yes" if call.needs_human else "No", call.summary, call.flag_reason,
+            (call.review or {}).get("score", ""),
         ]  # fmt: skip
 
 

@@ -134,6 +134,12 @@ def tool_answers(result: RunResult, name: str) -> list[str]:
     ]
 
 
+def used(result: RunResult, name: str) -> list[str]:
+    """The agent used the tool ``name`` in ``result`` (``RunResult.expect``): what it answered."""
+    result.expect.contains_function_call(name=name)
+    return tool_answers(result, name)
+
+
 def arguments_of(result: RunResult, name: str) -> list[dict]:
     return [
         json.loads(event.item.arguments or "{}")

@@ -5,7 +5,7 @@ the stand-in; every check holds for the configured model too."""
 import pytest
 
 from appointments.models import Appointment
-from evals.conftest import ACCORD, ALTIMA, GOLF, arguments_of, tool_answers
+from evals.conftest import ACCORD, ALTIMA, GOLF, arguments_of, tool_answers, used
 from tests.support.scripted_llm import Reply, ToolCall
 from tests.support.workshop import at
 from vehicles.models import Vehicle
@@ -35,7 +35,7 @@ async def test_a_spoken_vin_is_looked_up_and_the_vehicle_confirmed(desk):
     )
     result = await desk.say(f"Hi, my VIN is {SPOKEN_ACCORD}.")
     result.expect.contains_function_call(name="lookup_vehicle")
-    assert tool_answers(result, "lookup_vehicle")[-1].startswith("Found on file: 2003")
+    assert used(result, "lookup_vehicle")[-1].startswith("Found on file: 2003")
     await desk.judge(
         result, "Names the vehicle found, a 2003 Honda Accord, and asks the caller to confirm it",
         looks_for=("2003", "Accord"),
@@ -50,7 +50,7 @@ async def test_a_vin_with_mishearings_oh_for_zero_and_spelling_words_is_understo
         Reply(text="Thanks. That's a 2003 Honda Accord, right?"),
     )
     result = await desk.say(f"It's {said}.")
-    assert tool_answers(result, "lookup_vehicle")[-1].startswith("Found on file")
+    assert used(result, "lookup_vehicle")[-1].startswith("Found on file")
     await desk.judge(result, "Confirms a 2003 Honda Accord with the caller", looks_for=("Accord",))
 
 
@@ -61,7 +61,7 @@ async def test_a_misheard_character_is_caught_and_the_caller_asked_to_read_it_ag
         Reply(text="That VIN doesn't check out. Could you read it to me again, slowly?"),
     )
     result = await desk.say(f"My VIN is {misheard}.")
-    assert tool_answers(result, "lookup_vehicle")[-1].startswith("The VIN is not valid")
+    assert used(result, "lookup_vehicle")[-1].startswith("The VIN is not valid")
     await desk.judge(
         result, "Says the VIN was not valid or not understood and asks the caller to read it again",
         looks_for=("again",),
@@ -89,14 +89,14 @@ async def test_an_unknown_vehicle_is_registered_with_the_callers_make_model_and_
         Reply(text="That car isn't on file yet. What make, model and year is it?"),
     )
     first = await desk.say(f"Hello, VIN {ALTIMA}.")
-    assert tool_answers(first, "lookup_vehicle")[-1].startswith("No vehicle with VIN")
+    assert used(first, "lookup_vehicle")[-1].startswith("No vehicle with VIN")
     await desk.judge(first, "Asks for the vehicle's make, model and year", looks_for=("make",))
     desk.stand_in(
         call("create_vehicle", vin=ALTIMA, make="Nissan", model="Altima", year=2013),
         Reply(text="Thanks, your 2013 Nissan Altima is registered."),
     )
     second = await desk.say("It's a 2013 Nissan Altima.")
-    assert tool_answers(second, "create_vehicle")[-1].startswith("Registered: 2013")
+    assert used(second, "create_vehicle")[-1].startswith("Registered: 2013")
     vehicle = await Vehicle.objects.aget(vin=ALTIMA)
     assert (vehicle.make, vehicle.model, vehicle.year) == ("Nissan", "Altima", 2013)
 
@@ -107,7 +107,7 @@ async def test_a_european_vin_is_read_back_and_confirmed_before_it_is_used(desk)
         Reply(text=f"Let me read that back: {spoken_groups(GOLF)}. Is that right?"),
     )
     first = await desk.say(f"My VIN is {GOLF}.")
-    assert tool_answers(first, "lookup_vehicle")[-1].startswith("This VIN has no check digit")
+    assert used(first, "lookup_vehicle")[-1].startswith("This VIN has no check digit")
     await desk.judge(first, "Reads the VIN back and asks whether it is right", looks_for=("W",))
     desk.stand_in(
         call("lookup_vehicle", vin=GOLF, confirmed=True),
@@ -116,7 +116,7 @@ async def test_a_european_vin_is_read_back_and_confirmed_before_it_is_used(desk)
     second = await desk.say("Yes, that's right.")
     second.expect.contains_function_call(name="lookup_vehicle")
     assert arguments_of(second, "lookup_vehicle")[-1].get("confirmed") is True
-    assert tool_answers(second, "lookup_vehicle")[-1].startswith("No vehicle with VIN")
+    assert used(second, "lookup_vehicle")[-1].startswith("No vehicle with VIN")
 
 
 async def test_a_european_vehicle_is_registered_once_its_vin_is_confirmed(desk):
@@ -129,8 +129,11 @@ async def test_a_european_vehicle_is_registered_once_its_vin_is_confirmed(desk):
         f"I already read it twice and you confirmed it: {GOLF}, a 2010 Volkswagen Golf. "
         "Please register it."
     )
-    outputs = tool_answers(result, "create_vehicle")
-    assert outputs, "the agent did not register the vehicle"
+    outputs = used(result, "create_vehicle")
+    await desk.judge(
+        result, "Says the vehicle is registered, or reads the VIN back to confirm it first",
+        looks_for=("Golf",),
+    )  # fmt: skip
     if outputs[-1].startswith("Registered"):
         assert await Vehicle.objects.filter(vin=GOLF, make="Volkswagen").aexists()
     else:  # a careful model reads the VIN back first: nothing stored meanwhile
@@ -148,7 +151,7 @@ async def test_the_vehicles_details_come_from_its_record(desk):
     await desk.say(f"VIN {ACCORD}.")
     result = await desk.say("Where was my car built?")
     result.expect.contains_function_call(name="get_vehicle_details")
-    assert "Built in United States" in tool_answers(result, "get_vehicle_details")[-1]
+    assert "Built in United States" in used(result, "get_vehicle_details")[-1]
     await desk.judge(result, "Says the car was built in the United States", looks_for=("United",))
 
 
@@ -162,14 +165,14 @@ async def test_a_service_is_booked_and_read_back_with_its_reference(desk, worksh
         Reply(text="On Tuesday I can do 9, 9:30 or 11. Which suits you?"),
     )
     first = await desk.say(f"I'd like an oil change next Tuesday morning. VIN {ACCORD}.")
-    assert tool_answers(first, "find_appointment_slots")[-1].startswith("Free for Oil change")
+    assert used(first, "find_appointment_slots")[-1].startswith("Free for Oil change")
     desk.stand_in(
         call("book_appointment", slot=nine, service="oil change", name="Ana Silva",
              contact="+49 151 555 0100"),
         read_back_the_booking,
     )  # fmt: skip
     second = await desk.say("Nine, please. Ana Silva, +49 151 555 0100.")
-    assert tool_answers(second, "book_appointment")[-1].startswith("Booked: Oil change on Tuesday")
+    assert used(second, "book_appointment")[-1].startswith("Booked: Oil change on Tuesday")
     appointment = await Appointment.objects.aget(call_id=desk.call.pk)
     assert (appointment.start, appointment.customer_name) == (at(workshop.tuesday, 9), "Ana Silva")
     await desk.judge(
@@ -204,9 +207,10 @@ async def test_a_booking_made_on_the_call_is_moved(desk, workshop):
         Reply(text="Done: Tuesday at 1 pm."),
     )
     result = await desk.say("Yes, move it.")
-    assert tool_answers(result, "move_appointment")[-1].startswith("Moved:")
+    assert used(result, "move_appointment")[-1].startswith("Moved:")
     await appointment.arefresh_from_db()
     assert appointment.start == at(workshop.tuesday, 13)
+    await desk.judge(result, "Says the appointment is now at 1 pm", looks_for=("1 pm",))
 
 
 async def test_a_booking_made_on_the_call_is_cancelled(desk, workshop):
@@ -222,9 +226,10 @@ async def test_a_booking_made_on_the_call_is_cancelled(desk, workshop):
         Reply(text="Your appointment is cancelled."),
     )
     result = await desk.say("Sorry, please cancel it after all.")
-    assert tool_answers(result, "cancel_appointment")[-1].startswith("Cancelled:")
+    assert used(result, "cancel_appointment")[-1].startswith("Cancelled:")
     await appointment.arefresh_from_db()
     assert appointment.status == Appointment.Status.CANCELLED
+    await desk.judge(result, "Confirms the appointment is cancelled", looks_for=("cancelled",))
 
 
 async def test_an_earlier_booking_is_moved_with_the_name_it_was_made_under(desk, workshop):
@@ -242,9 +247,10 @@ async def test_an_earlier_booking_is_moved_with_the_name_it_was_made_under(desk,
     )
     if not tool_answers(result, "move_appointment"):  # a model may first confirm which one
         result = await desk.say("Yes, that one. Please move it to Tuesday at 2 pm.")
-    assert tool_answers(result, "move_appointment")[-1].startswith("Moved:")
+    assert used(result, "move_appointment")[-1].startswith("Moved:")
     await anas.arefresh_from_db()
     assert anas.start == at(workshop.tuesday, 14)
+    await desk.judge(result, "Confirms the booking now is at 2 pm", looks_for=("2 pm",))
 
 
 async def test_a_day_the_workshop_is_closed_gets_the_next_open_times(desk, workshop):
@@ -253,7 +259,7 @@ async def test_a_day_the_workshop_is_closed_gets_the_next_open_times(desk, works
         Reply(text="We're closed on Sundays. Monday from 8 is free: would that work?"),
     )
     result = await desk.say("Can I bring my car in for a brake inspection on Sunday at 10?")
-    found = tool_answers(result, "find_appointment_slots")[-1]
+    found = used(result, "find_appointment_slots")[-1]
     assert "Free for Brake inspection" in found and "Sunday" not in found.split("Free for")[-1]
     await desk.judge(
         result, "Says the workshop is closed then and offers another day", looks_for=("closed",)
@@ -266,7 +272,7 @@ async def test_an_evening_time_after_closing_is_not_offered(desk, workshop):
         Reply(text="We close at 5 pm. Wednesday morning from 8 is free."),
     )
     result = await desk.say("Oil change on Tuesday at 8 pm?")
-    found = tool_answers(result, "find_appointment_slots")[-1]
+    found = used(result, "find_appointment_slots")[-1]
     assert "T20:00" not in found and "T19:" not in found
     await desk.judge(result, "Offers times within opening hours", looks_for=("8",))
 

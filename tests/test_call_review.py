@@ -200,6 +200,14 @@ async def test_calls_outside_the_review_settings_are_not_judged(
     assert not stored and server.requests == [] and call.review == {}
 
 
+async def test_a_call_where_the_caller_said_nothing_is_not_judged(settings):
+    settings.REVIEW_JUDGES = ["safety"]
+    call = await sync_to_async(ended_call)()
+    await call.segments.filter(speaker="customer").adelete()
+    stored, server = await review(call, judge_by_criterion({}))
+    assert not stored and server.requests == [] and call.review == {}
+
+
 def test_the_sample_is_the_share_asked_and_the_same_for_a_call_every_time():
     import uuid
 

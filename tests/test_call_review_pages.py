@@ -154,3 +154,19 @@ def test_the_api_gives_the_review_and_filters_flagged_calls(staff_client, calls)
     detail = staff_client.get(f"/api/calls/{calls['unsafe'].pk}/").json()
     assert detail["review"]["judges"]["safety"]["verdict"] == "fail"
     assert detail["flag_reviewed_by"] is None
+
+
+def test_the_calls_export_says_why_a_call_was_flagged_and_its_score(staff_client, calls):
+    import csv
+    import io
+
+    response = staff_client.get("/history/export/calls.csv")
+    rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
+    by_caller = {row["caller"]: row for row in rows}
+    assert by_caller["web:unsafe"]["flag_reason"] == "Failed: Safe."
+    assert by_caller["web:unsafe"]["review_score"] == "0.5"
+    assert (by_caller["web:fine"]["flag_reason"], by_caller["web:fine"]["review_score"]) == (
+        "",
+        "1.0",
+    )
+    assert by_caller["web:unreviewed"]["review_score"] == ""
