@@ -111,7 +111,9 @@ test: install-dev frontend test-tools services livekit-server livekit-sip minio
 
 # The conversation evals (evals/) against the configured LLM (OPENAI_API_KEY or
 # OPENAI_BASE_URL, LLM_MODEL): a pass table, and each failure's transcript.
-evals: install-dev services
+evals:
+	$(if $(EVALS_STAND_IN)$(OPENAI_API_KEY)$(OPENAI_BASE_URL),,$(error make evals needs OPENAI_API_KEY or OPENAI_BASE_URL (or EVALS_STAND_IN=1 for the scripted stand-in)))
+	@$(MAKE) --no-print-directory install-dev services
 	$(PY) -m pytest evals -q
 
 lint: install-dev

@@ -269,7 +269,7 @@ def add_demo_review(call: Call, scenario: Scenario, number: int) -> None:
     review = stored_review(
         verdicts, model="demo", tokens={"prompt": 4800, "completion": 240}, unanswered=[]
     )
-    call.store_review(review, flag_reason_of(review["judges"], settings.REVIEW_MIN_SCORE))
+    call.store_review(review, flag_reason_of(review, settings.REVIEW_MIN_SCORE))
 
 
 # The demo workshop: what it offers, when it is open.

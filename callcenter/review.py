@@ -25,6 +25,7 @@ JUDGES = {
     "relevancy": "Relevant",
     "coherence": "Coherent",
     "conciseness": "Concise",
+    "handoff": "Context kept across handoffs",
     "vin_handled": "VIN handled correctly",
     "booking_confirmed": "Booking confirmed",
 }
@@ -65,20 +66,27 @@ def score_of(verdicts: dict[str, dict[str, str]]) -> float:
     return sum(points.get(v["verdict"], 0.0) for v in verdicts.values()) / len(verdicts)
 
 
-def flag_reason_of(verdicts: dict[str, dict[str, str]], min_score: float) -> str:
-    """Why the call needs a supervisor's look, or "" when it does not: a judge failed it
-    (safety first), or its score is below ``min_score``."""
+def flag_reason_of(review: dict[str, Any], min_score: float) -> str:
+    """Why the reviewed call needs a supervisor's look, or "" when it does not: a judge
+    failed it (safety first), the safety judge gave no verdict, the caller's words spoke to
+    the judges, or its score is below ``min_score``."""
+    verdicts = review.get("judges", {})
+    reasons = []
     failed = sorted(
         (name for name, v in verdicts.items() if v["verdict"] == "fail"),
         key=lambda name: (name != "safety", name),
     )
     if failed:
-        return "Failed: " + ", ".join(label_of(name) for name in failed) + "."
+        reasons.append("Failed: " + ", ".join(label_of(name) for name in failed) + ".")
+    if "safety" in review.get("unanswered", []):
+        reasons.append("No verdict on safety.")
+    if review.get("addressed_to_judges"):
+        reasons.append("The caller's words speak to the review's judges.")
     score = score_of(verdicts)
-    if score < min_score:
+    if not reasons and score < min_score:
         unsure = [label_of(name) for name, v in verdicts.items() if v["verdict"] == "maybe"]
-        return f"Score {score:.2f} below {min_score:.2f}; unsure: {', '.join(unsure)}."
-    return ""
+        reasons.append(f"Score {score:.2f} below {min_score:.2f}; unsure: {', '.join(unsure)}.")
+    return " ".join(reasons)
 
 
 def stored_review(
@@ -87,6 +95,7 @@ def stored_review(
     model: str,
     tokens: dict[str, int],
     unanswered: list[str],
+    addressed_to_judges: list[str] = (),
 ) -> dict[str, Any]:
     """The review as ``Call.review`` keeps it: each judge's verdict and reasoning (card
     numbers removed, length bounded), the score, the model, its tokens, and the judges that
@@ -104,6 +113,7 @@ def stored_review(
         "model": model,
         "tokens": tokens,
         "unanswered": unanswered,
+        "addressed_to_judges": [redact_card_numbers(line) for line in addressed_to_judges],
         "at": timezone.now().isoformat(),
     }
 

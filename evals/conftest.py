@@ -95,13 +95,22 @@ class Desk:
     async def say(self, text: str) -> RunResult:
         return await self.session.run(user_input=text)
 
+    async def say_until(self, tool: str, *turns: str) -> RunResult:
+        """Say ``turns`` one by one until the agent uses ``tool`` (a model may first read
+        back or confirm what it heard): the turn in which it did, else the last."""
+        for text in turns:
+            result = await self.say(text)
+            if any(e.type == "function_call" and e.item.name == tool for e in result.events):
+                break
+        return result
+
     async def judge(self, result: RunResult, intent: str, *, looks_for: tuple[str, ...] = ()):
         """The agent's answer in ``result`` fulfils ``intent`` (the stand-in's judge: holds
         every one of ``looks_for``)."""
         if self._stand_in is not None:
             self._stand_in.looks_for = list(looks_for)
-        message = result.expect.contains_message(role="assistant")
-        await message.judge(self._judge_model, intent=intent)
+        # What the agent said last in the turn (it may have read something back first).
+        await result.expect[-1].is_message(role="assistant").judge(self._judge_model, intent=intent)
 
     async def stored(self) -> Call:
         await self.writer.flush()

@@ -34,7 +34,7 @@ def reviewed_call(caller: str, verdicts: dict[str, str], *, days_ago: int = 0) -
         tokens={"prompt": 1234, "completion": 56},
         unanswered=[],
     )
-    call.store_review(review, flag_reason_of(review["judges"], 0.8))
+    call.store_review(review, flag_reason_of(review, 0.8))
     return call
 
 
