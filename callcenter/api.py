@@ -50,11 +50,13 @@ from callcenter.livekit_tokens import (
 )
 from callcenter.models import Call, TranscriptSegment, WorkerHeartbeat
 from callcenter.permissions import IsSupervisor, client_address
+from callcenter.review import FlagNotMarked, mark_reviewed
 from callcenter.serializers import (
     CallDetailSerializer,
     CallListSerializer,
     CallStartedSerializer,
     CallStartSerializer,
+    FlagReviewSerializer,
     ListenInSerializer,
     TranscriptHitSerializer,
 )
@@ -78,6 +80,11 @@ class CallNotLive(APIException):
     status_code = status.HTTP_409_CONFLICT
     default_detail = "This call has ended; there is nothing to listen to."
     default_code = "call_not_live"
+
+
+class FlagRefused(APIException):
+    status_code = status.HTTP_409_CONFLICT
+    default_code = "flag_not_marked"
 
 
 class TooManyCalls(Throttled):
@@ -204,6 +211,20 @@ class CallViewSet(viewsets.GenericViewSet):
             announce_call_change(call.pk)
         async_to_sync(supervision.barge_in)(call.pk, request.user)
         return Response(ListenInSerializer.for_call(call, public_url(), token).data)
+
+    @extend_schema(request=FlagReviewSerializer, responses={200: CallDetailSerializer})
+    @action(detail=True, methods=["post"], url_path="flag-reviewed")
+    def flag_reviewed(self, request, pk=None):
+        """Mark a flagged call reviewed, with a note: who and when are kept, and the first
+        mark stands (409 for a call not flagged or marked already)."""
+        call = self.get_object()
+        mark = FlagReviewSerializer(data=request.data)
+        mark.is_valid(raise_exception=True)
+        try:
+            mark_reviewed(call, request.user, mark.validated_data["note"])
+        except FlagNotMarked as refused:
+            raise FlagRefused(str(refused)) from refused
+        return Response(CallDetailSerializer(call_detail().get(pk=call.pk)).data)
 
     def _live_call_with_voice(self) -> Call:
         call = self.get_object()

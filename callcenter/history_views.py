@@ -36,13 +36,19 @@ from callcenter.history import (
 )
 from callcenter.models import Call, CallEvent, TranscriptSegment, in_sequence
 from callcenter.permissions import supervisor_required
-from callcenter.review import label_of, shown_judges, verdict_rows
+from callcenter.review import (
+    MAX_NOTE_CHARACTERS,
+    FlagNotMarked,
+    label_of,
+    mark_reviewed,
+    shown_judges,
+    verdict_rows,
+)
 from callcenter.templatetags.call_format import clock
 
 PAGE_SIZE = 50
 DASHBOARD_DAYS = 30
 LATENCY_SAMPLE_CALLS = 2000
-MAX_NOTE_CHARACTERS = 1000
 
 
 class BadSelection(ValueError):
@@ -158,12 +164,10 @@ def mark_flag_reviewed(request: HttpRequest, call_id) -> HttpResponse:
     if not form.is_valid():
         problem = " ".join(" ".join(errors) for errors in form.errors.values())
         return render_call_page(request, call, problem=problem, note=request.POST.get("note"))
-    if not call.flagged:
-        return render_call_page(request, call, problem="This call is not flagged.")
-    if not call.mark_flag_reviewed(request.user, form.cleaned_data["note"]):
-        call.refresh_from_db()
-        who = call.flag_reviewed_by.get_username() if call.flag_reviewed_by else "someone"
-        return render_call_page(request, call, problem=f"{who} has marked this flag already.")
+    try:
+        mark_reviewed(call, request.user, form.cleaned_data["note"])
+    except FlagNotMarked as refused:
+        return render_call_page(request, call, problem=str(refused))
     messages.success(request, "Marked reviewed.")
     return redirect("history-call", call_id=call.pk)
 

@@ -133,3 +133,21 @@ def verdict_rows(call) -> list[dict[str, str]]:
     judges = (call.review or {}).get("judges", {})
     rows = [{"judge": name, "label": label_of(name), **verdict} for name, verdict in judges.items()]
     return sorted(rows, key=lambda row: order.get(row["verdict"], 1))
+
+
+class FlagNotMarked(ValueError):
+    """Why a flag could not be marked reviewed, as a sentence."""
+
+
+MAX_NOTE_CHARACTERS = 1000
+
+
+def mark_reviewed(call, user, note: str) -> None:
+    """Mark ``call``'s flag reviewed by ``user`` with ``note`` (FlagNotMarked saying why not:
+    not flagged, or marked already, by whom). The first mark stands."""
+    if not call.flagged:
+        raise FlagNotMarked("This call is not flagged.")
+    if not call.mark_flag_reviewed(user, note):
+        call.refresh_from_db()
+        who = call.flag_reviewed_by.get_username() if call.flag_reviewed_by else "Someone"
+        raise FlagNotMarked(f"{who} has marked this flag already.")

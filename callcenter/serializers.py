@@ -5,6 +5,7 @@ from rest_framework import serializers
 
 from appointments.serializers import CallAppointmentSerializer
 from callcenter.models import Call, CallEvent, TranscriptSegment
+from callcenter.review import MAX_NOTE_CHARACTERS
 from recordings.models import Recording
 from vehicles.models import Vehicle
 
@@ -167,3 +168,11 @@ class TranscriptHitSerializer(serializers.ModelSerializer):
     class Meta:
         model = TranscriptSegment
         fields = ["call_id", "call_started_at", "sequence", "speaker", "text", "headline"]
+
+
+class FlagReviewSerializer(serializers.Serializer):
+    """A supervisor's mark on a flagged call."""
+
+    note = serializers.CharField(
+        required=False, allow_blank=True, max_length=MAX_NOTE_CHARACTERS, default=""
+    )

@@ -35,6 +35,7 @@ ACCESS = {
     "api/calls/<pk>/": ("supervisors", "get"),
     "api/calls/<pk>/listen/": ("supervisors", "post"),
     "api/calls/<pk>/barge-in/": ("supervisors", "post"),
+    "api/calls/<pk>/flag-reviewed/": ("supervisors", "post"),
     "api/vehicles/": ("supervisors", "get"),
     "api/vehicles/<pk>/": ("supervisors", "get"),
     "api/transcripts/search/": ("supervisors", "get"),

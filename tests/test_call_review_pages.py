@@ -170,3 +170,24 @@ def test_the_calls_export_says_why_a_call_was_flagged_and_its_score(staff_client
         "1.0",
     )
     assert by_caller["web:unreviewed"]["review_score"] == ""
+
+
+def test_the_api_marks_a_flag_reviewed_once_with_a_sentence_otherwise(
+    staff_client, staff_user, calls
+):
+    url = f"/api/calls/{calls['unsafe'].pk}/flag-reviewed/"
+    marked = staff_client.post(url, {"note": "Heard it."}, content_type="application/json")
+    assert marked.status_code == 200
+    assert (marked.json()["flag_reviewed_by"], marked.json()["flag_review_note"]) == (
+        staff_user.username, "Heard it."
+    )  # fmt: skip
+    again = staff_client.post(url, {"note": "again"}, content_type="application/json")
+    assert again.status_code == 409
+    assert again.json()["detail"] == f"{staff_user.username} has marked this flag already."
+    fine = staff_client.post(f"/api/calls/{calls['fine'].pk}/flag-reviewed/", {})
+    assert (fine.status_code, fine.json()["detail"]) == (409, "This call is not flagged.")
+    long = staff_client.post(
+        f"/api/calls/{calls['vin'].pk}/flag-reviewed/", {"note": "x" * 1001},
+        content_type="application/json",
+    )  # fmt: skip
+    assert long.status_code == 400 and "note" in long.json()
