@@ -1,4 +1,4 @@
-"""Apps import downwards only, as the README's architecture says: a change that makes an app
+"""Apps import downwards only, as docs/architecture.md says: a change that makes an app
 import one above it fails here."""
 
 import ast
