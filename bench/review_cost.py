@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import statistics
 import time
 from datetime import timedelta
@@ -89,7 +90,7 @@ async def measure(repeat: int) -> dict:
     from tests.support.service_desk_script import SUMMARY, judged
 
     def stand_in(request: dict) -> Reply:
-        return judged(request) or Reply(text=str(SUMMARY).replace("'", '"'))
+        return judged(request) or Reply(text=json.dumps(SUMMARY))
 
     settings.REVIEW_MIN_SECONDS, settings.REVIEW_SAMPLE = 0, 1.0
     call = await sync_to_async(stored_call)()

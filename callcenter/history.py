@@ -35,14 +35,20 @@ def call_list() -> QuerySet[Call]:
 
 
 def call_detail() -> QuerySet[Call]:
-    """Calls with their transcript, events and recordings prefetched."""
-    return call_list().prefetch_related(
-        Prefetch("segments", queryset=TranscriptSegment.objects.order_by("sequence")),
-        Prefetch("events", queryset=CallEvent.objects.order_by("sequence")),
-        Prefetch("recordings", queryset=Recording.objects.order_by("created_at")),
-        Prefetch(
-            "appointments", queryset=Appointment.objects.select_related("service").order_by("start")
-        ),
+    """Calls with their transcript, events and recordings prefetched, and who looked at
+    their flag."""
+    return (
+        call_list()
+        .select_related("flag_reviewed_by")
+        .prefetch_related(
+            Prefetch("segments", queryset=TranscriptSegment.objects.order_by("sequence")),
+            Prefetch("events", queryset=CallEvent.objects.order_by("sequence")),
+            Prefetch("recordings", queryset=Recording.objects.order_by("created_at")),
+            Prefetch(
+                "appointments",
+                queryset=Appointment.objects.select_related("service").order_by("start"),
+            ),
+        )
     )
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -85,7 +84,6 @@ class Desk:
     def __init__(self, call, session, writer, stand_in: StandIn | None, judge_model) -> None:
         self.call, self.session, self.writer = call, session, writer
         self._stand_in, self._judge_model = stand_in, judge_model
-        self.started = time.monotonic()
 
     def stand_in(self, *replies: Reply | Callable[[dict], Reply]) -> None:
         """What a good model answers to the next turn: played by the stand-in only."""

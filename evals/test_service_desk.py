@@ -200,7 +200,8 @@ def read_back_the_booking(request: dict) -> Reply:
     return Reply(text=f"You're booked for an oil change on Tuesday at 9. Reference {reference}.")
 
 
-async def test_a_booking_made_on_the_call_is_moved(desk, workshop):
+async def booked_on_the_call(desk, workshop) -> Appointment:
+    """Ana books an oil change on Tuesday at 9 on this call: the appointment."""
     desk.stand_in(
         call("book_appointment", slot=slot(workshop.tuesday, 9), service="oil change",
              name="Ana Silva", contact="+49 151 555 0100"),
@@ -212,7 +213,11 @@ async def test_a_booking_made_on_the_call_is_moved(desk, workshop):
         "Yes, that's my Accord.",
         "Yes, book Tuesday at 9, please.",
     )
-    appointment = await Appointment.objects.aget(call_id=desk.call.pk)
+    return await Appointment.objects.aget(call_id=desk.call.pk)
+
+
+async def test_a_booking_made_on_the_call_is_moved(desk, workshop):
+    appointment = await booked_on_the_call(desk, workshop)
     later = slot(workshop.tuesday, 13)
     desk.stand_in(
         call("find_appointment_slots", service="oil change", earliest=later),
@@ -230,18 +235,7 @@ async def test_a_booking_made_on_the_call_is_moved(desk, workshop):
 
 
 async def test_a_booking_made_on_the_call_is_cancelled(desk, workshop):
-    desk.stand_in(
-        call("book_appointment", slot=slot(workshop.tuesday, 9), service="oil change",
-             name="Ana Silva", contact="+49 151 555 0100"),
-        Reply(text="Booked for Tuesday at 9."),
-    )  # fmt: skip
-    await desk.say_until(
-        "book_appointment",
-        f"Book an oil change Tuesday at 9 for Ana Silva, +49 151 555 0100. VIN {ACCORD}.",
-        "Yes, that's my Accord.",
-        "Yes, book Tuesday at 9, please.",
-    )
-    appointment = await Appointment.objects.aget(call_id=desk.call.pk)
+    appointment = await booked_on_the_call(desk, workshop)
     desk.stand_in(
         call("cancel_appointment", appointment=appointment.reference),
         Reply(text="Your appointment is cancelled."),
