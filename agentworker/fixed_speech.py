@@ -92,7 +92,11 @@ class FixedSpeech:
 
 
 async def frames_of(frame: rtc.AudioFrame) -> AsyncIterator[rtc.AudioFrame]:
-    """``frame`` cut into FRAME_MS frames (the audio output paces them in real time)."""
+    """``frame`` cut into FRAME_MS frames (the audio output paces them in real time), with
+    the event loop's turn between two: the first frame is on its way to the caller while the
+    rest is handed over. Without the turn the whole sentence went through the session's
+    stages in one go (its transcript's speaking-rate analysis alone ~40 ms for a greeting)
+    before the output sent the first frame."""
     samples_per_frame = frame.sample_rate * FRAME_MS // 1000 * frame.num_channels
     data = frame.data  # int16 samples, channels interleaved
     for start in range(0, len(data), samples_per_frame):
@@ -101,6 +105,7 @@ async def frames_of(frame: rtc.AudioFrame) -> AsyncIterator[rtc.AudioFrame]:
             chunk.tobytes(), frame.sample_rate, frame.num_channels,
             len(chunk) // frame.num_channels,
         )  # fmt: skip
+        await asyncio.sleep(0)
 
 
 def read_wav(path: Path) -> rtc.AudioFrame | None:

@@ -23,13 +23,16 @@ mode, ``DATABASE_TRANSACTION_POOLING=on``) instead of straight on PostgreSQL.
 The greeting: from the caller's POST to its first sound, step by step: the POST's answer and
 the caller's connection (here), then when the job started, connected, took the call up, built
 and started its session (``Call.metrics["opening"]``), and when the greeting began playing
-(its segment). ``--speech-delay`` holds the TTS stand-in's first byte. Each worker gets one
+(its segment). ``--speech-delay`` holds the TTS stand-in's first byte; a list (``0,0.4``) runs
+everything with the first, then the greetings one by one again with each further delay (our
+job and, with ``--bare``, the example agent: workers started anew). Each worker gets one
 call first that is not measured (its first connection, the greeting kept for the next calls).
 ``--bare`` then runs LiveKit's basic example agent (``bench.bare_agent``) against the same
 stand-ins and callers, and prints our job's CPU, memory, response and greeting as ratios.
 
     .venv/bin/python -m bench.voice_turn --levels 1,5,10,20 --turns 4 [--pooled]
-    .venv/bin/python -m bench.voice_turn --levels 1,5 --turns 3 --bare [--speech-delay 0.4]
+    .venv/bin/python -m bench.voice_turn --levels 1,5 --turns 3 --greetings 10 --bare \
+        --speech-delay 0,0.4
 """
 
 from __future__ import annotations
@@ -517,8 +520,10 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=4)
     parser.add_argument("--llm-delay", type=float, default=0.0)
     parser.add_argument(
-        "--speech-delay", type=float, default=0.0, help="the TTS stand-in's first byte, s"
-    )
+        "--speech-delay", default="0",
+        help="the TTS stand-in's first byte, s; more than one (0,0.4): the greetings again "
+        "with each further delay",
+    )  # fmt: skip
     parser.add_argument("--turn-detection", choices=["model", "vad"], default="model")
     parser.add_argument(
         "--vin-trials", type=int, default=0, help="instead of levels: read a VIN in groups N times"
@@ -547,6 +552,12 @@ def main() -> None:
     if args.bare and args.vin_trials:
         parser.error("--bare compares levels and greetings, not --vin-trials")
     levels = [int(level) for level in args.levels.split(",")]
+    try:
+        speech_delays = [float(delay) for delay in args.speech_delay.split(",")]
+    except ValueError:
+        parser.error(f"--speech-delay takes seconds separated by commas, not {args.speech_delay!r}")
+    if len(speech_delays) > 1 and not args.greetings:
+        parser.error("more than one --speech-delay measures greetings: give --greetings N")
 
     setup_django()
     from callcenter.models import Call
@@ -557,7 +568,7 @@ def main() -> None:
     samples = speech_samples(TRANSCRIPT)
     livekit_port, udp_port = free_port(), free_port()
     processes: list[subprocess.Popen] = []
-    with llm_server_process(args.llm_delay, speech_delay=args.speech_delay) as models_url:
+    with llm_server_process(args.llm_delay, speech_delay=speech_delays[0]) as models_url:
         voice = {
             "LIVEKIT_URL": f"ws://127.0.0.1:{livekit_port}",
             "LIVEKIT_API_KEY": KEY,
@@ -602,7 +613,7 @@ def main() -> None:
             figures: dict = {
                 "turns_per_call": args.turns,
                 "llm_delay_s": args.llm_delay,
-                "speech_delay_s": args.speech_delay,
+                "speech_delay_s": speech_delays[0],
                 "turn_detection": args.turn_detection,
                 "database": "PgBouncer, transaction mode" if args.pooled else "PostgreSQL",
                 "idle_processes": args.idle_processes,
@@ -629,13 +640,7 @@ def main() -> None:
                     "redis": pids_named("redis-server"),
                     "callers (this process)": [os.getpid()],
                 }
-                # One call first, not measured: what a worker does once (its first connection
-                # to the server, the kept greeting) is not what every call costs. Its job
-                # finished (its metrics stored; the bare agent's: a moment) before measuring.
-                warm_up = asyncio.run(one_call(dial, samples, 1, seed=-1))
-                if warm_up["call_id"]:
-                    session_figures([warm_up["call_id"]])
-                time.sleep(3)
+                warm_up(dial, samples)
                 if args.vin_trials:
                     figures["vin_in_groups"] = asyncio.run(vin_trials(dial, args.vin_trials, 4))
                 else:
@@ -648,10 +653,27 @@ def main() -> None:
             if args.sounds:
                 figures["sounds_cpu_per_call"] = sounds_cost(figures, args.sounds, levels)
                 print("worker CPU per call, against off:", figures["sounds_cpu_per_call"])
+            ours_runs = [prefix for command, _, _, prefix in runs if command is None]
             if args.bare:
-                ours_runs = [prefix for command, _, _, prefix in runs if command is None]
                 figures["against_bare_agent"] = against_bare(figures, levels, ours_runs)
                 print("ours against the bare example agent:", figures["against_bare_agent"])
+            # The greetings again with a slower TTS: ours (its first sound setting) and bare.
+            slower = [runs[0], *(run for run in runs if run[0] is not None)]
+            for delay in speech_delays[1:]:
+                with llm_server_process(args.llm_delay, speech_delay=delay) as slow_url:
+                    found = {}
+                    for command, dial, sounds, prefix in slower:
+                        name = f"{'bare' if command else sounds or 'configured'}-tts{delay}"
+                        worker = start_worker({**env, "OPENAI_BASE_URL": slow_url}, sounds,
+                                              logs / f"worker-{name}.log", command)  # fmt: skip
+                        processes.append(worker)
+                        warm_up(dial, samples)
+                        found[f"{prefix}greetings"] = greetings_one_by_one(dial, args.greetings)
+                        stop([worker])
+                        processes.remove(worker)
+                    found["against_bare_agent"] = against_bare(found, [], ours_runs[:1])
+                figures[f"greetings_tts_{delay}s"] = found
+                print(f"greetings with TTS {delay} s to first byte:", found, flush=True)
         finally:
             stop(list(reversed(processes)))
     kind = "vin" if args.vin_trials else "sounds" if args.sounds else "levels"
@@ -659,6 +681,16 @@ def main() -> None:
     idle = "" if args.idle_processes is None else f"_idle{args.idle_processes}"
     bare_too = "_bare" if args.bare else ""
     report(f"voice_turn_{kind}_{args.turn_detection}{pooled}{idle}{bare_too}", figures)
+
+
+def warm_up(dial, samples: np.ndarray) -> None:
+    """One call first, not measured: what a worker does once (its first connection to the
+    server, the kept greeting) is not what every call costs. Its job finished (its metrics
+    stored; the bare agent's: a moment) before measuring."""
+    call = asyncio.run(one_call(dial, samples, 1, seed=-1))
+    if call["call_id"]:
+        session_figures([call["call_id"]])
+    time.sleep(3)
 
 
 def start_worker(

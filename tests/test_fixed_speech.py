@@ -1,6 +1,8 @@
 """The agent's fixed sentences (greeting, announcement) are synthesised once per voice and
 kept: the real OpenAI TTS client against the scripted speech server."""
 
+import asyncio
+
 import numpy as np
 import pytest
 
@@ -85,6 +87,30 @@ async def test_kept_audio_is_played_in_short_frames_with_every_sample(speech, tm
     }
     played = np.concatenate([np.frombuffer(frame.data, dtype=np.int16) for frame in frames])
     assert np.array_equal(played, np.frombuffer(whole.data, dtype=np.int16))
+
+
+async def test_kept_audio_lets_its_first_frame_go_out_before_the_rest_is_handed_over(
+    speech, tmp_path
+):
+    """The session's audio output sends frames from a task of its own: it must get the loop
+    once the first frame is there, not after the whole sentence went through every stage."""
+    whole = await pipeline.build_tts("en-US").synthesize(SENTENCE).collect()
+    handed_over, first_frame = [], asyncio.Event()
+
+    async def session_takes_the_sentence() -> None:
+        async for frame in frames_of(whole):
+            handed_over.append(frame)
+            first_frame.set()
+
+    async def output_sends_the_first_frame() -> int:
+        await first_frame.wait()
+        return len(handed_over)
+
+    handed_before_sending, _ = await asyncio.gather(
+        output_sends_the_first_frame(), session_takes_the_sentence()
+    )
+    assert len(handed_over) > 20  # a sentence of many frames
+    assert handed_before_sending == 1
 
 
 @pytest.mark.django_db(transaction=True)
