@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import statistics
 import subprocess
@@ -50,6 +51,8 @@ def setup_django(*, prepare: bool = True) -> None:
         django.setup()
         return
     os.environ.update(ENV)
+    # Killed (timeout, kill) it unwinds as after Ctrl-C: its finally blocks stop what it started.
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     with psycopg.connect(postgres_dsn("postgres"), autocommit=True) as db:
         exists = db.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE]).fetchone()
         if not exists:
