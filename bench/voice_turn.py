@@ -707,7 +707,11 @@ def start_worker(
         cwd=ROOT, env={**env, **chosen, "LOG_LEVEL": "INFO"}, stdout=log_to(log),
         stderr=subprocess.STDOUT,
     )  # fmt: skip
-    wait_registered(log, worker)
+    try:
+        wait_registered(log, worker)
+    except BaseException:  # not registered, or the benchmark stopped: nothing left running
+        stop([worker])
+        raise
     return worker
 
 
