@@ -39,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import functools
 import os
 import random
@@ -48,6 +49,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from http.cookiejar import CookieJar
 from pathlib import Path
 
@@ -629,27 +631,24 @@ def main() -> None:
                 runs.append(([sys.executable, "-m", "bench.bare_agent", "start"], bare, None,
                              "bare_"))  # fmt: skip
             for command, dial, sounds, prefix in runs:
-                name = "bare" if command else sounds or "configured"
-                worker = start_worker(env, sounds, logs / f"worker-{name}.log", command)
-                processes.append(worker)
-                parts = {
-                    "livekit-server": [livekit.pid],
-                    "worker + jobs": [worker.pid],
-                    "daphne": [daphne.pid],
-                    "postgres": pids_named("postgres"),
-                    "redis": pids_named("redis-server"),
-                    "callers (this process)": [os.getpid()],
-                }
-                warm_up(dial, samples)
-                if args.vin_trials:
-                    figures["vin_in_groups"] = asyncio.run(vin_trials(dial, args.vin_trials, 4))
-                else:
-                    run_levels(dial, samples, levels, args.turns, worker, parts, figures, prefix)
-                if args.greetings:
-                    figures[f"{prefix}greetings"] = greetings_one_by_one(dial, args.greetings)
-                    print(f"{prefix}greetings one by one:", figures[f"{prefix}greetings"])
-                stop([worker])
-                processes.remove(worker)
+                with warmed_worker(env, sounds, logs, command, dial, samples) as worker:
+                    parts = {
+                        "livekit-server": [livekit.pid],
+                        "worker + jobs": [worker.pid],
+                        "daphne": [daphne.pid],
+                        "postgres": pids_named("postgres"),
+                        "redis": pids_named("redis-server"),
+                        "callers (this process)": [os.getpid()],
+                    }
+                    if args.vin_trials:
+                        figures["vin_in_groups"] = asyncio.run(vin_trials(dial, args.vin_trials, 4))
+                    else:
+                        run_levels(
+                            dial, samples, levels, args.turns, worker, parts, figures, prefix
+                        )
+                    if args.greetings:
+                        figures[f"{prefix}greetings"] = greetings_one_by_one(dial, args.greetings)
+                        print(f"{prefix}greetings one by one:", figures[f"{prefix}greetings"])
             if args.sounds:
                 figures["sounds_cpu_per_call"] = sounds_cost(figures, args.sounds, levels)
                 print("worker CPU per call, against off:", figures["sounds_cpu_per_call"])
@@ -662,15 +661,11 @@ def main() -> None:
             for delay in speech_delays[1:]:
                 with llm_server_process(args.llm_delay, speech_delay=delay) as slow_url:
                     found = {}
+                    slow_env = {**env, "OPENAI_BASE_URL": slow_url}
                     for command, dial, sounds, prefix in slower:
-                        name = f"{'bare' if command else sounds or 'configured'}-tts{delay}"
-                        worker = start_worker({**env, "OPENAI_BASE_URL": slow_url}, sounds,
-                                              logs / f"worker-{name}.log", command)  # fmt: skip
-                        processes.append(worker)
-                        warm_up(dial, samples)
-                        found[f"{prefix}greetings"] = greetings_one_by_one(dial, args.greetings)
-                        stop([worker])
-                        processes.remove(worker)
+                        with warmed_worker(slow_env, sounds, logs, command, dial, samples,
+                                           f"-tts{delay}"):  # fmt: skip
+                            found[f"{prefix}greetings"] = greetings_one_by_one(dial, args.greetings)
                     found["against_bare_agent"] = against_bare(found, [], ours_runs[:1])
                 figures[f"greetings_tts_{delay}s"] = found
                 print(f"greetings with TTS {delay} s to first byte:", found, flush=True)
@@ -683,14 +678,26 @@ def main() -> None:
     report(f"voice_turn_{kind}_{args.turn_detection}{pooled}{idle}{bare_too}", figures)
 
 
-def warm_up(dial, samples: np.ndarray) -> None:
-    """One call first, not measured: what a worker does once (its first connection to the
+@contextlib.contextmanager
+def warmed_worker(
+    env: dict, sounds: str | None, logs: Path, command: list[str] | None, dial,
+    samples: np.ndarray, suffix: str = "",
+) -> Iterator[subprocess.Popen]:  # fmt: skip
+    """A worker (ours, or ``command``) registered and warmed up, stopped when done.
+
+    One call first, not measured: what a worker does once (its first connection to the
     server, the kept greeting) is not what every call costs. Its job finished (its metrics
     stored; the bare agent's: a moment) before measuring."""
-    call = asyncio.run(one_call(dial, samples, 1, seed=-1))
-    if call["call_id"]:
-        session_figures([call["call_id"]])
-    time.sleep(3)
+    name = f"{'bare' if command else sounds or 'configured'}{suffix}"
+    worker = start_worker(env, sounds, logs / f"worker-{name}.log", command)
+    try:
+        call = asyncio.run(one_call(dial, samples, 1, seed=-1))
+        if call["call_id"]:
+            session_figures([call["call_id"]])
+        time.sleep(3)
+        yield worker
+    finally:
+        stop([worker])
 
 
 def start_worker(

@@ -2,6 +2,7 @@
 kept: the real OpenAI TTS client against the scripted speech server."""
 
 import asyncio
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -95,10 +96,14 @@ async def test_kept_audio_lets_its_first_frame_go_out_before_the_rest_is_handed_
     """The session's audio output sends frames from a task of its own: it must get the loop
     once the first frame is there, not after the whole sentence went through every stage."""
     whole = await pipeline.build_tts("en-US").synthesize(SENTENCE).collect()
+    speech = kept_speech(tmp_path)
+    speech.kept[SENTENCE] = whole
+    # What the agent's say_fixed hands the session (its audio), as AgentSession.say takes it.
+    said = speech.say(SimpleNamespace(say=lambda text, audio: audio), SENTENCE)
     handed_over, first_frame = [], asyncio.Event()
 
     async def session_takes_the_sentence() -> None:
-        async for frame in frames_of(whole):
+        async for frame in said:
             handed_over.append(frame)
             first_frame.set()
 
